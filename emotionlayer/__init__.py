@@ -1,0 +1,3 @@
+"""emotionlayer: emotion-sensitive spoken dialogue."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Pluggable components: SER, ASR, LLM, TTS and paralinguistic event detection."""

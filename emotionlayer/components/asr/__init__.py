@@ -1,0 +1,1 @@
+"""asr backends; importing this package registers them."""

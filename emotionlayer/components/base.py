@@ -1,0 +1,69 @@
+"""The component interfaces. Each kind has one main verb; backends implement the Protocol.
+
+Backends need not inherit from anything: any class with these methods works, and
+``@register(kind, name)`` (see :mod:`emotionlayer.registry`) makes it available by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..types import Audio, EmotionPrediction, SpeakingStyle, Transcript
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+
+@runtime_checkable
+class SpeechEmotionRecognizer(Protocol):
+    """SER: how something was said."""
+
+    labels: Sequence[str]
+
+    def predict(self, audio: Audio) -> EmotionPrediction: ...
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    """ASR: what was said."""
+
+    def transcribe(self, audio: Audio, language: str | None = None) -> Transcript: ...
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """LLM: chat messages in, reply text out; ``stream_generate`` yields text pieces as they come."""
+
+    def generate(self, messages: Sequence[Message], **options: object) -> str: ...
+
+    def stream_generate(self, messages: Sequence[Message], **options: object) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class SpeechSynthesizer(Protocol):
+    """TTS: text and a speaking style in, audio out. ``sample_rate`` is the rate of what it returns."""
+
+    sample_rate: int
+
+    def synthesize(self, text: str, style: SpeakingStyle | None = None) -> Audio: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    """A paralinguistic event found in (or inserted into) speech, times in seconds."""
+
+    label: str
+    start: float
+    end: float
+    confidence: float = 1.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"label": self.label, "start": self.start, "end": self.end, "confidence": self.confidence}
+
+
+@runtime_checkable
+class EventDetector(Protocol):
+    """Paralinguistic event detection (laugh, sigh, cough, breath, ...)."""
+
+    def detect(self, audio: Audio) -> list[Event]: ...

@@ -1,0 +1,1 @@
+"""events backends; importing this package registers them."""

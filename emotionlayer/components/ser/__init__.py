@@ -1,0 +1,1 @@
+"""ser backends; importing this package registers them."""

@@ -1,0 +1,1 @@
+"""tts backends; importing this package registers them."""

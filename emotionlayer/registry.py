@@ -1,0 +1,171 @@
+"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``).
+
+Backends register themselves with a decorator::
+
+    from emotionlayer.registry import register
+
+    @register("asr", "my-asr")
+    class MyASR:
+        requires = ("my_asr_lib",)      # import names checked by `emotionlayer components`
+        extra = "my-asr"                # pip install "emotionlayer[my-asr]" makes it usable
+        def __init__(self, model: str = "small"): ...
+        def transcribe(self, audio): ...
+
+and are built by name with :func:`create`. Third-party packages add backends through entry points in the
+groups ``emotionlayer.ser``, ``emotionlayer.asr``, ``emotionlayer.llm``, ``emotionlayer.tts`` and
+``emotionlayer.events`` (the entry point loads the class, whose module calls :func:`register` or which is
+registered under the entry point's name).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from .errors import ConfigError, MissingDependencyError, UnknownComponentError
+
+logger = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events")
+
+# Built-in backends live in these packages; importing one registers its backends. Backend modules
+# import their heavy libraries inside methods, so importing them is cheap.
+_BUILTIN_PACKAGES: dict[str, str] = {kind: f"emotionlayer.components.{kind}" for kind in KINDS}
+
+_REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
+_LOADED: set[str] = set()
+
+T = TypeVar("T", bound=type)
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    """What `emotionlayer components` reports about one backend."""
+
+    kind: str
+    name: str
+    usable: bool
+    reason: str
+    description: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "usable": self.usable, "reason": self.reason}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _REGISTRY:
+        raise ConfigError(f"Unknown component kind {kind!r}. Valid kinds: {', '.join(KINDS)}.")
+
+
+def register(kind: str, name: str) -> Callable[[T], T]:
+    """Class decorator that registers a backend class under ``name`` for component ``kind``."""
+    _check_kind(kind)
+
+    def decorator(cls: T) -> T:
+        existing = _REGISTRY[kind].get(name)
+        if existing is not None and existing is not cls:
+            logger.warning("Backend %s/%s re-registered: %s replaces %s", kind, name, cls, existing)
+        _REGISTRY[kind][name] = cls
+        cls.registry_name = name  # type: ignore[attr-defined]
+        cls.registry_kind = kind  # type: ignore[attr-defined]
+        return cls
+
+    return decorator
+
+
+def _load(kind: str) -> None:
+    if kind in _LOADED:
+        return
+    _LOADED.add(kind)
+    importlib.import_module(_BUILTIN_PACKAGES[kind])
+    for ep in entry_points(group=f"emotionlayer.{kind}"):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a broken plugin must not break the library
+            logger.warning("Could not load emotionlayer plugin %s (%s): %s", ep.name, ep.value, exc)
+            continue
+        if inspect.isclass(obj) and ep.name not in _REGISTRY[kind]:
+            register(kind, ep.name)(obj)
+
+
+def available(kind: str) -> list[str]:
+    """Names of every registered backend of ``kind`` (built-in and plugins), sorted."""
+    _check_kind(kind)
+    _load(kind)
+    return sorted(_REGISTRY[kind])
+
+
+def get_class(kind: str, name: str) -> type:
+    """The backend class registered as ``name``; the error lists the valid names."""
+    _check_kind(kind)
+    _load(kind)
+    try:
+        return _REGISTRY[kind][name]
+    except KeyError:
+        raise UnknownComponentError(
+            f"Unknown {kind} backend {name!r}. Available {kind} backends: {', '.join(available(kind))}. "
+            "Run `emotionlayer components` to see which are usable here."
+        ) from None
+
+
+def missing_requirement(cls: type) -> str | None:
+    """Why a backend class is not usable here, or ``None`` if it is.
+
+    A class declares ``requires`` (import names) and ``extra`` (the install extra); it may also define a
+    classmethod ``check_usable()`` returning a reason string (e.g. packaged weights not found).
+    """
+    for module in getattr(cls, "requires", ()):
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            extra = getattr(cls, "extra", None)
+            return MissingDependencyError(module, extra).args[0]
+    check = getattr(cls, "check_usable", None)
+    if check is not None:
+        try:
+            return check()
+        except Exception as exc:  # a failing check means "not usable", with the reason
+            return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def create(kind: str, name: str, **params: Any) -> Any:
+    """Build a backend by name with its parameters.
+
+    Raises:
+        UnknownComponentError: ``name`` is not registered (the message lists the valid names).
+        ConfigError: a parameter the backend does not take (the message lists the ones it does).
+        MissingDependencyError: the backend's optional dependency is not installed.
+    """
+    cls = get_class(kind, name)
+    signature = inspect.signature(cls.__init__)
+    accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    if not accepts_kwargs:
+        valid = [p for p in signature.parameters if p != "self"]
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"{kind} backend {name!r} does not take {', '.join(unknown)}. "
+                f"Its parameters are: {', '.join(valid) or '(none)'}."
+            )
+    for module in getattr(cls, "requires", ()):
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            raise MissingDependencyError(module, getattr(cls, "extra", None), purpose=f"the {kind} backend {name!r}")
+    return cls(**params)
+
+
+def describe(kind: str | None = None) -> list[ComponentInfo]:
+    """Every registered backend (of one kind, or all) and whether it is usable on this machine."""
+    kinds = [kind] if kind else list(KINDS)
+    out: list[ComponentInfo] = []
+    for k in kinds:
+        for name in available(k):
+            cls = _REGISTRY[k][name]
+            reason = missing_requirement(cls)
+            doc = (inspect.getdoc(cls) or "").splitlines()
+            out.append(ComponentInfo(k, name, reason is None, reason or "ok", doc[0] if doc else ""))
+    return out

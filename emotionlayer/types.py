@@ -1,0 +1,341 @@
+"""Typed records that flow through emotionlayer.
+
+Every record is a frozen dataclass with ``to_dict`` / ``from_dict`` so that turns, dialogues and
+predictions can be written to JSON and read back unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import EmotionLayerError
+from .labels import canonical
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """A mono float32 waveform and its sample rate.
+
+    Build it with :func:`emotionlayer.audio.load_audio` (from a path, bytes or an array) so that it is
+    validated; the constructor itself only normalises dtype and shape.
+
+    Attributes:
+        samples: 1-D float32 array in [-1, 1].
+        sample_rate: Samples per second.
+        path: Where the audio came from, if a file.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise EmotionLayerError(
+                f"Audio samples must be 1-D (mono), got shape {samples.shape}. "
+                "Use emotionlayer.audio.load_audio(), which mixes channels down."
+            )
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
+
+    def resample(self, sample_rate: int) -> Audio:
+        """Return this audio at another sample rate (the same object if it already is)."""
+        from .audio import resample
+
+        return resample(self, sample_rate)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Audio):
+            return NotImplemented
+        return (
+            self.sample_rate == other.sample_rate
+            and self.samples.shape == other.samples.shape
+            and bool(np.array_equal(self.samples, other.samples))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        """A JSON-ready description; samples are included only when asked (they can be large)."""
+        out: dict[str, Any] = {
+            "sample_rate": self.sample_rate,
+            "duration": round(self.duration, 6),
+            "path": self.path,
+        }
+        if include_samples:
+            out["samples"] = self.samples.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Audio:
+        """Rebuild from :meth:`to_dict` output: from the samples if present, else by loading ``path``."""
+        if "samples" in data:
+            return cls(np.asarray(data["samples"], dtype=np.float32), data["sample_rate"], data.get("path"))
+        if data.get("path"):
+            from .audio import load_audio
+
+            return load_audio(data["path"])
+        raise EmotionLayerError("An Audio dict needs either 'samples' or a 'path' to load from.")
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said.
+
+    Attributes:
+        text: The recognised text.
+        language: ISO 639-1 code, if known.
+        model: The ASR model that produced it.
+    """
+
+    text: str
+    language: str | None = None
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "language": self.language, "model": self.model}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        return cls(text=data["text"], language=data.get("language"), model=data.get("model", ""))
+
+
+@dataclass(frozen=True)
+class EmotionPrediction:
+    """How it was said: a label and a probability for every label the model knows.
+
+    Attributes:
+        label: The predicted canonical label (the most probable one).
+        probabilities: Label -> probability; the values sum to 1.
+        model: The SER model that produced it.
+    """
+
+    label: str
+    probabilities: dict[str, float]
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        probs = {canonical(k): float(v) for k, v in self.probabilities.items()}
+        total = sum(probs.values())
+        if not probs or not math.isfinite(total) or total <= 0:
+            raise EmotionLayerError(f"EmotionPrediction needs positive, finite probabilities; got {self.probabilities!r}.")
+        probs = {k: v / total for k, v in probs.items()}
+        object.__setattr__(self, "probabilities", probs)
+        object.__setattr__(self, "label", canonical(self.label))
+
+    @classmethod
+    def from_probabilities(cls, probabilities: dict[str, float], model: str = "") -> EmotionPrediction:
+        """Build a prediction whose label is the argmax of ``probabilities``."""
+        label = max(probabilities, key=lambda k: probabilities[k])
+        return cls(label=label, probabilities=dict(probabilities), model=model)
+
+    @classmethod
+    def certain(cls, label: str, model: str = "given") -> EmotionPrediction:
+        """A prediction that puts all probability on one label (for typed input with a known emotion)."""
+        return cls(label=label, probabilities={canonical(label): 1.0}, model=model)
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the predicted label."""
+        return self.probabilities.get(self.label, 0.0)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable labels with their probabilities, most probable first."""
+        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "probabilities": dict(self.probabilities), "model": self.model}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EmotionPrediction:
+        return cls(label=data["label"], probabilities=data["probabilities"], model=data.get("model", ""))
+
+
+@dataclass(frozen=True)
+class SpeakingStyle:
+    """How an answer should sound. Every TTS backend accepts this one object.
+
+    A backend that cannot express a field maps it to the nearest thing it can and logs that it did.
+
+    Attributes:
+        name: Style name (``warm``, ``calm``, ``bright``, ...).
+        rate: Speaking-rate factor; 1.0 is the voice's normal tempo, 1.2 is 20% faster.
+        pitch_semitones: Pitch shift in semitones (+2 is higher, -2 lower).
+        volume: Loudness factor; 1.0 leaves it unchanged.
+        emotion: The emotion the voice should carry, for backends that take one (e.g. a reference clip).
+    """
+
+    name: str = "neutral"
+    rate: float = 1.0
+    pitch_semitones: float = 0.0
+    volume: float = 1.0
+    emotion: str = "neutral"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rate": self.rate,
+            "pitch_semitones": self.pitch_semitones,
+            "volume": self.volume,
+            "emotion": self.emotion,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SpeakingStyle:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One input turn: speech, or typed text with an optional known emotion.
+
+    Attributes:
+        audio: The speech, if spoken.
+        text: Known text (skips ASR when given without audio, or serves as reference).
+        emotion: Known emotion (skips SER when given).
+        id: Optional identifier.
+        speaker: Optional speaker identifier.
+        language: Optional language code.
+    """
+
+    audio: Audio | None = None
+    text: str | None = None
+    emotion: str | None = None
+    id: str | None = None
+    speaker: str | None = None
+    language: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.audio is None and not (self.text and self.text.strip()):
+            raise EmotionLayerError("An Utterance needs audio or non-empty text.")
+        if self.emotion is not None:
+            object.__setattr__(self, "emotion", canonical(self.emotion))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "audio": self.audio.to_dict() if self.audio is not None else None,
+            "text": self.text,
+            "emotion": self.emotion,
+            "id": self.id,
+            "speaker": self.speaker,
+            "language": self.language,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Utterance:
+        audio = Audio.from_dict(data["audio"]) if data.get("audio") else None
+        return cls(
+            audio=audio,
+            text=data.get("text"),
+            emotion=data.get("emotion"),
+            id=data.get("id"),
+            speaker=data.get("speaker"),
+            language=data.get("language"),
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    """The system's answer: its words, the empathy strategy behind them and how to say them."""
+
+    text: str
+    style: SpeakingStyle = field(default_factory=SpeakingStyle)
+    strategy: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "style": self.style.to_dict(), "strategy": self.strategy}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Response:
+        return cls(
+            text=data["text"],
+            style=SpeakingStyle.from_dict(data.get("style") or {}),
+            strategy=data.get("strategy", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: what was heard, how, what was asked of the LLM, and the spoken answer.
+
+    Attributes:
+        transcript: What the user said.
+        emotion: How the user said it.
+        prompt: The rendered chat messages sent to the LLM.
+        response: The answer and its speaking style.
+        audio: The spoken answer, if synthesised.
+        audio_path: Where the spoken answer was written, if it was.
+        timings: Seconds per stage (``ser``, ``asr``, ``llm``, ``tts``, ``total``, ``time_to_first_audio``).
+    """
+
+    transcript: Transcript
+    emotion: EmotionPrediction
+    response: Response
+    prompt: tuple[dict[str, str], ...] = ()
+    audio: Audio | None = None
+    audio_path: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def with_audio_path(self, path: str) -> Turn:
+        return replace(self, audio_path=path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transcript": self.transcript.to_dict(),
+            "emotion": self.emotion.to_dict(),
+            "prompt": [dict(m) for m in self.prompt],
+            "response": self.response.to_dict(),
+            "audio": self.audio.to_dict() if self.audio is not None else None,
+            "audio_path": self.audio_path,
+            "timings": dict(self.timings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Turn:
+        audio = None
+        if data.get("audio") and ("samples" in data["audio"]):
+            audio = Audio.from_dict(data["audio"])
+        return cls(
+            transcript=Transcript.from_dict(data["transcript"]),
+            emotion=EmotionPrediction.from_dict(data["emotion"]),
+            prompt=tuple(dict(m) for m in data.get("prompt", ())),
+            response=Response.from_dict(data["response"]),
+            audio=audio,
+            audio_path=data.get("audio_path"),
+            timings=dict(data.get("timings", {})),
+        )
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """The history of a conversation, oldest turn first. Immutable: :meth:`add` returns a new one."""
+
+    turns: tuple[Turn, ...] = ()
+
+    def add(self, turn: Turn) -> Dialogue:
+        """Return a dialogue with ``turn`` appended."""
+        return Dialogue(self.turns + (turn,))
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def __iter__(self):
+        return iter(self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"turns": [t.to_dict() for t in self.turns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dialogue:
+        return cls(tuple(Turn.from_dict(t) for t in data.get("turns", ())))
