@@ -1,0 +1,277 @@
+"""The `emotionlayer` command line.
+
+Commands parse their options, call the public API and print; all the work is in the library. Errors
+from the library are printed as one line (exit code 2); `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EmotionLayerError
+
+app = typer.Typer(
+    name="emotionlayer",
+    help=(
+        "Emotion-sensitive spoken dialogue. emotionlayer hears what was said (ASR) and how it was said "
+        "(speech emotion recognition), asks a language model for an answer that fits, and speaks it in a "
+        "matching voice. Everything runs offline with the packaged default models.\n\n"
+        "Start with:  emotionlayer respond examples/audio/sad_phone.wav"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+evaluate_app = typer.Typer(
+    help="Measure components on a labelled manifest (CSV or JSONL) and print figures.",
+    no_args_is_help=True,
+)
+config_app = typer.Typer(help="Show and check pipeline configs (YAML/JSON).", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(config_app, name="config")
+
+_STATE = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks and debug logs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show progress logs."),
+) -> None:
+    _STATE["debug"] = debug
+    level = logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _status(message: str, quiet: bool) -> None:
+    if not quiet:
+        typer.echo(message, err=True)
+
+
+def _load_pipeline(config: Optional[Path], quiet: bool):
+    from ..pipeline import CascadePipeline
+
+    _status("Loading models...", quiet)
+    return CascadePipeline.from_config(str(config) if config else None)
+
+
+def _turn_json(turn, audio_out: Optional[str]) -> dict:
+    keys = ("ser", "asr", "llm", "tts", "total", "time_to_first_audio")
+    return {
+        "transcript": turn.transcript.text,
+        "emotion": {"label": turn.emotion.label, "probabilities": turn.emotion.probabilities},
+        "response": {"text": turn.response.text, "style": turn.response.style.to_dict(), "strategy": turn.response.strategy},
+        "audio_out": audio_out,
+        "timings": {k: round(float(turn.timings.get(k, 0.0)), 4) for k in keys},
+    }
+
+
+def _print_turn(turn, audio_out: Optional[str]) -> None:
+    top = ", ".join(f"{label} {p:.2f}" for label, p in turn.emotion.top(3)[1:])
+    style = turn.response.style
+    t = turn.timings
+    typer.echo(f'Heard:    "{turn.transcript.text}"')
+    typer.echo(f"Emotion:  {turn.emotion.label} {turn.emotion.confidence:.2f}" + (f"  (then {top})" if top else ""))
+    typer.echo(
+        f"Strategy: {turn.response.strategy} -> voice '{style.name}' "
+        f"(rate {style.rate:.2f}, pitch {style.pitch_semitones:+.1f} st, volume {style.volume:.2f})"
+    )
+    typer.echo(f'Reply:    "{turn.response.text}"')
+    if audio_out and turn.audio is not None:
+        typer.echo(f"Audio:    {audio_out} ({turn.audio.duration:.1f} s, {turn.audio.sample_rate} Hz)")
+    typer.echo(
+        "Timings:  "
+        + " | ".join(f"{k} {t.get(k, 0.0):.2f} s" for k in ("ser", "asr", "llm", "tts", "total"))
+        + f" | first audio {t.get('time_to_first_audio', 0.0):.2f} s"
+    )
+
+
+@app.command()
+def respond(
+    audio: Path = typer.Argument(..., help="A recording of someone speaking (WAV, FLAC, OGG or MP3)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the spoken reply (WAV). Default: <input name>.reply.wav here."),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of a summary."),
+) -> None:
+    """Answer one recording: transcript, emotion, empathy strategy, reply text and a spoken reply (WAV)."""
+    from ..audio import load_audio, save_audio
+
+    pipeline = _load_pipeline(config, as_json)
+    utterance = load_audio(audio, max_seconds=pipeline.config.pipeline.max_seconds)
+    turn = pipeline.respond(utterance)
+    target = out or Path(f"{audio.stem}.reply.wav")
+    audio_out = save_audio(turn.audio, target) if turn.audio is not None else None
+    if as_json:
+        typer.echo(json.dumps(_turn_json(turn, audio_out), ensure_ascii=False))
+    else:
+        _print_turn(turn, audio_out)
+
+
+@app.command()
+def chat(
+    audio: list[Path] = typer.Argument(None, help="Recordings to answer in turn, as one conversation. None: ask interactively."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON)."),
+    emotion: Optional[str] = typer.Option(None, "--emotion", "-e", help="Emotion for typed text (e.g. sad, angry, cheerful). Recordings are always analysed."),
+    out_dir: Path = typer.Option(Path("chat_replies"), "--out-dir", help="Folder for the spoken replies (turn_01.wav, ...)."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Write the whole dialogue as JSON here when the chat ends."),
+    mic_seconds: float = typer.Option(5.0, "--mic-seconds", help="How long to record when you type 'mic' (needs the sounddevice package)."),
+) -> None:
+    """A multi-turn conversation: each answer sees the earlier turns and their emotions.
+
+    Give recordings as arguments, or run without arguments and type at the prompt: a path to a recording,
+    plain text (spoken with --emotion, or 'neutral'), 'mic' to record from the microphone, or 'quit'.
+    """
+    from ..audio import load_audio, save_audio
+    from ..types import Dialogue, Utterance
+
+    pipeline = _load_pipeline(config, False)
+    dialogue = Dialogue()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def answer(utterance: Utterance) -> None:
+        nonlocal dialogue
+        turn = pipeline.respond(utterance, dialogue)
+        path = save_audio(turn.audio, out_dir / f"turn_{len(dialogue) + 1:02d}.wav")
+        turn = turn.with_audio_path(path)
+        dialogue = dialogue.add(turn)
+        _print_turn(turn, path)
+        typer.echo("")
+
+    def from_text(line: str) -> Utterance:
+        if line == "mic":
+            return Utterance(_record(mic_seconds))
+        candidate = Path(line).expanduser()
+        if candidate.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3"} or candidate.exists():
+            return Utterance(load_audio(candidate, max_seconds=pipeline.config.pipeline.max_seconds))
+        return Utterance(text=line, emotion=emotion or "neutral")
+
+    if audio:
+        for path in audio:
+            typer.echo(f"You:      {path}")
+            answer(Utterance(load_audio(path, max_seconds=pipeline.config.pipeline.max_seconds)))
+    else:
+        typer.echo("Type a path to a recording, some text, 'mic' or 'quit'.", err=True)
+        while True:
+            try:
+                line = input("you> ").strip()
+            except EOFError:
+                break
+            if line in {"quit", "exit", ":q"}:
+                break
+            if not line:
+                continue
+            try:
+                answer(from_text(line))
+            except EmotionLayerError as exc:  # one bad turn must not end the conversation
+                typer.echo(f"error: {exc}", err=True)
+    if save:
+        save.write_text(json.dumps(dialogue.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        typer.echo(f"Dialogue saved to {save}", err=True)
+
+
+def _record(seconds: float):
+    from ..audio import load_audio
+    from ..errors import MissingDependencyError
+
+    try:
+        import sounddevice as sd
+    except ImportError as exc:  # also raised when PortAudio is missing
+        raise MissingDependencyError("sounddevice", purpose="microphone input") from exc
+    typer.echo(f"Recording {seconds:.0f} s...", err=True)
+    samples = sd.rec(int(seconds * 16000), samplerate=16000, channels=1, dtype="float32")
+    sd.wait()
+    return load_audio(samples[:, 0], source_rate=16000)
+
+
+@app.command()
+def components(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {kind, name, usable, reason}."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind: ser, asr, llm, tts or events."),
+) -> None:
+    """List every backend (built-in and plugins) and whether it can run on this machine, with the fix if not."""
+    from ..registry import describe
+
+    infos = describe(kind)
+    if as_json:
+        typer.echo(json.dumps([info.to_dict() for info in infos]))
+        return
+    width = max(len(i.name) for i in infos) if infos else 10
+    for info in infos:
+        mark = "yes" if info.usable else "no "
+        line = f"{info.kind:<7}{info.name:<{width + 2}}{mark}  {info.description}"
+        typer.echo(line.rstrip())
+        if not info.usable:
+            typer.echo(f"{'':<{width + 14}}-> {info.reason}")
+
+
+@config_app.command("show")
+def config_show(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A config to show merged with the defaults."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of YAML."),
+) -> None:
+    """Print the packaged default config (or yours, merged with the defaults). Start your own from it."""
+    from ..config import PipelineConfig
+
+    cfg = PipelineConfig.load(config) if config else PipelineConfig.default()
+    typer.echo(json.dumps(cfg.to_dict(), indent=2) if as_json else cfg.to_yaml())
+
+
+@config_app.command("check")
+def config_check(config: Path = typer.Argument(..., help="The config file to check.")) -> None:
+    """Check a config: it parses, every backend exists and is usable here, the template renders."""
+    from ..config import PipelineConfig
+    from ..prompting import PromptRenderer
+    from ..registry import get_class, missing_requirement
+    from ..types import EmotionPrediction
+
+    cfg = PipelineConfig.load(config)
+    problems = []
+    for kind in ("ser", "asr", "llm", "tts"):
+        section = cfg.component(kind)
+        reason = missing_requirement(get_class(kind, section.backend))
+        if reason:
+            problems.append(f"{kind} backend {section.backend!r}: {reason}")
+    PromptRenderer.from_config(cfg).render("test", EmotionPrediction.certain("neutral"))
+    if problems:
+        raise EmotionLayerError("; ".join(problems))
+    typer.echo(f"{config}: ok")
+
+
+def _register_groups() -> None:
+    """Add the command groups that live in their own modules."""
+    from . import asr as asr_cli
+    from . import data as data_cli
+    from . import events as events_cli
+    from . import ser as ser_cli
+
+    app.add_typer(ser_cli.app, name="ser")
+    app.add_typer(data_cli.app, name="data")
+    app.add_typer(events_cli.app, name="events")
+    evaluate_app.command("ser")(ser_cli.evaluate_ser)
+    evaluate_app.command("asr")(asr_cli.evaluate_asr)
+    evaluate_app.command("events")(events_cli.evaluate_events)
+
+
+def main() -> None:
+    """Entry point of the `emotionlayer` command."""
+    _register_groups()
+    argv = sys.argv[1:]
+    if "--debug" in argv:  # accept --debug anywhere on the line, not only before the command
+        argv = ["--debug"] + [a for a in argv if a != "--debug"]
+    try:
+        app(args=argv, prog_name="emotionlayer")
+    except EmotionLayerError as exc:
+        if _STATE["debug"]:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise SystemExit(130) from None

@@ -1,0 +1,247 @@
+"""Plain-data pipeline configuration (YAML or JSON).
+
+A config names a backend and its parameters for each component, the prompt template, and the empathy
+strategies. It is data only: YAML is read with ``yaml.safe_load``, so no tag can construct objects.
+
+Example::
+
+    from emotionlayer.config import PipelineConfig
+
+    config = PipelineConfig.load("my.yaml")        # missing sections keep the packaged defaults
+    config = config.with_component("llm", "openai", base_url="http://127.0.0.1:8080/v1")
+    config.save("out.yaml")                        # round-trips: PipelineConfig.load("out.yaml") == config
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .labels import EMOTIONS, canonical
+from .types import SpeakingStyle
+
+COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
+_TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"prompt", "pipeline", "strategies"}
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """Which backend to build for one component kind, and its constructor parameters."""
+
+    backend: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "params": copy.deepcopy(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Any, kind: str) -> ComponentConfig:
+        if isinstance(data, str):  # shorthand: `asr: faster-whisper`
+            return cls(backend=data)
+        if not isinstance(data, dict) or "backend" not in data:
+            raise ConfigError(f"The '{kind}' section needs a 'backend' name, e.g. `{kind}: {{backend: NAME, params: {{}}}}`.")
+        unknown = set(data) - {"backend", "params"}
+        if unknown:
+            raise ConfigError(f"The '{kind}' section has unknown keys {sorted(unknown)}; only 'backend' and 'params' are allowed.")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"'{kind}.params' must be a mapping of parameter names to values.")
+        return cls(backend=str(data["backend"]), params=dict(params))
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """An empathy strategy: what the answer should do, and how it should sound."""
+
+    name: str
+    instruction: str
+    style: SpeakingStyle
+    pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        style = self.style.to_dict()
+        style.pop("emotion", None)
+        return {"name": self.name, "instruction": self.instruction, "pad": list(self.pad), "style": style}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], emotion: str) -> Strategy:
+        for key in ("name", "instruction"):
+            if key not in data:
+                raise ConfigError(f"Strategy for '{emotion}' needs '{key}'.")
+        style = SpeakingStyle.from_dict({**(data.get("style") or {}), "emotion": emotion})
+        pad = tuple(float(x) for x in data.get("pad", (0.0, 0.0, 0.0)))
+        if len(pad) != 3:
+            raise ConfigError(f"Strategy for '{emotion}': 'pad' must be three numbers (pleasure, arousal, dominance).")
+        return cls(name=str(data["name"]), instruction=str(data["instruction"]), style=style, pad=pad)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Which jinja2 template renders the prompt and where to look for it."""
+
+    template: str = "empathetic.j2"
+    template_dirs: tuple[str, ...] = ()
+    history_turns: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"template": self.template, "template_dirs": list(self.template_dirs), "history_turns": self.history_turns}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How the pipeline runs."""
+
+    max_seconds: float = 120.0
+    concurrent_perception: bool = True
+    stream_tts: bool = True
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_seconds": self.max_seconds,
+            "concurrent_perception": self.concurrent_perception,
+            "stream_tts": self.stream_tts,
+            "language": self.language,
+        }
+
+
+def _dataclass_from(cls: type, data: Any, section: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"The '{section}' section must be a mapping.")
+    valid = set(cls.__dataclass_fields__)
+    unknown = set(data) - valid
+    if unknown:
+        raise ConfigError(f"The '{section}' section has unknown keys {sorted(unknown)}; valid keys: {sorted(valid)}.")
+    values = dict(data)
+    if "template_dirs" in values:
+        values["template_dirs"] = tuple(str(p) for p in values["template_dirs"] or ())
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything a :class:`~emotionlayer.pipeline.CascadePipeline` needs to build itself."""
+
+    ser: ComponentConfig
+    asr: ComponentConfig
+    llm: ComponentConfig
+    tts: ComponentConfig
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    pipeline: RunConfig = field(default_factory=RunConfig)
+    strategies: dict[str, Strategy] = field(default_factory=dict)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> PipelineConfig:
+        """The packaged offline default."""
+        return cls.from_dict(_packaged_default())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, base: dict[str, Any] | None = None) -> PipelineConfig:
+        """Build from a mapping. Sections missing from ``data`` come from ``base`` (the packaged default)."""
+        if not isinstance(data, dict):
+            raise ConfigError("A pipeline config must be a mapping with sections ser, asr, llm, tts, prompt, pipeline, strategies.")
+        unknown = set(data) - _TOP_LEVEL_KEYS
+        if unknown:
+            raise ConfigError(f"Unknown config sections {sorted(unknown)}. Valid sections: {sorted(_TOP_LEVEL_KEYS)}.")
+        merged = copy.deepcopy(base if base is not None else _packaged_default())
+        for key, value in data.items():
+            if key == "strategies":
+                merged.setdefault("strategies", {})
+                for emotion, strategy in (value or {}).items():
+                    name = canonical(emotion)
+                    current = merged["strategies"].get(name, {})
+                    merged["strategies"][name] = {**current, **strategy}
+            elif key in ("prompt", "pipeline") and isinstance(value, dict):
+                merged[key] = {**merged.get(key, {}), **value}
+            else:
+                merged[key] = value
+        for kind in COMPONENT_KINDS:
+            if kind not in merged:
+                raise ConfigError(f"The config has no '{kind}' section.")
+        strategies = {canonical(k): Strategy.from_dict(v, canonical(k)) for k, v in (merged.get("strategies") or {}).items()}
+        missing = [e for e in EMOTIONS if e not in strategies]
+        if missing:
+            raise ConfigError(f"The config has no strategy for {', '.join(missing)}; every emotion needs one.")
+        return cls(
+            ser=ComponentConfig.from_dict(merged["ser"], "ser"),
+            asr=ComponentConfig.from_dict(merged["asr"], "asr"),
+            llm=ComponentConfig.from_dict(merged["llm"], "llm"),
+            tts=ComponentConfig.from_dict(merged["tts"], "tts"),
+            prompt=_dataclass_from(PromptConfig, merged.get("prompt"), "prompt"),
+            pipeline=_dataclass_from(RunConfig, merged.get("pipeline"), "pipeline"),
+            strategies=strategies,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PipelineConfig:
+        """Read a YAML (``.yaml``/``.yml``) or JSON (``.json``) config file."""
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"Config file {file} does not exist. Start from `emotionlayer config show > my.yaml`.")
+        text = file.read_text(encoding="utf-8")
+        try:
+            if file.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text)
+        except Exception as exc:
+            raise ConfigError(f"Could not parse {file}: {exc}") from exc
+        config = cls.from_dict(data or {})
+        # Template folders in a config file are relative to that file.
+        dirs = tuple(str((file.parent / d).resolve()) if not Path(d).is_absolute() else d for d in config.prompt.template_dirs)
+        return replace(config, prompt=replace(config.prompt, template_dirs=dirs))
+
+    # -- output -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ser": self.ser.to_dict(),
+            "asr": self.asr.to_dict(),
+            "llm": self.llm.to_dict(),
+            "tts": self.tts.to_dict(),
+            "prompt": self.prompt.to_dict(),
+            "pipeline": self.pipeline.to_dict(),
+            "strategies": {k: v.to_dict() for k, v in self.strategies.items()},
+        }
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write as YAML or JSON (by suffix)."""
+        file = Path(path)
+        text = json.dumps(self.to_dict(), indent=2) if file.suffix.lower() == ".json" else self.to_yaml()
+        file.write_text(text, encoding="utf-8")
+
+    # -- edits --------------------------------------------------------------------------------
+    def component(self, kind: str) -> ComponentConfig:
+        if kind not in COMPONENT_KINDS:
+            raise ConfigError(f"Unknown component kind {kind!r}; valid: {', '.join(COMPONENT_KINDS)}.")
+        return getattr(self, kind)
+
+    def with_component(self, kind: str, backend: str, **params: Any) -> PipelineConfig:
+        """A copy with one component swapped (its params replaced by ``params``)."""
+        self.component(kind)
+        return replace(self, **{kind: ComponentConfig(backend, dict(params))})
+
+    def strategy_for(self, emotion: str) -> Strategy:
+        return self.strategies[canonical(emotion)]
+
+
+def _packaged_default() -> dict[str, Any]:
+    import yaml
+
+    text = resources.files("emotionlayer").joinpath("configs/default.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)

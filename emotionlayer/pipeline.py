@@ -1,0 +1,345 @@
+"""The cascade: hear what was said and how, decide how to answer, say it.
+
+``CascadePipeline.respond(utterance, history)`` runs four public steps, each usable on its own:
+
+1. :meth:`~CascadePipeline.perceive` - SER and ASR, at the same time;
+2. :meth:`~CascadePipeline.render_prompt` - the jinja2 prompt and the empathy strategy;
+3. :meth:`~CascadePipeline.generate` - the LLM reply (or :meth:`~CascadePipeline.stream_text`);
+4. :meth:`~CascadePipeline.speak` - TTS in the strategy's speaking style.
+
+:meth:`~CascadePipeline.stream` runs the same steps but speaks each sentence as soon as the LLM has
+finished it, yielding events as they happen; ``respond`` is built on it, so the time to first audio is
+measured the way a live conversation would feel it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from .audio import AudioSource, load_audio
+from .config import PipelineConfig
+from .errors import EmotionLayerError
+from .prompting import PromptRenderer, RenderedPrompt
+from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn, Utterance
+
+logger = logging.getLogger(__name__)
+
+#: Said when the LLM returns nothing usable, so the user is never left in silence.
+FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
+
+
+@dataclass(frozen=True)
+class Perception:
+    """What :meth:`CascadePipeline.perceive` heard, with the seconds each recogniser took."""
+
+    transcript: Transcript
+    emotion: EmotionPrediction
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One thing that happened during :meth:`CascadePipeline.stream`.
+
+    ``kind`` is ``"perceived"`` (``perception`` set), ``"prompt"`` (``prompt`` set), ``"text"``
+    (``text`` holds a new piece of the reply), ``"audio"`` (``audio`` holds one spoken sentence) or
+    ``"turn"`` (``turn`` holds the finished :class:`Turn`). ``time`` is seconds since the turn started.
+    """
+
+    kind: str
+    time: float
+    text: str = ""
+    audio: Audio | None = None
+    perception: Perception | None = None
+    prompt: RenderedPrompt | None = None
+    turn: Turn | None = None
+
+
+def split_sentences(buffer: str) -> tuple[list[str], str]:
+    """Split finished sentences off the front of ``buffer``; return them and the unfinished rest."""
+    parts = _SENTENCE_END.split(buffer)
+    if len(parts) == 1:
+        return [], buffer
+    done = [p.strip() for p in parts[:-1] if p.strip()]
+    return done, parts[-1]
+
+
+def clean_reply(text: str) -> str:
+    """Tidy an LLM reply for speaking: drop role prefixes, wrapping quotes and extra whitespace."""
+    text = re.sub(r"^\s*(assistant|you|answer)\s*:\s*", "", text.strip(), flags=re.IGNORECASE)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text
+
+
+UtteranceLike = Union[Utterance, AudioSource, str]
+
+
+class CascadePipeline:
+    """SER + ASR -> prompt -> LLM -> TTS, with every step public.
+
+    Build it from a config with :meth:`from_config`, or pass components directly (anything that
+    implements the Protocols in :mod:`emotionlayer.components.base`, e.g. the fakes in
+    :mod:`emotionlayer.testing`).
+
+    Args:
+        ser: Speech emotion recogniser (``predict``).
+        asr: Speech recogniser (``transcribe``).
+        llm: Language model (``generate`` and ``stream_generate``).
+        tts: Speech synthesiser (``synthesize``, ``sample_rate``).
+        renderer: Prompt renderer; defaults to the packaged template and strategies.
+        config: The config the pipeline runs by (limits, streaming, language).
+    """
+
+    def __init__(
+        self,
+        ser: Any,
+        asr: Any,
+        llm: Any,
+        tts: Any,
+        renderer: PromptRenderer | None = None,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.ser = ser
+        self.asr = asr
+        self.llm = llm
+        self.tts = tts
+        self.config = config or PipelineConfig.default()
+        self.renderer = renderer or PromptRenderer.from_config(self.config)
+        self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
+        """Build every component a config names (the packaged offline default when ``None``).
+
+        Args:
+            config: A :class:`PipelineConfig`, a path to a YAML/JSON file, a dict, or ``None``.
+        """
+        from . import registry
+
+        if config is None:
+            config = PipelineConfig.default()
+        elif isinstance(config, dict):
+            config = PipelineConfig.from_dict(config)
+        elif not isinstance(config, PipelineConfig):
+            config = PipelineConfig.load(config)
+        parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
+            ("ser", config.ser), ("asr", config.asr), ("llm", config.llm), ("tts", config.tts))}
+        return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="emotionlayer-perceive")
+        return self._executor
+
+    def close(self) -> None:
+        """Release the worker threads (models stay cached for the process)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def __enter__(self) -> CascadePipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def as_utterance(self, utterance: UtteranceLike) -> Utterance:
+        """Accept an :class:`Utterance`, an :class:`Audio`, a path, file bytes or an array (16 kHz assumed)."""
+        if isinstance(utterance, Utterance):
+            if utterance.audio is not None:
+                audio = load_audio(utterance.audio, max_seconds=self.config.pipeline.max_seconds)
+                if audio is not utterance.audio:
+                    return Utterance(audio, utterance.text, utterance.emotion, utterance.id, utterance.speaker, utterance.language)
+            return utterance
+        if isinstance(utterance, np.ndarray):
+            return Utterance(load_audio(utterance, source_rate=16000, max_seconds=self.config.pipeline.max_seconds))
+        return Utterance(load_audio(utterance, max_seconds=self.config.pipeline.max_seconds))
+
+    def warmup(self) -> None:
+        """Load every model now (otherwise they load on first use)."""
+        for part in (self.ser, self.asr, self.llm, self.tts):
+            warm = getattr(part, "warmup", None)
+            if callable(warm):
+                warm()
+
+    # -- the four steps -------------------------------------------------------------------------
+    def perceive(self, utterance: UtteranceLike) -> Perception:
+        """Recognise what was said (ASR) and how (SER), concurrently when the config says so.
+
+        Text or emotion given on the utterance is used as is, and the matching recogniser is skipped.
+        """
+        utt = self.as_utterance(utterance)
+        language = utt.language or self.config.pipeline.language
+        timings: dict[str, float] = {}
+
+        def run_asr() -> Transcript:
+            start = time.perf_counter()
+            try:
+                if utt.text is not None and utt.text.strip():
+                    return Transcript(utt.text.strip(), language, model="given")
+                assert utt.audio is not None
+                return self.asr.transcribe(utt.audio, language=language)
+            finally:
+                timings["asr"] = time.perf_counter() - start
+
+        def run_ser() -> EmotionPrediction:
+            start = time.perf_counter()
+            try:
+                if utt.emotion is not None:
+                    return EmotionPrediction.certain(utt.emotion)
+                if utt.audio is None:
+                    return EmotionPrediction.certain("neutral", model="no-audio")
+                return self.ser.predict(utt.audio)
+            finally:
+                timings["ser"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        if self.config.pipeline.concurrent_perception and utt.audio is not None:
+            ser_future = self._pool().submit(run_ser)
+            transcript = run_asr()
+            emotion = ser_future.result()
+        else:
+            emotion = run_ser()
+            transcript = run_asr()
+        timings["perceive"] = time.perf_counter() - start
+        return Perception(transcript=transcript, emotion=emotion, timings=timings)
+
+    def render_prompt(
+        self, transcript: Transcript | str, emotion: EmotionPrediction, history: Dialogue | None = None
+    ) -> RenderedPrompt:
+        """Render the prompt and pick the empathy strategy and speaking style for the answer."""
+        text = transcript.text if isinstance(transcript, Transcript) else transcript
+        language = transcript.language if isinstance(transcript, Transcript) else None
+        if not text.strip():
+            text = "(no words could be recognised)"
+        return self.renderer.render(text, emotion, history, language)
+
+    def stream_text(self, prompt: RenderedPrompt) -> Iterator[str]:
+        """Yield the reply piece by piece as the LLM produces it."""
+        yield from self.llm.stream_generate(prompt.messages)
+
+    def generate(self, prompt: RenderedPrompt) -> str:
+        """The whole reply text, cleaned for speaking (a short apology if the LLM said nothing)."""
+        reply = clean_reply(self.llm.generate(prompt.messages))
+        if not reply:
+            logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
+            return FALLBACK_REPLY
+        return reply
+
+    def speak(self, text: str, style: SpeakingStyle | None = None) -> Audio:
+        """Synthesise ``text`` in ``style``."""
+        return self.tts.synthesize(text, style)
+
+    # -- whole turns ----------------------------------------------------------------------------
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+        """Run one turn, yielding events as they happen; the last event carries the :class:`Turn`."""
+        start = time.perf_counter()
+
+        def now() -> float:
+            return time.perf_counter() - start
+
+        perception = self.perceive(utterance)
+        yield StreamEvent("perceived", now(), perception=perception)
+        t0 = time.perf_counter()
+        prompt = self.render_prompt(perception.transcript, perception.emotion, history)
+        prompt_time = time.perf_counter() - t0
+        yield StreamEvent("prompt", now(), prompt=prompt)
+
+        llm_time = 0.0
+        tts_time = 0.0
+        first_audio: float | None = None
+        chunks: list[Audio] = []
+        spoken: list[str] = []
+
+        def say(sentence: str) -> Iterator[StreamEvent]:
+            nonlocal tts_time, first_audio
+            sentence = clean_reply(sentence)
+            if not sentence:
+                return
+            t = time.perf_counter()
+            audio = self.speak(sentence, prompt.style)
+            tts_time += time.perf_counter() - t
+            if first_audio is None:
+                first_audio = now()
+            chunks.append(audio)
+            spoken.append(sentence)
+            yield StreamEvent("audio", now(), text=sentence, audio=audio)
+
+        if self.config.pipeline.stream_tts:
+            buffer = ""
+            pieces = self.stream_text(prompt)
+            while True:
+                t = time.perf_counter()
+                piece = next(pieces, None)
+                llm_time += time.perf_counter() - t
+                if piece is None:
+                    break
+                yield StreamEvent("text", now(), text=piece)
+                buffer += piece
+                sentences, buffer = split_sentences(buffer)
+                for sentence in sentences:
+                    yield from say(sentence)
+            if buffer.strip():
+                yield from say(buffer)
+            if not spoken:
+                logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
+                yield from say(FALLBACK_REPLY)
+            reply = " ".join(spoken)
+        else:
+            t = time.perf_counter()
+            reply = self.generate(prompt)
+            llm_time = time.perf_counter() - t
+            yield StreamEvent("text", now(), text=reply)
+            yield from say(reply)
+
+        sample_rate = chunks[0].sample_rate
+        audio = Audio(np.concatenate([c.resample(sample_rate).samples for c in chunks]), sample_rate)
+        timings = {
+            "ser": perception.timings.get("ser", 0.0),
+            "asr": perception.timings.get("asr", 0.0),
+            "perceive": perception.timings.get("perceive", 0.0),
+            "prompt": prompt_time,
+            "llm": llm_time,
+            "tts": tts_time,
+            "total": now(),
+            "time_to_first_audio": first_audio if first_audio is not None else now(),
+        }
+        turn = Turn(
+            transcript=perception.transcript,
+            emotion=perception.emotion,
+            prompt=tuple(prompt.messages),
+            response=Response(text=reply, style=prompt.style, strategy=prompt.strategy.name),
+            audio=audio,
+            timings=timings,
+        )
+        yield StreamEvent("turn", now(), turn=turn)
+
+    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
+        """Answer one utterance: returns the :class:`Turn` with transcript, emotion, reply, audio and timings.
+
+        Args:
+            utterance: An :class:`Utterance`, or anything :func:`emotionlayer.audio.load_audio` accepts.
+            history: Earlier turns of the conversation, shown to the prompt template.
+        """
+        for event in self.stream(utterance, history):
+            if event.turn is not None:
+                return event.turn
+        raise EmotionLayerError("The pipeline finished without producing a turn; this is a bug, please report it.")
+
+
+def build_pipeline(config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
+    """Shorthand for :meth:`CascadePipeline.from_config`."""
+    return CascadePipeline.from_config(config)

@@ -1,0 +1,191 @@
+"""Prompts as jinja2 templates, with empathy strategies chosen from the recognised emotion.
+
+Templates are looked up in the user's folders first, then in the packaged ``prompts/``. A template has
+two blocks, ``system`` and ``user``, which become the chat messages sent to the LLM (a template without
+blocks becomes one user message). Undefined variables are errors (``StrictUndefined``), so a typo in a
+template fails loudly instead of sending an empty prompt.
+
+Example::
+
+    from emotionlayer.prompting import PromptRenderer
+    from emotionlayer.types import EmotionPrediction
+
+    renderer = PromptRenderer()
+    prompt = renderer.render("My phone won't turn on.", EmotionPrediction.certain("sad"))
+    prompt.messages   # [{"role": "system", ...}, {"role": "user", ...}]
+    prompt.strategy   # Strategy(name="comfort", ...)
+    prompt.style      # SpeakingStyle(name="warm", rate=0.88, pitch_semitones=-1.5, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import PipelineConfig, Strategy
+from .errors import ConfigError
+from .types import Dialogue, EmotionPrediction, SpeakingStyle
+
+#: Below this probability the top label is reported to the template as uncertain.
+UNCERTAIN_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """The chat messages for the LLM, and the strategy and speaking style chosen for the answer."""
+
+    messages: list[dict[str, str]]
+    strategy: Strategy
+    style: SpeakingStyle
+    template: str
+
+
+def packaged_template_dir() -> Path:
+    """Folder of the templates shipped with emotionlayer."""
+    return Path(__file__).resolve().parent / "prompts"
+
+
+def default_strategies() -> dict[str, Strategy]:
+    """The empathy strategies of the packaged default config, by canonical emotion."""
+    return PipelineConfig.default().strategies
+
+
+def style_for(emotion: str, strategies: dict[str, Strategy] | None = None) -> SpeakingStyle:
+    """The speaking style the default strategies give an answer to someone who sounds ``emotion``."""
+    from .labels import canonical
+
+    table = strategies or default_strategies()
+    return table[canonical(emotion)].style
+
+
+class PromptRenderer:
+    """Renders the prompt for one turn from a jinja2 template.
+
+    Args:
+        template: Template file name (e.g. ``empathetic.j2``), searched in ``template_dirs`` then in the
+            packaged prompts.
+        template_dirs: User folders searched first.
+        strategies: Emotion -> :class:`Strategy`; defaults to the packaged config's.
+        history_turns: How many past turns the template sees.
+    """
+
+    def __init__(
+        self,
+        template: str = "empathetic.j2",
+        template_dirs: Sequence[str] = (),
+        strategies: dict[str, Strategy] | None = None,
+        history_turns: int = 4,
+    ) -> None:
+        import jinja2
+
+        for folder in template_dirs:
+            if not Path(folder).is_dir():
+                raise ConfigError(f"Template folder {folder} does not exist. Fix prompt.template_dirs in the config.")
+        self.template_name = template
+        self.strategies = strategies or default_strategies()
+        self.history_turns = history_turns
+        self.environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([*template_dirs, str(packaged_template_dir())]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            autoescape=False,
+        )
+        try:
+            self.template = self.environment.get_template(template)
+        except jinja2.TemplateNotFound:
+            raise ConfigError(
+                f"Prompt template {template!r} not found in {[*template_dirs, 'packaged prompts']}. "
+                f"Packaged templates: {', '.join(self.available())}."
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"Prompt template {template!r} has a syntax error on line {exc.lineno}: {exc.message}") from exc
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> PromptRenderer:
+        return cls(
+            template=config.prompt.template,
+            template_dirs=config.prompt.template_dirs,
+            strategies=config.strategies,
+            history_turns=config.prompt.history_turns,
+        )
+
+    def available(self) -> list[str]:
+        """Template names this renderer can find."""
+        return sorted(name for name in self.environment.list_templates() if name.endswith(".j2"))
+
+    def strategy_for(self, emotion: EmotionPrediction) -> Strategy:
+        """The empathy strategy for a recognised emotion (the strategy of its most probable label)."""
+        return self.strategies[emotion.label]
+
+    def context(
+        self,
+        transcript: str,
+        emotion: EmotionPrediction,
+        history: Dialogue | None = None,
+        language: str | None = None,
+    ) -> dict[str, Any]:
+        """The variables a template sees."""
+        strategy = self.strategy_for(emotion)
+        ranked = emotion.top(len(emotion.probabilities))
+        pad = [0.0, 0.0, 0.0]
+        for label, p in emotion.probabilities.items():
+            for i, value in enumerate(self.strategies[label].pad):
+                pad[i] += p * value
+        past = list(history.turns[-self.history_turns :]) if history and self.history_turns > 0 else []
+        return {
+            "transcript": transcript.strip(),
+            "emotion": {
+                "label": emotion.label,
+                "confidence": emotion.confidence,
+                "probabilities": dict(ranked),
+                "top": ranked,
+                "uncertain": emotion.confidence < UNCERTAIN_BELOW and len(ranked) > 1,
+            },
+            "pad": {"pleasure": pad[0], "arousal": pad[1], "dominance": pad[2]},
+            "strategy": {"name": strategy.name, "instruction": strategy.instruction},
+            "style": strategy.style.to_dict(),
+            "history": [
+                {
+                    "text": turn.transcript.text,
+                    "emotion": turn.emotion.label,
+                    "response": turn.response.text,
+                    "strategy": turn.response.strategy,
+                }
+                for turn in past
+            ],
+            "language": language or "en",
+        }
+
+    def render(
+        self,
+        transcript: str,
+        emotion: EmotionPrediction,
+        history: Dialogue | None = None,
+        language: str | None = None,
+    ) -> RenderedPrompt:
+        """Render the chat messages for one turn and pick the strategy and speaking style."""
+        import jinja2
+
+        variables = self.context(transcript, emotion, history, language)
+        try:
+            if "user" in self.template.blocks:
+                messages = []
+                for role in ("system", "user"):
+                    if role in self.template.blocks:
+                        block = self.template.blocks[role](self.template.new_context(variables))
+                        content = "".join(block).strip()
+                        if content:
+                            messages.append({"role": role, "content": content})
+            else:
+                messages = [{"role": "user", "content": self.template.render(variables).strip()}]
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(
+                f"Prompt template {self.template_name!r} uses an undefined variable ({exc.message}). "
+                f"Available variables: {', '.join(sorted(variables))}."
+            ) from exc
+        strategy = self.strategy_for(emotion)
+        return RenderedPrompt(messages=messages, strategy=strategy, style=strategy.style, template=self.template_name)
