@@ -129,7 +129,8 @@ class EmotionPrediction:
         total = sum(probs.values())
         if not probs or not math.isfinite(total) or total <= 0:
             raise EmotionLayerError(f"EmotionPrediction needs positive, finite probabilities; got {self.probabilities!r}.")
-        probs = {k: v / total for k, v in probs.items()}
+        if abs(total - 1.0) > 1e-9:  # renormalise only when needed, so JSON round-trips are exact
+            probs = {k: v / total for k, v in probs.items()}
         object.__setattr__(self, "probabilities", probs)
         object.__setattr__(self, "label", canonical(self.label))
 

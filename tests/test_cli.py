@@ -1,0 +1,111 @@
+import json
+import sys
+
+import pytest
+import soundfile as sf
+
+import emotionlayer.testing  # noqa: F401  (registers the dummy backends)
+from emotionlayer.cli import main as cli
+from emotionlayer.testing import tone
+
+DUMMY_CONFIG = "ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nllm: dummy\ntts: dummy\n"
+
+
+def run(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["emotionlayer", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture()
+def clip(tmp_path):
+    path = tmp_path / "clip.wav"
+    sf.write(str(path), tone(1.5).samples, 16000)
+    return path
+
+
+@pytest.fixture()
+def config(tmp_path):
+    path = tmp_path / "dummy.yaml"
+    path.write_text(DUMMY_CONFIG)
+    return path
+
+
+def test_respond_json_is_one_object(monkeypatch, capsys, clip, config, tmp_path):
+    out_wav = tmp_path / "reply.wav"
+    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "--config", str(config), "--out", str(out_wav), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) == {"transcript", "emotion", "response", "audio_out", "timings"}
+    assert data["emotion"]["label"] == "sad"
+    assert sum(data["emotion"]["probabilities"].values()) == pytest.approx(1.0)
+    assert data["response"]["text"] and data["response"]["style"]["name"] == "warm"
+    assert set(data["timings"]) == {"ser", "asr", "llm", "tts", "total", "time_to_first_audio"}
+    assert sf.info(data["audio_out"]).frames > 0
+
+
+def test_respond_summary(monkeypatch, capsys, clip, config, tmp_path):
+    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "-o", str(tmp_path / "r.wav"))
+    assert code == 0
+    assert "Emotion:  sad" in out and "Strategy: comfort" in out and "first audio" in out
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_bad_input_exits_2_with_one_line(monkeypatch, capsys, config, tmp_path, debug):
+    missing = tmp_path / "nope.wav"
+    args = ["respond", str(missing), "-c", str(config)] + (["--debug"] if debug else [])
+    if debug:
+        with pytest.raises(Exception, match="No such audio file"):
+            monkeypatch.setattr(sys, "argv", ["emotionlayer", *args])
+            cli.main()
+        return
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 2 and out == ""
+    assert err.strip().startswith("error: No such audio file") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_chat_over_files_carries_history(monkeypatch, capsys, clip, config, tmp_path):
+    saved = tmp_path / "dialogue.json"
+    code, out, _ = run(monkeypatch, capsys, "chat", str(clip), str(clip), "-c", str(config), "--out-dir", str(tmp_path / "r"), "--save", str(saved))
+    assert code == 0
+    dialogue = json.loads(saved.read_text())
+    assert len(dialogue["turns"]) == 2
+    assert "sounding sad" in dialogue["turns"][1]["prompt"][-1]["content"]
+    assert (tmp_path / "r" / "turn_02.wav").exists()
+
+
+def test_chat_typed_text_with_emotion(monkeypatch, capsys, config, tmp_path):
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("I got the job!\nquit\n"))
+    code, out, _ = run(monkeypatch, capsys, "chat", "-c", str(config), "--emotion", "cheerful", "--out-dir", str(tmp_path / "r"))
+    assert code == 0 and "Emotion:  happy" in out and "share-joy" in out
+
+
+def test_components_json_lists_backends(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "components", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert {"kind", "name", "usable", "reason"} <= set(rows[0])
+    names = {(r["kind"], r["name"]) for r in rows}
+    assert ("asr", "dummy") in names and ("asr", "faster-whisper") in names
+
+
+def test_help_on_every_command(monkeypatch, capsys):
+    for args in (["--help"], ["respond", "--help"], ["chat", "--help"], ["components", "--help"], ["config", "show", "--help"]):
+        code, out, _ = run(monkeypatch, capsys, *args)
+        assert code == 0 and "Usage" in out
+
+
+def test_config_show_round_trips(monkeypatch, capsys, tmp_path):
+    code, out, _ = run(monkeypatch, capsys, "config", "show")
+    assert code == 0
+    path = tmp_path / "c.yaml"
+    path.write_text(out)
+    from emotionlayer.config import PipelineConfig
+
+    assert PipelineConfig.load(path) == PipelineConfig.default()

@@ -1,0 +1,78 @@
+"""The packaged offline default, end to end, on clips from examples/audio (real models, no network)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from emotionlayer.labels import EMOTIONS
+from emotionlayer.pipeline import CascadePipeline
+from emotionlayer.registry import describe
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "examples" / "audio" / "sad_phone.wav"
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return CascadePipeline.from_config()
+
+
+def test_default_backends_are_usable():
+    usable = {(i.kind, i.name): i for i in describe()}
+    for key in (("ser", "default"), ("asr", "faster-whisper"), ("llm", "llama-cpp"), ("tts", "piper")):
+        assert usable[key].usable, usable[key].reason
+
+
+def test_default_turn_on_a_real_clip(pipeline):
+    turn = pipeline.respond(CLIP)
+    words = turn.transcript.text.lower()
+    assert "phone" in words and "turn on" in words
+    assert set(turn.emotion.probabilities) == set(EMOTIONS)
+    assert sum(turn.emotion.probabilities.values()) == pytest.approx(1.0)
+    assert len(turn.response.text.split()) >= 2
+    assert turn.audio is not None and turn.audio.duration > 0.5
+    assert turn.timings["time_to_first_audio"] <= turn.timings["total"]
+
+
+def test_cli_respond_json_with_real_models(tmp_path):
+    out = tmp_path / "reply.wav"
+    proc = subprocess.run(
+        [sys.executable, "-m", "emotionlayer", "respond", str(CLIP), "--out", str(out), "--json"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
+    assert data["transcript"].strip()
+    assert sum(data["emotion"]["probabilities"].values()) == pytest.approx(1.0)
+    assert data["response"]["text"].strip()
+    info = sf.info(data["audio_out"])
+    assert info.frames > 0.5 * info.samplerate
+
+
+def test_cli_bad_file_exits_2(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    proc = subprocess.run([sys.executable, "-m", "emotionlayer", "respond", str(bad)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: Could not read")
+    assert "Traceback" not in proc.stderr
+
+
+def test_packaging_ships_prompts_and_default_config(tmp_path):
+    """A built wheel (not only an editable install) carries the templates, config and model assets."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import zipfile
+
+    wheel = next(tmp_path.glob("emotionlayer-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "emotionlayer/configs/default.yaml" in names
+    assert {"emotionlayer/prompts/empathetic.j2", "emotionlayer/prompts/topline.j2"} <= names
+    assert any(n.startswith("emotionlayer/assets/ser/default/") for n in names)
