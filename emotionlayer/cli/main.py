@@ -54,11 +54,17 @@ def _status(message: str, quiet: bool) -> None:
         typer.echo(message, err=True)
 
 
-def _load_pipeline(config: Path | None, quiet: bool):
+def _load_config(config: Path | None):
+    from ..config import PipelineConfig
+
+    return PipelineConfig.load(config) if config else PipelineConfig.default()
+
+
+def _load_pipeline(config, quiet: bool):
     from ..pipeline import CascadePipeline
 
     _status("Loading models...", quiet)
-    return CascadePipeline.from_config(str(config) if config else None)
+    return CascadePipeline.from_config(config)
 
 
 def _turn_json(turn, audio_out: str | None) -> dict:
