@@ -1,1 +1,9 @@
-"""tts backends; importing this package registers them."""
+"""tts backends; importing this package registers them.
+
+Backends: ``piper`` (default, packaged en_US-joe-medium voice), ``espeak-ng`` (formant, 100+ languages)
+and ``f5-tts`` (voice cloning from a per-emotion voice bank). All accept the same
+:class:`~emotionlayer.types.SpeakingStyle` and never read paralinguistic tags (:mod:`.tags`) aloud.
+"""
+
+from . import espeak, f5, piper  # noqa: F401  (importing registers the backends)
+from .styles import EMOTION_STYLES, STYLE_PRESETS, style_preset  # noqa: F401

@@ -91,8 +91,9 @@ ALIASES: dict[str, str] = {
 _PAUSE_WORDS: dict[str, float] = {"short pause": 0.25, "long pause": 1.0}
 _PAUSE_LENGTH = re.compile(r"^(?:pause|silence)\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds)?$")
 
-# [anything without brackets, up to 40 chars] | *known words* | (known words)
-_BRACKET = re.compile(r"\[([^\[\]\n]{1,40})\]|\*([A-Za-z][A-Za-z _-]{0,30})\*|\(([A-Za-z][A-Za-z _-]{0,30})\)")
+# [anything without brackets, up to 40 chars] | *known words* | (known words). Piper's raw phoneme
+# blocks [[ ... ]] are left alone.
+_BRACKET = re.compile(r"(?<!\[)\[([^\[\]\n]{1,40})\](?!\])|\*([A-Za-z][A-Za-z _-]{0,30})\*|\(([A-Za-z][A-Za-z _-]{0,30})\)")
 # An unknown bracketed stage direction: one to four words of letters (plus ' - _).
 _STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?: [A-Za-z][A-Za-z'_-]*){0,3}$")
 
