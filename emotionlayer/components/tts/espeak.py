@@ -9,7 +9,7 @@ libespeak-ng C API with ctypes, from either
 * the system library of Debian's ``espeak-ng`` package (``apt-get install espeak-ng``).
 
 Speaking styles map onto eSpeak's own parameters: ``rate`` -> words per minute, ``pitch_semitones`` ->
-base pitch (calibrated so that one step is about one semitone, see :data:`PITCH_STEPS_PER_SEMITONE`),
+base pitch (through a measured calibration table, :data:`PITCH_CALIBRATION`),
 ``emotion`` -> intonation range (lively for happy/surprised/angry, flat for sad/calm), ``volume`` -> gain.
 With ``ssml=True`` the text may carry SSML such as ``<prosody pitch="+20%">``.
 """
@@ -45,9 +45,21 @@ _EE_OK = 0
 DEFAULT_WPM = 175
 #: eSpeak's default base pitch parameter (0-100).
 DEFAULT_PITCH = 50
-#: eSpeak pitch-parameter steps per semitone of median F0 (measured with librosa.pyin on en-us; see
-#: docs/tts.md). The mapping is close to linear over the style range of -6..+6 semitones.
-PITCH_STEPS_PER_SEMITONE = 4.0
+#: Measured (pitch parameter, median F0 in semitones relative to parameter 50) of the en-us voice with
+#: librosa.pyin on two sentences (they agreed within 0.3 st). eSpeak's pitch parameter is not linear in
+#: semitones (about 7 steps per semitone below 50 and 5.5 above), so styles are mapped through this table.
+PITCH_CALIBRATION: tuple[tuple[int, float], ...] = (
+    (10, -6.1),
+    (20, -4.7),
+    (30, -3.3),
+    (40, -1.7),
+    (50, 0.0),
+    (60, 1.7),
+    (70, 3.6),
+    (80, 5.4),
+    (90, 7.4),
+    (100, 9.15),
+)
 #: Intonation range (0-100, eSpeak default 50) used for each emotion.
 EMOTION_RANGE: dict[str, int] = {
     "neutral": 50,
@@ -136,7 +148,7 @@ class EspeakTTS(SentenceSynthesizer):
         voice: eSpeak voice name, e.g. ``"en-us"``, ``"en-gb"``, ``"cmn"``, ``"de"``, or with a variant
             ``"en-us+f3"``.
         base_rate_wpm: Speaking rate of a neutral style, in words per minute.
-        base_pitch: Base pitch parameter (0-100) of a neutral style.
+        base_pitch: eSpeak pitch parameter (10-100, default 50) of a neutral style.
         ssml: Treat the text as SSML (``<prosody>``, ``<break>``, ``<emphasis>`` ...).
         event_renderer: Optional ``(label, context_audio, sample_rate) -> np.ndarray | None`` supplying the
             audio of tags such as ``[laugh]``; without it they are dropped with a logged note.
@@ -146,7 +158,7 @@ class EspeakTTS(SentenceSynthesizer):
 
     requires = ()
     extra = "espeak"
-    limits = StyleLimits(rate=(0.45, 2.5), pitch_semitones=(-10.0, 10.0), volume=(0.0, 2.0))
+    limits = StyleLimits(rate=(0.45, 2.5), pitch_semitones=(-6.0, 9.0), volume=(0.0, 2.0))
 
     def __init__(
         self,
@@ -163,8 +175,8 @@ class EspeakTTS(SentenceSynthesizer):
             raise ConfigError("voice must be an eSpeak voice name such as 'en-us' or 'cmn'.")
         if not 80 <= int(base_rate_wpm) <= 450:
             raise ConfigError(f"base_rate_wpm must be within 80..450 words per minute; got {base_rate_wpm}.")
-        if not 0 <= int(base_pitch) <= 100:
-            raise ConfigError(f"base_pitch must be within 0..100; got {base_pitch}.")
+        if not 10 <= int(base_pitch) <= 100:
+            raise ConfigError(f"base_pitch must be within 10..100; got {base_pitch}.")
         self.voice = voice
         self.base_rate_wpm = int(base_rate_wpm)
         self.base_pitch = int(base_pitch)
@@ -189,12 +201,15 @@ class EspeakTTS(SentenceSynthesizer):
 
     def parameters(self, style: SpeakingStyle) -> dict[str, int]:
         """The eSpeak parameters (``rate`` wpm, ``pitch`` 0-100, ``range`` 0-100) for a resolved style."""
-        pitch = self.base_pitch + style.pitch_semitones * PITCH_STEPS_PER_SEMITONE
-        if not 0 <= pitch <= 100:
+        params, semitones = zip(*PITCH_CALIBRATION, strict=True)
+        base = float(np.interp(self.base_pitch, params, semitones))
+        wanted = base + style.pitch_semitones
+        if not semitones[0] <= wanted <= semitones[-1]:
             self._note(
-                f"style {style.name!r}: pitch {style.pitch_semitones:+g} st from base_pitch {self.base_pitch} leaves "
-                "eSpeak's 0..100 range; clamped"
+                f"style {style.name!r}: pitch {style.pitch_semitones:+g} st from base_pitch {self.base_pitch} is beyond "
+                f"what eSpeak can reach ({semitones[0] - base:+.1f}..{semitones[-1] - base:+.1f} st); clamped"
             )
+        pitch = float(np.interp(wanted, semitones, params))
         try:
             emotion = canonical(style.emotion)
         except ConfigError:
@@ -202,7 +217,7 @@ class EspeakTTS(SentenceSynthesizer):
             self._note(f"style {style.name!r}: unknown emotion {style.emotion!r}; using a neutral intonation range")
         return {
             "rate": int(round(min(max(self.base_rate_wpm * style.rate, 80), 450))),
-            "pitch": int(round(min(max(pitch, 0), 100))),
+            "pitch": int(round(pitch)),
             "range": EMOTION_RANGE[emotion],
         }
 
