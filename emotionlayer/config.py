@@ -63,11 +63,16 @@ class Strategy:
     instruction: str
     style: SpeakingStyle
     pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    example: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         style = self.style.to_dict()
         style.pop("emotion", None)
-        return {"name": self.name, "instruction": self.instruction, "pad": list(self.pad), "style": style}
+        out: dict[str, Any] = {"name": self.name, "instruction": self.instruction, "pad": list(self.pad)}
+        if self.example is not None:
+            out["example"] = list(self.example)
+        out["style"] = style
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], emotion: str) -> Strategy:
@@ -78,7 +83,12 @@ class Strategy:
         pad = tuple(float(x) for x in data.get("pad", (0.0, 0.0, 0.0)))
         if len(pad) != 3:
             raise ConfigError(f"Strategy for '{emotion}': 'pad' must be three numbers (pleasure, arousal, dominance).")
-        return cls(name=str(data["name"]), instruction=str(data["instruction"]), style=style, pad=pad)  # type: ignore[arg-type]
+        example = data.get("example")
+        if example is not None:
+            if not isinstance(example, (list, tuple)) or len(example) != 2:
+                raise ConfigError(f"Strategy for '{emotion}': 'example' must be two strings: [what a user says, a good answer].")
+            example = (str(example[0]), str(example[1]))
+        return cls(name=str(data["name"]), instruction=str(data["instruction"]), style=style, pad=pad, example=example)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -88,9 +98,15 @@ class PromptConfig:
     template: str = "empathetic.j2"
     template_dirs: tuple[str, ...] = ()
     history_turns: int = 4
+    few_shot: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"template": self.template, "template_dirs": list(self.template_dirs), "history_turns": self.history_turns}
+        return {
+            "template": self.template,
+            "template_dirs": list(self.template_dirs),
+            "history_turns": self.history_turns,
+            "few_shot": self.few_shot,
+        }
 
 
 @dataclass(frozen=True)

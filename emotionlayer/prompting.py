@@ -69,6 +69,9 @@ class PromptRenderer:
         template_dirs: User folders searched first.
         strategies: Emotion -> :class:`Strategy`; defaults to the packaged config's.
         history_turns: How many past turns the template sees.
+        few_shot: Put the strategy's example exchange (a user line and a good answer, rendered with the
+            same template) before the real user message. Small LLMs follow an example far better
+            than an instruction.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class PromptRenderer:
         template_dirs: Sequence[str] = (),
         strategies: dict[str, Strategy] | None = None,
         history_turns: int = 4,
+        few_shot: bool = True,
     ) -> None:
         import jinja2
 
@@ -86,6 +90,7 @@ class PromptRenderer:
         self.template_name = template
         self.strategies = strategies or default_strategies()
         self.history_turns = history_turns
+        self.few_shot = few_shot
         self.environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader([*template_dirs, str(packaged_template_dir())]),
             undefined=jinja2.StrictUndefined,
@@ -111,6 +116,7 @@ class PromptRenderer:
             template_dirs=config.prompt.template_dirs,
             strategies=config.strategies,
             history_turns=config.prompt.history_turns,
+            few_shot=config.prompt.few_shot,
         )
 
     def available(self) -> list[str]:
@@ -168,24 +174,30 @@ class PromptRenderer:
         language: str | None = None,
     ) -> RenderedPrompt:
         """Render the chat messages for one turn and pick the strategy and speaking style."""
+        variables = self.context(transcript, emotion, history, language)
+        messages = self._messages(variables)
+        strategy = self.strategy_for(emotion)
+        if self.few_shot and strategy.example is not None and "user" in self.template.blocks:
+            example = self._messages(self.context(strategy.example[0], emotion, None, language))
+            shot = [m for m in example if m["role"] == "user"] + [{"role": "assistant", "content": strategy.example[1]}]
+            messages = [m for m in messages if m["role"] == "system"] + shot + [m for m in messages if m["role"] != "system"]
+        return RenderedPrompt(messages=messages, strategy=strategy, style=strategy.style, template=self.template_name)
+
+    def _messages(self, variables: dict[str, Any]) -> list[dict[str, str]]:
         import jinja2
 
-        variables = self.context(transcript, emotion, history, language)
         try:
-            if "user" in self.template.blocks:
-                messages = []
-                for role in ("system", "user"):
-                    if role in self.template.blocks:
-                        block = self.template.blocks[role](self.template.new_context(variables))
-                        content = "".join(block).strip()
-                        if content:
-                            messages.append({"role": role, "content": content})
-            else:
-                messages = [{"role": "user", "content": self.template.render(variables).strip()}]
+            if "user" not in self.template.blocks:
+                return [{"role": "user", "content": self.template.render(variables).strip()}]
+            messages = []
+            for role in ("system", "user"):
+                if role in self.template.blocks:
+                    content = "".join(self.template.blocks[role](self.template.new_context(variables))).strip()
+                    if content:
+                        messages.append({"role": role, "content": content})
+            return messages
         except jinja2.UndefinedError as exc:
             raise ConfigError(
                 f"Prompt template {self.template_name!r} uses an undefined variable ({exc.message}). "
                 f"Available variables: {', '.join(sorted(variables))}."
             ) from exc
-        strategy = self.strategy_for(emotion)
-        return RenderedPrompt(messages=messages, strategy=strategy, style=strategy.style, template=self.template_name)

@@ -76,7 +76,7 @@ def test_chat_over_files_carries_history(monkeypatch, capsys, clip, config, tmp_
     assert code == 0
     dialogue = json.loads(saved.read_text())
     assert len(dialogue["turns"]) == 2
-    assert "sounding sad" in dialogue["turns"][1]["prompt"][-1]["content"]
+    assert "sounding sad, said" in dialogue["turns"][1]["prompt"][0]["content"]
     assert (tmp_path / "r" / "turn_02.wav").exists()
 
 

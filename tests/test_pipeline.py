@@ -26,7 +26,7 @@ def test_respond_runs_every_stage_and_times_it():
     for key in ("ser", "asr", "llm", "tts", "total", "time_to_first_audio"):
         assert key in turn.timings and turn.timings[key] >= 0
     assert turn.timings["time_to_first_audio"] <= turn.timings["total"]
-    assert "sounds sad" in turn.prompt[-1]["content"]
+    assert turn.prompt[-1]["content"] == "(sounding sad) my phone won't turn on"
 
 
 def test_emotion_changes_the_answer_style():
@@ -40,8 +40,8 @@ def test_history_is_carried_into_the_next_prompt():
     pipe = make("fearful")
     first = pipe.respond(tone(1.0))
     second = pipe.respond(tone(1.0), Dialogue((first,)))
-    assert "sounding fearful" in second.prompt[-1]["content"]
-    assert first.response.text in pipe.llm.last_messages[-1]["content"]
+    assert "sounding fearful, said" in second.prompt[0]["content"]
+    assert first.response.text in pipe.llm.last_messages[0]["content"]
 
 
 def test_typed_text_with_emotion_skips_asr_and_ser():

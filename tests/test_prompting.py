@@ -8,10 +8,11 @@ from emotionlayer.types import Dialogue, EmotionPrediction, Response, Transcript
 def test_default_template_sees_text_emotion_and_strategy():
     prompt = PromptRenderer().render("My phone won't turn on.", EmotionPrediction.certain("sad"))
     roles = [m["role"] for m in prompt.messages]
-    assert roles == ["system", "user"]
+    assert roles == ["system", "user", "assistant", "user"]  # system, the strategy's example exchange, the turn
     assert "Comfort the user" in prompt.messages[0]["content"]
-    assert "sounds sad" in prompt.messages[1]["content"]
-    assert "My phone won't turn on." in prompt.messages[1]["content"]
+    assert prompt.messages[1]["content"] == "(sounding sad) I missed my bus again."
+    assert prompt.messages[2]["content"].startswith("Oh no, I'm sorry")
+    assert prompt.messages[-1]["content"] == "(sounding sad) My phone won't turn on."
     assert prompt.strategy.name == "comfort"
     assert prompt.style.name == "warm" and prompt.style.pitch_semitones < 0 and prompt.style.emotion == "sad"
 
@@ -29,21 +30,26 @@ def test_same_words_different_emotion_different_prompt_and_style():
 def test_history_with_emotions_reaches_the_template():
     past = Turn(Transcript("I lost my keys"), EmotionPrediction.certain("fearful"), Response("Let's retrace your steps."))
     prompt = PromptRenderer().render("Found them!", EmotionPrediction.certain("happy"), Dialogue((past,)))
-    user = prompt.messages[-1]["content"]
-    assert 'sounding fearful: "I lost my keys"' in user
-    assert "Let's retrace your steps." in user
+    system = prompt.messages[0]["content"]
+    assert 'sounding fearful, said: "I lost my keys"' in system
+    assert "Let's retrace your steps." in system
 
 
 def test_uncertain_emotion_is_flagged():
     pred = EmotionPrediction.from_probabilities({"sad": 0.4, "fearful": 0.35, "neutral": 0.25})
     user = PromptRenderer().render("hm", pred).messages[-1]["content"]
-    assert "(maybe fearful)" in user
+    assert user == "(sounding sad, maybe fearful) hm"
+
+
+def test_few_shot_can_be_switched_off():
+    prompt = PromptRenderer(few_shot=False).render("hi", EmotionPrediction.certain("happy"))
+    assert [m["role"] for m in prompt.messages] == ["system", "user"]
 
 
 def test_user_template_dirs_are_searched_first_and_strict(tmp_path):
     (tmp_path / "empathetic.j2").write_text("{% block user %}MINE {{ emotion.label }}: {{ transcript }}{% endblock %}")
     (tmp_path / "typo.j2").write_text("{{ transcrip }}")
-    r = PromptRenderer(template_dirs=[str(tmp_path)])
+    r = PromptRenderer(template_dirs=[str(tmp_path)], few_shot=False)
     assert r.render("hi", EmotionPrediction.certain("sad")).messages == [{"role": "user", "content": "MINE sad: hi"}]
     with pytest.raises(ConfigError, match="undefined variable"):
         PromptRenderer("typo.j2", [str(tmp_path)]).render("hi", EmotionPrediction.certain("sad"))
