@@ -95,3 +95,9 @@ def test_pipeline_from_config_swaps_components_without_code():
     )
     turn = pipe.respond(tone(1.0))
     assert turn.emotion.label == "angry" and turn.response.strategy == "de-escalate"
+
+
+def test_cascade_is_a_dialogue_system():
+    from emotionlayer.components.base import DialogueSystem
+
+    assert isinstance(make(), DialogueSystem)

@@ -67,3 +67,13 @@ class EventDetector(Protocol):
     """Paralinguistic event detection (laugh, sigh, cough, breath, ...)."""
 
     def detect(self, audio: Audio) -> list[Event]: ...
+
+
+@runtime_checkable
+class DialogueSystem(Protocol):
+    """Anything that answers a spoken turn: the cascade, and end-to-end models alike.
+
+    The CLI, the evaluator and notebooks only rely on this call, so systems can be compared side by side.
+    """
+
+    def respond(self, utterance: object, history: object = None) -> object: ...
