@@ -9,4 +9,4 @@ name                   backend
 =====================  ==========================================================================
 """
 
-from . import faster_whisper, openai_whisper  # noqa: F401
+from . import faster_whisper, hf_transformers, openai_whisper  # noqa: F401
