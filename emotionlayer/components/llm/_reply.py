@@ -1,0 +1,316 @@
+"""What every LLM backend shares: message checks, generation options, and shaping of spoken replies.
+
+A reply that will be spoken must be short, must not start with a role marker ("Assistant:") and must not
+run on into an imagined next turn ("<|im_start|>user", "\\nUser:"). :class:`ReplyShaper` does that on a
+stream of token pieces, so that ``generate()`` and ``stream_generate()`` give the same text: the
+backends feed it one token at a time and yield what it releases.
+
+Length policy (one rule for every backend):
+
+* ``max_tokens`` is the length the reply aims for. When it is reached the reply ends at the next
+  sentence end, using at most ``sentence_grace`` more tokens; with ``sentence_grace=0`` ``max_tokens``
+  is a hard cap.
+* ``max_sentences`` (if set) ends the reply after that many sentences, whatever its length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ...errors import ConfigError
+
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+# Special tokens and turn markers that mean "the reply is over" for the chat templates in common use
+# (ChatML, Llama 2/3, Gemma, plain "User:" transcripts). They are applied by the shaper, so they work for
+# every backend and do not count against an HTTP server's limit on `stop` sequences.
+DEFAULT_STOPS: tuple[str, ...] = (
+    "<|im_end|>",
+    "<|im_start|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "</s>",
+    "\nUser:",
+    "\nuser:",
+    "\nHuman:",
+    "\nAssistant:",
+    "\nassistant:",
+)
+
+# A reply sometimes starts by naming its own role; these prefixes are removed (case-insensitive).
+_ROLE_PREFIX = re.compile(
+    r"^(?:<\|im_start\|>\s*|<\|start_header_id\|>\s*|<start_of_turn>\s*)?"
+    r"(?:assistant|ai|bot|model|smollm)(?:<\|end_header_id\|>)?\s*(?::|\n)\s*",
+    re.IGNORECASE,
+)
+_ROLE_WORDS = (
+    "<|im_start|>assistant",
+    "<|start_header_id|>assistant<|end_header_id|>",
+    "<start_of_turn>model",
+    "assistant:",
+    "ai:",
+    "bot:",
+    "model:",
+    "smollm:",
+)
+
+# A sentence ends with . ! ? or … (optionally followed by closing quotes or brackets) and then white
+# space; a line break also ends one.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|(?<=[^\s.!?…\"'”’)\]])(?=\n)")
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Options every LLM backend takes, in its constructor (defaults) and per call (``**options``).
+
+    Attributes:
+        max_tokens: Length the reply aims for, in tokens (see ``sentence_grace``).
+        temperature: Sampling temperature; 0 means greedy decoding (always the same reply).
+        top_p: Nucleus sampling: sample only from the smallest set of tokens whose probability sums to this.
+        seed: Random seed for sampling; the same seed, messages and options give the same reply on the
+            same backend and machine. ``None`` draws a fresh seed per call.
+        stop: Extra strings that end the reply (not included in it).
+        max_sentences: End the reply after this many sentences (``None``: no limit).
+        sentence_grace: Tokens allowed past ``max_tokens`` to finish the sentence under way.
+    """
+
+    max_tokens: int = 64
+    temperature: float = 0.3
+    top_p: float = 0.9
+    seed: int | None = 0
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    max_sentences: int | None = 3
+    sentence_grace: int = 24
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        elif self.stop is None:
+            object.__setattr__(self, "stop", ())
+        else:
+            object.__setattr__(self, "stop", tuple(str(s) for s in self.stop))
+        if int(self.max_tokens) < 1:
+            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}.")
+        if float(self.temperature) < 0:
+            raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}.")
+        if not 0 < float(self.top_p) <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.max_sentences is not None and int(self.max_sentences) < 1:
+            raise ConfigError(f"max_sentences must be at least 1 or None, got {self.max_sentences}.")
+        if int(self.sentence_grace) < 0:
+            raise ConfigError(f"sentence_grace must be >= 0, got {self.sentence_grace}.")
+        if any(not s for s in self.stop):
+            raise ConfigError("stop strings must not be empty.")
+
+    @property
+    def token_budget(self) -> int:
+        """The most tokens a backend is asked for: ``max_tokens + sentence_grace``."""
+        return int(self.max_tokens) + int(self.sentence_grace)
+
+    @property
+    def all_stops(self) -> tuple[str, ...]:
+        """The user's stop strings followed by :data:`DEFAULT_STOPS`."""
+        return tuple(dict.fromkeys((*self.stop, *DEFAULT_STOPS)))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> GenerationOptions:
+        """These options with per-call ``overrides``; an unknown name raises :class:`ConfigError`."""
+        valid = set(self.__dataclass_fields__)
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise ConfigError(
+                f"Unknown generation option(s) {', '.join(unknown)}. Valid options: {', '.join(sorted(valid))}."
+            )
+        return replace(self, **dict(overrides)) if overrides else self
+
+
+def check_messages(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """Validate chat messages and return them as plain dicts.
+
+    Raises:
+        ConfigError: not a non-empty list of ``{"role": ..., "content": ...}`` with known roles.
+    """
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
+        raise ConfigError(
+            'messages must be a non-empty list like [{"role": "user", "content": "Hello"}], '
+            f"got {type(messages).__name__}."
+        )
+    out: list[dict[str, str]] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
+            raise ConfigError(f'messages[{i}] must be a dict with "role" and "content", got {message!r}.')
+        role, content = message["role"], message["content"]
+        if role not in ROLES:
+            raise ConfigError(f"messages[{i}] has role {role!r}; valid roles: {', '.join(ROLES)}.")
+        if not isinstance(content, str):
+            raise ConfigError(f"messages[{i}] content must be a string, got {type(content).__name__}.")
+        out.append({"role": role, "content": content})
+    if out[-1]["role"] == "assistant":
+        raise ConfigError("The last message is the assistant's; end with a user (or system) message to get a reply.")
+    return out
+
+
+def _held_back_stop_prefix(text: str, stops: Iterable[str]) -> int:
+    """Length of the longest end of ``text`` that could still grow into a stop string."""
+    longest = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:n]):
+                longest = n
+                break
+    return longest
+
+
+class ReplyShaper:
+    """Turns raw token pieces into the pieces of a clean, short, spoken reply.
+
+    Feed it each token's text with :meth:`feed` (it returns the text that can be released now) and call
+    :meth:`finish` when the model stops (it returns the rest). When :attr:`done` is true the reply is
+    complete and the backend should stop generating.
+
+    Args:
+        options: Length, stop strings and sentence limits.
+    """
+
+    def __init__(self, options: GenerationOptions) -> None:
+        self.options = options
+        self.stops = options.all_stops
+        self.raw = ""
+        self.tokens = 0.0
+        self.done = False
+        self._start: int | None = None  # where the reply starts in raw, once the role prefix is settled
+        self._emitted = 0  # characters of the reply already released
+        self._end: int | None = None  # where the reply ends, once known
+        self._scan = 0  # where to look for the next sentence end
+        self._sentences = 0
+
+    @property
+    def reply(self) -> str:
+        """The reply text as far as it is settled."""
+        if self._start is None:
+            return ""
+        return self.raw[self._start : self._end] if self._end is not None else self.raw[self._start :]
+
+    def _settle_start(self, final: bool) -> bool:
+        if self._start is not None:
+            return True
+        stripped = self.raw.lstrip()
+        offset = len(self.raw) - len(stripped)
+        match = _ROLE_PREFIX.match(stripped)
+        if match and (match.end() < len(stripped) or final):
+            self._start = offset + match.end()
+            return True
+        lowered = stripped.lower()
+        could_be_marker = any(word.startswith(lowered) or lowered.startswith(word) for word in _ROLE_WORDS)
+        if final or (stripped and not could_be_marker):
+            self._start = offset
+            return True
+        return False
+
+    def _find_end(self, final: bool) -> None:
+        body = self.raw[self._start :]
+        # stop strings end the reply where they begin
+        cut = min((i for i in (body.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self._end = self._start + cut
+            self.done = True
+        limit = cut if cut >= 0 else len(body)
+        # sentence ends: count them, and stop at one once the length or sentence limit is reached
+        for match in _SENTENCE_END.finditer(body, self._scan, limit):
+            self._scan = match.end() + (1 if match.end() == match.start() else 0)  # step past empty matches
+            self._sentences += 1
+            over_length = self.tokens >= self.options.max_tokens
+            enough = self.options.max_sentences is not None and self._sentences >= self.options.max_sentences
+            if over_length or enough:
+                self._end = self._start + match.end()
+                self.done = True
+                return
+        if not self.done and self.tokens >= self.options.token_budget:
+            self.done = True  # hard cap: the grace tokens are spent without a sentence end
+        if final:
+            self.done = True
+
+    def _release(self, final: bool) -> str:
+        if self._start is None:
+            return ""
+        reply = self.reply
+        if self.done or final:
+            reply = reply.rstrip()
+            safe = len(reply)
+        else:
+            # hold back trailing white space (the reply may end there) and a possible stop-string start
+            safe = len(reply.rstrip())
+            safe = min(safe, len(reply) - _held_back_stop_prefix(reply, self.stops))
+        if safe <= self._emitted:
+            return ""
+        piece = reply[self._emitted : safe]
+        if self._emitted == 0:
+            piece = piece.lstrip()
+            if not piece:
+                return ""
+        self._emitted = safe
+        return piece
+
+    def feed(self, piece: str, tokens: float = 1.0) -> str:
+        """Add one token's text (``tokens`` is how many tokens it was) and return what can be released."""
+        if self.done:
+            return ""
+        self.raw += piece
+        self.tokens += tokens
+        if not self._settle_start(final=False):
+            if self.tokens >= self.options.token_budget:
+                self.done = True
+                self._settle_start(final=True)
+            else:
+                return ""
+        self._find_end(final=False)
+        return self._release(final=self.done)
+
+    def finish(self) -> str:
+        """The model stopped: settle the reply and return the rest of it."""
+        if self._start is None:
+            self._settle_start(final=True)
+        if self._end is None:
+            self._find_end(final=True)
+        self.done = True
+        return self._release(final=True)
+
+
+def shape_stream(pieces: Iterable[str], options: GenerationOptions) -> Iterator[str]:
+    """Shape an iterator of token pieces (one token each) into reply pieces; closes it when done early."""
+    shaper = ReplyShaper(options)
+    iterator = iter(pieces)
+    try:
+        for piece in iterator:
+            out = shaper.feed(piece)
+            if out:
+                yield out
+            if shaper.done:
+                break
+        rest = shaper.finish()
+        if rest:
+            yield rest
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def shape_text(text: str, options: GenerationOptions, tokens: int | None = None) -> str:
+    """Shape a whole reply that was generated in one go (``tokens``: how many tokens it was, if known)."""
+    words = re.findall(r"\S+\s*|\s+", text)
+    if not words:
+        return ""
+    per_word = (tokens / len(words)) if tokens else 1.0
+    shaper = ReplyShaper(options)
+    out = []
+    for word in words:
+        out.append(shaper.feed(word, per_word))
+        if shaper.done:
+            break
+    out.append(shaper.finish())
+    return "".join(out)

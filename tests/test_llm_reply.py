@@ -1,0 +1,119 @@
+"""Reply shaping shared by every LLM backend: role markers, stop strings, sentence limits, option checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from emotionlayer.components.llm import GenerationOptions, ReplyShaper, check_messages
+from emotionlayer.components.llm._reply import shape_stream, shape_text
+from emotionlayer.errors import ConfigError
+
+
+def shaped(tokens: list[str], **options: object) -> list[str]:
+    """The non-empty pieces the shaper releases for these token pieces."""
+    return [p for p in shape_stream(iter(tokens), GenerationOptions(**options)) if p]
+
+
+def test_role_marker_at_start_is_removed_even_when_split_over_tokens() -> None:
+    pieces = shaped(["Ass", "istant", ":", " Hello", " there", "."])
+    assert "".join(pieces) == "Hello there."
+    pieces = shaped(["<|im_start|>", "assistant", "\n", "Fine", "."])
+    assert "".join(pieces) == "Fine."
+
+
+def test_words_that_only_look_like_a_role_are_kept() -> None:
+    assert "".join(shaped(["A", "I", " is", " useful", "."])) == "AI is useful."
+    assert "".join(shaped(["Assistants", " help", "."])) == "Assistants help."
+
+
+def test_default_stops_end_the_reply_before_an_imagined_next_turn() -> None:
+    assert "".join(shaped(["Sure", ".", "\n", "User", ":", " more"])) == "Sure."
+    assert "".join(shaped(["Ok", "<|im_", "end|>", "junk"])) == "Ok"
+    # a partial stop string is held back, then released when it turns out to be text
+    assert "".join(shaped(["a", " <", "3", " b"])) == "a <3 b"
+
+
+def test_user_stop_string() -> None:
+    assert "".join(shaped(["one", " two", " three"], stop=["two"])) == "one"
+    assert "".join(shaped(["one", " two"], stop="two")) == "one"
+
+
+def test_max_sentences_ends_at_a_sentence_boundary() -> None:
+    tokens = ["Hi", ".", " How", " are", " you", "?", " I", " am", " fine", "."]
+    assert "".join(shaped(tokens, max_sentences=1)) == "Hi."
+    assert "".join(shaped(tokens, max_sentences=2)) == "Hi. How are you?"
+    assert "".join(shaped(tokens, max_sentences=None)) == "Hi. How are you? I am fine."
+    # a decimal point is not a sentence end
+    assert "".join(shaped(["Pi", " is", " 3", ".", "14", ".", " Yes", "."], max_sentences=1)) == "Pi is 3.14."
+
+
+def test_max_tokens_finishes_the_sentence_within_the_grace() -> None:
+    words = [" w"] * 8 + ["."] + [" x"] * 20 + ["."]
+    # the 5-token target is passed inside the first sentence, which ends within the grace
+    assert "".join(shaped(words, max_tokens=5, sentence_grace=10, max_sentences=None)) == ("w" + " w" * 7 + ".")
+    # no grace: a hard cap of 5 tokens
+    assert "".join(shaped(words, max_tokens=5, sentence_grace=0, max_sentences=None)) == "w w w w w"
+    # grace spent without a sentence end: capped at max_tokens + grace
+    long = [" y"] * 40
+    assert "".join(shaped(long, max_tokens=5, sentence_grace=3, max_sentences=None)).split() == ["y"] * 8
+
+
+def test_shaper_stops_consuming_the_token_source_once_done() -> None:
+    consumed = []
+
+    def source():
+        for token in ["Done", ".", " More", " text", " here", "."]:
+            consumed.append(token)
+            yield token
+
+    assert "".join(shape_stream(source(), GenerationOptions(max_sentences=1))) == "Done."
+    assert consumed == ["Done", ".", " More"]  # the space after "." confirms the sentence end
+
+
+def test_stream_pieces_and_whole_text_agree() -> None:
+    text = "Assistant: I hear you. That sounds hard. Tell me more about it. I am listening."
+    opts = GenerationOptions(max_sentences=2)
+    tokens = [t for t in text.replace(" ", "\0 ").split("\0")]
+    assert "".join(shape_stream(iter(tokens), opts)) == shape_text(text, opts) == "I hear you. That sounds hard."
+
+
+def test_shaper_strips_surrounding_white_space() -> None:
+    shaper = ReplyShaper(GenerationOptions())
+    out = shaper.feed("  \n Hello") + shaper.feed(" world  \n") + shaper.finish()
+    assert out == "Hello world"
+    assert shaper.done
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_tokens": 0}, {"temperature": -1}, {"top_p": 0}, {"top_p": 1.5}, {"max_sentences": 0}, {"stop": [""]}],
+)
+def test_invalid_options_raise_config_error(options: dict) -> None:
+    with pytest.raises(ConfigError):
+        GenerationOptions(**options)
+
+
+def test_unknown_per_call_option_lists_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="max_tokens"):
+        GenerationOptions().with_overrides({"max_new_tokens": 5})
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [],
+        "hello",
+        [{"role": "user"}],
+        [{"role": "robot", "content": "hi"}],
+        [{"role": "user", "content": 3}],
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+    ],
+)
+def test_bad_messages_raise_config_error(messages: object) -> None:
+    with pytest.raises(ConfigError):
+        check_messages(messages)  # type: ignore[arg-type]
+
+
+def test_good_messages_pass_through() -> None:
+    messages = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]
+    assert check_messages(messages) == messages
