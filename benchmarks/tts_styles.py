@@ -1,7 +1,8 @@
 """Measure how each speaking style actually sounds: median F0, F0 spread, tempo, level and cost.
 
-For every style the pipeline uses (and the acted emotions used for example clips) it synthesises one
-sentence and measures:
+For every style the pipeline uses (the style of each empathy strategy in the pipeline config: the
+packaged default, or ``--config path/to/config.yaml``) and the acted emotions used for example clips,
+it synthesises one sentence and measures:
 
 * ``f0_hz``: median F0 of voiced frames (librosa.pyin, 60-400 Hz), ``f0_st``: that in semitones
   relative to the neutral style, ``f0_spread_st``: 10th-90th percentile range of F0 in semitones;
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from emotionlayer import registry
-from emotionlayer.components.tts.styles import EMOTION_STYLES, STYLE_PRESETS
+from emotionlayer.components.tts.styles import EMOTION_STYLES
 from emotionlayer.types import Audio, SpeakingStyle
 
 SENTENCE = "I understand, and I am sure we can get your phone working again today."
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="piper", help="tts backend name (piper, espeak-ng, ...)")
     parser.add_argument("--text", default=SENTENCE, help="sentence to speak")
-    parser.add_argument("--styles", default="presets,emotions", help="'presets', 'emotions' or both, comma-separated")
+    parser.add_argument("--styles", default="pipeline,acted", help="'pipeline', 'acted' or both, comma-separated")
+    parser.add_argument("--config", help="pipeline config whose strategy styles to measure (default: packaged)")
     parser.add_argument("--repeat", type=int, default=3, help="time each synthesis this many times, keep the best")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--plot", metavar="PNG", help="write F0 contours of every style to this PNG")
@@ -216,10 +218,15 @@ def main(argv: list[str] | None = None) -> int:
 
     styles: dict[str, SpeakingStyle] = {}
     groups = {part.strip() for part in args.styles.split(",")}
-    if "presets" in groups:
-        styles.update(STYLE_PRESETS)
-    if "emotions" in groups:
-        styles.update({f"acted-{k}": v for k, v in EMOTION_STYLES.items() if k != "neutral"})
+    if "pipeline" in groups:
+        from emotionlayer.config import PipelineConfig
+
+        config = PipelineConfig.load(args.config) if args.config else PipelineConfig.default()
+        for emotion, strategy in config.strategies.items():
+            name = "neutral" if emotion == "neutral" else f"{emotion}: {strategy.name}/{strategy.style.name}"
+            styles[name] = strategy.style
+    if "acted" in groups:
+        styles.update({f"acted {k}": v for k, v in EMOTION_STYLES.items() if k != "neutral" or not styles})
     tts = registry.create("tts", args.backend)
     rows = run_styles(tts, args.text, styles, args.repeat)
     if args.plot:

@@ -6,4 +6,4 @@ and ``f5-tts`` (voice cloning from a per-emotion voice bank). All accept the sam
 """
 
 from . import espeak, f5, piper  # noqa: F401  (importing registers the backends)
-from .styles import EMOTION_STYLES, STYLE_PRESETS, style_preset  # noqa: F401
+from .styles import EMOTION_STYLES, acted_style  # noqa: F401

@@ -1,51 +1,38 @@
-"""Named speaking styles: the ones a reply strategy asks for, and acted emotions for demos and tests.
+"""Acted emotions: speaking styles that make a neutral voice sound happy, sad, angry... by prosody alone.
 
-The values were chosen by ear on the packaged piper voice and checked with measured F0, duration and
-level (``python benchmarks/tts_styles.py``; the table is in docs/tts.md). They are starting points: a
-pipeline config may define its own :class:`~emotionlayer.types.SpeakingStyle` values.
+The pipeline's own reply styles come from its empathy strategies (``strategies`` in the pipeline
+config, see :func:`emotionlayer.prompting.style_for`). The styles here are for something else: acting an
+emotion with a TTS voice, e.g. to make example clips or test input for speech emotion recognition. The
+values were set by ear on the packaged piper voice and checked with measured F0, tempo and level
+(``python benchmarks/tts_styles.py``; the table is in docs/tts.md). A voice acted this way is not real
+emotional speech: only rate, pitch and loudness move.
 """
 
 from __future__ import annotations
 
-from ...errors import ConfigError
+from ...labels import canonical
 from ...types import SpeakingStyle
 
-#: Styles a reply can be spoken in, by the purpose of the reply.
-STYLE_PRESETS: dict[str, SpeakingStyle] = {
-    "neutral": SpeakingStyle("neutral", rate=1.0, pitch_semitones=0.0, volume=1.0, emotion="neutral"),
-    "warm": SpeakingStyle("warm", rate=0.9, pitch_semitones=-1.0, volume=0.85, emotion="calm"),
-    "calm": SpeakingStyle("calm", rate=0.85, pitch_semitones=-2.0, volume=0.75, emotion="calm"),
-    "reassuring": SpeakingStyle("reassuring", rate=0.92, pitch_semitones=-0.5, volume=0.9, emotion="calm"),
-    "bright": SpeakingStyle("bright", rate=1.1, pitch_semitones=2.5, volume=1.15, emotion="happy"),
-    "serious": SpeakingStyle("serious", rate=0.95, pitch_semitones=-1.5, volume=1.0, emotion="neutral"),
-}
-
-#: Acted emotions, for example clips and tests (prosody only: the voice itself is not emotional).
+#: One acted style per canonical emotion.
 EMOTION_STYLES: dict[str, SpeakingStyle] = {
     "neutral": SpeakingStyle("neutral", rate=1.0, pitch_semitones=0.0, volume=1.0, emotion="neutral"),
+    "calm": SpeakingStyle("calm", rate=0.85, pitch_semitones=-2.0, volume=0.75, emotion="calm"),
     "happy": SpeakingStyle("happy", rate=1.12, pitch_semitones=3.0, volume=1.2, emotion="happy"),
     "sad": SpeakingStyle("sad", rate=0.8, pitch_semitones=-3.0, volume=0.6, emotion="sad"),
     "angry": SpeakingStyle("angry", rate=1.15, pitch_semitones=1.0, volume=1.6, emotion="angry"),
     "fearful": SpeakingStyle("fearful", rate=1.2, pitch_semitones=4.0, volume=0.8, emotion="fearful"),
+    "disgusted": SpeakingStyle("disgusted", rate=0.9, pitch_semitones=-1.5, volume=1.1, emotion="disgusted"),
     "surprised": SpeakingStyle("surprised", rate=1.0, pitch_semitones=5.0, volume=1.3, emotion="surprised"),
-    "calm": SpeakingStyle("calm", rate=0.85, pitch_semitones=-2.0, volume=0.75, emotion="calm"),
 }
 
 
-def style_preset(name: str) -> SpeakingStyle:
-    """A named style from :data:`STYLE_PRESETS` or :data:`EMOTION_STYLES` (emotion aliases accepted).
+def acted_style(emotion: str) -> SpeakingStyle:
+    """The acted style of an emotion (aliases such as ``joy`` or ``fear`` accepted).
 
     Raises:
-        ConfigError: the name is in neither table (the message lists the valid names).
+        ConfigError: an unknown emotion (the message lists the valid ones).
     """
-    key = name.strip().lower()
-    if key in STYLE_PRESETS:
-        return STYLE_PRESETS[key]
-    if key in EMOTION_STYLES:
-        return EMOTION_STYLES[key]
-    from ...labels import ALIASES
+    return EMOTION_STYLES[canonical(emotion)]
 
-    if ALIASES.get(key) in EMOTION_STYLES:
-        return EMOTION_STYLES[ALIASES[key]]
-    names = sorted(set(STYLE_PRESETS) | set(EMOTION_STYLES))
-    raise ConfigError(f"Unknown speaking style {name!r}. Use one of: {', '.join(names)}.")
+
+__all__ = ["EMOTION_STYLES", "acted_style"]
