@@ -1,0 +1,129 @@
+"""`emotionlayer data`: make emotional spoken-dialogue datasets.
+
+Wired into the main CLI as ``emotionlayer data``; also runnable alone as ``python -m emotionlayer.cli.data``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "Make emotional spoken-dialogue datasets (E-chat200 style): everyday utterances spoken in "
+        "different emotions by several TTS voices, each with an LLM reply that fits the words and the emotion."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _data() -> None:
+    """Make emotional spoken-dialogue datasets."""
+
+
+def _split_list(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset folder. Rerunning the same command in it finishes an interrupted run."),
+    seeds: Path | None = typer.Option(
+        None,
+        "--seeds",
+        help='Seed utterances, JSONL with one {"id", "text", "emotions": [...]} per line. Default: the packaged ones for --language.',
+    ),
+    per_utterance: int = typer.Option(2, "--per-utterance", "-k", min=1, help="Rows per seed utterance, each with another of its emotions and voices."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=0, help="Stop after this many rows (the same first rows every time)."),
+    language: str = typer.Option("en", "--language", "-l", help="en or zh: which packaged seeds and default voices to use."),
+    llm: str = typer.Option("llama-cpp", "--llm", help="LLM for the replies, NAME[:KEY=VALUE,...], e.g. llama-cpp or llama-cpp:temperature=0."),
+    tts: list[str] | None = typer.Option(
+        None,
+        "--tts",
+        help=(
+            "A voice, BACKEND[:KEY=VALUE,...]; repeat for several. Keys name, pitch (semitones) and rate belong "
+            "to the voice, the rest go to the backend, e.g. --tts piper --tts piper:pitch=-3,name=joe-low "
+            "--tts espeak-ng:voice=en-gb+f3. Default: the usable packaged voices for --language."
+        ),
+    ),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes (or Ray actors with --ray), each loading its own models."),
+    ray: str | None = typer.Option(None, "--ray", help="Run on a Ray cluster at this address (e.g. ray://head:10001), or 'local' to start one here."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and options give the same rows."),
+    holdout_voices: list[str] | None = typer.Option(
+        None, "--holdout-voices", help="Voice names (comma-separated) used only in the test split, so test voices are unseen in training."
+    ),
+    splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="Fractions of seed utterances in train,dev,test."),
+    template: str = typer.Option("topline.j2", "--template", help="Prompt template for the replies (true text and true emotion)."),
+    template_dir: list[str] | None = typer.Option(None, "--template-dir", help="Folder searched for templates before the packaged ones."),
+    max_tokens: int = typer.Option(48, "--max-tokens", help="Reply length limit in tokens."),
+    sample_rate: int | None = typer.Option(None, "--sample-rate", help="Resample speech to this rate (e.g. 16000). Default: the voice's own."),
+    imports: list[str] | None = typer.Option(None, "--import", help="Python module to import first in every worker (to register your own backends)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Generate a dataset folder: audio/, manifest.jsonl, README.md (dataset card) and card.json.
+
+    Safe to interrupt: run the same command again and it finishes the missing rows.
+
+    Example: emotionlayer data generate --out my_dataset --per-utterance 3 --limit 200 --workers 2
+    """
+    from ..data.generate import generate_dataset
+    from ..errors import ConfigError
+
+    try:
+        fractions = [float(x) for x in splits.split(",")]
+    except ValueError:
+        raise ConfigError(f"--splits must be three numbers like 0.8,0.1,0.1; got {splits!r}.") from None
+    summary = generate_dataset(
+        out,
+        seeds=seeds,
+        language=language,
+        per_utterance=per_utterance,
+        limit=limit,
+        llm=llm,
+        tts=tts or None,
+        workers=workers,
+        ray_address=ray,
+        seed=seed,
+        holdout_voices=_split_list(holdout_voices),
+        splits=fractions,
+        template=template,
+        template_dirs=template_dir or (),
+        max_tokens=max_tokens,
+        sample_rate=sample_rate,
+        imports=imports or (),
+        progress=not (quiet or as_json),
+    )
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+        return
+    typer.echo(
+        f"{summary.rows_total} rows in {summary.out_dir} ({summary.rows_generated} generated now in "
+        f"{summary.seconds:.1f} s, {summary.rows_per_second:.2f} rows/s, {summary.backend}, {summary.workers} worker(s))."
+    )
+    typer.echo(f"Manifest: {Path(summary.out_dir) / 'manifest.jsonl'}   Card: {Path(summary.out_dir) / 'README.md'}")
+
+
+def main() -> None:
+    """Run this command group alone, printing library errors as one line (exit code 2)."""
+    from ..errors import EmotionLayerError
+
+    try:
+        app()
+    except EmotionLayerError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
