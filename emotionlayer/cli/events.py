@@ -1,0 +1,152 @@
+"""Paralinguistic event commands: ``emotionlayer events detect|train|make-data|speak`` and ``evaluate events``.
+
+:mod:`emotionlayer.cli.main` adds :data:`app` as ``emotionlayer events`` and registers
+:func:`evaluate_events` as ``emotionlayer evaluate events``. Commands parse options, call the library
+and print.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "Paralinguistic events (laugh, sigh, gasp, throat clearing, tsk, cough, breath, pause): find them "
+        "in audio, make speech that contains them, and train the detector.\n\n"
+        "Start with:  emotionlayer events detect recording.wav"
+    ),
+    no_args_is_help=True,
+)
+
+_MODEL_HELP = "Folder of a detector made by `emotionlayer events train`; the packaged detector if omitted."
+
+
+def _detector(model_dir: Path | None, min_confidence: float = 0.5):
+    from ..registry import create
+
+    return create(
+        "events", "default", model_dir=str(model_dir) if model_dir else None, min_confidence=min_confidence
+    )
+
+
+@app.command("detect")
+def detect(
+    audio: Path = typer.Argument(..., help="Audio file (WAV, FLAC, OGG or MP3) to search for events."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON: {\"path\", \"duration\", \"events\": [...]}."),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help=_MODEL_HELP),
+    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Drop events less certain than this (0-1)."),
+) -> None:
+    """Find paralinguistic events in AUDIO and print each one's label, start, end and confidence."""
+    from ..audio import load_audio
+
+    clip = load_audio(audio, max_seconds=None)
+    events = _detector(model_dir, min_confidence).detect(clip)
+    if as_json:
+        typer.echo(json.dumps({"path": str(audio), "duration": round(clip.duration, 3), "events": [e.to_dict() for e in events]}))
+        return
+    if not events:
+        typer.echo(f"{audio}: no events found ({clip.duration:.1f} s)")
+        return
+    for event in events:
+        typer.echo(f"{event.start:7.2f} {event.end:7.2f}  {event.label:<16} {event.confidence:.2f}")
+
+
+@app.command("train")
+def train(
+    manifest: list[Path] = typer.Option(
+        ...,
+        "--manifest",
+        "-m",
+        help="Training manifest: a manifest.jsonl from `events make-data` (utterances with timed events) "
+        "or a CSV with path,label of clips each holding one event. Repeat to combine several.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write the detector to (model.npz, config.json)."),
+    bank: list[Path] = typer.Option(
+        [], "--bank", help="Extra event-bank folder (sub-folders per label) for isolated-event training examples."
+    ),
+    isolated: int = typer.Option(40, "--isolated", help="Isolated-event recordings to make per bank label (0: none)."),
+    background: int = typer.Option(30, "--background", help="Recordings of background noise alone to add as silence."),
+    copies: int = typer.Option(2, "--copies", help="Augmented copies (noise, gain, band limit) of every recording."),
+    extra_speech: list[Path] = typer.Option([], "--speech", help="Audio file of plain speech to add as speech (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+) -> None:
+    """Train an event detector on synthesised paralinguistic speech and save it to OUT."""
+    from ..events.train import train_detector
+
+    model = train_detector(
+        manifest,
+        out,
+        bank_folders=bank,
+        isolated_per_label=isolated,
+        background=background,
+        copies=copies,
+        extra_speech=extra_speech,
+        seed=seed,
+    )
+    typer.echo(json.dumps({"out": str(out), "labels": list(model.labels), **model.info}))
+
+
+@app.command("make-data")
+def make_data(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for wav/ and manifest.jsonl."),
+    count: int = typer.Option(100, "--count", "-n", help="Number of utterances."),
+    texts: Path | None = typer.Option(
+        None, "--texts", help="Text file, one sentence per line (may contain tags); built-in sentences if omitted."
+    ),
+    bank: list[Path] = typer.Option([], "--bank", help="Event-bank folder whose clips override the packaged ones (repeatable)."),
+    tts: str = typer.Option("piper", "--tts", help="TTS backend to speak with."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same dataset)."),
+) -> None:
+    """Synthesise COUNT utterances with tagged events inserted, plus a manifest of exact event times."""
+    from ..data.paralinguistic import EventBank, build_dataset
+    from ..registry import create
+
+    lines = None
+    if texts is not None:
+        lines = [line.strip() for line in texts.read_text(encoding="utf-8").splitlines() if line.strip()]
+    path = build_dataset(out, create("tts", tts), EventBank(bank, seed=seed), count=count, texts=lines, seed=seed)
+    typer.echo(str(path))
+
+
+@app.command("speak")
+def speak(
+    text: str = typer.Argument(..., help='Text with tags, e.g. "Oh no [sigh] not again [laugh]".'),
+    out: Path = typer.Option(..., "--out", "-o", help="WAV file to write."),
+    bank: list[Path] = typer.Option([], "--bank", help="Event-bank folder overriding the packaged clips (repeatable)."),
+    tts: str = typer.Option("piper", "--tts", help="TTS backend to speak with."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for the choice of clips."),
+) -> None:
+    """Speak TEXT with its paralinguistic tags rendered as sounds; print where each event is."""
+    from ..audio import save_audio
+    from ..data.paralinguistic import EventBank, synthesize_with_events
+    from ..registry import create
+
+    audio, events = synthesize_with_events(text, create("tts", tts), EventBank(bank, seed=seed))
+    save_audio(audio, out)
+    typer.echo(json.dumps({"out": str(out), "duration": round(audio.duration, 3), "events": [e.to_dict() for e in events]}))
+
+
+def evaluate_events(
+    manifest: Path = typer.Option(
+        ..., "--manifest", "-m", help="CSV or JSONL with columns path (relative to the manifest) and label, one event kind per clip."
+    ),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"n", "accuracy", "macro_f1", "per_label", ...}.'),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help=_MODEL_HELP),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first N clips."),
+) -> None:
+    """Score the event detector on labelled clips: accuracy, macro F1 and per-label precision/recall/F1."""
+    from ..evaluation.events import evaluate_events as run
+
+    result = run(manifest, _detector(model_dir), limit=limit)
+    data = result.to_dict()
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(f"{data['n']} clips  accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  ({data['model']})")
+    for label, scores in data["per_label"].items():
+        typer.echo(
+            f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"
+        )

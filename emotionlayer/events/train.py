@@ -1,0 +1,364 @@
+"""Training the event detector on synthesised paralinguistic speech (and isolated bank clips).
+
+Training data:
+
+1. Utterances from a paralinguistic-speech manifest (``manifest.jsonl`` written by
+   :func:`emotionlayer.data.paralinguistic.build_dataset`), whose event times are exact. Windows mostly
+   covered by an event take its label; other windows are ``speech`` or ``silence`` by level.
+2. Isolated-event recordings made on the fly from the event bank: two to four clips of one label with
+   background noise between them, like a recording of someone coughing into a phone.
+3. Clip-level manifests (``path,label`` CSV): the loud part of each clip is taken as the event.
+
+Every recording is augmented (background noise of a random colour and level, gain, occasional band
+limiting and spectral tilt) so that the detector does not learn the clean studio sound of the TTS voice.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..components.base import Event
+from ..errors import ConfigError
+from .features import FeatureConfig, frame_features, reference_level, window_features, window_starts
+from .model import BACKGROUND_LABELS, WindowClassifier, fit_classifier
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -1
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One row of an event manifest.
+
+    Attributes:
+        path: Absolute audio path.
+        label: Clip-level label (may be empty for utterances with several events).
+        events: Events with times, if known (``None`` for clip-level rows).
+        speaker: Speaker or source id, if given.
+    """
+
+    path: str
+    label: str
+    events: tuple[Event, ...] | None = None
+    speaker: str = ""
+
+
+def read_event_manifest(path: str | os.PathLike, check_files: bool = True) -> list[EventRecord]:
+    """Read a CSV (``path,label[,speaker]``) or JSONL (``path``, ``label``, optional ``events``) manifest.
+
+    Relative paths are resolved against the manifest's folder. An ``events`` value is a list of
+    ``{"label", "start", "end"}`` objects (a JSON string in a CSV cell).
+
+    Raises:
+        ConfigError: the file is missing or malformed, or (with ``check_files``) audio files are missing.
+    """
+    manifest = Path(path).expanduser()
+    if not manifest.is_file():
+        raise ConfigError(f"Event manifest {manifest} does not exist. Pass a .csv (path,label) or .jsonl file.")
+    base = manifest.resolve().parent
+    records: list[dict[str, Any]] = []
+    if manifest.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{manifest} line {number} is not valid JSON ({exc.msg}).") from None
+    elif manifest.suffix.lower() in (".csv", ".tsv"):
+        with open(manifest, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if manifest.suffix.lower() == ".tsv" else ",")
+            records = [dict(row) for row in reader]
+    else:
+        raise ConfigError(f"{manifest}: unknown manifest format. Use .csv (path,label) or .jsonl.")
+    out: list[EventRecord] = []
+    missing: list[str] = []
+    for number, row in enumerate(records, start=1):
+        row = {str(k).strip().lower(): v for k, v in row.items()}
+        if not row.get("path"):
+            raise ConfigError(f"{manifest} row {number} has no 'path'. Every row needs path (and label).")
+        audio = Path(str(row["path"])).expanduser()
+        if not audio.is_absolute():
+            audio = base / audio
+        events = row.get("events")
+        if isinstance(events, str) and events.strip():
+            events = json.loads(events)
+        parsed = None
+        if events:
+            parsed = tuple(Event(str(e["label"]), float(e["start"]), float(e["end"]), float(e.get("confidence", 1.0))) for e in events)
+        label = str(row.get("label") or "").strip()
+        if not label and parsed is None:
+            raise ConfigError(f"{manifest} row {number} has neither a 'label' nor 'events'.")
+        if check_files and not audio.is_file():
+            missing.append(str(audio))
+        out.append(EventRecord(str(audio), label, parsed, str(row.get("speaker") or "")))
+    if missing:
+        raise ConfigError(f"{len(missing)} audio file(s) in {manifest} do not exist, e.g. {missing[0]}.")
+    return out
+
+
+def _coloured_noise(n: int, rng: np.random.Generator, colour: str) -> np.ndarray:
+    white = rng.standard_normal(n)
+    if colour == "white":
+        return white
+    spectrum = np.fft.rfft(white)
+    freqs = np.fft.rfftfreq(n)
+    freqs[0] = freqs[1] if n > 1 else 1.0
+    spectrum /= freqs ** (0.5 if colour == "pink" else 1.0)
+    noise = np.fft.irfft(spectrum, n)
+    return noise / (np.std(noise) + 1e-12)
+
+
+def augment(samples: np.ndarray, sample_rate: int, rng: np.random.Generator, noise_db: tuple[float, float] = (15.0, 50.0)) -> np.ndarray:
+    """A randomly degraded copy: background noise below the active level, gain, band limit, tilt."""
+    from ..data.paralinguistic import active_level_db
+
+    x = np.asarray(samples, dtype=np.float64).copy()
+    level = active_level_db(x.astype(np.float32), sample_rate) or -30.0
+    if rng.random() < 0.3:  # spectral tilt: a brighter or duller microphone
+        coefficient = rng.uniform(-0.6, 0.6)
+        x[1:] = x[1:] - coefficient * x[:-1]
+    if rng.random() < 0.3:  # band limit (phone, low-rate recording)
+        from scipy.signal import butter, sosfilt
+
+        cutoff = rng.uniform(3400.0, 7000.0)
+        x = sosfilt(butter(6, cutoff, fs=sample_rate, output="sos"), x)
+    if rng.random() < 0.9:
+        noise = _coloured_noise(len(x), rng, str(rng.choice(["white", "pink", "brown"])))
+        noise_level = level - rng.uniform(*noise_db)
+        x = x + noise * 10 ** (noise_level / 20.0)
+    x *= 10 ** (rng.uniform(-12.0, 6.0) / 20.0)
+    peak = float(np.max(np.abs(x))) or 1.0
+    if peak > 0.99:
+        x *= 0.99 / peak
+    return x.astype(np.float32)
+
+
+def window_targets(
+    n_frames: int,
+    level_db: np.ndarray,
+    events: Sequence[Event],
+    label_index: dict[str, int],
+    config: FeatureConfig,
+    has_speech: bool,
+) -> np.ndarray:
+    """Training class of every window (``IGNORE`` for windows half in an event).
+
+    A window takes an event's label when the event covers 40% of it, or 70% of the event lies in it
+    (short events such as clicks). Other windows are ``speech`` (``has_speech`` recordings, when a
+    quarter of the frames are loud) or ``silence``.
+    """
+    starts = window_starts(n_frames, config)
+    seconds_per_frame = config.hop_length / config.sample_rate
+    ref = reference_level(level_db)
+    targets = np.full(len(starts), IGNORE, dtype=int)
+    sounding = [e for e in events if e.label not in ("pause", "silence", "speech")]
+    for i, start in enumerate(starts):
+        w0 = start * seconds_per_frame
+        w1 = w0 + config.window
+        best_label, best_cover, any_cover = None, 0.0, 0.0
+        for event in sounding:
+            overlap = max(0.0, min(w1, event.end) - max(w0, event.start))
+            if overlap <= 0:
+                continue
+            cover_w = overlap / config.window
+            cover_e = overlap / max(event.end - event.start, 1e-3)
+            any_cover = max(any_cover, cover_w)
+            if (cover_w >= 0.4 or cover_e >= 0.7) and cover_w > best_cover:
+                best_label, best_cover = event.label, cover_w
+        if best_label is not None:
+            if best_label in label_index:
+                targets[i] = label_index[best_label]
+            continue
+        if any_cover > 0.1:
+            continue
+        levels = level_db[start : start + config.window_frames]
+        loud = float(np.mean(levels >= ref - 30.0)) if levels.size else 0.0
+        if has_speech and loud >= 0.25:
+            targets[i] = label_index["speech"]
+        elif not has_speech or loud < 0.05:
+            targets[i] = label_index["silence"]
+    return targets
+
+
+def _examples(
+    samples: np.ndarray,
+    events: Sequence[Event],
+    has_speech: bool,
+    label_index: dict[str, int],
+    config: FeatureConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    frames = frame_features(samples, config)
+    feats = window_features(frames, config)
+    targets = window_targets(len(frames["level_db"]), frames["level_db"], events, label_index, config, has_speech)
+    keep = targets != IGNORE
+    return feats[keep], targets[keep]
+
+
+def isolated_recording(bank: Any, label: str, rng: np.random.Generator, sample_rate: int = 16000) -> tuple[np.ndarray, list[Event]]:
+    """Two to four clips of ``label`` from ``bank`` separated by quiet gaps (events timed exactly)."""
+    pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.2, 0.8) * sample_rate), np.float32)]
+    events: list[Event] = []
+    cursor = len(pieces[0])
+    for _ in range(int(rng.integers(2, 5))):
+        clip = bank.render(label, None, sample_rate, rng) * 10 ** (rng.uniform(-6.0, 6.0) / 20.0)
+        events.append(Event(label, cursor / sample_rate, (cursor + len(clip)) / sample_rate))
+        gap = np.zeros(int(rng.uniform(0.2, 1.0) * sample_rate), np.float32)
+        pieces.extend([clip, gap])
+        cursor += len(clip) + len(gap)
+    return np.concatenate(pieces), events
+
+
+def background_recording(rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """One to four seconds of steady or slowly swelling noise of a random colour and level (no events)."""
+    n = int(rng.uniform(1.0, 4.0) * sample_rate)
+    noise = _coloured_noise(n, rng, str(rng.choice(["white", "pink", "brown"])))
+    swell = 1.0 + rng.uniform(0.0, 0.5) * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * np.arange(n) / sample_rate)
+    return (noise * swell * 10 ** (rng.uniform(-70.0, -25.0) / 20.0)).astype(np.float32)
+
+
+def _energy_events(samples: np.ndarray, label: str, sample_rate: int, below_peak_db: float = 25.0) -> list[Event]:
+    """The loud stretches of a clip (within ``below_peak_db`` of its loudest 10 ms), as events."""
+    frame = int(0.01 * sample_rate)
+    usable = len(samples) // frame * frame
+    power = np.mean(np.square(samples[:usable].reshape(-1, frame), dtype=np.float64), axis=1)
+    if power.size == 0:
+        return []
+    loud = 10 * np.log10(power + 1e-12) >= 10 * np.log10(power.max() + 1e-12) - below_peak_db
+    events, i = [], 0
+    while i < len(loud):
+        if loud[i]:
+            j = i
+            while j + 1 < len(loud) and (loud[j + 1] or (j + 10 < len(loud) and loud[j + 1 : j + 11].any())):
+                j += 1
+            events.append(Event(label, i * 0.01, (j + 1) * 0.01))
+            i = j + 1
+        else:
+            i += 1
+    return events
+
+
+def train_detector(
+    manifests: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+    bank_folders: Sequence[str | os.PathLike] = (),
+    include_packaged_bank: bool = True,
+    isolated_per_label: int = 40,
+    background: int = 30,
+    copies: int = 2,
+    extra_speech: Sequence[str | os.PathLike] = (),
+    hidden: tuple[int, ...] = (128, 64),
+    seed: int = 0,
+    max_recordings: int | None = None,
+) -> WindowClassifier:
+    """Train an event detector and (with ``out_dir``) save it.
+
+    Args:
+        manifests: Paralinguistic-speech JSONL manifests (with ``events``) and/or clip-level CSV manifests
+            (``path,label``). At least one manifest or ``isolated_per_label > 0`` is needed.
+        out_dir: Where to write ``model.npz`` and ``config.json``.
+        bank_folders: User event-bank folders for the isolated-event recordings.
+        include_packaged_bank: Use the packaged bank for isolated-event recordings.
+        isolated_per_label: Isolated-event recordings made per bank label.
+        background: Recordings of background noise alone (all ``silence``), so steady noise is not an event.
+        copies: Augmented copies of every recording.
+        extra_speech: Audio files of plain speech (no events) to add as ``speech``/``silence`` windows.
+        hidden: MLP hidden layer sizes.
+        seed: Random seed.
+        max_recordings: Use at most this many manifest rows (for quick experiments).
+
+    Returns:
+        The trained :class:`WindowClassifier` (its ``info`` says what it was trained on).
+    """
+    from ..audio import load_audio
+    from ..data.paralinguistic import EventBank
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    config = FeatureConfig()
+    sr = config.sample_rate
+    records: list[EventRecord] = []
+    for manifest in manifests:
+        records.extend(read_event_manifest(manifest))
+    if max_recordings is not None:
+        records = records[:max_recordings]
+    bank = None
+    if isolated_per_label > 0:
+        bank = EventBank(list(bank_folders), include_packaged=include_packaged_bank, seed=seed, match_pitch=False)
+    event_labels = set(bank.labels if bank is not None else ())
+    for record in records:
+        if record.events is not None:
+            event_labels.update(e.label for e in record.events if e.label not in ("pause",))
+        elif record.label:
+            event_labels.add(record.label)
+    event_labels -= set(BACKGROUND_LABELS)
+    if not event_labels:
+        raise ConfigError("No event labels to train on: give a manifest with events or labels, or use the bank.")
+    label_names = BACKGROUND_LABELS + tuple(sorted(event_labels))
+    label_index = {name: i for i, name in enumerate(label_names)}
+
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    sources = {"utterances": 0, "clips": 0, "isolated": 0, "speech_files": 0, "background": 0}
+    for record in records:
+        audio = load_audio(record.path, sr, max_seconds=None)
+        if record.events is not None:
+            events, has_speech = list(record.events), True
+            sources["utterances"] += 1
+        else:
+            events, has_speech = _energy_events(audio.samples, record.label, sr), False
+            sources["clips"] += 1
+        for copy in range(copies):
+            samples = augment(audio.samples, sr, rng) if copy or copies == 1 else audio.samples
+            x, y = _examples(samples, events, has_speech, label_index, config)
+            xs.append(x)
+            ys.append(y)
+    for path in extra_speech:
+        audio = load_audio(path, sr, max_seconds=None)
+        sources["speech_files"] += 1
+        for _ in range(max(copies, 1)):
+            x, y = _examples(augment(audio.samples, sr, rng), [], True, label_index, config)
+            xs.append(x)
+            ys.append(y)
+    if bank is not None:
+        for label in bank.labels:
+            for _ in range(isolated_per_label):
+                samples, events = isolated_recording(bank, label, rng, sr)
+                x, y = _examples(augment(samples, sr, rng, noise_db=(10.0, 45.0)), events, False, label_index, config)
+                xs.append(x)
+                ys.append(y)
+                sources["isolated"] += 1
+    for _ in range(background):
+        x, y = _examples(background_recording(rng, sr), [], False, label_index, config)
+        xs.append(x)
+        ys.append(y)
+        sources["background"] += 1
+    if not xs:
+        raise ConfigError("No training windows were made. Give a manifest or keep isolated_per_label > 0.")
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    counts = {name: int(np.sum(y == i)) for i, name in enumerate(label_names)}
+    logger.info("Training on %d windows: %s", len(y), counts)
+    model = fit_classifier(x, y, label_names, hidden=hidden, seed=seed, feature_config=config)
+    model.info.update(
+        {
+            "trained_on": sources,
+            "windows_per_label": counts,
+            "augmented_copies": copies,
+            "seconds": round(time.perf_counter() - started, 1),
+            "seed": seed,
+        }
+    )
+    if out_dir is not None:
+        model.save(out_dir)
+    return model

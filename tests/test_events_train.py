@@ -1,0 +1,118 @@
+"""Training, saving and loading a detector; manifests; features; event-timing scores."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emotionlayer.components.base import Event
+from emotionlayer.data.paralinguistic import DEFAULT_BANK_DIR, EventBank
+from emotionlayer.errors import ConfigError, ModelNotFoundError
+from emotionlayer.evaluation.events import score_event_timing
+from emotionlayer.events.detector import EventDetector, WindowScores
+from emotionlayer.events.features import FeatureConfig, audio_windows
+from emotionlayer.events.model import WindowClassifier
+from emotionlayer.events.train import isolated_recording, read_event_manifest, train_detector, window_targets
+from emotionlayer.types import Audio
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A detector trained in seconds on a two-label user bank (cough vs tsk)."""
+    root = tmp_path_factory.mktemp("bank")
+    for label in ("cough", "tsk"):
+        (root / label).mkdir()
+        for clip in sorted((DEFAULT_BANK_DIR / label).glob("*.flac"))[:4]:
+            shutil.copy(clip, root / label / clip.name)
+    out = root / "model"
+    model = train_detector([], out, bank_folders=[root], include_packaged_bank=False, isolated_per_label=6, background=4, copies=1, hidden=(16,))
+    return model, out, root
+
+
+def test_training_writes_a_loadable_model_with_its_labels(tiny_model) -> None:
+    model, out, _ = tiny_model
+    assert model.labels == ("silence", "speech", "cough", "tsk")
+    config = json.loads((out / "config.json").read_text())
+    assert config["labels"] == list(model.labels)
+    assert config["info"]["trained_on"]["isolated"] == 12
+    loaded = WindowClassifier.load(out)
+    feats, _ = audio_windows(np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.01)
+    np.testing.assert_allclose(loaded.predict_proba(feats), model.predict_proba(feats), atol=1e-6)
+    probs = loaded.predict_proba(feats)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(probs[:, model.labels.index("speech")] < 1e-6)  # never seen in training -> never predicted
+
+
+def test_a_trained_model_detects_its_labels(tiny_model) -> None:
+    _, out, root = tiny_model
+    detector = EventDetector(out)
+    samples, truth = isolated_recording(EventBank(root, include_packaged=False, seed=9), "cough", np.random.default_rng(9), SR)
+    label, _ = detector.classify(Audio(samples, SR))
+    assert label == "cough"
+    assert detector.labels == ("cough", "tsk", "pause")
+
+
+def test_missing_model_says_how_to_get_one(tmp_path) -> None:
+    with pytest.raises(ModelNotFoundError, match="emotionlayer events train"):
+        WindowClassifier.load(tmp_path)
+
+
+def test_window_targets_label_windows_by_overlap() -> None:
+    config = FeatureConfig()
+    frames = 300  # 3 s
+    level = np.full(frames, -20.0)
+    level[:50] = -90.0  # the first 0.5 s is silent
+    index = {"silence": 0, "speech": 1, "cough": 2}
+    targets = window_targets(frames, level, [Event("cough", 1.0, 1.5)], index, config, has_speech=True)
+    starts = np.arange(len(targets)) * config.hop
+    assert targets[0] == 0  # silent start
+    assert targets[int(round(1.1 / config.hop))] == 2  # window 1.1-1.5 s is all cough
+    assert targets[-1] == 1  # loud, no event: speech
+    assert -1 in targets  # windows barely touching the cough are left out
+    assert len(starts) == len(targets)
+
+
+def test_read_event_manifest_csv_and_jsonl(tmp_path) -> None:
+    clip = next((DEFAULT_BANK_DIR / "cough").glob("*.flac"))
+    (tmp_path / "m.csv").write_text(f"path,label,speaker\n{clip},cough,s1\n")
+    rows = read_event_manifest(tmp_path / "m.csv")
+    assert rows[0].label == "cough" and rows[0].events is None and rows[0].speaker == "s1"
+    shutil.copy(clip, tmp_path / "a.flac")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "a.flac", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}) + "\n")
+    rows = read_event_manifest(tmp_path / "m.jsonl")
+    assert rows[0].path == str(tmp_path / "a.flac") and rows[0].events == (Event("cough", 0.1, 0.4),)
+    (tmp_path / "bad.csv").write_text("path,label\nmissing.wav,cough\n")
+    with pytest.raises(ConfigError, match="do not exist"):
+        read_event_manifest(tmp_path / "bad.csv")
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_event_manifest(tmp_path / "nope.csv")
+
+
+def test_events_from_scores_merges_runs_and_finds_pauses() -> None:
+    labels = ("silence", "speech", "laugh")
+    rows = [1] * 5 + [0] * 5 + [1] * 5 + [2] * 4 + [0] * 2
+    probs = np.full((len(rows), 3), 0.05)
+    probs[np.arange(len(rows)), rows] = 0.9
+    scores = WindowScores(np.arange(len(rows)) * 0.1, 0.4, 0.1, labels, probs, len(rows) * 0.1 + 0.3)
+    events = EventDetector(min_pause=0.3).events_from_scores(scores)
+    assert [e.label for e in events] == ["pause", "laugh"]
+    pause, laugh = events
+    assert abs(pause.start - 0.65) < 1e-6 and abs(pause.end - 1.15) < 1e-6
+    assert abs(laugh.end - laugh.start - 0.4) < 1e-6 and laugh.confidence == 0.9
+    assert [e.label for e in EventDetector(min_pause=0).events_from_scores(scores)] == ["laugh"]
+
+
+def test_score_event_timing() -> None:
+    refs = [[Event("laugh", 1.0, 2.0), Event("cough", 3.0, 3.5)], [Event("sigh", 0.0, 1.0)]]
+    preds = [[Event("laugh", 1.1, 2.1), Event("cough", 5.0, 5.5)], [Event("sigh", 0.2, 1.0), Event("tsk", 2.0, 2.1)]]
+    scores = score_event_timing(refs, preds)
+    assert scores["per_label"]["laugh"]["f1"] == 1.0
+    assert scores["per_label"]["cough"]["recall"] == 0.0 and scores["per_label"]["cough"]["precision"] == 0.0
+    assert scores["per_label"]["tsk"]["support"] == 0
+    assert scores["micro_f1"] == round(2 * 2 / (2 * 2 + 2 + 1), 4)
+    assert abs(scores["onset_error_s"] - 0.15) < 1e-6
