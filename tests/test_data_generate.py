@@ -341,3 +341,10 @@ def test_real_llm_and_piper_rows_are_deterministic(tmp_path):
         assert len(row["response"].split()) >= 2
         assert row["llm"].startswith(("SmolLM2", "llama")) or row["llm"]
         assert row["tts"].startswith("piper") and row["duration"] > 0.5
+
+
+def test_a_voice_that_does_not_speak_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "ds"
+    with pytest.raises(ConfigError, match="dummy-bad"):
+        generate_dataset(out, limit=2, **{**FAKE, "tts": ["dummy", "dummy:sample_rate=100,name=dummy-bad"]})
+    assert not (out / "settings.json").exists()

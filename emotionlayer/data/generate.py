@@ -246,15 +246,15 @@ DEFAULT_VOICES: dict[str, tuple[str, ...]] = {
         "piper:pitch=-2,name=piper-joe-low",
         "piper:pitch=2,rate=1.05,name=piper-joe-high",
         "espeak-ng:voice=en-us",
-        "espeak-ng:voice=en-gb+f3",
-        "espeak-ng:voice=en-us+m4",
         "espeak-ng:voice=en-gb-x-rp+f2",
+        "espeak-ng:voice=en-us+m4",
+        "espeak-ng:voice=en-gb-scotland+f4",
     ),
     "zh": (
         "espeak-ng:voice=cmn",
         "espeak-ng:voice=cmn+f3",
         "espeak-ng:voice=cmn+m3",
-        "espeak-ng:voice=cmn+f2",
+        "espeak-ng:voice=cmn+f4",
     ),
 }
 
@@ -288,6 +288,31 @@ def default_voices(language: str = "en") -> list[VoiceSpec]:
             "(e.g. `apt-get install espeak-ng`) or pass voices with --tts BACKEND[:KEY=VALUE,...]."
         )
     return usable
+
+
+#: Short texts each voice speaks once before a new dataset is started, to catch a bad voice early.
+PREFLIGHT_TEXT: dict[str, str] = {"en": "Hello there.", "zh": "你好。"}
+
+
+def check_voices(voices: Sequence[VoiceSpec], language: str = "en", imports: Sequence[str] = ()) -> None:
+    """Build each voice and have it speak a short sentence.
+
+    Raises:
+        ConfigError: a voice that cannot be built or does not speak (the message names it and why).
+    """
+    from .. import registry
+    from ..audio import validate
+
+    for module in imports:
+        __import__(module)
+    for voice in voices:
+        try:
+            tts = registry.create("tts", voice.tts, **voice.params)
+            validate(tts.synthesize(PREFLIGHT_TEXT.get(language, "Hello."), SpeakingStyle()), max_seconds=None)
+        except Exception as exc:
+            raise ConfigError(
+                f"Voice {voice.name!r} ({voice.to_string()}) does not work: {exc} Fix or drop it (--tts), then run again."
+            ) from exc
 
 
 # ----------------------------------------------------------------------------------------------- plan
@@ -1003,6 +1028,7 @@ def generate_dataset(
                 "Rerun with the same options to finish it, or choose a new --out folder."
             )
     else:
+        check_voices(voices, language)
         write_text_atomic(settings_file, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
 
     journal = Journal(out / JOURNAL)
