@@ -348,3 +348,31 @@ def test_a_voice_that_does_not_speak_is_refused_before_anything_is_written(tmp_p
     with pytest.raises(ConfigError, match="dummy-bad"):
         generate_dataset(out, limit=2, **{**FAKE, "tts": ["dummy", "dummy:sample_rate=100,name=dummy-bad"]})
     assert not (out / "settings.json").exists()
+
+
+def _espeak_reason() -> str | None:
+    if "espeak-ng" not in registry.available("tts"):
+        return "no espeak-ng TTS backend"
+    return registry.missing_requirement(registry.get_class("tts", "espeak-ng"))
+
+
+@pytest.mark.skipif(_espeak_reason() is not None, reason=str(_espeak_reason()))
+def test_chinese_dataset_with_the_default_espeak_voices(tmp_path):
+    out = tmp_path / "zh"
+    generate_dataset(out, language="zh", limit=4, llm="dummy:reply=null", progress=False)
+    rows = _assert_complete(out, [r["id"] for r in read_manifest(out)])
+    assert len(rows) == 4
+    for row in rows:
+        assert row["language"] == "zh" and row["id"].startswith("zh-")
+        assert row["voice"].startswith("espeak-ng/cmn") and row["duration"] > 0.5
+        assert row["response"] == f"You said: ({row['emotion']}) {row['text']}"
+
+
+def test_cli_lists_default_voices_with_their_names():
+    from typer.testing import CliRunner
+
+    from emotionlayer.cli.data import app
+
+    result = CliRunner().invoke(app, ["voices", "--language", "en"])
+    assert result.exit_code == 0, result.output
+    assert "piper-joe-low" in result.output and "--tts piper:pitch=-2,name=piper-joe-low" in result.output

@@ -53,7 +53,7 @@ def generate(
         help=(
             "A voice, BACKEND[:KEY=VALUE,...]; repeat for several. Keys name, pitch (semitones) and rate belong "
             "to the voice, the rest go to the backend, e.g. --tts piper --tts piper:pitch=-3,name=joe-low "
-            "--tts espeak-ng:voice=en-gb+f3. Default: the usable packaged voices for --language."
+            "--tts espeak-ng:voice=en-gb-x-rp+f2. Default: the usable packaged voices for --language."
         ),
     ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes (or Ray actors with --ray), each loading its own models."),
@@ -112,6 +112,19 @@ def generate(
         f"{summary.seconds:.1f} s, {summary.rows_per_second:.2f} rows/s, {summary.backend}, {summary.workers} worker(s))."
     )
     typer.echo(f"Manifest: {Path(summary.out_dir) / 'manifest.jsonl'}   Card: {Path(summary.out_dir) / 'README.md'}")
+
+
+@app.command()
+def voices(
+    language: str = typer.Option("en", "--language", "-l", help="en or zh."),
+) -> None:
+    """List the default voices for a language, their names (for --holdout-voices) and whether they work here."""
+    from ..data.generate import DEFAULT_VOICES, VoiceSpec, _usable_backend
+
+    for text in DEFAULT_VOICES.get(language, DEFAULT_VOICES["en"]):
+        spec = VoiceSpec.parse(text)
+        reason = _usable_backend("tts", spec.tts)
+        typer.echo(f"{spec.name:<28} {'usable' if not reason else 'not usable: ' + reason}   --tts {spec.to_string()}")
 
 
 def main() -> None:

@@ -176,7 +176,7 @@ def _parse_value(value: str) -> Any:
 class VoiceSpec:
     """One TTS voice of a generated dataset: a backend, its parameters and voice-level style offsets.
 
-    Written as a string ``BACKEND[:KEY=VALUE,...]``, e.g. ``piper``, ``espeak-ng:voice=en-gb+f3`` or
+    Written as a string ``BACKEND[:KEY=VALUE,...]``, e.g. ``piper``, ``espeak-ng:voice=en-gb-x-rp+f2`` or
     ``piper:pitch=-3,name=joe-low``. Three keys belong to the voice rather than the backend: ``name``
     (the label recorded in each row; default ``BACKEND`` or ``BACKEND/VOICE``), ``pitch`` (semitones
     added to every row's style) and ``rate`` (a factor on every row's speaking rate). Every other key is
@@ -206,7 +206,7 @@ class VoiceSpec:
         """Build a voice from its string form (see the class docstring)."""
         backend, _, rest = spec.strip().partition(":")
         if not backend:
-            raise ConfigError(f"Voice {spec!r} names no TTS backend. Write BACKEND[:KEY=VALUE,...], e.g. espeak-ng:voice=en-gb.")
+            raise ConfigError(f"Voice {spec!r} names no TTS backend. Write BACKEND[:KEY=VALUE,...], e.g. espeak-ng:voice=en-us.")
         params: dict[str, Any] = {}
         name, pitch, rate = "", 0.0, 1.0
         for item in filter(None, (part.strip() for part in rest.split(","))):
