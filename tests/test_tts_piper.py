@@ -22,7 +22,8 @@ SENTENCE = "My phone will not turn on, and I have tried everything."
 
 @pytest.fixture(scope="module")
 def tts() -> PiperTTS:
-    return registry.create("tts", "piper", num_threads=2)
+    # No duration noise, so that lengths compare exactly between calls (the audio itself still varies).
+    return registry.create("tts", "piper", num_threads=2, noise_w_scale=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +69,15 @@ def test_rate_changes_duration(tts: PiperTTS, neutral: Audio):
     assert voiced_seconds(slow) > 1.25 * voiced_seconds(neutral)
 
 
-def test_volume_changes_level(tts: PiperTTS, neutral: Audio):
-    quiet = tts.synthesize(SENTENCE, SpeakingStyle("quiet", volume=0.5))
-    loud = tts.synthesize(SENTENCE, SpeakingStyle("loud", volume=1.3))
-    assert rms_dbfs(quiet.samples) < rms_dbfs(neutral.samples) - 4.0
-    assert rms_dbfs(loud.samples) > rms_dbfs(neutral.samples) + 1.5
-    assert float(np.max(np.abs(loud.samples))) < 1.0  # soft-limited, not clipped
+def test_volume_changes_level():
+    # Without any sampling noise piper is deterministic, so only the style's gain differs.
+    still = PiperTTS(num_threads=2, noise_scale=0.0, noise_w_scale=0.0)
+    neutral = rms_dbfs(still.synthesize(SENTENCE).samples)
+    quiet = still.synthesize(SENTENCE, SpeakingStyle("quiet", volume=0.5))
+    loud = still.synthesize(SENTENCE, SpeakingStyle("loud", volume=1.3))
+    assert rms_dbfs(quiet.samples) - neutral == pytest.approx(20 * np.log10(0.5), abs=0.05)
+    assert 1.5 < rms_dbfs(loud.samples) - neutral <= 20 * np.log10(1.3) + 0.01  # the limiter holds the peaks
+    assert float(np.max(np.abs(loud.samples))) < 0.98  # soft-limited, not clipped
 
 
 def test_pitch_moves_median_f0_at_the_same_tempo(tts: PiperTTS, neutral: Audio):
@@ -89,8 +93,8 @@ def test_tags_are_not_spoken(tts: PiperTTS, caplog):
     plain = tts.synthesize("Oh, that is funny. Tell me more.")
     with caplog.at_level(logging.INFO, logger="emotionlayer.components.tts"):
         tagged = tts.synthesize("Oh, that is funny. [laugh] Tell me more.")
-    # Same words -> about the same length; "laugh" read aloud would add about half a second.
-    assert abs(tagged.duration - plain.duration) < 0.25
+    # Same words -> the same length; "laugh" read aloud would add about half a second.
+    assert abs(tagged.duration - plain.duration) < 0.1
     assert any("[laugh]" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
 
 
@@ -108,10 +112,12 @@ def test_event_renderer_supplies_tag_audio(tts: PiperTTS):
         return np.full(sample_rate // 2, 0.1, dtype=np.float32)
 
     with_events = PiperTTS(num_threads=2, event_renderer=renderer)
-    plain = with_events.synthesize("That is funny.")
     rendered = with_events.synthesize("That is funny. [laughs]")
-    assert calls == [("laugh", len(plain.samples), 22050)]
-    assert rendered.duration == pytest.approx(plain.duration + 0.5, abs=0.01)
+    [(label, context_size, rate)] = calls
+    assert (label, rate) == ("laugh", 22050)
+    assert context_size > 0.5 * 22050  # the sentence before the tag
+    assert len(rendered.samples) == context_size + 22050 // 2  # the sentence, then the renderer's audio
+    assert np.allclose(rendered.samples[-100:], 0.1)
 
 
 def test_stream_yields_one_chunk_per_sentence(tts: PiperTTS):

@@ -7,8 +7,9 @@ Piper itself changes tempo (``length_scale``) and loudness but not pitch. This b
 the "tape-speed" method: it synthesises ``k`` times slower (``k = 2 ** (semitones / 12)``) and then
 plays the result ``k`` times faster by resampling, so the pitch moves by ``semitones`` at the intended
 tempo. That costs under a millisecond per second of audio and keeps the voice clean for the few
-semitones the speaking styles use; ``pitch_method="phase_vocoder"`` (librosa) keeps the formants but
-adds a phasey colour and about 40x the cost (see docs/tts.md for measured figures).
+semitones the speaking styles use (whisper tiny.en still transcribes it as well as unshifted speech at
++-3 st). ``pitch_method="phase_vocoder"`` (librosa) keeps the formants but costs about 30x more and
+loses words from -3 st down (measured figures in docs/tts.md).
 """
 
 from __future__ import annotations
