@@ -56,6 +56,7 @@ def bench_backend(name: str, threads: int | None, runs: int, max_tokens: int) ->
     params: dict[str, Any] = {}
     if name == "llama-cpp":
         params["n_threads"] = threads
+        params["cache_prompt"] = False  # time whole prompts; the cache is measured separately below
     elif name == "transformers":
         import torch
 
@@ -93,7 +94,8 @@ def bench_backend(name: str, threads: int | None, runs: int, max_tokens: int) ->
         "default_reply_s": round(statistics.median(shaped), 3),
     }
     if name == "llama-cpp":
-        # a second dialogue turn: the prompt starts with the first turn's prompt
+        # a second dialogue turn, whose prompt starts with the first turn's: evaluated whole, or reusing
+        # the cached first turn (cache_prompt=True, the default)
         cached = create("llm", "llama-cpp", n_threads=threads, cache_prompt=True)
         fresh_firsts, cached_firsts = [], []
         for _ in range(runs):

@@ -58,19 +58,22 @@ def test_same_seed_same_reply_even_after_another_conversation(llm: LlamaCppLLM) 
     assert len(others) > 1, "different seeds should give different samples"
 
 
-def test_prompt_cache_option_decides_whether_the_context_is_kept(
-    llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    model = llm._load()[0]
-    kept = []  # tokens left in the context when each generation starts
-    original = model.create_chat_completion
-    monkeypatch.setattr(model, "create_chat_completion", lambda **kw: (kept.append(model.n_tokens), original(**kw))[1])
-    cached = create("llm", "llama-cpp", n_threads=1, cache_prompt=True)
-    assert cached._load()[0] is model
-    assert cached.generate(JOB, max_tokens=4, sentence_grace=0)
-    assert cached.generate(JOB, max_tokens=4, sentence_grace=0)
-    assert llm.generate(JOB, max_tokens=4, sentence_grace=0)
-    assert kept[1] > 0 and kept[2] == 0
+def test_prompt_cache_is_used_and_does_not_change_replies(llm: LlamaCppLLM) -> None:
+    fresh = create("llm", "llama-cpp", n_threads=1, cache_prompt=False)
+    state = llm._load()[1]
+    assert fresh._load()[1] is state
+    expected = fresh.generate(JOB, temperature=0.9, seed=5)
+    assert state.reused_tokens == 0
+    second_turn = [
+        *SAD,
+        {"role": "assistant", "content": "I am sorry. What happened?"},
+        {"role": "user", "content": "My friend moved away."},
+    ]
+    reference = fresh.generate(second_turn, temperature=0.9, seed=5)
+    llm.generate(SAD, max_tokens=4, sentence_grace=0)
+    assert llm.generate(second_turn, temperature=0.9, seed=5) == reference
+    assert state.reused_tokens >= 32  # the first turn's prompt was not evaluated again
+    assert llm.generate(JOB, temperature=0.9, seed=5) == expected  # after another conversation
 
 
 def test_limits(llm: LlamaCppLLM) -> None:

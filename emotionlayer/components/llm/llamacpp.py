@@ -15,19 +15,37 @@ from ...registry import register
 from ._reply import GenerationOptions, check_messages, shape_stream
 from .packaged import PACKAGED_LLM_NAME, find_packaged_gguf, packaged_gguf
 
-# (model path, n_ctx, n_threads) -> (llama_cpp.Llama, lock); shared by every backend object in the process
-_MODELS: dict[tuple[str, int, int], tuple[Any, _ModelLock]] = {}
+# (model path, n_ctx, n_threads) -> (llama_cpp.Llama, its state); shared by every backend object in the process
+_MODELS: dict[tuple[str, int, int], tuple[Any, _ModelState]] = {}
 _MODELS_LOCK = threading.Lock()
 
+# Prompts are evaluated in chunks of this many tokens, and only whole chunks of an earlier prompt are
+# reused (see _ModelState.generate).
+PROMPT_CHUNK = 32
 
-class _ModelLock:
-    """One generation at a time per model; the same thread asking twice gets an error, not a deadlock."""
 
-    def __init__(self) -> None:
+class _ModelState:
+    """Per-model bookkeeping: one generation at a time, and prompt-cache reuse that keeps replies exact.
+
+    llama.cpp's arithmetic for a token depends slightly on the batch it was evaluated in, so reusing the
+    cached part of a prompt naively makes the reply for a given seed depend on what was generated before.
+    Here a prompt is always evaluated in chunks of ``PROMPT_CHUNK`` tokens starting at position 0, and
+    only whole chunks of the previous *prompt* (never generated tokens) are reused: every reused key and
+    value was computed exactly as a fresh evaluation would compute it, so the reply is the same whether
+    or not the cache was used.
+    """
+
+    def __init__(self, llm: Any) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None
+        self.reuse_prompt = False
+        self.prompt_tokens = 0  # length of the last prompt evaluated
+        self.reused_tokens = 0  # how many of its tokens came from the cache
+        self.llm = llm
+        self._generate = llm.generate
+        llm.generate = self.generate  # llama-cpp-python calls self.generate(prompt_tokens, ...)
 
-    def acquire(self) -> None:
+    def acquire(self, reuse_prompt: bool) -> None:
         if self._owner == threading.get_ident():
             raise BackendError(
                 "This llama.cpp model is still streaming a reply in this thread. Consume the previous "
@@ -35,10 +53,27 @@ class _ModelLock:
             )
         self._lock.acquire()
         self._owner = threading.get_ident()
+        self.reuse_prompt = reuse_prompt
 
     def release(self) -> None:
         self._owner = None
         self._lock.release()
+
+    def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
+        llm = self.llm
+        tokens = list(tokens)
+        keep = 0
+        if self.reuse_prompt:
+            # the common start of the cached prompt and this one, leaving at least one token to evaluate
+            limit = min(llm.n_tokens, self.prompt_tokens, len(tokens) - 1)
+            while keep < limit and int(llm.input_ids[keep]) == tokens[keep]:
+                keep += 1
+            keep = keep // PROMPT_CHUNK * PROMPT_CHUNK
+        # llama-cpp-python reuses exactly the first n_tokens cached tokens that match; 0 evaluates afresh
+        llm.n_tokens = keep
+        self.prompt_tokens = len(tokens)
+        self.reused_tokens = keep
+        return self._generate(tokens, *args, **kwargs)
 
 
 def default_threads() -> int:
@@ -60,7 +95,7 @@ def clear_cache() -> None:
     with _MODELS_LOCK:
         models = list(_MODELS.values())
         _MODELS.clear()
-    for llm, _lock in models:
+    for llm, _state in models:
         try:
             llm.close()
         except Exception:  # closing is best effort; the memory goes with the process anyway
@@ -96,11 +131,9 @@ class LlamaCppLLM:
         max_sentences: End the reply after this many sentences (``None``: no limit).
         sentence_grace: Tokens allowed past ``max_tokens`` to finish a sentence (0: hard cap).
         repeat_penalty: llama.cpp's repetition penalty (1.0: none).
-        cache_prompt: Reuse the part of the previous prompt that the new one starts with (system prompt,
-            earlier turns) instead of evaluating it again: a faster first token in a long dialogue, but
-            the reply for a given seed then depends on what was generated before (llama.cpp's arithmetic
-            differs slightly with the batch split). False (the default) evaluates every prompt afresh,
-            so the same messages, options and seed always give the same reply.
+        cache_prompt: Reuse the evaluated start of the previous prompt (system prompt, earlier turns)
+            instead of evaluating it again: a faster first token in a dialogue. Replies stay exactly
+            the same as without it (only whole 32-token chunks of the previous prompt are reused).
     """
 
     requires = ("llama_cpp",)
@@ -121,7 +154,7 @@ class LlamaCppLLM:
         max_sentences: int | None = 3,
         sentence_grace: int = 24,
         repeat_penalty: float = 1.1,
-        cache_prompt: bool = False,
+        cache_prompt: bool = True,
     ) -> None:
         if model_path is None:
             self.model_path = packaged_gguf()
@@ -170,7 +203,7 @@ class LlamaCppLLM:
     def _key(self) -> tuple[str, int, int]:
         return (str(self.model_path.resolve()), self.n_ctx, self.n_threads)
 
-    def _load(self) -> tuple[Any, _ModelLock]:
+    def _load(self) -> tuple[Any, _ModelState]:
         key = self._key()
         with _MODELS_LOCK:
             if key in _MODELS:
@@ -187,6 +220,7 @@ class LlamaCppLLM:
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
                     n_threads_batch=self.n_threads,
+                    n_batch=PROMPT_CHUNK,
                     n_gpu_layers=self.n_gpu_layers,
                     chat_format=self.chat_format,
                     verbose=False,
@@ -196,7 +230,7 @@ class LlamaCppLLM:
                     f"llama.cpp could not load {self.model_path}: {exc}. Check that it is a complete GGUF "
                     "file of a model architecture this llama-cpp-python version supports."
                 ) from exc
-            _MODELS[key] = (llm, _ModelLock())
+            _MODELS[key] = (llm, _ModelState(llm))
             return _MODELS[key]
 
     def warmup(self) -> None:
@@ -214,13 +248,11 @@ class LlamaCppLLM:
             )
 
     def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
-        llm, lock = self._load()
+        llm, state = self._load()
         self._check_context(llm, messages)
         seed = options.seed if options.seed is not None else random.randrange(2**31)
-        lock.acquire()
+        state.acquire(reuse_prompt=self.cache_prompt)
         try:
-            if not self.cache_prompt:
-                llm.reset()  # evaluate the whole prompt afresh
             try:
                 chunks = llm.create_chat_completion(
                     messages=messages,
@@ -243,7 +275,7 @@ class LlamaCppLLM:
                     f"fewer past turns or raise n_ctx (now {self.n_ctx})."
                 ) from exc
         finally:
-            lock.release()
+            state.release()
 
     def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
         """Yield the reply in pieces (about one token each) as llama.cpp produces them.
