@@ -203,6 +203,17 @@ def test_generate_writes_manifest_audio_and_card(tmp_path, seeds, voices):
         assert f"| {emotion} |" in readme and f"| {count} |" in readme
 
 
+def test_the_manifest_reads_as_an_emotionlayer_manifest(tmp_path):
+    from emotionlayer.data import read_manifest as read_clip_manifest
+
+    out = tmp_path / "ds"
+    generate_dataset(out, limit=5, **FAKE)
+    generated = read_manifest(out)
+    clips = read_clip_manifest(out / MANIFEST)
+    assert [Path(c.path).resolve() for c in clips] == [(out / r["audio"]).resolve() for r in generated]
+    assert [(c.emotion, c.speaker, c.text) for c in clips] == [(r["emotion"], r["voice"], r["text"]) for r in generated]
+
+
 def test_same_seed_same_dataset_other_seed_other_rows(tmp_path):
     def build(name, seed):
         out = tmp_path / name

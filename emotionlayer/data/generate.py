@@ -75,6 +75,7 @@ MANIFEST_FIELDS: tuple[str, ...] = (
     "response",
     "audio",
     "voice",
+    "speaker",
     "style",
     "duration",
     "sample_rate",
@@ -893,6 +894,16 @@ def _row_record(result: RowResult, audio_rel: str) -> dict[str, Any]:
     }
 
 
+def _manifest_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A journal record as a manifest row: fields in :data:`MANIFEST_FIELDS` order, ``speaker`` = voice.
+
+    ``speaker`` repeats the voice so that tools which hold speakers out (e.g. SER cross-validation with
+    :func:`emotionlayer.data.read_manifest`) hold voices out.
+    """
+    row = {**record, "speaker": record.get("voice")}
+    return {key: row.get(key) for key in MANIFEST_FIELDS}
+
+
 def _clean_stray_files(out: Path, finished: set[str]) -> int:
     """Remove temporary files and audio no finished row references; return how many were removed."""
     removed = 0
@@ -1093,7 +1104,7 @@ def generate_dataset(
         journal.close()
 
     order = {row.id: i for i, row in enumerate(plan)}
-    records = sorted((journal.records[rid] for rid in finished), key=lambda r: order[r["id"]])
+    records = [_manifest_row(r) for r in sorted((journal.records[rid] for rid in finished), key=lambda r: order[r["id"]])]
     write_text_atomic(out / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     write_card(out, records, settings)
     return GenerationSummary(str(out), len(records), generated, seconds, workers, backend, first_row)
