@@ -73,6 +73,7 @@ EMOTION_RANGE: dict[str, int] = {
 }
 
 _LOCK = threading.Lock()
+_INIT_LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 _CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -94,8 +95,13 @@ def find_library() -> tuple[str, str | None] | None:
 
 def _library() -> tuple[Any, int]:
     """The initialised libespeak-ng and its sample rate (once per process)."""
-    if "lib" in _STATE:
-        return _STATE["lib"], _STATE["sample_rate"]
+    with _INIT_LOCK:
+        if "lib" not in _STATE:
+            _initialise()
+    return _STATE["lib"], _STATE["sample_rate"]
+
+
+def _initialise() -> None:
     found = find_library()
     if found is None:
         raise MissingDependencyError("espeakng-loader", "espeak", purpose="the espeak-ng TTS backend")
@@ -137,7 +143,6 @@ def _library() -> tuple[Any, int]:
     callback = _CALLBACK_TYPE(on_audio)
     lib.espeak_SetSynthCallback(callback)
     _STATE.update(lib=lib, sample_rate=int(sample_rate), chunks=chunks, callback=callback, path=path)
-    return lib, int(sample_rate)
 
 
 @register("tts", "espeak-ng")
