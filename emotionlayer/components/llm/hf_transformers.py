@@ -115,6 +115,7 @@ class TransformersLLM:
         if dtype is not None and dtype not in _DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(_DTYPES)} or None, got {dtype!r}.")
         self.local_files_only = bool(local_files_only)
+        self._eos: set[int] | None = None
         self.device = self._choose_device(device)
         self.dtype = dtype or ("float16" if self.device.startswith("cuda") else "float32")
         self.options = GenerationOptions(
@@ -181,16 +182,17 @@ class TransformersLLM:
         self._load()
 
     def _eos_ids(self, model: Any, tokenizer: Any) -> set[int]:
+        if self._eos is not None:
+            return self._eos
         ids: set[int] = set()
         for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
             if isinstance(value, int):
                 ids.add(value)
             elif value:
                 ids.update(int(v) for v in value)
-        for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
-            token_id = tokenizer.convert_tokens_to_ids(token) if token in tokenizer.get_vocab() else None
-            if isinstance(token_id, int):
-                ids.add(token_id)
+        vocab = tokenizer.get_vocab()
+        ids.update(vocab[token] for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>") if token in vocab)
+        self._eos = ids
         return ids
 
     def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
@@ -229,7 +231,8 @@ class TransformersLLM:
                 new_text = tokenizer.decode(generated, skip_special_tokens=True)
                 if new_text.endswith("\ufffd"):
                     continue  # part of a multi-byte character; wait for the rest
-                piece = new_text[len(text) :] if new_text.startswith(text) else new_text[len(text) :]
+                # byte-level BPE decodes prefix-stably, so the new text is what this token added
+                piece = new_text[len(text) :]
                 text = new_text
                 yield piece
 
