@@ -40,7 +40,8 @@ EventRenderer = Callable[[str, np.ndarray, int], "np.ndarray | None"]
 #: Peak level of neutral speech before the style's gain (about -3 dBFS), leaving room for louder styles.
 HEADROOM_PEAK = 0.7
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"')\]]*\s+(?=\S)")
+# After . ! ? (or one closing quote/bracket after them) and white space; after CJK 。！？ even without space.
+_SENTENCE_END = re.compile(r"(?<=[.!?…][\"')\]])\s+(?=\S)|(?<=[.!?…])\s+(?=\S)|(?<=[。！？])\s*(?=\S)")
 
 
 @dataclass(frozen=True)
