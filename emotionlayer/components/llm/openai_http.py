@@ -147,8 +147,12 @@ class OpenAICompatibleLLM:
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
-            detail = _error_detail(exc.read() or b"")
-            exc.close()
+            try:
+                detail = _error_detail(exc.read() or b"")
+            except OSError:  # the error body itself timed out or broke off
+                detail = ""
+            finally:
+                exc.close()
             hint = {
                 401: "check the API key (api_key= or OPENAI_API_KEY)",
                 403: "check the API key (api_key= or OPENAI_API_KEY) and its permissions",
