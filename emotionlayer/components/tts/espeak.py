@@ -204,6 +204,10 @@ class EspeakTTS(SentenceSynthesizer):
         """eSpeak's output rate (22050 Hz)."""
         return _library()[1]
 
+    def warmup(self) -> None:
+        """Load libespeak-ng and check the voice exists."""
+        self._speak("Hi.", self.parameters(SpeakingStyle()))
+
     def parameters(self, style: SpeakingStyle) -> dict[str, int]:
         """The eSpeak parameters (``rate`` wpm, ``pitch`` 0-100, ``range`` 0-100) for a resolved style."""
         params, semitones = zip(*PITCH_CALIBRATION, strict=True)
