@@ -67,7 +67,6 @@ class Strategy:
 
     def to_dict(self) -> dict[str, Any]:
         style = self.style.to_dict()
-        style.pop("emotion", None)
         out: dict[str, Any] = {"name": self.name, "instruction": self.instruction, "pad": list(self.pad)}
         if self.example is not None:
             out["example"] = list(self.example)
@@ -79,7 +78,8 @@ class Strategy:
         for key in ("name", "instruction"):
             if key not in data:
                 raise ConfigError(f"Strategy for '{emotion}' needs '{key}'.")
-        style = SpeakingStyle.from_dict({**(data.get("style") or {}), "emotion": emotion})
+        # The voice's emotion is the strategy's choice (a calm voice for an angry user); the user's by default.
+        style = SpeakingStyle.from_dict({"emotion": emotion, **(data.get("style") or {})})
         pad = tuple(float(x) for x in data.get("pad", (0.0, 0.0, 0.0)))
         if len(pad) != 3:
             raise ConfigError(f"Strategy for '{emotion}': 'pad' must be three numbers (pleasure, arousal, dominance).")

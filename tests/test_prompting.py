@@ -14,7 +14,7 @@ def test_default_template_sees_text_emotion_and_strategy():
     assert prompt.messages[2]["content"].startswith("Oh no, I'm sorry")
     assert prompt.messages[-1]["content"] == "(sounding sad) My phone won't turn on."
     assert prompt.strategy.name == "comfort"
-    assert prompt.style.name == "warm" and prompt.style.pitch_semitones < 0 and prompt.style.emotion == "sad"
+    assert prompt.style.name == "warm" and prompt.style.pitch_semitones < 0 and prompt.style.emotion == "calm"
 
 
 def test_same_words_different_emotion_different_prompt_and_style():

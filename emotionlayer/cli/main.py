@@ -272,6 +272,9 @@ def _register_groups() -> None:
         evaluate_app.command("asr")(asr_cli.evaluate_asr)
     if data_cli:
         app.add_typer(data_cli.app, name="data")
+    from ..components.tts import cli as tts_cli
+
+    app.command("speak")(tts_cli.speak)
     if events_cli:
         app.add_typer(events_cli.app, name="events")
         evaluate_app.command("events")(events_cli.evaluate_events)
