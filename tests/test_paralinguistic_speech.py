@@ -83,7 +83,8 @@ def test_build_dataset_writes_audio_and_a_manifest_that_agree(tmp_path) -> None:
         assert 1 <= len(record["events"]) <= 2 and record["label"] == record["events"][0]["label"]
         assert record["text"].count("[") == len(record["events"])
         for event in record["events"]:
-            a, b = int(event["start"] * SR), int(event["end"] * SR)
+            a, b = event["start_sample"], event["end_sample"]
+            assert abs(a / SR - event["start"]) < 1e-4 and abs(b / SR - event["end"]) < 1e-4
             level = np.sqrt(np.mean(np.square(audio.samples[a:b])))
             assert level > 1e-3  # the event is audible where the manifest says
             assert not audio.samples[a - 400 : a - 10].any()  # and silent just before it

@@ -39,7 +39,10 @@ def detect(
     model_dir: Path | None = typer.Option(None, "--model-dir", help=_MODEL_HELP),
     min_confidence: float = typer.Option(0.5, "--min-confidence", help="Drop events less certain than this (0-1)."),
 ) -> None:
-    """Find paralinguistic events in AUDIO and print each one's label, start, end and confidence."""
+    """Find events in AUDIO: label, start, end, confidence.
+
+    Prints one line per event (start and end in seconds), or JSON with --json.
+    """
     from ..audio import load_audio
 
     clip = load_audio(audio, max_seconds=None)
@@ -73,7 +76,11 @@ def train(
     extra_speech: list[Path] = typer.Option([], "--speech", help="Audio file of plain speech to add as speech (repeatable)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
-    """Train an event detector on synthesised paralinguistic speech and save it to OUT."""
+    """Train a detector on synthesised speech; save to OUT.
+
+    Uses the manifests' timed events, isolated-event recordings made from the event bank and noise-only
+    recordings, each augmented; use the result with --model-dir.
+    """
     from ..events.train import train_detector
 
     model = train_detector(
@@ -98,16 +105,25 @@ def make_data(
     ),
     bank: list[Path] = typer.Option([], "--bank", help="Event-bank folder whose clips override the packaged ones (repeatable)."),
     tts: str = typer.Option("piper", "--tts", help="TTS backend to speak with."),
+    vary_style: bool = typer.Option(
+        False, "--vary-style", help="Cycle through 17 speaking styles (rate, pitch, volume) for more varied speech."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same dataset)."),
 ) -> None:
-    """Synthesise COUNT utterances with tagged events inserted, plus a manifest of exact event times."""
-    from ..data.paralinguistic import EventBank, build_dataset
+    """Synthesise tagged utterances and an event manifest.
+
+    Writes OUT/wav/*.wav and OUT/manifest.jsonl with each event's label and exact start and end.
+    """
+    from ..data.paralinguistic import EventBank, build_dataset, varied_styles
     from ..registry import create
 
+    styles = varied_styles(seed=seed) if vary_style else None
     lines = None
     if texts is not None:
         lines = [line.strip() for line in texts.read_text(encoding="utf-8").splitlines() if line.strip()]
-    path = build_dataset(out, create("tts", tts), EventBank(bank, seed=seed), count=count, texts=lines, seed=seed)
+    path = build_dataset(
+        out, create("tts", tts), EventBank(bank, seed=seed), count=count, texts=lines, styles=styles, seed=seed
+    )
     typer.echo(str(path))
 
 
@@ -119,7 +135,10 @@ def speak(
     tts: str = typer.Option("piper", "--tts", help="TTS backend to speak with."),
     seed: int = typer.Option(0, "--seed", help="Random seed for the choice of clips."),
 ) -> None:
-    """Speak TEXT with its paralinguistic tags rendered as sounds; print where each event is."""
+    """Speak tagged TEXT with the events as sounds.
+
+    Writes the audio to --out and prints JSON with each inserted event's exact start and end.
+    """
     from ..audio import save_audio
     from ..data.paralinguistic import EventBank, synthesize_with_events
     from ..registry import create

@@ -205,13 +205,23 @@ def _examples(
     return feats[keep], targets[keep]
 
 
-def isolated_recording(bank: Any, label: str, rng: np.random.Generator, sample_rate: int = 16000) -> tuple[np.ndarray, list[Event]]:
-    """Two to four clips of ``label`` from ``bank`` separated by quiet gaps (events timed exactly)."""
+def isolated_recording(
+    bank: Any, label: str, rng: np.random.Generator, sample_rate: int = 16000, speed_perturb: bool = False
+) -> tuple[np.ndarray, list[Event]]:
+    """Two to four clips of ``label`` from ``bank`` separated by quiet gaps (events timed exactly).
+
+    With ``speed_perturb`` each clip is played 0.9-1.1 times as fast (a standard augmentation that makes
+    a few recorded speakers sound like more).
+    """
     pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.2, 0.8) * sample_rate), np.float32)]
     events: list[Event] = []
     cursor = len(pieces[0])
     for _ in range(int(rng.integers(2, 5))):
         clip = bank.render(label, None, sample_rate, rng) * 10 ** (rng.uniform(-6.0, 6.0) / 20.0)
+        if speed_perturb:  # play 10% faster or slower (tempo and pitch): more speakers than the bank has
+            factor = rng.uniform(0.9, 1.1)
+            positions = np.arange(0.0, len(clip) - 1, factor)
+            clip = np.interp(positions, np.arange(len(clip)), clip).astype(np.float32)
         events.append(Event(label, cursor / sample_rate, (cursor + len(clip)) / sample_rate))
         gap = np.zeros(int(rng.uniform(0.2, 1.0) * sample_rate), np.float32)
         pieces.extend([clip, gap])
@@ -256,6 +266,7 @@ def train_detector(
     isolated_per_label: int = 40,
     background: int = 30,
     copies: int = 2,
+    speed_perturb: bool = False,
     extra_speech: Sequence[str | os.PathLike] = (),
     hidden: tuple[int, ...] = (128, 64),
     seed: int = 0,
@@ -272,6 +283,8 @@ def train_detector(
         isolated_per_label: Isolated-event recordings made per bank label.
         background: Recordings of background noise alone (all ``silence``), so steady noise is not an event.
         copies: Augmented copies of every recording.
+        speed_perturb: Play isolated bank clips 0.9-1.1 times as fast (off by default: it did not help on
+            held-out real recordings, see docs/paralinguistics.md).
         extra_speech: Audio files of plain speech (no events) to add as ``speech``/``silence`` windows.
         hidden: MLP hidden layer sizes.
         seed: Random seed.
@@ -333,7 +346,7 @@ def train_detector(
     if bank is not None:
         for label in bank.labels:
             for _ in range(isolated_per_label):
-                samples, events = isolated_recording(bank, label, rng, sr)
+                samples, events = isolated_recording(bank, label, rng, sr, speed_perturb=speed_perturb)
                 x, y = _examples(augment(samples, sr, rng, noise_db=(10.0, 45.0)), events, False, label_index, config)
                 xs.append(x)
                 ys.append(y)
@@ -355,6 +368,7 @@ def train_detector(
             "trained_on": sources,
             "windows_per_label": counts,
             "augmented_copies": copies,
+            "speed_perturb": speed_perturb,
             "seconds": round(time.perf_counter() - started, 1),
             "seed": seed,
         }
