@@ -1,1 +1,3 @@
 """ser backends; importing this package registers them."""
+
+from . import emotionlayer_model  # noqa: F401  default, whisper, egemaps, ssl
