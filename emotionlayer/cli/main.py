@@ -272,7 +272,10 @@ def _register_groups() -> None:
         evaluate_app.command("asr")(asr_cli.evaluate_asr)
     if data_cli:
         app.add_typer(data_cli.app, name="data")
+    from ..components.llm import cli as llm_cli
     from ..components.tts import cli as tts_cli
+
+    app.add_typer(llm_cli.app, name="llm")
 
     app.command("speak")(tts_cli.speak)
     if events_cli:
