@@ -116,3 +116,21 @@ def test_score_event_timing() -> None:
     assert scores["per_label"]["tsk"]["support"] == 0
     assert scores["micro_f1"] == round(2 * 2 / (2 * 2 + 2 + 1), 4)
     assert abs(scores["onset_error_s"] - 0.15) < 1e-6
+
+
+def test_an_ensemble_averages_its_members_and_round_trips(tiny_model, tmp_path) -> None:
+    from emotionlayer.events.model import combine
+
+    model, _, _ = tiny_model
+    rng = np.random.default_rng(1)
+    shifted = WindowClassifier(model.labels, model.mean + 0.5, model.scale, model.weights, model.biases, model.feature_config)
+    ensemble = combine([model, shifted], info={"members": 2})
+    feats, _ = audio_windows(rng.standard_normal(SR).astype(np.float32) * 0.01)
+    expected = (model.predict_proba(feats) + shifted.predict_proba(feats)) / 2
+    np.testing.assert_allclose(ensemble.predict_proba(feats), expected, atol=1e-6)
+    ensemble.save(tmp_path / "ens")
+    loaded = WindowClassifier.load(tmp_path / "ens")
+    assert len(loaded.members) == 1 and loaded.info == {"members": 2}
+    np.testing.assert_allclose(loaded.predict_proba(feats), expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="same labels"):
+        combine([model, WindowClassifier(("a", "b"), model.mean, model.scale, model.weights, model.biases)])

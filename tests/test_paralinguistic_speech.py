@@ -10,7 +10,13 @@ import soundfile as sf
 
 from emotionlayer.audio import load_audio
 from emotionlayer.data.event_synth import synthesize_event
-from emotionlayer.data.paralinguistic import EventBank, _read_clip, build_dataset, synthesize_with_events
+from emotionlayer.data.paralinguistic import (
+    EventBank,
+    _read_clip,
+    build_dataset,
+    event_renderer,
+    synthesize_with_events,
+)
 from emotionlayer.errors import ConfigError
 from emotionlayer.testing import DummyTTS
 
@@ -96,7 +102,7 @@ def test_piper_renders_tags_with_the_bank() -> None:
     from emotionlayer import registry
 
     plain = registry.create("tts", "piper")
-    tagged = registry.create("tts", "piper", event_renderer=EventBank(seed=0).renderer(seed=0))
+    tagged = registry.create("tts", "piper", event_renderer=event_renderer(seed=0))
     without = plain.synthesize("Well that was fun.")
     dropped = plain.synthesize("Well [cough] that was fun.")
     with_cough = tagged.synthesize("Well [cough] that was fun.")

@@ -48,6 +48,7 @@ __all__ = [
     "active_level_db",
     "build_dataset",
     "estimate_f0",
+    "event_renderer",
     "synthesize_with_events",
     "trim_silence",
     "varied_styles",
@@ -675,3 +676,24 @@ def import_recordings(
             sf.write(str(folder / name), clip.astype(np.float32), sample_rate, subtype="PCM_16", format="FLAC")
             written.append({"file": f"{row['label']}/{name}", "start": round(a / sample_rate, 3), "end": round(b / sample_rate, 3), **row})
     return written
+
+
+_RENDERER_BANKS: dict[tuple[tuple[str, ...], str, int | None], EventBank] = {}
+
+
+def event_renderer(
+    folders: Sequence[str | os.PathLike] | str | os.PathLike = (), mode: str = "override", seed: int | None = None
+) -> Callable[[str, np.ndarray, int], np.ndarray | None]:
+    """A TTS ``event_renderer`` backed by an event bank (the packaged one plus ``folders``), cached per process.
+
+    For wiring from plain-data configs: a TTS backend or pipeline that is told to render tags (e.g. a
+    config flag) calls this instead of building an :class:`EventBank` itself::
+
+        tts = registry.create("tts", "piper", event_renderer=event_renderer())
+    """
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    key = (tuple(str(f) for f in folders), mode, seed)
+    if key not in _RENDERER_BANKS:
+        _RENDERER_BANKS[key] = EventBank(list(folders), mode=mode, seed=seed or 0)
+    return _RENDERER_BANKS[key].renderer(seed)

@@ -37,6 +37,8 @@ class WindowClassifier:
         biases: Layer bias vectors.
         feature_config: How features are computed.
         info: Free-form training facts (data, figures), saved in ``config.json``.
+        members: Other classifiers (same labels and features) whose probabilities are averaged with
+            this one's: an ensemble, see :func:`combine`.
     """
 
     labels: tuple[str, ...]
@@ -46,9 +48,16 @@ class WindowClassifier:
     biases: list[np.ndarray]
     feature_config: FeatureConfig = field(default_factory=FeatureConfig)
     info: dict[str, Any] = field(default_factory=dict)
+    members: list[WindowClassifier] = field(default_factory=list)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities, (windows, labels)."""
+        """Class probabilities, (windows, labels) (the mean over the ensemble, if there are members)."""
+        probs = self._own_proba(features)
+        if self.members:
+            probs = (probs + sum(m._own_proba(features) for m in self.members)) / (1 + len(self.members))
+        return probs
+
+    def _own_proba(self, features: np.ndarray) -> np.ndarray:
         x = (np.asarray(features, dtype=np.float32) - self.mean) / self.scale
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=False)):
             x = x @ w + b
@@ -63,19 +72,26 @@ class WindowClassifier:
         """Labels that are events (everything but silence and speech)."""
         return tuple(label for label in self.labels if label not in BACKGROUND_LABELS)
 
+    def _arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        arrays = {f"{prefix}mean": self.mean, f"{prefix}scale": self.scale}
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            arrays[f"{prefix}w{i}"] = w.astype(np.float32)
+            arrays[f"{prefix}b{i}"] = b.astype(np.float32)
+        return arrays
+
     def save(self, directory: str | Path) -> Path:
         """Write ``model.npz`` and ``config.json`` into ``directory`` (created)."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        arrays = {"mean": self.mean, "scale": self.scale}
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=False)):
-            arrays[f"w{i}"] = w.astype(np.float32)
-            arrays[f"b{i}"] = b.astype(np.float32)
+        arrays = self._arrays("")
+        for k, member in enumerate(self.members):
+            arrays.update(member._arrays(f"m{k}_"))
         np.savez_compressed(out / MODEL_FILE, **arrays)
         config = {
             "format": "emotionlayer-events-mlp/1",
             "labels": list(self.labels),
             "layers": len(self.weights),
+            "members": [len(m.weights) for m in self.members],
             "features": self.feature_config.to_dict(),
             "info": self.info,
         }
@@ -96,17 +112,46 @@ class WindowClassifier:
                 "`emotionlayer events train --manifest M --out DIR`, or omit model_dir to use the packaged one."
             )
         config = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
-        with np.load(root / MODEL_FILE) as data:
-            layers = int(config["layers"])
+        labels = tuple(config["labels"])
+        features = FeatureConfig.from_dict(config.get("features", {}))
+
+        def build(data: Any, prefix: str, layers: int, info: dict[str, Any]) -> WindowClassifier:
             return cls(
-                labels=tuple(config["labels"]),
-                mean=data["mean"].astype(np.float32),
-                scale=data["scale"].astype(np.float32),
-                weights=[data[f"w{i}"].astype(np.float32) for i in range(layers)],
-                biases=[data[f"b{i}"].astype(np.float32) for i in range(layers)],
-                feature_config=FeatureConfig.from_dict(config.get("features", {})),
-                info=dict(config.get("info", {})),
+                labels=labels,
+                mean=data[f"{prefix}mean"].astype(np.float32),
+                scale=data[f"{prefix}scale"].astype(np.float32),
+                weights=[data[f"{prefix}w{i}"].astype(np.float32) for i in range(layers)],
+                biases=[data[f"{prefix}b{i}"].astype(np.float32) for i in range(layers)],
+                feature_config=features,
+                info=info,
             )
+
+        with np.load(root / MODEL_FILE) as data:
+            model = build(data, "", int(config["layers"]), dict(config.get("info", {})))
+            model.members = [build(data, f"m{k}_", int(n), {}) for k, n in enumerate(config.get("members", []))]
+        return model
+
+
+def combine(models: list[WindowClassifier], info: dict[str, Any] | None = None) -> WindowClassifier:
+    """An ensemble that averages the probabilities of ``models`` (same labels and features).
+
+    Raises:
+        ConfigError: the models disagree on labels or features.
+    """
+    from ..errors import ConfigError
+
+    if not models:
+        raise ConfigError("combine() needs at least one model.")
+    first = models[0]
+    for other in models[1:]:
+        if other.labels != first.labels or other.feature_config != first.feature_config:
+            raise ConfigError("Only detectors with the same labels and feature settings can be combined.")
+    flat = [m for model in models for m in [model, *model.members]]
+    head = flat[0]
+    return WindowClassifier(
+        head.labels, head.mean, head.scale, head.weights, head.biases, head.feature_config,
+        info or dict(head.info), [WindowClassifier(m.labels, m.mean, m.scale, m.weights, m.biases, m.feature_config) for m in flat[1:]],
+    )
 
 
 def fit_classifier(

@@ -8,6 +8,7 @@ Training data:
 2. Isolated-event recordings made on the fly from the event bank: two to four clips of one label with
    background noise between them, like a recording of someone coughing into a phone.
 3. Clip-level manifests (``path,label`` CSV): the loud part of each clip is taken as the event.
+4. Background noise alone (``silence`` throughout) and, optionally, plain speech recordings.
 
 Every recording is augmented (background noise of a random colour and level, gain, occasional band
 limiting and spectral tilt) so that the detector does not learn the clean studio sound of the TTS voice.
