@@ -179,20 +179,18 @@ class SVMHead(Head):
         return {"C": self.C, "gamma": self.gamma, "class_weight": self.class_weight}
 
     def fit(self, features: np.ndarray, labels: Sequence[str], progress: Any = None) -> SVMHead:
+        from sklearn.calibration import CalibratedClassifierCV
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
 
-        self.model = make_pipeline(
-            StandardScaler(),
-            SVC(
-                C=self.C,
-                gamma=self.gamma,
-                probability=True,
-                class_weight=None if self.class_weight == "none" else self.class_weight,
-                random_state=0,
-            ),
+        svm = SVC(
+            C=self.C,
+            gamma=self.gamma,
+            class_weight=None if self.class_weight == "none" else self.class_weight,
+            random_state=0,
         )
+        self.model = make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, ensemble=False, method="sigmoid"))
         self.model.fit(np.asarray(features, dtype=np.float64), list(labels))
         self.labels = [str(c) for c in self.model.classes_]
         return self
