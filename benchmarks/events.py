@@ -8,12 +8,13 @@ training. Each recording is one clip-level example (a recording of someone breat
 Usage::
 
     python benchmarks/events.py --manifest path/to/events-cc-by/manifest.csv [--model-dir DIR] [--json]
-        [--synthetic path/to/test/manifest.jsonl]
+        [--synthetic path/to/test/manifest.jsonl] [--speech path/to/ravdess/manifest.csv]
 
 Prints accuracy, macro F1, per-label scores, the confusion matrix and the detection speed. With
 ``--synthetic`` (a manifest from ``emotionlayer events make-data`` made with another seed than the
 training data) it also scores event timing on synthesised speech: per-label event F1 where a detection
-matches a true event of the same label with intersection-over-union >= 0.3.
+matches a true event of the same label with intersection-over-union >= 0.3. With ``--speech`` (a CSV of
+real speech recordings without tagged events) it counts the events reported there.
 """
 
 from __future__ import annotations
@@ -37,12 +38,51 @@ def held_out_rows(manifest: Path) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(handle) if row["speaker"] not in in_bank]
 
 
+def false_alarms(manifest: Path, detector, limit: int) -> dict:
+    """Events (other than pauses) the detector reports in speech that has none."""
+    from emotionlayer.audio import load_audio
+
+    with open(manifest, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    step = max(len(rows) // max(limit, 1), 1)
+    rows = rows[::step][:limit]
+    base = manifest.resolve().parent
+    seconds = event_seconds = 0.0
+    count = with_events = 0
+    by_label: dict[str, int] = {}
+    for row in rows:
+        audio = load_audio(base / row["path"], max_seconds=None)
+        events = [e for e in detector.detect(audio) if e.label != "pause"]
+        seconds += audio.duration
+        count += len(events)
+        with_events += bool(events)
+        event_seconds += sum(e.end - e.start for e in events)
+        for event in events:
+            by_label[event.label] = by_label.get(event.label, 0) + 1
+    return {
+        "clips": len(rows),
+        "seconds": round(seconds, 1),
+        "events_per_minute": round(60.0 * count / max(seconds, 1e-9), 2),
+        "share_of_time": round(event_seconds / max(seconds, 1e-9), 4),
+        "clips_with_events": with_events,
+        "by_label": by_label,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Score the event detector on held-out real Coswara recordings.")
     parser.add_argument("--manifest", required=True, type=Path, help="path/to/events-cc-by/manifest.csv")
     parser.add_argument("--model-dir", default=None, help="detector folder (default: the packaged detector)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--synthetic", type=Path, default=None, help="manifest.jsonl of synthesised test speech")
+    parser.add_argument(
+        "--speech",
+        type=Path,
+        default=None,
+        help="CSV manifest (column path) of real plain speech without events, e.g. path/to/ravdess/manifest.csv: "
+        "reports the events found there (false alarms)",
+    )
+    parser.add_argument("--speech-limit", type=int, default=96, help="use at most this many speech clips (spread evenly)")
     args = parser.parse_args(argv)
 
     from emotionlayer.evaluation.events import evaluate_events
@@ -83,6 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     print("confusion (rows: truth, columns: predicted):", data["confusion"]["labels"])
     for label, row in zip(data["confusion"]["labels"], data["confusion"]["matrix"], strict=False):
         print(f"  {label:<16} {row}")
+    if args.speech is not None:
+        data["plain_speech"] = false_alarms(args.speech, detector, args.speech_limit)
+    if "plain_speech" in data:
+        fa = data["plain_speech"]
+        print(
+            f"plain real speech ({fa['clips']} clips, {fa['seconds']:.0f} s): {fa['events_per_minute']:.1f} events per minute, "
+            f"{100 * fa['share_of_time']:.1f}% of the time inside events, clips with any event {fa['clips_with_events']}; "
+            f"by label {fa['by_label']}"
+        )
     if "synthetic_timing" in data:
         timing = data["synthetic_timing"]
         print(

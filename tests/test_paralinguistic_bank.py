@@ -116,6 +116,8 @@ def test_bank_errors_say_how_to_fix(tmp_path) -> None:
     with pytest.raises(ConfigError, match="sub-folders named by label"):
         EventBank(tmp_path)
     shutil.copy(next((DEFAULT_BANK_DIR / "tsk").glob("*.flac")), tmp_path / "loose.flac")
+    with pytest.raises(ConfigError, match=f"e.g. {tmp_path}/laugh/"):  # a loose clip is not in a label folder
+        EventBank(tmp_path)
     with pytest.raises(ConfigError, match="has no 'yawn' clips"):
         EventBank().choose("yawn")
     with pytest.raises(ConfigError, match="override"):

@@ -248,7 +248,7 @@ class EventBank:
             if not user:
                 raise ConfigError(
                     f"Event bank folder {root} has no clips. Put clips in sub-folders named by label, "
-                    "e.g. {root}/laugh/my_laugh.wav."
+                    f"e.g. {root}/laugh/my_laugh.wav."
                 )
             for label, clips in user.items():
                 if mode == "override" and label not in replaced:
