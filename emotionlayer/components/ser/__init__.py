@@ -1,3 +1,6 @@
 """ser backends; importing this package registers them."""
 
-from . import emotionlayer_model  # noqa: F401  default, whisper, egemaps, ssl
+from . import (
+    emotionlayer_model,  # noqa: F401  default, whisper, egemaps, ssl
+    hf_audio_classification,  # noqa: F401  transformers
+)
