@@ -117,6 +117,8 @@ class RunConfig:
     concurrent_perception: bool = True
     stream_tts: bool = True
     language: str | None = None
+    render_events: bool = True
+    event_bank: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +126,8 @@ class RunConfig:
             "concurrent_perception": self.concurrent_perception,
             "stream_tts": self.stream_tts,
             "language": self.language,
+            "render_events": self.render_events,
+            "event_bank": list(self.event_bank),
         }
 
 
@@ -137,8 +141,9 @@ def _dataclass_from(cls: type, data: Any, section: str) -> Any:
     if unknown:
         raise ConfigError(f"The '{section}' section has unknown keys {sorted(unknown)}; valid keys: {sorted(valid)}.")
     values = dict(data)
-    if "template_dirs" in values:
-        values["template_dirs"] = tuple(str(p) for p in values["template_dirs"] or ())
+    for key in ("template_dirs", "event_bank"):
+        if key in values:
+            values[key] = tuple(str(p) for p in values[key] or ())
     return cls(**values)
 
 
@@ -214,9 +219,15 @@ class PipelineConfig:
         except Exception as exc:
             raise ConfigError(f"Could not parse {file}: {exc}") from exc
         config = cls.from_dict(data or {})
-        # Template folders in a config file are relative to that file.
-        dirs = tuple(str((file.parent / d).resolve()) if not Path(d).is_absolute() else d for d in config.prompt.template_dirs)
-        return replace(config, prompt=replace(config.prompt, template_dirs=dirs))
+        # Folders named in a config file are relative to that file.
+        def resolve(folders: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(d if Path(d).is_absolute() else str((file.parent / d).resolve()) for d in folders)
+
+        return replace(
+            config,
+            prompt=replace(config.prompt, template_dirs=resolve(config.prompt.template_dirs)),
+            pipeline=replace(config.pipeline, event_bank=resolve(config.pipeline.event_bank)),
+        )
 
     # -- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ measured the way a live conversation would feel it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -135,7 +136,15 @@ class CascadePipeline:
         elif not isinstance(config, PipelineConfig):
             config = PipelineConfig.load(config)
         parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
-            ("ser", config.ser), ("asr", config.asr), ("llm", config.llm), ("tts", config.tts))}
+            ("ser", config.ser), ("asr", config.asr), ("llm", config.llm))}
+        tts_params = dict(config.tts.params)
+        if config.pipeline.render_events and "event_renderer" not in tts_params:
+            accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
+            if "event_renderer" in accepts:
+                from .data.paralinguistic import event_renderer
+
+                tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
+        parts["tts"] = registry.create("tts", config.tts.backend, **tts_params)
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
     # -- helpers --------------------------------------------------------------------------------

@@ -101,3 +101,16 @@ def test_cascade_is_a_dialogue_system():
     from emotionlayer.components.base import DialogueSystem
 
     assert isinstance(make(), DialogueSystem)
+
+
+def test_tags_in_a_reply_are_rendered_from_the_event_bank():
+    from emotionlayer.pipeline import CascadePipeline
+
+    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": {"backend": "dummy", "params": {"reply": "Ha, [laugh] that is great news!"}}})
+    assert pipe.tts.event_renderer is not None
+    plain = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}}, "pipeline": {"render_events": False}})
+    assert plain.tts.event_renderer is None
+    with_laugh = pipe.respond(tone(1.0))
+    without = plain.respond(tone(1.0))
+    assert with_laugh.response.text == "Ha, [laugh] that is great news!"
+    assert with_laugh.audio.duration > without.audio.duration + 0.2  # the laugh is heard, not read as a word
