@@ -310,8 +310,8 @@ def test_worker_processes_give_the_serial_result(tmp_path):
 def test_ray_on_a_local_instance_gives_the_serial_result(tmp_path):
     ray = pytest.importorskip("ray")
     generate_dataset(tmp_path / "serial", limit=4, **FAKE)
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": _env()["PYTHONPATH"]}})
     try:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": _env()["PYTHONPATH"]}})
         summary = generate_dataset(tmp_path / "ray", limit=4, ray_address="local", **FAKE)
     finally:
         ray.shutdown()
