@@ -52,6 +52,35 @@ class SlowTTS(DummyTTS):
         return super().synthesize(text, style)
 
 
+@register("llm", "datagen-plain")
+class PlainLLM:
+    """An LLM whose generate() takes no options and whose first answer to each prompt is empty."""
+
+    requires: tuple[str, ...] = ()
+    name = "plain"
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def generate(self, messages):
+        key = messages[-1]["content"]
+        if key not in self.seen:
+            self.seen.add(key)
+            return "   "
+        return "Fine."
+
+
+@register("llm", "datagen-seeded")
+class SeededLLM:
+    """An LLM that answers with the seed it was given, empty for even seeds."""
+
+    requires: tuple[str, ...] = ()
+    name = "seeded"
+
+    def generate(self, messages, max_tokens=0, seed=0):
+        return "" if seed % 2 == 0 else f"seed {seed} max {max_tokens}"
+
+
 def _real_backends_reason() -> str | None:
     for kind, name in (("llm", "llama-cpp"), ("tts", "piper")):
         if name not in registry.available(kind):
@@ -201,6 +230,17 @@ def test_generate_writes_manifest_audio_and_card(tmp_path, seeds, voices):
     readme = (out / "README.md").read_text()
     for emotion, count in card["emotions"].items():
         assert f"| {emotion} |" in readme and f"| {count} |" in readme
+
+
+def test_llm_options_follow_the_backend_and_empty_replies_are_retried(tmp_path, seeds, voices):
+    plan = {r.id: r for r in plan_rows(seeds, voices, per_utterance=2, seed=0)}
+    generate_dataset(tmp_path / "seeded", limit=6, max_tokens=17, **{**FAKE, "llm": "datagen-seeded"})
+    for row in read_manifest(tmp_path / "seeded"):
+        seed = plan[row["id"]].seed
+        assert row["response"] == f"seed {seed + (seed % 2 == 0)} max 17"  # an even seed's empty reply: seed + 1
+    # a backend without max_tokens/seed is called without them; its empty reply is kept (nothing to vary)
+    generate_dataset(tmp_path / "plain", limit=3, **{**FAKE, "llm": "datagen-plain"})
+    assert [r["response"] for r in read_manifest(tmp_path / "plain")] == ["", "", ""]
 
 
 def test_the_manifest_reads_as_an_emotionlayer_manifest(tmp_path):

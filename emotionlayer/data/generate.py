@@ -573,7 +573,7 @@ class RowWorker:
         self._llm: Any = None
         self._renderer: Any = None
         self._tts: dict[int, Any] = {}
-        self._llm_takes_options: bool | None = None
+        self._llm_options: set[str] | None = None
 
     @property
     def llm(self) -> Any:
@@ -602,19 +602,28 @@ class RowWorker:
             self._tts[index] = registry.create("tts", voice.tts, **params)
         return self._tts[index]
 
+    def _options(self, seed: int) -> dict[str, Any]:
+        """Per-call LLM options: ``max_tokens`` and ``seed``, each where the backend's ``generate`` takes it."""
+        if self._llm_options is None:
+            import inspect
+
+            parameters = inspect.signature(self.llm.generate).parameters
+            takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+            self._llm_options = {name for name in ("max_tokens", "seed") if takes_any or name in parameters}
+        values = {"max_tokens": self.config.max_tokens, "seed": seed}
+        return {name: values[name] for name in sorted(self._llm_options)}
+
     def _reply(self, messages: list[dict[str, str]], row: PlannedRow) -> str:
-        options: dict[str, Any] = {"max_tokens": self.config.max_tokens, "seed": row.seed}
-        if self._llm_takes_options is not False:
-            try:
-                text = self.llm.generate(messages, **options)
-                self._llm_takes_options = True
-                return text
-            except TypeError:
-                if self._llm_takes_options:
-                    raise
-                self._llm_takes_options = False
-                logger.info("LLM %s takes no max_tokens/seed options; generating with its defaults.", self.config.llm)
-        return self.llm.generate(messages)
+        """The LLM's reply with the row's seed; an empty reply is retried with the next two seeds."""
+        text = ""
+        for attempt in range(3):
+            options = self._options(row.seed + attempt)
+            text = " ".join(str(self.llm.generate(messages, **options)).split())
+            if text or "seed" not in options:
+                break
+        if not text:
+            logger.warning("Row %s: the LLM gave an empty reply.", row.id)
+        return text
 
     def __call__(self, row: PlannedRow) -> RowResult:
         """Generate the reply and the speech of one row."""
@@ -623,7 +632,7 @@ class RowWorker:
 
         start = time.perf_counter()
         prompt = self.renderer.render(row.text, EmotionPrediction.certain(row.emotion), language=row.language)
-        response = " ".join(str(self._reply(prompt.messages, row)).split())
+        response = self._reply(prompt.messages, row)
         tts = self.tts(row.voice)
         audio = tts.synthesize(row.text, row.style)
         if self.config.sample_rate:
