@@ -95,10 +95,30 @@ def test_components_json_lists_backends(monkeypatch, capsys):
     assert ("asr", "dummy") in names and ("asr", "faster-whisper") in names
 
 
+def _command_paths():
+    import typer.main
+
+    cli._register_groups()
+    root = typer.main.get_command(cli.app)
+
+    def walk(command, path):
+        yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(root, []))
+
+
 def test_help_on_every_command(monkeypatch, capsys):
-    for args in (["--help"], ["respond", "--help"], ["chat", "--help"], ["components", "--help"], ["config", "show", "--help"]):
-        code, out, _ = run(monkeypatch, capsys, *args)
-        assert code == 0 and "Usage" in out
+    paths = _command_paths()
+    names = {" ".join(p) for p in paths}
+    assert {"respond", "chat", "components", "speak", "transcribe", "ser train", "evaluate ser", "evaluate asr",
+            "evaluate events", "data generate", "events detect", "events train", "llm chat", "config show"} <= names
+    for path in paths:
+        code, out, _ = run(monkeypatch, capsys, *path, "--help")
+        assert code == 0 and "Usage" in out, path
+        summary = out.split("Usage", 1)[1]
+        assert len(summary.strip().splitlines()) >= 3, f"{path} has no help text"
 
 
 def test_config_show_round_trips(monkeypatch, capsys, tmp_path):

@@ -253,34 +253,23 @@ def config_check(config: Path = typer.Argument(..., help="The config file to che
 
 
 def _register_groups() -> None:
-    """Add the command groups that live in their own modules."""
-    import importlib
-
-    def group(name: str):
-        try:
-            return importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while groups land; made strict before release
-            if exc.name != f"{__package__}.{name}":
-                raise
-            return None
-
-    ser_cli, asr_cli, data_cli, events_cli = (group(n) for n in ("ser", "asr", "data", "events"))
-    if ser_cli:
-        app.add_typer(ser_cli.app, name="ser")
-        evaluate_app.command("ser")(ser_cli.evaluate_ser)
-    if asr_cli:
-        evaluate_app.command("asr")(asr_cli.evaluate_asr)
-    if data_cli:
-        app.add_typer(data_cli.app, name="data")
+    """Add the command groups that live in their own modules (each imports its heavy libraries lazily)."""
     from ..components.llm import cli as llm_cli
     from ..components.tts import cli as tts_cli
-
-    app.add_typer(llm_cli.app, name="llm")
+    from . import asr as asr_cli
+    from . import data as data_cli
+    from . import events as events_cli
+    from . import ser as ser_cli
 
     app.command("speak")(tts_cli.speak)
-    if events_cli:
-        app.add_typer(events_cli.app, name="events")
-        evaluate_app.command("events")(events_cli.evaluate_events)
+    app.command("transcribe")(asr_cli.transcribe)
+    app.add_typer(ser_cli.app, name="ser")
+    app.add_typer(data_cli.app, name="data")
+    app.add_typer(llm_cli.app, name="llm")
+    app.add_typer(events_cli.app, name="events")
+    evaluate_app.command("ser")(ser_cli.evaluate_ser)
+    evaluate_app.command("asr")(asr_cli.evaluate_asr)
+    evaluate_app.command("events")(events_cli.evaluate_events)
 
 
 def main() -> None:
