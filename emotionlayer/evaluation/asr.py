@@ -9,7 +9,9 @@ Texts are normalised before scoring the way whisper's papers do, so that "Mr. Sm
   built-in fallback that handles case, punctuation, brackets, fillers and contractions but not numbers.
 * Other languages: whisper's ``BasicTextNormalizer`` (case, punctuation, bracketed words).
 * Chinese, Japanese, Korean and Thai have no spaces between words, so they are scored by character
-  error rate only: spaces are removed before scoring, and their WER is not reported.
+  error rate only: spaces are removed before scoring, and their WER is not reported. whisper writes
+  Mandarin in Traditional or Simplified characters; both are mapped to Simplified when the optional
+  ``opencc`` package is installed.
 
 Example:
     >>> from emotionlayer.evaluation.asr import evaluate_asr
