@@ -64,3 +64,24 @@ def test_different_voices_get_different_probabilities(ser):
     low = ser.predict(_voice(2.0, f0=90.0)).probabilities
     high = ser.predict(_voice(2.0, f0=300.0)).probabilities
     assert max(abs(low[k] - high[k]) for k in low) > 0.01
+
+
+def test_does_not_collapse_to_one_label_on_speech_unlike_its_training_data(ser):
+    """The repository's example clips: a synthetic piper voice, loud and close, nothing like RAVDESS."""
+    from pathlib import Path
+
+    from emotionlayer.audio import load_audio
+
+    clips = sorted((Path(__file__).resolve().parent.parent / "examples" / "audio").glob("*_phone.wav"))
+    if len(clips) < 4:
+        pytest.skip("example clips not present")
+    predictions = [ser.predict(load_audio(clip)) for clip in clips]
+    assert len({p.label for p in predictions}) >= 3
+    assert all(p.confidence < 0.95 for p in predictions)  # unfamiliar audio gets no false certainty
+
+
+def test_recording_level_does_not_decide_the_emotion(ser):
+    quiet = _voice(2.0, seed=4)
+    loud = Audio(quiet.samples * 8.0, quiet.sample_rate)  # +18 dB, as a closer microphone would give
+    a, b = ser.predict(quiet).probabilities, ser.predict(loud).probabilities
+    assert max(abs(a[k] - b[k]) for k in a) < 0.02

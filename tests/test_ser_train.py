@@ -142,3 +142,12 @@ def test_training_needs_two_emotions(tmp_path):
     (tmp_path / "m.csv").write_text("path,emotion\na.wav,happy\na.wav,happy\n")
     with pytest.raises(ConfigError, match="two different emotions"):
         train_ser(tmp_path / "m.csv", progress=False)
+
+
+def test_level_normalisation_ignores_silence_and_sets_the_level():
+    from emotionlayer.ser.features import active_rms_db, normalise_level
+
+    speech = _clip(150.0, 0.05, 0, seconds=1.0)
+    padded = np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(16000, np.float32)])
+    assert active_rms_db(padded) == pytest.approx(active_rms_db(speech), abs=0.5)  # silence does not count
+    assert active_rms_db(normalise_level(padded, -35.0)) == pytest.approx(-35.0, abs=0.01)

@@ -30,8 +30,25 @@ from ..types import Audio
 SAMPLE_RATE = 16000
 
 
-def _prepare(audio: Audio, trim_db: float | None) -> np.ndarray:
-    """16 kHz samples, optionally with leading/trailing silence removed (never below 0.25 s)."""
+def active_rms_db(samples: np.ndarray, floor_db: float = 40.0) -> float:
+    """RMS level (dBFS) of the active part of a clip: 25 ms frames within ``floor_db`` of the loudest one."""
+    frame = int(0.025 * SAMPLE_RATE)
+    n = max(1, len(samples) // frame)
+    frames = samples[: n * frame].reshape(n, -1) if len(samples) >= frame else samples[None]
+    power = np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-20
+    levels = 10 * np.log10(power)
+    active = power[levels >= levels.max() - floor_db]
+    return float(10 * np.log10(np.mean(active)))
+
+
+def normalise_level(samples: np.ndarray, level_db: float) -> np.ndarray:
+    """Scale a clip so that its active RMS level is ``level_db`` dBFS (peaks may exceed 1; nothing is clipped)."""
+    gain_db = level_db - active_rms_db(samples)
+    return (samples * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+
+
+def _prepare(audio: Audio, trim_db: float | None, level_db: float | None = None) -> np.ndarray:
+    """16 kHz samples, optionally without leading/trailing silence (never below 0.25 s) and at a fixed level."""
     samples = audio.resample(SAMPLE_RATE).samples
     if trim_db:
         import librosa
@@ -39,6 +56,8 @@ def _prepare(audio: Audio, trim_db: float | None) -> np.ndarray:
         trimmed, (start, end) = librosa.effects.trim(samples, top_db=trim_db, frame_length=512, hop_length=128)
         if end - start >= int(0.25 * SAMPLE_RATE):
             samples = trimmed
+    if level_db is not None:
+        samples = normalise_level(samples, level_db)
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
@@ -81,6 +100,8 @@ class WhisperFeatures(FeatureExtractor):
         pooling: ``meanstd`` (mean and standard deviation over time) or ``mean``.
         trim_db: Remove leading/trailing audio quieter than this many dB below the peak first (``None``
             keeps it).
+        level_db: Scale every clip to this active RMS level (dBFS) first, so that how loud a recording
+            happens to be (microphone gain, distance) is not mistaken for emotion. ``None`` keeps the level.
         device: torch device.
     """
 
@@ -92,12 +113,14 @@ class WhisperFeatures(FeatureExtractor):
         layers: Sequence[int] | str = "all",
         pooling: str = "meanstd",
         trim_db: float | None = None,
+        level_db: float | None = None,
         device: str = "cpu",
     ) -> None:
         self.encoder_name = str(encoder)
         self.layers = layers if layers == "all" else [int(i) for i in layers]
         self.pooling = pooling
         self.trim_db = trim_db
+        self.level_db = None if level_db is None else float(level_db)
         self.device = device
         _pool(np.zeros((2, 1), dtype=np.float32), pooling)  # validate now
 
@@ -109,6 +132,7 @@ class WhisperFeatures(FeatureExtractor):
             "layers": self.layers,
             "pooling": self.pooling,
             "trim_db": self.trim_db,
+            "level_db": self.level_db,
         }
 
     @property
@@ -127,7 +151,8 @@ class WhisperFeatures(FeatureExtractor):
     def extract_frames(self, audio: Audio) -> np.ndarray:
         from ..encoders.whisper import encode_chunks
 
-        states = encode_chunks(self.encoder, _prepare(audio, self.trim_db), layers=self._layer_indices())
+        samples = _prepare(audio, self.trim_db, self.level_db)
+        states = encode_chunks(self.encoder, samples, layers=self._layer_indices())
         return np.stack(states)
 
     def extract(self, audio: Audio) -> np.ndarray:
