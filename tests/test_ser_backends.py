@@ -144,10 +144,10 @@ def test_egemaps_features_have_88_values_that_track_pitch():
 def test_feature_strings_parse_and_reject_unknown_names():
     from emotionlayer.ser.features import parse_feature_string
 
-    assert parse_feature_string("whisper-base") == {"type": "whisper", "encoder": "base"}
+    assert parse_feature_string("whisper-base") == {"type": "whisper", "encoder": "base", "level_db": -35.0}
     assert parse_feature_string("whisper-tiny.en+egemaps") == {
         "type": "concat",
-        "parts": [{"type": "whisper", "encoder": "tiny.en"}, {"type": "egemaps"}],
+        "parts": [{"type": "whisper", "encoder": "tiny.en", "level_db": -35.0}, {"type": "egemaps"}],
     }
     assert parse_feature_string("ssl:some/folder") == {"type": "ssl", "model": "some/folder"}
     with pytest.raises(ConfigError, match="whisper-base"):

@@ -28,6 +28,8 @@ from ..errors import ConfigError, MissingDependencyError, ModelNotFoundError
 from ..types import Audio
 
 SAMPLE_RATE = 16000
+#: Active speech level (dBFS) that whisper features named by string (``whisper-tiny.en``) scale clips to.
+DEFAULT_LEVEL_DB = -35.0
 
 
 def active_rms_db(samples: np.ndarray, floor_db: float = 40.0) -> float:
@@ -109,7 +111,7 @@ class WhisperFeatures(FeatureExtractor):
 
     def __init__(
         self,
-        encoder: str = "base",
+        encoder: str = "tiny.en",
         layers: Sequence[int] | str = "all",
         pooling: str = "meanstd",
         trim_db: float | None = None,
@@ -354,14 +356,18 @@ def build_features(spec: dict[str, Any] | str, device: str = "cpu") -> FeatureEx
 
 
 def parse_feature_string(text: str) -> dict[str, Any]:
-    """Turn ``whisper-base+egemaps`` style strings into a feature spec."""
+    """Turn ``whisper-base+egemaps`` style strings into a feature spec.
+
+    Whisper features named this way scale clips to :data:`DEFAULT_LEVEL_DB` first, as the packaged model does.
+    """
     parts = [p.strip() for p in text.split("+") if p.strip()]
     specs: list[dict[str, Any]] = []
     for part in parts:
         if part.startswith("whisper:"):
-            specs.append({"type": "whisper", "encoder": part.split(":", 1)[1]})
+            specs.append({"type": "whisper", "encoder": part.split(":", 1)[1], "level_db": DEFAULT_LEVEL_DB})
         elif part == "whisper" or part.startswith("whisper-"):
-            specs.append({"type": "whisper", "encoder": part.split("-", 1)[1] if "-" in part else "base"})
+            encoder = part.split("-", 1)[1] if "-" in part else "tiny.en"
+            specs.append({"type": "whisper", "encoder": encoder, "level_db": DEFAULT_LEVEL_DB})
         elif part == "egemaps":
             specs.append({"type": "egemaps"})
         elif part.startswith("ssl:"):
