@@ -114,7 +114,8 @@ def extract_features(
     audios = []
     for i, row in enumerate(rows):
         audio = row.load_audio(16000)
-        audios.append(audio) if copies else None
+        if copies:
+            audios.append(audio)
         feats.append(extract(audio))
         source.append(i)
         if bar is not None:
