@@ -18,7 +18,7 @@ _CACHE = ModelCache()
 
 @register("asr", "transformers")
 class TransformersASR:
-    """A transformers ``automatic-speech-recognition`` pipeline loaded from a local model folder.
+    """A transformers automatic-speech-recognition pipeline loaded from a local model folder.
 
     Works with whisper models (language and task are passed to ``generate``) and with CTC models such as
     wav2vec2 (language is ignored). No packaged weights ship in this format; make a whisper folder from
