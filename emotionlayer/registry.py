@@ -133,6 +133,46 @@ def missing_requirement(cls: type) -> str | None:
     return None
 
 
+def _parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    if lowered in ("none", "null"):
+        return None
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split a command-line backend spec ``"name:key=value,key=value"`` into the name and its parameters.
+
+    Values are read as bool (true/false/yes/no), None (none/null), int, float or else str.
+
+    Example:
+        >>> parse_spec("faster-whisper:model=base,beam_size=5")
+        ('faster-whisper', {'model': 'base', 'beam_size': 5})
+    """
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"Cannot read {item!r} in {spec!r}: write backend parameters as KEY=VALUE, comma-separated "
+                "(e.g. espeak-ng:voice=en-gb,base_pitch=40)."
+            )
+        params[key.strip()] = _parse_value(value.strip())
+    if not name.strip():
+        raise ConfigError(f"No backend name in {spec!r}. Write NAME or NAME:KEY=VALUE,...")
+    return name.strip(), params
+
+
 def create(kind: str, name: str, **params: Any) -> Any:
     """Build a backend by name with its parameters.
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from ..errors import ConfigError
+from ..registry import parse_spec
 
 _ASR_HELP = (
     "ASR backend, NAME[:KEY=VALUE,...]: faster-whisper (default, offline), openai-whisper or transformers, "
@@ -20,34 +19,8 @@ _ASR_HELP = (
 )
 
 
-def _value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "yes"):
-        return True
-    if lowered in ("false", "no"):
-        return False
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+parse_backend = parse_spec  # the command-line spec parser shared by every command
 
-
-def parse_backend(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"name:key=value,key=value"`` into the backend name and its parameters."""
-    name, _, rest = spec.partition(":")
-    params: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(f"Cannot read {part!r} in {spec!r}: write backend parameters as KEY=VALUE, comma-separated.")
-        params[key.strip()] = _value(value.strip())
-    if not name.strip():
-        raise ConfigError(f"No backend name in {spec!r}. Write NAME or NAME:KEY=VALUE,...")
-    return name.strip(), params
 
 
 def evaluate_asr(

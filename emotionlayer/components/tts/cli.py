@@ -11,11 +11,11 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from ...errors import ConfigError
+from ...registry import parse_spec
 
 _BACKEND_HELP = (
     "TTS backend, NAME[:KEY=VALUE,...]: piper (default, packaged voice), espeak-ng or f5-tts, e.g. "
@@ -24,30 +24,7 @@ _BACKEND_HELP = (
 )
 
 
-def _value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_backend(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"name:key=value,key=value"`` into a backend name and its parameters."""
-    name, _, rest = spec.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"Backend option {item!r} is not KEY=VALUE. Example: espeak-ng:voice=en-gb,base_pitch=40")
-        params[key.strip()] = _value(value.strip())
-    return name.strip(), params
+parse_backend = parse_spec  # the command-line spec parser shared by every command
 
 
 def speak(
