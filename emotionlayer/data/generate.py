@@ -166,13 +166,6 @@ def load_seeds(path: str | os.PathLike | None = None, language: str = "en") -> l
 # --------------------------------------------------------------------------------------------- voices
 
 
-def _parse_value(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
 @dataclass(frozen=True)
 class VoiceSpec:
     """One TTS voice of a generated dataset: a backend, its parameters and voice-level style offsets.
@@ -205,25 +198,16 @@ class VoiceSpec:
     @classmethod
     def parse(cls, spec: str) -> VoiceSpec:
         """Build a voice from its string form (see the class docstring)."""
-        backend, _, rest = spec.strip().partition(":")
-        if not backend:
-            raise ConfigError(f"Voice {spec!r} names no TTS backend. Write BACKEND[:KEY=VALUE,...], e.g. espeak-ng:voice=en-us.")
-        params: dict[str, Any] = {}
-        name, pitch, rate = "", 0.0, 1.0
-        for item in filter(None, (part.strip() for part in rest.split(","))):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise ConfigError(f"Voice {spec!r}: {item!r} is not KEY=VALUE. Write e.g. piper:pitch=-2,name=joe-low.")
-            key = key.strip()
-            if key == "name":
-                name = value.strip()
-            elif key == "pitch":
-                pitch = float(value)
-            elif key == "rate":
-                rate = float(value)
-            else:
-                params[key] = _parse_value(value.strip())
-        return cls(backend, params, name, pitch, rate)
+        from ..registry import parse_spec
+
+        backend, params = parse_spec(spec.strip())
+        name = params.pop("name", "")
+        pitch = params.pop("pitch", 0.0)
+        rate = params.pop("rate", 1.0)
+        try:
+            return cls(backend, params, str(name) if name is not None else "", float(pitch), float(rate))
+        except (TypeError, ValueError):
+            raise ConfigError(f"Voice {spec!r}: pitch and rate must be numbers, e.g. piper:pitch=-2,rate=1.1.") from None
 
     def to_string(self) -> str:
         """The string form, which :meth:`parse` reads back."""
@@ -486,20 +470,6 @@ def plan_rows(
 
 
 # --------------------------------------------------------------------------------------------- worker
-
-
-def _parse_backend(spec: str) -> tuple[str, dict[str, Any]]:
-    """``NAME[:KEY=VALUE,...]`` -> (name, params)."""
-    name, _, rest = spec.strip().partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ConfigError(f"Backend {spec!r}: {item!r} is not KEY=VALUE. Write e.g. llama-cpp:n_threads=2.")
-        params[key.strip()] = _parse_value(value.strip())
-    if not name:
-        raise ConfigError(f"Backend {spec!r} has no name. Write NAME[:KEY=VALUE,...], e.g. llama-cpp.")
-    return name, params
 
 
 @dataclass(frozen=True)
@@ -997,6 +967,7 @@ def generate_dataset(
     Raises:
         ConfigError: invalid options, or ``out_dir`` holds a dataset made with other settings.
     """
+    from ..registry import parse_spec
     from .card import write_card
 
     if workers < 1:
@@ -1011,7 +982,7 @@ def generate_dataset(
         reason = _usable_backend("tts", spec)
         if reason:
             raise ConfigError(f"TTS backend {spec!r} cannot run here: {reason}")
-    llm_name, llm_params = _parse_backend(llm)
+    llm_name, llm_params = parse_spec(llm)
     reason = _usable_backend("llm", llm_name)
     if reason:
         raise ConfigError(f"LLM backend {llm_name!r} cannot run here: {reason}")
