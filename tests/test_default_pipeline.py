@@ -64,8 +64,12 @@ def test_cli_bad_file_exits_2(tmp_path):
 
 def test_packaging_ships_prompts_and_default_config(tmp_path):
     """A built wheel (not only an editable install) carries the templates, config and model assets."""
+    import shutil
+
+    source = tmp_path / "src"  # build from a copy, so no build/ folder is left in the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
@@ -76,3 +80,6 @@ def test_packaging_ships_prompts_and_default_config(tmp_path):
     assert "emotionlayer/configs/default.yaml" in names
     assert {"emotionlayer/prompts/empathetic.j2", "emotionlayer/prompts/topline.j2"} <= names
     assert any(n.startswith("emotionlayer/assets/ser/default/") for n in names)
+    assert {"emotionlayer/data/seeds/en.jsonl", "emotionlayer/data/seeds/zh.jsonl"} <= names
+    assert any(n.startswith("emotionlayer/assets/events/detector/") for n in names)
+    assert any(n.startswith("emotionlayer/assets/events/cough/") for n in names)
