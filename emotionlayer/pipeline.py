@@ -18,8 +18,9 @@ import inspect
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -119,6 +120,7 @@ class CascadePipeline:
         self.config = config or PipelineConfig.default()
         self.renderer = renderer or PromptRenderer.from_config(self.config)
         self._executor: ThreadPoolExecutor | None = None
+        self._tts_executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_config(cls, config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
@@ -153,11 +155,17 @@ class CascadePipeline:
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="emotionlayer-perceive")
         return self._executor
 
+    def _tts_pool(self) -> ThreadPoolExecutor:
+        if self._tts_executor is None:
+            self._tts_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotionlayer-tts")
+        return self._tts_executor
+
     def close(self) -> None:
         """Release the worker threads (models stay cached for the process)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        for pool in (self._executor, self._tts_executor):
+            if pool is not None:
+                pool.shutdown(wait=False)
+        self._executor = self._tts_executor = None
 
     def __enter__(self) -> CascadePipeline:
         return self
@@ -272,20 +280,31 @@ class CascadePipeline:
         first_audio: float | None = None
         chunks: list[Audio] = []
         spoken: list[str] = []
+        # Sentences are spoken on a TTS thread while the LLM goes on writing the next one.
+        pending: deque[tuple[str, Future]] = deque()
 
-        def say(sentence: str) -> Iterator[StreamEvent]:
-            nonlocal tts_time, first_audio
-            sentence = clean_reply(sentence)
-            if not sentence:
-                return
+        def synthesize(sentence: str) -> tuple[Audio, float, float]:
             t = time.perf_counter()
             audio = self.speak(sentence, prompt.style)
-            tts_time += time.perf_counter() - t
-            if first_audio is None:
-                first_audio = now()
-            chunks.append(audio)
-            spoken.append(sentence)
-            yield StreamEvent("audio", now(), text=sentence, audio=audio)
+            finished = time.perf_counter()
+            return audio, finished - t, finished - start
+
+        def submit(sentence: str) -> None:
+            sentence = clean_reply(sentence)
+            if sentence:
+                pending.append((sentence, self._tts_pool().submit(synthesize, sentence)))
+
+        def ready(wait: bool) -> Iterator[StreamEvent]:
+            nonlocal tts_time, first_audio
+            while pending and (wait or pending[0][1].done()):
+                sentence, future = pending.popleft()
+                audio, seconds, finished = future.result()
+                tts_time += seconds
+                if first_audio is None:
+                    first_audio = finished
+                chunks.append(audio)
+                spoken.append(sentence)
+                yield StreamEvent("audio", now(), text=sentence, audio=audio)
 
         if self.config.pipeline.stream_tts:
             buffer = ""
@@ -300,19 +319,22 @@ class CascadePipeline:
                 buffer += piece
                 sentences, buffer = split_sentences(buffer)
                 for sentence in sentences:
-                    yield from say(sentence)
-            if buffer.strip():
-                yield from say(buffer)
+                    submit(sentence)
+                yield from ready(wait=False)
+            submit(buffer)
+            yield from ready(wait=True)
             if not spoken:
                 logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
-                yield from say(FALLBACK_REPLY)
+                submit(FALLBACK_REPLY)
+                yield from ready(wait=True)
             reply = " ".join(spoken)
         else:
             t = time.perf_counter()
             reply = self.generate(prompt)
             llm_time = time.perf_counter() - t
             yield StreamEvent("text", now(), text=reply)
-            yield from say(reply)
+            submit(reply)
+            yield from ready(wait=True)
 
         sample_rate = chunks[0].sample_rate
         audio = Audio(np.concatenate([c.resample(sample_rate).samples for c in chunks]), sample_rate)
