@@ -314,3 +314,36 @@ def shape_text(text: str, options: GenerationOptions, tokens: int | None = None)
             break
     out.append(shaper.finish())
     return "".join(out)
+
+
+class TokenStreamLLM:
+    """``stream_generate`` and ``generate`` for backends that produce raw text pieces.
+
+    A subclass sets ``self.options`` (a :class:`GenerationOptions`) and implements
+    ``_token_pieces(messages, options) -> Iterator[str]``; replies are then checked, shaped for speech and
+    joined the same way by every such backend.
+    """
+
+    options: GenerationOptions
+
+    def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
+        raise NotImplementedError
+
+    def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
+        """Yield the reply in pieces (about one token each) as the model produces them.
+
+        Args:
+            messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
+            **options: Per-call overrides of ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
+                ``max_sentences``, ``sentence_grace``.
+
+        Yields:
+            Text pieces; joined they are exactly what :meth:`generate` returns.
+        """
+        checked = check_messages(messages)
+        opts = self.options.with_overrides(options)
+        return shape_stream(self._token_pieces(checked, opts), opts)
+
+    def generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> str:
+        """The whole reply to ``messages`` (see :meth:`stream_generate` for the arguments)."""
+        return "".join(self.stream_generate(messages, **options))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError, ConfigError, MissingDependencyError, ModelNotFoundError
 from ...registry import register
-from ._reply import GenerationOptions, check_messages, shape_stream
+from ._reply import GenerationOptions, TokenStreamLLM
 from .packaged import PACKAGED_LLM_NAME, packaged_gguf
 
 # (folder, gguf file, device, dtype) -> (model, tokenizer)
@@ -44,7 +44,7 @@ def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> in
 
 
 @register("llm", "transformers")
-class TransformersLLM:
+class TransformersLLM(TokenStreamLLM):
     """Chat with a transformers causal LM stored locally (a model folder, or a folder with a GGUF file).
 
     The prompt is built with the tokenizer's chat template. The model loads on first use and is cached
@@ -235,22 +235,3 @@ class TransformersLLM:
                 piece = new_text[len(text) :]
                 text = new_text
                 yield piece
-
-    def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
-        """Yield the reply in pieces (about one token each) as the model produces them.
-
-        Args:
-            messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
-            **options: Per-call overrides of ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
-                ``max_sentences``, ``sentence_grace``.
-
-        Yields:
-            Text pieces; joined they are exactly what :meth:`generate` returns.
-        """
-        checked = check_messages(messages)
-        opts = self.options.with_overrides(options)
-        return shape_stream(self._token_pieces(checked, opts), opts)
-
-    def generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> str:
-        """The whole reply to ``messages`` (see :meth:`stream_generate` for the arguments)."""
-        return "".join(self.stream_generate(messages, **options))

@@ -6,13 +6,13 @@ import atexit
 import os
 import random
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError, ConfigError, ModelNotFoundError
 from ...registry import register
-from ._reply import GenerationOptions, check_messages, shape_stream
+from ._reply import GenerationOptions, TokenStreamLLM
 from .packaged import PACKAGED_LLM_NAME, find_packaged_gguf, packaged_gguf
 
 # (model path, n_ctx, n_threads) -> (llama_cpp.Llama, its state); shared by every backend object in the process
@@ -107,7 +107,7 @@ atexit.register(clear_cache)
 
 
 @register("llm", "llama-cpp")
-class LlamaCppLLM:
+class LlamaCppLLM(TokenStreamLLM):
     """Chat with a GGUF model through llama.cpp (default: the packaged SmolLM2-135M-Instruct).
 
     The model loads on first use and is cached per process, keyed by path, ``n_ctx`` and ``n_threads``,
@@ -276,22 +276,3 @@ class LlamaCppLLM:
                 ) from exc
         finally:
             state.release()
-
-    def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
-        """Yield the reply in pieces (about one token each) as llama.cpp produces them.
-
-        Args:
-            messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
-            **options: Per-call overrides of ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
-                ``max_sentences``, ``sentence_grace``.
-
-        Yields:
-            Text pieces; joined they are exactly what :meth:`generate` returns.
-        """
-        checked = check_messages(messages)
-        opts = self.options.with_overrides(options)
-        return shape_stream(self._token_pieces(checked, opts), opts)
-
-    def generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> str:
-        """The whole reply to ``messages`` (see :meth:`stream_generate` for the arguments)."""
-        return "".join(self.stream_generate(messages, **options))
