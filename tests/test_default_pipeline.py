@@ -83,3 +83,14 @@ def test_packaging_ships_prompts_and_default_config(tmp_path):
     assert {"emotionlayer/data/seeds/en.jsonl", "emotionlayer/data/seeds/zh.jsonl"} <= names
     assert any(n.startswith("emotionlayer/assets/events/detector/") for n in names)
     assert any(n.startswith("emotionlayer/assets/events/cough/") for n in names)
+
+
+@pytest.mark.parametrize("backend", ["espeak-ng", "piper"])
+def test_config_swaps_a_real_tts_without_code(backend):
+    import emotionlayer.testing  # noqa: F401  (dummy recognisers and LLM keep this fast)
+
+    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": backend})
+    turn = pipe.respond(CLIP)
+    assert type(pipe.tts).registry_name == backend
+    assert turn.audio.sample_rate == pipe.tts.sample_rate
+    assert turn.audio.duration > 1.0 and float(abs(turn.audio.samples).max()) > 0.05
