@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -173,6 +174,7 @@ class PipelineConfig:
         unknown = set(data) - _TOP_LEVEL_KEYS
         if unknown:
             raise ConfigError(f"Unknown config sections {sorted(unknown)}. Valid sections: {sorted(_TOP_LEVEL_KEYS)}.")
+        data = copy.deepcopy(data)  # never alias the caller's (or the cached default's) mutable values
         merged = copy.deepcopy(base if base is not None else _packaged_default())
         for key, value in data.items():
             if key == "strategies":
@@ -267,7 +269,9 @@ class PipelineConfig:
         return self.strategies[canonical(emotion)]
 
 
+@functools.lru_cache(maxsize=1)
 def _packaged_default() -> dict[str, Any]:
+    """The packaged default config, parsed once per process (callers deep-copy before changing it)."""
     import yaml
 
     text = resources.files("emotionlayer").joinpath("configs/default.yaml").read_text(encoding="utf-8")

@@ -114,16 +114,23 @@ def get_class(kind: str, name: str) -> type:
         ) from None
 
 
+def _missing_module(cls: type) -> str | None:
+    """The first module a backend class ``requires`` that is not installed, or ``None``."""
+    for module in getattr(cls, "requires", ()):
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            return module
+    return None
+
+
 def missing_requirement(cls: type) -> str | None:
     """Why a backend class is not usable here, or ``None`` if it is.
 
     A class declares ``requires`` (import names) and ``extra`` (the install extra); it may also define a
     classmethod ``check_usable()`` returning a reason string (e.g. packaged weights not found).
     """
-    for module in getattr(cls, "requires", ()):
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            extra = getattr(cls, "extra", None)
-            return MissingDependencyError(module, extra).args[0]
+    module = _missing_module(cls)
+    if module is not None:
+        return MissingDependencyError(module, getattr(cls, "extra", None)).args[0]
     check = getattr(cls, "check_usable", None)
     if check is not None:
         try:
@@ -192,9 +199,9 @@ def create(kind: str, name: str, **params: Any) -> Any:
                 f"{kind} backend {name!r} does not take {', '.join(unknown)}. "
                 f"Its parameters are: {', '.join(valid) or '(none)'}."
             )
-    for module in getattr(cls, "requires", ()):
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            raise MissingDependencyError(module, getattr(cls, "extra", None), purpose=f"the {kind} backend {name!r}")
+    module = _missing_module(cls)
+    if module is not None:
+        raise MissingDependencyError(module, getattr(cls, "extra", None), purpose=f"the {kind} backend {name!r}")
     return cls(**params)
 
 
