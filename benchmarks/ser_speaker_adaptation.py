@@ -31,12 +31,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-FOUR = ("neutral", "happy", "sad", "angry")
-
-
-def unweighted_accuracy(refs: np.ndarray, preds: np.ndarray) -> float:
-    return float(np.mean([np.mean(preds[refs == label] == label) for label in np.unique(refs)]))
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,7 +44,7 @@ def main() -> None:
     from emotionlayer.data.manifest import read_manifest
     from emotionlayer.ser.features import build_features
     from emotionlayer.ser.heads import LogisticHead
-    from emotionlayer.ser.train import extract_features
+    from emotionlayer.ser.train import extract_features, summarise_predictions
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from ser import recipe_members
@@ -67,30 +61,27 @@ def main() -> None:
     spk = np.array([r.speaker for r in rows])
     speakers = sorted(set(spk))
 
+    labels = sorted(set(y))
+    centred = x.copy()  # training speakers are always centred on all their own clips
+    for s in speakers:
+        centred[spk == s] -= x[spk == s].mean(axis=0)
+
     def run(reference: dict[str, np.ndarray] | None) -> dict[str, float]:
-        """LOSO predictions; ``reference[s]`` = indices whose mean centres speaker s at test time."""
-        preds = np.empty(len(y), dtype=object)
-        four_class = np.empty(len(y), dtype=object)
+        """LOSO figures; ``reference[s]`` = indices whose mean centres speaker s at test time."""
+        probabilities = np.zeros((len(y), len(labels)))
         for s in speakers:
             test = spk == s
-            xs = x.copy()
+            xs = x
             if reference is not None:
-                for other in speakers:
-                    sel = spk == other
-                    ref = reference[s] if other == s else np.where(sel)[0]
-                    xs[sel] -= x[ref].mean(axis=0)
+                xs = centred.copy()
+                xs[test] = x[test] - x[reference[s]].mean(axis=0)
             head = LogisticHead(**head_params).fit(xs[~test], y[~test])
-            probs = head.predict_proba(xs[test])
-            order = np.array(head.labels)
-            preds[test] = order[probs.argmax(axis=1)]
-            keep = [head.labels.index(label) for label in FOUR if label in head.labels]
-            four = np.isin(y[test], FOUR)
-            four_preds = order[keep][probs[:, keep].argmax(axis=1)]
-            four_class[np.where(test)[0][four]] = four_preds[four]
-        mask = np.isin(y, FOUR)
+            columns = [labels.index(label) for label in head.labels]
+            probabilities[np.ix_(test, columns)] = head.predict_proba(xs[test])
+        result = summarise_predictions(y, probabilities, labels)
         return {
-            "ua_8class": unweighted_accuracy(y, preds),
-            "ua_4class": unweighted_accuracy(y[mask], four_class[mask]),
+            "ua_8class": result.report.unweighted_accuracy,
+            "ua_4class": result.four_class.unweighted_accuracy if result.four_class else float("nan"),
         }
 
     rng = np.random.default_rng(0)
