@@ -10,15 +10,84 @@ from __future__ import annotations
 import io
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
-from .errors import AudioError
-from .types import Audio
+from .errors import AudioError, EmotionLayerError
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """A mono float32 waveform and its sample rate.
+
+    Build it with :func:`emotionlayer.audio.load_audio` (from a path, bytes or an array) so that it is
+    validated; the constructor itself only normalises dtype and shape.
+
+    Attributes:
+        samples: 1-D float32 array in [-1, 1].
+        sample_rate: Samples per second.
+        path: Where the audio came from, if a file.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim != 1:
+            raise EmotionLayerError(
+                f"Audio samples must be 1-D (mono), got shape {samples.shape}. "
+                "Use emotionlayer.audio.load_audio(), which mixes channels down."
+            )
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
+
+    def resample(self, sample_rate: int) -> Audio:
+        """Return this audio at another sample rate (the same object if it already is)."""
+        return resample(self, sample_rate)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Audio):
+            return NotImplemented
+        return (
+            self.sample_rate == other.sample_rate
+            and self.samples.shape == other.samples.shape
+            and bool(np.array_equal(self.samples, other.samples))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        """A JSON-ready description; samples are included only when asked (they can be large)."""
+        out: dict[str, Any] = {
+            "sample_rate": self.sample_rate,
+            "duration": round(self.duration, 6),
+            "path": self.path,
+        }
+        if include_samples:
+            out["samples"] = self.samples.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Audio:
+        """Rebuild from :meth:`to_dict` output: from the samples if present, else by loading ``path``."""
+        if "samples" in data:
+            return cls(np.asarray(data["samples"], dtype=np.float32), data["sample_rate"], data.get("path"))
+        if data.get("path"):
+            return load_audio(data["path"])
+        raise EmotionLayerError("An Audio dict needs either 'samples' or a 'path' to load from.")
+
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray, Audio]
 

@@ -1,7 +1,8 @@
 """Typed records that flow through emotionlayer.
 
 Every record is a frozen dataclass with ``to_dict`` / ``from_dict`` so that turns, dialogues and
-predictions can be written to JSON and read back unchanged.
+predictions can be written to JSON and read back unchanged. :class:`Audio` is defined in
+:mod:`emotionlayer.audio` (where audio enters the library) and re-exported here.
 """
 
 from __future__ import annotations
@@ -10,82 +11,9 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import numpy as np
-
+from .audio import Audio
 from .errors import EmotionLayerError
 from .labels import canonical
-
-
-@dataclass(frozen=True, eq=False)
-class Audio:
-    """A mono float32 waveform and its sample rate.
-
-    Build it with :func:`emotionlayer.audio.load_audio` (from a path, bytes or an array) so that it is
-    validated; the constructor itself only normalises dtype and shape.
-
-    Attributes:
-        samples: 1-D float32 array in [-1, 1].
-        sample_rate: Samples per second.
-        path: Where the audio came from, if a file.
-    """
-
-    samples: np.ndarray
-    sample_rate: int
-    path: str | None = None
-
-    def __post_init__(self) -> None:
-        samples = np.asarray(self.samples, dtype=np.float32)
-        if samples.ndim != 1:
-            raise EmotionLayerError(
-                f"Audio samples must be 1-D (mono), got shape {samples.shape}. "
-                "Use emotionlayer.audio.load_audio(), which mixes channels down."
-            )
-        object.__setattr__(self, "samples", samples)
-        object.__setattr__(self, "sample_rate", int(self.sample_rate))
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
-
-    def resample(self, sample_rate: int) -> Audio:
-        """Return this audio at another sample rate (the same object if it already is)."""
-        from .audio import resample
-
-        return resample(self, sample_rate)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Audio):
-            return NotImplemented
-        return (
-            self.sample_rate == other.sample_rate
-            and self.samples.shape == other.samples.shape
-            and bool(np.array_equal(self.samples, other.samples))
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
-        """A JSON-ready description; samples are included only when asked (they can be large)."""
-        out: dict[str, Any] = {
-            "sample_rate": self.sample_rate,
-            "duration": round(self.duration, 6),
-            "path": self.path,
-        }
-        if include_samples:
-            out["samples"] = self.samples.tolist()
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Audio:
-        """Rebuild from :meth:`to_dict` output: from the samples if present, else by loading ``path``."""
-        if "samples" in data:
-            return cls(np.asarray(data["samples"], dtype=np.float32), data["sample_rate"], data.get("path"))
-        if data.get("path"):
-            from .audio import load_audio
-
-            return load_audio(data["path"])
-        raise EmotionLayerError("An Audio dict needs either 'samples' or a 'path' to load from.")
 
 
 @dataclass(frozen=True)
@@ -195,6 +123,44 @@ class SpeakingStyle:
     def from_dict(cls, data: dict[str, Any]) -> SpeakingStyle:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Event:
+    """A paralinguistic event found in (or inserted into) speech: [laugh], [sigh], [cough]...
+
+    Attributes:
+        label: Canonical event label (``laugh``, ``sigh``, ``breath``, ``cough``, ...).
+        start: Start time in seconds from the beginning of the audio.
+        end: End time in seconds.
+        confidence: How sure the detector is (1.0 for events that were inserted, so known exactly).
+    """
+
+    label: str
+    start: float
+    end: float
+    confidence: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end < self.start:
+            raise EmotionLayerError(f"An Event needs finite times with end >= start; got start={self.start}, end={self.end}.")
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start": self.start, "end": self.end, "confidence": self.confidence}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        return cls(
+            label=str(data["label"]),
+            start=float(data["start"]),
+            end=float(data["end"]),
+            confidence=float(data.get("confidence", 1.0)),
+        )
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ Backends need not inherit from anything: any class with these methods works, and
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..types import Audio, EmotionPrediction, SpeakingStyle, Transcript
+from ..types import Audio, EmotionPrediction, Event, SpeakingStyle, Transcript
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
@@ -47,19 +46,6 @@ class SpeechSynthesizer(Protocol):
     sample_rate: int
 
     def synthesize(self, text: str, style: SpeakingStyle | None = None) -> Audio: ...
-
-
-@dataclass(frozen=True)
-class Event:
-    """A paralinguistic event found in (or inserted into) speech, times in seconds."""
-
-    label: str
-    start: float
-    end: float
-    confidence: float = 1.0
-
-    def to_dict(self) -> dict[str, object]:
-        return {"label": self.label, "start": self.start, "end": self.end, "confidence": self.confidence}
 
 
 @runtime_checkable
