@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from emotionlayer.errors import AudioError
-from emotionlayer.pipeline import FALLBACK_REPLY, CascadePipeline, split_sentences
+from emotionlayer.pipeline import FALLBACK_REPLY, CascadePipeline
 from emotionlayer.testing import DummyASR, DummyLLM, DummySER, DummyTTS, tone
 from emotionlayer.types import Dialogue, Utterance
 
@@ -80,11 +80,6 @@ def test_bad_audio_is_refused_before_any_model_runs():
     with pytest.raises(AudioError, match="silent"):
         pipe.respond(np.zeros(16000, dtype=np.float32))
     assert pipe.asr.calls == 0
-
-
-def test_split_sentences_keeps_the_unfinished_tail():
-    done, rest = split_sentences("Hello there! How are you? I am")
-    assert done == ["Hello there!", "How are you?"] and rest == "I am"
 
 
 def test_pipeline_from_config_swaps_components_without_code():

@@ -13,10 +13,10 @@ from emotionlayer.components.tts.common import (
     apply_gain,
     pitch_ratio,
     resample_by_ratio,
-    split_sentences,
 )
 from emotionlayer.components.tts.styles import EMOTION_STYLES, acted_style
 from emotionlayer.errors import ConfigError
+from emotionlayer.text import split_sentences
 from emotionlayer.types import SpeakingStyle
 
 RATE = 16000
@@ -39,13 +39,6 @@ class ToneTTS(SentenceSynthesizer):
             n = int(0.1 * RATE * len(sentence.split()) / style.rate)
             t = np.arange(n) / RATE
             yield (0.5 * np.sin(2 * np.pi * 200 * pitch_ratio(style.pitch_semitones) * t)).astype(np.float32)
-
-
-def test_split_sentences():
-    assert split_sentences("Hi there. How are you? Fine!  Good") == ["Hi there.", "How are you?", "Fine!", "Good"]
-    assert split_sentences("你好。我很好！谢谢") == ["你好。", "我很好！", "谢谢"]
-    assert split_sentences('He said "stop." Then left.') == ['He said "stop."', "Then left."]
-    assert split_sentences("  ") == []
 
 
 def test_gain_soft_limits_instead_of_clipping():

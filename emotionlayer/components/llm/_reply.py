@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...errors import ConfigError
+from ...text import ROLE_PREFIX, SENTENCE_OR_LINE_END, could_be_role_marker
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
@@ -41,28 +42,6 @@ DEFAULT_STOPS: tuple[str, ...] = (
     "\nAssistant:",
     "\nassistant:",
 )
-
-# A reply sometimes starts by naming its own role; these prefixes are removed (case-insensitive).
-_ROLE_PREFIX = re.compile(
-    r"^(?:<\|im_start\|>\s*|<\|start_header_id\|>\s*|<start_of_turn>\s*)?"
-    r"(?:assistant|ai|bot|model|smollm)(?:<\|end_header_id\|>)?\s*(?::|\n)\s*",
-    re.IGNORECASE,
-)
-_ROLE_WORDS = (
-    "<|im_start|>assistant",
-    "<|start_header_id|>assistant<|end_header_id|>",
-    "<start_of_turn>model",
-    "assistant:",
-    "ai:",
-    "bot:",
-    "model:",
-    "smollm:",
-)
-
-# A sentence ends with . ! ? or … (optionally followed by closing quotes or brackets) and then white
-# space; a line break also ends one.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|(?<=[^\s.!?…\"'”’)\]])(?=\n)")
-
 
 @dataclass(frozen=True)
 class GenerationOptions:
@@ -200,13 +179,11 @@ class ReplyShaper:
             return True
         stripped = self.raw.lstrip()
         offset = len(self.raw) - len(stripped)
-        match = _ROLE_PREFIX.match(stripped)
+        match = ROLE_PREFIX.match(stripped)
         if match and (match.end() < len(stripped) or final):
             self._start = offset + match.end()
             return True
-        lowered = stripped.lower()
-        could_be_marker = any(word.startswith(lowered) or lowered.startswith(word) for word in _ROLE_WORDS)
-        if final or (stripped and not could_be_marker):
+        if final or (stripped and not could_be_role_marker(stripped)):
             self._start = offset
             return True
         return False
@@ -220,7 +197,7 @@ class ReplyShaper:
             self.done = True
         limit = cut if cut >= 0 else len(body)
         # sentence ends: count them, and stop at one once the length or sentence limit is reached
-        for match in _SENTENCE_END.finditer(body, self._scan, limit):
+        for match in SENTENCE_OR_LINE_END.finditer(body, self._scan, limit):
             self._scan = match.end() + (1 if match.end() == match.start() else 0)  # step past empty matches
             self._sentences += 1
             over_length = self.tokens >= self.options.max_tokens

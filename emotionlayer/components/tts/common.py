@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -40,10 +39,6 @@ EventRenderer = Callable[[str, np.ndarray, int], "np.ndarray | None"]
 #: Peak level of neutral speech before the style's gain (about -3 dBFS), leaving room for louder styles.
 HEADROOM_PEAK = 0.7
 
-# After . ! ? (or one closing quote/bracket after them) and white space; after CJK 。！？ even without space.
-_SENTENCE_END = re.compile(r"(?<=[.!?…][\"')\]])\s+(?=\S)|(?<=[.!?…])\s+(?=\S)|(?<=[。！？])\s*(?=\S)")
-
-
 @dataclass(frozen=True)
 class StyleLimits:
     """The range of each speaking-style field a backend can express.
@@ -57,12 +52,6 @@ class StyleLimits:
     rate: tuple[float, float] = (0.5, 2.0)
     pitch_semitones: tuple[float, float] = (-6.0, 6.0)
     volume: tuple[float, float] = (0.0, 2.0)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences at ``. ! ?`` (and their CJK forms) followed by white space."""
-    parts = [part.strip() for part in _SENTENCE_END.split(text.strip())]
-    return [part for part in parts if part]
 
 
 def silence(seconds: float, sample_rate: int) -> np.ndarray:

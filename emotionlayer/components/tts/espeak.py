@@ -30,7 +30,8 @@ from ...errors import BackendError, ConfigError, MissingDependencyError
 from ...labels import canonical
 from ...registry import register
 from ...types import SpeakingStyle
-from .common import EventRenderer, SentenceSynthesizer, StyleLimits, split_sentences
+from ...text import split_sentences
+from .common import EventRenderer, SentenceSynthesizer, StyleLimits
 
 logger = logging.getLogger(__name__)
 

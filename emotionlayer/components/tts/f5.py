@@ -34,7 +34,8 @@ from ...errors import ConfigError, ModelNotFoundError
 from ...labels import EMOTIONS, canonical
 from ...registry import register
 from ...types import SpeakingStyle
-from .common import EventRenderer, SentenceSynthesizer, StyleLimits, pitch_ratio, resample_by_ratio, split_sentences
+from ...text import split_sentences
+from .common import EventRenderer, SentenceSynthesizer, StyleLimits, pitch_ratio, resample_by_ratio
 
 logger = logging.getLogger(__name__)
 
