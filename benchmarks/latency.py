@@ -54,7 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     pipeline.respond(clip)  # warm every code path once
     load_s = time.perf_counter() - t0
 
-    runs = [pipeline.respond(clip).timings for _ in range(args.repeats)]
+    def timed_turn() -> dict[str, float]:
+        # The turn's own stages, plus the wall time of perception (SER and ASR run at the same time) and of
+        # prompt rendering, read from the stream's events.
+        events = list(pipeline.stream(clip))
+        timings = dict(events[-1].turn.timings)
+        perceived = next(e for e in events if e.kind == "perceived")
+        prompted = next(e for e in events if e.kind == "prompt")
+        timings["perceive"] = perceived.perception.timings.get("perceive", perceived.time)
+        timings["prompt"] = prompted.time - perceived.time
+        return timings
+
+    runs = [timed_turn() for _ in range(args.repeats)]
     medians = {stage: statistics.median(r.get(stage, 0.0) for r in runs) for stage in STAGES}
     result = {f"{stage}_median": round(value, 4) for stage, value in medians.items()}
     result.update({"repeats": args.repeats, "clip_seconds": clip.duration, "load_and_first_turn_s": round(load_s, 2)})

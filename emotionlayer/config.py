@@ -1,7 +1,7 @@
 """Plain-data pipeline configuration (YAML or JSON).
 
-A config names a backend and its parameters for each component, the prompt template, and the empathy
-strategies. It is data only: YAML is read with ``yaml.safe_load``, so no tag can construct objects.
+A config names the dialogue system that answers (``system``: the cascade by default), a backend and its
+parameters for each component, the prompt template, and the empathy strategies. It is data only: YAML is read with ``yaml.safe_load``, so no tag can construct objects.
 
 Example::
 
@@ -28,7 +28,7 @@ from .labels import EMOTIONS, canonical
 from .types import SpeakingStyle
 
 COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
-_TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"prompt", "pipeline", "strategies"}
+_TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "pipeline", "strategies"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,38 @@ class ComponentConfig:
         if not isinstance(params, dict):
             raise ConfigError(f"'{kind}.params' must be a mapping of parameter names to values.")
         return cls(backend=str(data["backend"]), params=dict(params))
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """Which dialogue system answers (a name in the ``system`` registry) and its parameters.
+
+    The cascade (``cascade``, the default) builds its components from the ``ser``/``asr``/``llm``/``tts``
+    sections; other systems (``echat``, ``paralingpt``, ``topline``, plugins) read what they need from
+    the same config and take their own parameters here (e.g. ``{name: echat, params: {model: DIR}}``).
+    """
+
+    name: str = "cascade"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": copy.deepcopy(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SystemConfig:
+        if data is None:
+            return cls()
+        if isinstance(data, str):  # shorthand: `system: echat`
+            return cls(name=data)
+        if not isinstance(data, dict) or "name" not in data:
+            raise ConfigError("The 'system' section needs a 'name', e.g. `system: {name: cascade, params: {}}`.")
+        unknown = set(data) - {"name", "params"}
+        if unknown:
+            raise ConfigError(f"The 'system' section has unknown keys {sorted(unknown)}; only 'name' and 'params' are allowed.")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError("'system.params' must be a mapping of parameter names to values.")
+        return cls(name=str(data["name"]), params=dict(params))
 
 
 @dataclass(frozen=True)
@@ -150,7 +182,8 @@ def _dataclass_from(cls: type, data: Any, section: str) -> Any:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Everything a :class:`~emotionlayer.pipeline.CascadePipeline` needs to build itself."""
+    """Everything a dialogue system (by default the :class:`~emotionlayer.pipeline.CascadePipeline`) needs
+    to build itself."""
 
     ser: ComponentConfig
     asr: ComponentConfig
@@ -159,6 +192,7 @@ class PipelineConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     pipeline: RunConfig = field(default_factory=RunConfig)
     strategies: dict[str, Strategy] = field(default_factory=dict)
+    system: SystemConfig = field(default_factory=SystemConfig)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -167,10 +201,21 @@ class PipelineConfig:
         return cls.from_dict(_packaged_default())
 
     @classmethod
+    def coerce(cls, config: PipelineConfig | str | os.PathLike[str] | dict[str, Any] | None) -> PipelineConfig:
+        """Accept a config, a path to a YAML/JSON file, a dict, or ``None`` (the packaged default)."""
+        if config is None:
+            return cls.default()
+        if isinstance(config, PipelineConfig):
+            return config
+        if isinstance(config, dict):
+            return cls.from_dict(config)
+        return cls.load(config)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], *, base: dict[str, Any] | None = None) -> PipelineConfig:
         """Build from a mapping. Sections missing from ``data`` come from ``base`` (the packaged default)."""
         if not isinstance(data, dict):
-            raise ConfigError("A pipeline config must be a mapping with sections ser, asr, llm, tts, prompt, pipeline, strategies.")
+            raise ConfigError("A pipeline config must be a mapping with sections system, ser, asr, llm, tts, prompt, pipeline, strategies.")
         unknown = set(data) - _TOP_LEVEL_KEYS
         if unknown:
             raise ConfigError(f"Unknown config sections {sorted(unknown)}. Valid sections: {sorted(_TOP_LEVEL_KEYS)}.")
@@ -202,6 +247,7 @@ class PipelineConfig:
             prompt=_dataclass_from(PromptConfig, merged.get("prompt"), "prompt"),
             pipeline=_dataclass_from(RunConfig, merged.get("pipeline"), "pipeline"),
             strategies=strategies,
+            system=SystemConfig.from_dict(merged.get("system")),
         )
 
     @classmethod
@@ -234,6 +280,7 @@ class PipelineConfig:
     # -- output -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
+            "system": self.system.to_dict(),
             "ser": self.ser.to_dict(),
             "asr": self.asr.to_dict(),
             "llm": self.llm.to_dict(),
@@ -264,6 +311,10 @@ class PipelineConfig:
         """A copy with one component swapped (its params replaced by ``params``)."""
         self.component(kind)
         return replace(self, **{kind: ComponentConfig(backend, dict(params))})
+
+    def with_system(self, name: str, **params: Any) -> PipelineConfig:
+        """A copy that answers with another dialogue system (its params replaced by ``params``)."""
+        return replace(self, system=SystemConfig(name, dict(params)))
 
     def strategy_for(self, emotion: str) -> Strategy:
         return self.strategies[canonical(emotion)]

@@ -10,26 +10,29 @@
 :meth:`~CascadePipeline.stream` runs the same steps but speaks each sentence as soon as the LLM has
 finished it, yielding events as they happen; ``respond`` is built on it, so the time to first audio is
 measured the way a live conversation would feel it.
+
+The cascade is the dialogue system registered as ``cascade`` (see :mod:`emotionlayer.systems`): it answers
+the same ``respond``/``stream`` calls as the end-to-end models.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Union
+from concurrent.futures import wait as wait_futures
+from typing import Any
 
 import numpy as np
 
-from .audio import AudioSource, load_audio
 from .config import PipelineConfig
-from .errors import EmotionLayerError
 from .prompting import PromptRenderer, RenderedPrompt
+from .registry import register
+from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from .text import clean_reply, join_sentences, pop_sentences
 from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn, Utterance
 
 logger = logging.getLogger(__name__)
@@ -37,59 +40,12 @@ logger = logging.getLogger(__name__)
 #: Said when the LLM returns nothing usable, so the user is never left in silence.
 FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+")
+__all__ = ["FALLBACK_REPLY", "CascadePipeline", "Perception", "StreamEvent", "build_pipeline"]
 
 
-@dataclass(frozen=True)
-class Perception:
-    """What :meth:`CascadePipeline.perceive` heard, with the seconds each recogniser took."""
-
-    transcript: Transcript
-    emotion: EmotionPrediction
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """One thing that happened during :meth:`CascadePipeline.stream`.
-
-    ``kind`` is ``"perceived"`` (``perception`` set), ``"prompt"`` (``prompt`` set), ``"text"``
-    (``text`` holds a new piece of the reply), ``"audio"`` (``audio`` holds one spoken sentence) or
-    ``"turn"`` (``turn`` holds the finished :class:`Turn`). ``time`` is seconds since the turn started.
-    """
-
-    kind: str
-    time: float
-    text: str = ""
-    audio: Audio | None = None
-    perception: Perception | None = None
-    prompt: RenderedPrompt | None = None
-    turn: Turn | None = None
-
-
-def split_sentences(buffer: str) -> tuple[list[str], str]:
-    """Split finished sentences off the front of ``buffer``; return them and the unfinished rest."""
-    parts = _SENTENCE_END.split(buffer)
-    if len(parts) == 1:
-        return [], buffer
-    done = [p.strip() for p in parts[:-1] if p.strip()]
-    return done, parts[-1]
-
-
-def clean_reply(text: str) -> str:
-    """Tidy an LLM reply for speaking: drop role prefixes, wrapping quotes and extra whitespace."""
-    text = re.sub(r"^\s*(assistant|you|answer)\s*:\s*", "", text.strip(), flags=re.IGNORECASE)
-    text = re.sub(r"\s+", " ", text).strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        text = text[1:-1].strip()
-    return text
-
-
-UtteranceLike = Union[Utterance, AudioSource, str]
-
-
+@register("system", "cascade")
 class CascadePipeline:
-    """SER + ASR -> prompt -> LLM -> TTS, with every step public.
+    """SER + ASR -> prompt -> LLM -> TTS, with every step public; the ``cascade`` dialogue system.
 
     Build it from a config with :meth:`from_config`, or pass components directly (anything that
     implements the Protocols in :mod:`emotionlayer.components.base`, e.g. the fakes in
@@ -103,6 +59,10 @@ class CascadePipeline:
         renderer: Prompt renderer; defaults to the packaged template and strategies.
         config: The config the pipeline runs by (limits, streaming, language).
     """
+
+    name = "cascade"
+    requires: tuple[str, ...] = ()
+    extra = None
 
     def __init__(
         self,
@@ -131,12 +91,7 @@ class CascadePipeline:
         """
         from . import registry
 
-        if config is None:
-            config = PipelineConfig.default()
-        elif isinstance(config, dict):
-            config = PipelineConfig.from_dict(config)
-        elif not isinstance(config, PipelineConfig):
-            config = PipelineConfig.load(config)
+        config = PipelineConfig.coerce(config)
         parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
             ("ser", config.ser), ("asr", config.asr), ("llm", config.llm))}
         tts_params = dict(config.tts.params)
@@ -175,15 +130,7 @@ class CascadePipeline:
 
     def as_utterance(self, utterance: UtteranceLike) -> Utterance:
         """Accept an :class:`Utterance`, an :class:`Audio`, a path, file bytes or an array (16 kHz assumed)."""
-        if isinstance(utterance, Utterance):
-            if utterance.audio is not None:
-                audio = load_audio(utterance.audio, max_seconds=self.config.pipeline.max_seconds)
-                if audio is not utterance.audio:
-                    return Utterance(audio, utterance.text, utterance.emotion, utterance.id, utterance.speaker, utterance.language)
-            return utterance
-        if isinstance(utterance, np.ndarray):
-            return Utterance(load_audio(utterance, source_rate=16000, max_seconds=self.config.pipeline.max_seconds))
-        return Utterance(load_audio(utterance, max_seconds=self.config.pipeline.max_seconds))
+        return as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
 
     def warmup(self) -> None:
         """Load every model now (otherwise they load on first use)."""
@@ -262,7 +209,12 @@ class CascadePipeline:
 
     # -- whole turns ----------------------------------------------------------------------------
     def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
-        """Run one turn, yielding events as they happen; the last event carries the :class:`Turn`."""
+        """Run one turn, yielding events as they happen; the last event carries the :class:`Turn`.
+
+        Closing the iterator before the end (``close()``, leaving a ``for`` loop, dropping it) stops the
+        LLM, cancels the sentences not yet synthesised and waits for the one being synthesised, so no
+        work of this turn goes on afterwards.
+        """
         start = time.perf_counter()
 
         def now() -> float:
@@ -270,10 +222,8 @@ class CascadePipeline:
 
         perception = self.perceive(utterance)
         yield StreamEvent("perceived", now(), perception=perception)
-        t0 = time.perf_counter()
         prompt = self.render_prompt(perception.transcript, perception.emotion, history)
-        prompt_time = time.perf_counter() - t0
-        yield StreamEvent("prompt", now(), prompt=prompt)
+        yield StreamEvent("prompt", now(), messages=tuple(prompt.messages), strategy=prompt.strategy.name, detail=prompt)
 
         llm_time = 0.0
         tts_time = 0.0
@@ -282,6 +232,7 @@ class CascadePipeline:
         spoken: list[str] = []
         # Sentences are spoken on a TTS thread while the LLM goes on writing the next one.
         pending: deque[tuple[str, Future]] = deque()
+        pieces: Iterator[str] | None = None
 
         def synthesize(sentence: str) -> tuple[Audio, float, float]:
             t = time.perf_counter()
@@ -297,8 +248,9 @@ class CascadePipeline:
         def ready(wait: bool) -> Iterator[StreamEvent]:
             nonlocal tts_time, first_audio
             while pending and (wait or pending[0][1].done()):
-                sentence, future = pending.popleft()
+                sentence, future = pending[0]
                 audio, seconds, finished = future.result()
+                pending.popleft()
                 tts_time += seconds
                 if first_audio is None:
                     first_audio = finished
@@ -306,43 +258,52 @@ class CascadePipeline:
                 spoken.append(sentence)
                 yield StreamEvent("audio", now(), text=sentence, audio=audio)
 
-        if self.config.pipeline.stream_tts:
-            buffer = ""
-            pieces = self.stream_text(prompt)
-            while True:
-                t = time.perf_counter()
-                piece = next(pieces, None)
-                llm_time += time.perf_counter() - t
-                if piece is None:
-                    break
-                yield StreamEvent("text", now(), text=piece)
-                buffer += piece
-                sentences, buffer = split_sentences(buffer)
-                for sentence in sentences:
-                    submit(sentence)
-                yield from ready(wait=False)
-            submit(buffer)
-            yield from ready(wait=True)
-            if not spoken:
-                logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
-                submit(FALLBACK_REPLY)
+        try:
+            if self.config.pipeline.stream_tts:
+                buffer = ""
+                pieces = self.stream_text(prompt)
+                while True:
+                    t = time.perf_counter()
+                    piece = next(pieces, None)
+                    llm_time += time.perf_counter() - t
+                    if piece is None:
+                        break
+                    yield StreamEvent("text", now(), text=piece)
+                    buffer += piece
+                    sentences, buffer = pop_sentences(buffer)
+                    for sentence in sentences:
+                        submit(sentence)
+                    yield from ready(wait=False)
+                submit(buffer)
                 yield from ready(wait=True)
-            reply = " ".join(spoken)
-        else:
-            t = time.perf_counter()
-            reply = self.generate(prompt)
-            llm_time = time.perf_counter() - t
-            yield StreamEvent("text", now(), text=reply)
-            submit(reply)
-            yield from ready(wait=True)
+                if not spoken:
+                    logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
+                    submit(FALLBACK_REPLY)
+                    yield from ready(wait=True)
+                reply = join_sentences(spoken)
+            else:
+                t = time.perf_counter()
+                reply = self.generate(prompt)
+                llm_time = time.perf_counter() - t
+                yield StreamEvent("text", now(), text=reply)
+                submit(reply)
+                yield from ready(wait=True)
+        finally:
+            # Runs at the end of the turn and also when the caller closes the stream early.
+            if pieces is not None:
+                close = getattr(pieces, "close", None)
+                if close is not None:
+                    close()
+            running = [future for _, future in pending if not future.cancel()]
+            pending.clear()
+            if running:
+                wait_futures(running)
 
         sample_rate = chunks[0].sample_rate
         audio = Audio(np.concatenate([c.resample(sample_rate).samples for c in chunks]), sample_rate)
         timings = {
             "ser": perception.timings.get("ser", 0.0),
             "asr": perception.timings.get("asr", 0.0),
-            "perceive": perception.timings.get("perceive", 0.0),
-            "prompt": prompt_time,
             "llm": llm_time,
             "tts": tts_time,
             "total": now(),
@@ -355,6 +316,7 @@ class CascadePipeline:
             response=Response(text=reply, style=prompt.style, strategy=prompt.strategy.name),
             audio=audio,
             timings=timings,
+            system=self.name,
         )
         yield StreamEvent("turn", now(), turn=turn)
 
@@ -365,10 +327,7 @@ class CascadePipeline:
             utterance: An :class:`Utterance`, or anything :func:`emotionlayer.audio.load_audio` accepts.
             history: Earlier turns of the conversation, shown to the prompt template.
         """
-        for event in self.stream(utterance, history):
-            if event.turn is not None:
-                return event.turn
-        raise EmotionLayerError("The pipeline finished without producing a turn; this is a bug, please report it.")
+        return turn_from_stream(self.stream(utterance, history))
 
 
 def build_pipeline(config: PipelineConfig | str | dict | None = None) -> CascadePipeline:

@@ -1,4 +1,4 @@
-"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``).
+"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``) and for dialogue systems.
 
 Backends register themselves with a decorator::
 
@@ -15,6 +15,11 @@ and are built by name with :func:`create`. Third-party packages add backends thr
 groups ``emotionlayer.ser``, ``emotionlayer.asr``, ``emotionlayer.llm``, ``emotionlayer.tts`` and
 ``emotionlayer.events`` (the entry point loads the class, whose module calls :func:`register` or which is
 registered under the entry point's name).
+
+Dialogue systems (kind ``system``: the cascade, end-to-end models, toplines) register the same way, in the
+entry-point group ``emotionlayer.system``. A system class is built with its classmethod
+``from_config(config, **params)`` (see :func:`emotionlayer.systems.build_system`), since a system builds
+its own components from the pipeline config.
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ from .errors import ConfigError, MissingDependencyError, UnknownComponentError
 
 logger = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events")
+KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events", "system")
 
 # Built-in backends live in these packages; importing one registers its backends. Backend modules
 # import their heavy libraries inside methods, so importing them is cheap.
 _BUILTIN_PACKAGES: dict[str, str] = {kind: f"emotionlayer.components.{kind}" for kind in KINDS}
+_BUILTIN_PACKAGES["system"] = "emotionlayer.systems.builtin"
 
 _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 _LOADED: set[str] = set()
@@ -180,8 +186,21 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), params
 
 
+def factory(kind: str, cls: type) -> Callable[..., Any]:
+    """What builds an object of a registered class: ``cls.from_config`` for systems, else ``cls`` itself."""
+    if kind == "system":
+        build = getattr(cls, "from_config", None)
+        if build is None:
+            raise ConfigError(
+                f"The dialogue system {cls.__name__} has no classmethod from_config(config, **params); "
+                "a system builds itself from a pipeline config."
+            )
+        return build
+    return cls
+
+
 def create(kind: str, name: str, **params: Any) -> Any:
-    """Build a backend by name with its parameters.
+    """Build a backend (or, for kind ``system``, a dialogue system) by name with its parameters.
 
     Raises:
         UnknownComponentError: ``name`` is not registered (the message lists the valid names).
@@ -189,10 +208,11 @@ def create(kind: str, name: str, **params: Any) -> Any:
         MissingDependencyError: the backend's optional dependency is not installed.
     """
     cls = get_class(kind, name)
-    signature = inspect.signature(cls.__init__)
+    build = factory(kind, cls)
+    signature = inspect.signature(build.__init__ if build is cls else build)
     accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     if not accepts_kwargs:
-        valid = [p for p in signature.parameters if p != "self"]
+        valid = [p for p in signature.parameters if p not in ("self", "cls")]
         unknown = sorted(set(params) - set(valid))
         if unknown:
             raise ConfigError(
@@ -202,7 +222,7 @@ def create(kind: str, name: str, **params: Any) -> Any:
     module = _missing_module(cls)
     if module is not None:
         raise MissingDependencyError(module, getattr(cls, "extra", None), purpose=f"the {kind} backend {name!r}")
-    return cls(**params)
+    return build(**params)
 
 
 def describe(kind: str | None = None) -> list[ComponentInfo]:

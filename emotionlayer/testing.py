@@ -9,17 +9,23 @@ registers them as the ``dummy`` backend of each kind, so a config can name them:
 
     pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"})
     turn = pipe.respond(emotionlayer.testing.tone(1.0))
+
+It also registers :class:`EchoSystem` as the dialogue system ``echo``: a toy system with its own timing
+stages, for testing code that drives any system (``emotionlayer respond clip.wav --system echo``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from .labels import EMOTIONS
 from .registry import register
-from .types import Audio, EmotionPrediction, SpeakingStyle, Transcript
+from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
 
 
 def tone(seconds: float = 1.0, sample_rate: int = 16000, frequency: float = 220.0, amplitude: float = 0.3) -> Audio:
@@ -117,3 +123,68 @@ class DummyTTS:
         seconds = max(0.2, 0.06 * len(text) / style.rate)
         frequency = 180.0 * 2 ** (style.pitch_semitones / 12.0)
         return tone(seconds, self.sample_rate, frequency, amplitude=min(0.9, 0.3 * style.volume))
+
+
+@register("system", "echo")
+class EchoSystem:
+    """Toy dialogue system: repeats what it heard, in a tone, and reports its own stages (listen, echo, voice).
+
+    It needs no model and no config, so tests of code that drives *any* dialogue system (the CLI, the
+    evaluator, a live session) can run it in milliseconds. ``delay`` seconds pass after every word it
+    streams, so a test can close the stream while it is still talking.
+
+    Args:
+        emotion: The emotion it "hears" when the utterance does not say one.
+        delay: Seconds to wait after each streamed word.
+    """
+
+    name = "echo"
+    requires: tuple[str, ...] = ()
+    extra = None
+
+    def __init__(self, emotion: str = "neutral", delay: float = 0.0) -> None:
+        self.emotion = emotion
+        self.delay = delay
+        self.words_streamed = 0
+
+    @classmethod
+    def from_config(cls, config: Any = None, emotion: str = "neutral", delay: float = 0.0) -> EchoSystem:
+        """Build it (the pipeline config is not needed)."""
+        return cls(emotion=emotion, delay=delay)
+
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+        """Yield perceived, text (word by word), audio and turn events."""
+        start = time.perf_counter()
+        utt = as_utterance(utterance)
+        heard = utt.text if utt.text else f"{utt.audio.duration:.1f} seconds of sound" if utt.audio else ""
+        perception = Perception(
+            Transcript(heard, "en", model="echo"), EmotionPrediction.certain(utt.emotion or self.emotion, model="echo")
+        )
+        listen = time.perf_counter() - start
+        yield StreamEvent("perceived", time.perf_counter() - start, perception=perception)
+        reply = f"Turn {len(history or ()) + 1}: you said {heard}."
+        t = time.perf_counter()
+        for i, word in enumerate(reply.split(" ")):
+            self.words_streamed += 1
+            yield StreamEvent("text", time.perf_counter() - start, text=word if i == 0 else " " + word)
+            if self.delay:
+                time.sleep(self.delay)
+        echo = time.perf_counter() - t
+        t = time.perf_counter()
+        audio = tone(0.3)
+        voice = time.perf_counter() - t
+        first_audio = time.perf_counter() - start
+        yield StreamEvent("audio", first_audio, text=reply, audio=audio)
+        turn = Turn(
+            transcript=perception.transcript,
+            emotion=perception.emotion,
+            response=Response(reply, strategy="echo"),
+            audio=audio,
+            timings={"listen": listen, "echo": echo, "voice": voice, "total": time.perf_counter() - start, "time_to_first_audio": first_audio},
+            system=self.name,
+        )
+        yield StreamEvent("turn", time.perf_counter() - start, turn=turn)
+
+    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
+        """The whole turn."""
+        return turn_from_stream(self.stream(utterance, history))

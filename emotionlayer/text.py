@@ -32,6 +32,8 @@ SENTENCE_END = re.compile(f"{_LATIN_END}|{_CJK_END}")
 #: model often ends a line without punctuation).
 SENTENCE_OR_LINE_END = re.compile(rf"{_LATIN_END}|{_CJK_END}|(?<=[^\s.!?…。！？{_CLOSE}])(?=\n)")
 
+_ENDS_CJK = re.compile(rf"[。！？，、：；][{_CLOSE}]*$")
+
 # A reply sometimes starts by naming its own role ("Assistant: ...", "<|im_start|>assistant\n...").
 ROLE_PREFIX = re.compile(
     r"^(?:<\|im_start\|>\s*|<\|start_header_id\|>\s*|<start_of_turn>\s*)?"
@@ -77,6 +79,16 @@ def split_sentences(text: str) -> list[str]:
     sentences, rest = pop_sentences(text.strip())
     rest = rest.strip()
     return sentences + [rest] if rest else sentences
+
+
+def join_sentences(sentences: list[str]) -> str:
+    """Join sentences into one text: with a space after Latin punctuation, directly after CJK punctuation."""
+    out = ""
+    for sentence in sentences:
+        if out and not _ENDS_CJK.search(out):
+            out += " "
+        out += sentence
+    return out
 
 
 def strip_role_prefix(text: str) -> str:

@@ -237,13 +237,15 @@ class Turn:
     """One exchange: what was heard, how, what was asked of the LLM, and the spoken answer.
 
     Attributes:
-        transcript: What the user said.
+        transcript: What the user said (empty text when the system makes no transcript).
         emotion: How the user said it.
         prompt: The rendered chat messages sent to the LLM.
         response: The answer and its speaking style.
         audio: The spoken answer, if synthesised.
         audio_path: Where the spoken answer was written, if it was.
-        timings: Seconds per stage (``ser``, ``asr``, ``llm``, ``tts``, ``total``, ``time_to_first_audio``).
+        timings: Seconds per stage, an open mapping: each system reports its own stages (the cascade:
+            ``ser``, ``asr``, ``llm``, ``tts``) plus ``total`` and ``time_to_first_audio``.
+        system: The name of the dialogue system that answered (``cascade``, ``echat``, ...).
     """
 
     transcript: Transcript
@@ -253,6 +255,7 @@ class Turn:
     audio: Audio | None = None
     audio_path: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    system: str = ""
 
     def with_audio_path(self, path: str) -> Turn:
         return replace(self, audio_path=path)
@@ -266,6 +269,7 @@ class Turn:
             "audio": self.audio.to_dict() if self.audio is not None else None,
             "audio_path": self.audio_path,
             "timings": dict(self.timings),
+            "system": self.system,
         }
 
     @classmethod
@@ -281,6 +285,7 @@ class Turn:
             audio=audio,
             audio_path=data.get("audio_path"),
             timings=dict(data.get("timings", {})),
+            system=data.get("system", ""),
         )
 
 

@@ -41,7 +41,8 @@ def test_respond_json_is_one_object(monkeypatch, capsys, clip, config, tmp_path)
     code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "--config", str(config), "--out", str(out_wav), "--json")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"transcript", "emotion", "response", "audio_out", "timings"}
+    assert set(data) == {"system", "transcript", "emotion", "response", "audio_out", "timings"}
+    assert data["system"] == "cascade"
     assert data["emotion"]["label"] == "sad"
     assert sum(data["emotion"]["probabilities"].values()) == pytest.approx(1.0)
     assert data["response"]["text"] and data["response"]["style"]["name"] == "warm"
@@ -129,3 +130,39 @@ def test_config_show_round_trips(monkeypatch, capsys, tmp_path):
     from emotionlayer.config import PipelineConfig
 
     assert PipelineConfig.load(path) == PipelineConfig.default()
+
+
+def test_respond_with_system_cascade_json(monkeypatch, capsys, clip, config, tmp_path):
+    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "cascade", "-o", str(tmp_path / "r.wav"), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["system"] == "cascade" and data["emotion"]["label"] == "sad"
+
+
+def test_a_toy_system_answers_through_respond_and_chat(monkeypatch, capsys, clip, config, tmp_path):
+    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "echo:emotion=angry", "-o", str(tmp_path / "e.wav"), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["system"] == "echo" and data["emotion"]["label"] == "angry"
+    assert data["response"]["text"].startswith("Turn 1: you said 1.5 seconds of sound")
+    assert set(data["timings"]) == {"listen", "echo", "voice", "total", "time_to_first_audio"}
+    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "echo", "-o", str(tmp_path / "e.wav"))
+    assert code == 0 and "listen" in out and "voice" in out and "(echo)" in out and " ser " not in out
+    saved = tmp_path / "echo.json"
+    code, out, _ = run(monkeypatch, capsys, "chat", str(clip), str(clip), "-c", str(config), "-s", "echo", "--out-dir", str(tmp_path / "er"), "--save", str(saved))
+    assert code == 0
+    turns = json.loads(saved.read_text())["turns"]
+    assert [t["system"] for t in turns] == ["echo", "echo"]
+    assert turns[1]["response"]["text"].startswith("Turn 2:")
+
+
+def test_system_from_the_config_file(monkeypatch, capsys, clip, tmp_path):
+    path = tmp_path / "echo.yaml"
+    path.write_text(DUMMY_CONFIG + "system: {name: echo, params: {emotion: fearful}}\n")
+    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(path), "-o", str(tmp_path / "r.wav"), "--json")
+    assert code == 0 and json.loads(out)["emotion"]["label"] == "fearful"
+
+
+def test_unknown_system_is_one_error_line(monkeypatch, capsys, clip, config):
+    code, out, err = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "nonesuch")
+    assert code == 2 and "Unknown system backend 'nonesuch'" in err and "cascade" in err

@@ -46,11 +46,33 @@ def test_cli_respond_json_with_real_models(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
+    assert data["system"] == "cascade"
     assert data["transcript"].strip()
     assert sum(data["emotion"]["probabilities"].values()) == pytest.approx(1.0)
     assert data["response"]["text"].strip()
     info = sf.info(data["audio_out"])
     assert info.frames > 0.5 * info.samplerate
+
+
+def test_closing_a_real_stream_midway_leaves_the_system_usable(pipeline):
+    stream = pipeline.stream(CLIP)
+    pieces = 0
+    for event in stream:
+        pieces += event.kind == "text"
+        if pieces == 2:
+            break  # the LLM is mid-reply
+    stream.close()
+    turn = pipeline.respond(CLIP)  # llama.cpp's generator was closed, so the next turn runs normally
+    assert turn.response.text.strip() and turn.audio.duration > 0.5
+
+
+def test_systems_example_streams_and_stops(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "systems.py"), str(CLIP), "--system", "cascade"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[cascade] heard" in proc.stdout and "stopped after the first spoken sentence" in proc.stdout
 
 
 def test_cli_bad_file_exits_2(tmp_path):

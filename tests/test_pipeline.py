@@ -93,9 +93,11 @@ def test_pipeline_from_config_swaps_components_without_code():
 
 
 def test_cascade_is_a_dialogue_system():
-    from emotionlayer.components.base import DialogueSystem
+    from emotionlayer.systems import DialogueSystem
 
-    assert isinstance(make(), DialogueSystem)
+    pipe = make()
+    assert isinstance(pipe, DialogueSystem)
+    assert pipe.respond(tone(1.0)).system == "cascade"
 
 
 def test_tags_in_a_reply_are_rendered_from_the_event_bank():

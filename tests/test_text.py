@@ -6,6 +6,7 @@ from emotionlayer.text import (
     SENTENCE_OR_LINE_END,
     clean_reply,
     could_be_role_marker,
+    join_sentences,
     pop_sentences,
     split_sentences,
     strip_role_prefix,
@@ -70,3 +71,10 @@ def test_role_prefixes_are_removed_once():
     assert strip_role_prefix("Modelling clay is fun.") == "Modelling clay is fun."
     assert clean_reply('answer:  "Hello   there"') == "Hello there"
     assert could_be_role_marker("assis") and could_be_role_marker("<|im_") and not could_be_role_marker("Hello")
+
+
+def test_join_sentences_spaces_latin_but_not_cjk():
+    assert join_sentences(["Hi there.", "How are you?"]) == "Hi there. How are you?"
+    assert join_sentences(["你好。", "我很好！", "OK."]) == "你好。我很好！OK."
+    assert join_sentences(["他说：“好。”", "Then left."]) == "他说：“好。”Then left."
+    assert join_sentences([]) == ""

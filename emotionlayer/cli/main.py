@@ -60,21 +60,28 @@ def _load_config(config: Path | None):
     return PipelineConfig.load(config) if config else PipelineConfig.default()
 
 
-def _load_pipeline(config, quiet: bool):
-    from ..pipeline import CascadePipeline
+SYSTEM_HELP = (
+    "Which dialogue system answers: NAME or NAME:KEY=VALUE,... (e.g. cascade, echat:model=DIR). "
+    "Default: the config's 'system' section (cascade). `emotionlayer components --kind system` lists them."
+)
+
+
+def _load_system(config, system: str | None, quiet: bool):
+    from ..systems import build_system
 
     _status("Loading models...", quiet)
-    return CascadePipeline.from_config(config)
+    return build_system(config, system)
 
 
-def _turn_json(turn, audio_out: str | None) -> dict:
-    keys = ("ser", "asr", "llm", "tts", "total", "time_to_first_audio")
+def turn_json(turn, audio_out: str | None) -> dict:
+    """The one JSON object `respond --json` prints for a turn (also what the web API answers)."""
     return {
+        "system": turn.system,
         "transcript": turn.transcript.text,
         "emotion": {"label": turn.emotion.label, "probabilities": turn.emotion.probabilities},
         "response": {"text": turn.response.text, "style": turn.response.style.to_dict(), "strategy": turn.response.strategy},
         "audio_out": audio_out,
-        "timings": {k: round(float(turn.timings.get(k, 0.0)), 4) for k in keys},
+        "timings": {k: round(float(v), 4) for k, v in turn.timings.items()},
     }
 
 
@@ -82,6 +89,7 @@ def _print_turn(turn, audio_out: str | None) -> None:
     top = ", ".join(f"{label} {p:.2f}" for label, p in turn.emotion.top(3)[1:])
     style = turn.response.style
     t = turn.timings
+    stages = [k for k in t if k not in ("total", "time_to_first_audio")]
     typer.echo(f'Heard:    "{turn.transcript.text}"')
     typer.echo(f"Emotion:  {turn.emotion.label} {turn.emotion.confidence:.2f}" + (f"  (then {top})" if top else ""))
     typer.echo(
@@ -93,8 +101,9 @@ def _print_turn(turn, audio_out: str | None) -> None:
         typer.echo(f"Audio:    {audio_out} ({turn.audio.duration:.1f} s, {turn.audio.sample_rate} Hz)")
     typer.echo(
         "Timings:  "
-        + " | ".join(f"{k} {t.get(k, 0.0):.2f} s" for k in ("ser", "asr", "llm", "tts", "total"))
-        + f" | first audio {t.get('time_to_first_audio', 0.0):.2f} s"
+        + " | ".join(f"{k} {t[k]:.2f} s" for k in stages + ["total"] if k in t)
+        + (f" | first audio {t['time_to_first_audio']:.2f} s" if "time_to_first_audio" in t else "")
+        + (f"  ({turn.system})" if turn.system else "")
     )
 
 
@@ -102,6 +111,7 @@ def _print_turn(turn, audio_out: str | None) -> None:
 def respond(
     audio: Path = typer.Argument(..., help="A recording of someone speaking (WAV, FLAC, OGG or MP3)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."),
+    system: str | None = typer.Option(None, "--system", "-s", help=SYSTEM_HELP),
     out: Path | None = typer.Option(None, "--out", "-o", help="Where to write the spoken reply (WAV). Default: <input name>.reply.wav here."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of a summary."),
 ) -> None:
@@ -110,12 +120,12 @@ def respond(
 
     cfg = _load_config(config)
     utterance = load_audio(audio, max_seconds=cfg.pipeline.max_seconds)  # check the input before loading models
-    pipeline = _load_pipeline(cfg, as_json)
-    turn = pipeline.respond(utterance)
+    answerer = _load_system(cfg, system, as_json)
+    turn = answerer.respond(utterance)
     target = out or Path(f"{audio.stem}.reply.wav")
     audio_out = save_audio(turn.audio, target) if turn.audio is not None else None
     if as_json:
-        typer.echo(json.dumps(_turn_json(turn, audio_out), ensure_ascii=False))
+        typer.echo(json.dumps(turn_json(turn, audio_out), ensure_ascii=False))
     else:
         _print_turn(turn, audio_out)
 
@@ -124,6 +134,7 @@ def respond(
 def chat(
     audio: list[Path] = typer.Argument(None, help="Recordings to answer in turn, as one conversation. None: ask interactively."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON)."),
+    system: str | None = typer.Option(None, "--system", "-s", help=SYSTEM_HELP),
     emotion: str | None = typer.Option(None, "--emotion", "-e", help="Emotion for typed text (e.g. sad, angry, cheerful). Recordings are always analysed."),
     out_dir: Path = typer.Option(Path("chat_replies"), "--out-dir", help="Folder for the spoken replies (turn_01.wav, ...)."),
     save: Path | None = typer.Option(None, "--save", help="Write the whole dialogue as JSON here when the chat ends."),
@@ -139,13 +150,13 @@ def chat(
 
     cfg = _load_config(config)
     recordings = [load_audio(path, max_seconds=cfg.pipeline.max_seconds) for path in audio or []]
-    pipeline = _load_pipeline(cfg, False)
+    answerer = _load_system(cfg, system, False)
     dialogue = Dialogue()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def answer(utterance: Utterance) -> None:
         nonlocal dialogue
-        turn = pipeline.respond(utterance, dialogue)
+        turn = answerer.respond(utterance, dialogue)
         path = save_audio(turn.audio, out_dir / f"turn_{len(dialogue) + 1:02d}.wav")
         turn = turn.with_audio_path(path)
         dialogue = dialogue.add(turn)
@@ -157,7 +168,7 @@ def chat(
             return Utterance(_record(mic_seconds))
         candidate = Path(line).expanduser()
         if candidate.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3"} or candidate.exists():
-            return Utterance(load_audio(candidate, max_seconds=pipeline.config.pipeline.max_seconds))
+            return Utterance(load_audio(candidate, max_seconds=cfg.pipeline.max_seconds))
         return Utterance(text=line, emotion=emotion or "neutral")
 
     if recordings:
@@ -201,9 +212,9 @@ def _record(seconds: float):
 @app.command()
 def components(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {kind, name, usable, reason}."),
-    kind: str | None = typer.Option(None, "--kind", help="Only this kind: ser, asr, llm, tts or events."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: ser, asr, llm, tts, events or system (dialogue systems)."),
 ) -> None:
-    """List every backend (built-in and plugins) and whether it can run on this machine, with the fix if not."""
+    """List every backend and dialogue system (built-in and plugins) and whether it can run here, with the fix if not."""
     from ..registry import describe
 
     infos = describe(kind)
@@ -233,7 +244,7 @@ def config_show(
 
 @config_app.command("check")
 def config_check(config: Path = typer.Argument(..., help="The config file to check.")) -> None:
-    """Check a config: it parses, every backend exists and is usable here, the template renders."""
+    """Check a config: it parses, its system and every backend exist and are usable here, the template renders."""
     from ..config import PipelineConfig
     from ..prompting import PromptRenderer
     from ..registry import get_class, missing_requirement
@@ -241,6 +252,9 @@ def config_check(config: Path = typer.Argument(..., help="The config file to che
 
     cfg = PipelineConfig.load(config)
     problems = []
+    reason = missing_requirement(get_class("system", cfg.system.name))
+    if reason:
+        problems.append(f"system {cfg.system.name!r}: {reason}")
     for kind in ("ser", "asr", "llm", "tts"):
         section = cfg.component(kind)
         reason = missing_requirement(get_class(kind, section.backend))

@@ -1,5 +1,7 @@
 """The component interfaces. Each kind has one main verb; backends implement the Protocol.
 
+(Dialogue systems, which compose components into a whole turn, have their seam in :mod:`emotionlayer.systems`.)
+
 Backends need not inherit from anything: any class with these methods works, and
 ``@register(kind, name)`` (see :mod:`emotionlayer.registry`) makes it available by name.
 """
@@ -53,13 +55,3 @@ class EventDetector(Protocol):
     """Paralinguistic event detection (laugh, sigh, cough, breath, ...)."""
 
     def detect(self, audio: Audio) -> list[Event]: ...
-
-
-@runtime_checkable
-class DialogueSystem(Protocol):
-    """Anything that answers a spoken turn: the cascade, and end-to-end models alike.
-
-    The CLI, the evaluator and notebooks only rely on this call, so systems can be compared side by side.
-    """
-
-    def respond(self, utterance: object, history: object = None) -> object: ...

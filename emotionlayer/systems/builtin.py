@@ -1,0 +1,7 @@
+"""The built-in dialogue systems. Importing this module registers them (the registry does it on first use).
+
+Each system's module registers its class with ``@register("system", NAME)`` and imports its heavy
+libraries lazily, so importing them here is cheap.
+"""
+
+from .. import pipeline  # noqa: F401  (registers "cascade")

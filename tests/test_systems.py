@@ -1,0 +1,171 @@
+"""The dialogue-system seam: registry, config section, building, streaming events and cancellation."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+import emotionlayer.testing  # noqa: F401  (registers the dummy backends and the echo system)
+from emotionlayer import registry
+from emotionlayer.config import PipelineConfig, SystemConfig
+from emotionlayer.errors import ConfigError, UnknownComponentError
+from emotionlayer.pipeline import CascadePipeline
+from emotionlayer.systems import EVENT_KINDS, DialogueSystem, StreamEvent, build_system
+from emotionlayer.testing import DummyASR, DummySER, DummyTTS, EchoSystem, tone
+from emotionlayer.types import Dialogue, Utterance
+
+DUMMIES = {"ser": {"backend": "dummy", "params": {"label": "sad"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy"}
+
+
+def test_systems_are_registered_by_name():
+    assert {"cascade", "echo"} <= set(registry.available("system"))
+    info = {i.name: i for i in registry.describe("system")}
+    assert info["cascade"].usable and info["echo"].usable
+
+
+def test_build_system_from_the_config_section():
+    assert isinstance(build_system(DUMMIES), CascadePipeline)
+    echo = build_system({**DUMMIES, "system": {"name": "echo", "params": {"emotion": "angry"}}})
+    assert isinstance(echo, EchoSystem) and echo.emotion == "angry"
+    assert isinstance(echo, DialogueSystem)
+
+
+def test_a_spec_overrides_the_config_section():
+    echo = build_system({**DUMMIES, "system": "cascade"}, "echo:emotion=fearful,delay=0.01")
+    assert isinstance(echo, EchoSystem) and echo.emotion == "fearful" and echo.delay == 0.01
+
+
+def test_unknown_system_and_parameter_say_what_is_valid():
+    with pytest.raises(UnknownComponentError, match="cascade"):
+        build_system(DUMMIES, "no-such-system")
+    with pytest.raises(ConfigError, match="emotion"):
+        build_system(DUMMIES, "echo:volume=3")
+
+
+def test_system_section_round_trips_and_is_checked():
+    cfg = PipelineConfig.from_dict({**DUMMIES, "system": {"name": "echo", "params": {"emotion": "sad"}}})
+    assert cfg.system == SystemConfig("echo", {"emotion": "sad"})
+    assert PipelineConfig.from_dict(cfg.to_dict()) == cfg
+    assert PipelineConfig.default().system == SystemConfig("cascade", {})
+    assert PipelineConfig.from_dict({"system": "echo"}).system.name == "echo"
+    assert cfg.with_system("cascade").system == SystemConfig()
+    with pytest.raises(ConfigError, match="name"):
+        PipelineConfig.from_dict({"system": {"params": {}}})
+    with pytest.raises(ConfigError, match="unknown keys"):
+        PipelineConfig.from_dict({"system": {"name": "echo", "model": "x"}})
+
+
+def test_every_stream_event_serialises_to_json():
+    pipe = CascadePipeline.from_config(DUMMIES)
+    events = list(pipe.stream(tone(1.0)))
+    assert {e.kind for e in events} == set(EVENT_KINDS)
+    for event in events:
+        data = json.loads(json.dumps(event.to_dict()))
+        assert data["kind"] == event.kind and data["time"] >= 0
+    prompt = next(e for e in events if e.kind == "prompt").to_dict()
+    assert prompt["strategy"] == "comfort" and prompt["messages"][-1]["role"] == "user"
+    turn = events[-1].to_dict()["turn"]
+    assert turn["system"] == "cascade" and "samples" not in turn["audio"]
+    audio = next(e for e in events if e.kind == "audio").to_dict(include_samples=True)
+    assert len(audio["audio"]["samples"]) > 0
+    with pytest.raises(Exception, match="Unknown stream event kind"):
+        StreamEvent("nonsense", 0.0)
+
+
+def test_other_systems_report_their_own_stages():
+    turn = EchoSystem().respond(Utterance(text="hello"), Dialogue())
+    assert turn.system == "echo"
+    assert set(turn.timings) == {"listen", "echo", "voice", "total", "time_to_first_audio"}
+
+
+class SlowLLM:
+    """Streams a long reply a word at a time and records whether it was stopped."""
+
+    def __init__(self, words: int = 200, delay: float = 0.01) -> None:
+        self.words, self.delay = words, delay
+        self.produced = 0
+        self.closed = threading.Event()
+
+    def generate(self, messages, **options):
+        return " ".join(self.stream_generate(messages))
+
+    def stream_generate(self, messages, **options):
+        try:
+            for i in range(self.words):
+                self.produced += 1
+                time.sleep(self.delay)
+                yield (" " if i else "") + ("Sentence number %d." % i)
+        finally:
+            self.closed.set()
+
+
+class SlowTTS(DummyTTS):
+    """A TTS that takes a while per sentence and counts what it started and finished."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.active = 0
+
+    def synthesize(self, text, style=None):
+        self.active += 1
+        try:
+            time.sleep(self.seconds)
+            return super().synthesize(text, style)
+        finally:
+            self.active -= 1
+
+
+def test_closing_a_stream_midway_stops_generation_and_synthesis():
+    llm, tts = SlowLLM(), SlowTTS()
+    pipe = CascadePipeline(DummySER("sad"), DummyASR(), llm, tts)
+    stream = pipe.stream(tone(1.0))
+    for event in stream:
+        if event.kind == "audio":
+            break  # the first sentence is spoken; the LLM is still writing
+    stream.close()
+    assert llm.closed.is_set(), "the LLM generator was not closed"
+    produced, synthesized = llm.produced, len(tts.calls)
+    assert produced < llm.words and tts.active == 0
+    time.sleep(0.3)
+    assert llm.produced == produced and len(tts.calls) == synthesized, "work went on after the stream was closed"
+    # the pipeline is still usable afterwards
+    assert pipe.respond(Utterance(text="hi", emotion="happy")).response.text
+
+
+def test_dropping_a_for_loop_midway_also_stops_the_llm():
+    llm = SlowLLM()
+    pipe = CascadePipeline(DummySER(), DummyASR(), llm, DummyTTS())
+    for event in pipe.stream(tone(1.0)):
+        if event.kind == "text":
+            break
+    time.sleep(0.05)
+    assert llm.closed.is_set() and llm.produced < llm.words
+
+
+class CharLLM:
+    """Streams a fixed reply one character at a time, as LLMs do for Chinese."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def generate(self, messages, **options):
+        return self.reply
+
+    def stream_generate(self, messages, **options):
+        yield from self.reply
+
+
+def test_a_chinese_reply_without_spaces_is_spoken_sentence_by_sentence():
+    reply = "别担心。我们一起想办法！先试试长按电源键，好吗？"
+    tts = DummyTTS()
+    pipe = CascadePipeline(DummySER("sad"), DummyASR(), CharLLM(reply), tts)
+    events = list(pipe.stream(tone(1.0)))
+    assert [text for text, _ in tts.calls] == ["别担心。", "我们一起想办法！", "先试试长按电源键，好吗？"]
+    kinds = [e.kind for e in events]
+    last_text = len(kinds) - 1 - kinds[::-1].index("text")
+    assert kinds.index("audio") < last_text, "the first sentence was not spoken before the reply was finished"
+    assert events[-1].turn.response.text == reply
