@@ -97,7 +97,7 @@ class SlowLLM:
             for i in range(self.words):
                 self.produced += 1
                 time.sleep(self.delay)
-                yield (" " if i else "") + ("Sentence number %d." % i)
+                yield (" " if i else "") + f"Sentence number {i}."
         finally:
             self.closed.set()
 

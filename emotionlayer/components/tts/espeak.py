@@ -29,8 +29,8 @@ import numpy as np
 from ...errors import BackendError, ConfigError, MissingDependencyError
 from ...labels import canonical
 from ...registry import register
-from ...types import SpeakingStyle
 from ...text import split_sentences
+from ...types import SpeakingStyle
 from .common import EventRenderer, SentenceSynthesizer, StyleLimits
 
 logger = logging.getLogger(__name__)

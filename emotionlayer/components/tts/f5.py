@@ -33,8 +33,8 @@ import numpy as np
 from ...errors import ConfigError, ModelNotFoundError
 from ...labels import EMOTIONS, canonical
 from ...registry import register
-from ...types import SpeakingStyle
 from ...text import split_sentences
+from ...types import SpeakingStyle
 from .common import EventRenderer, SentenceSynthesizer, StyleLimits, pitch_ratio, resample_by_ratio
 
 logger = logging.getLogger(__name__)
