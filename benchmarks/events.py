@@ -31,7 +31,7 @@ from pathlib import Path
 
 def held_out_rows(manifest: Path) -> list[dict[str, str]]:
     """Rows of speakers that have no clip in the packaged bank."""
-    from emotionlayer.events.make_bank import BANK_SPEAKERS
+    from emotionlayer.paralinguistics.curation import BANK_SPEAKERS
 
     in_bank = {speaker for speakers in BANK_SPEAKERS.values() for speaker in speakers}
     with open(manifest, encoding="utf-8", newline="") as handle:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotionlayer.data.event_synth import synthesize_event
-from emotionlayer.data.paralinguistic import (
+from emotionlayer.errors import ConfigError
+from emotionlayer.paralinguistics.bank import (
     DEFAULT_BANK_DIR,
     EVENT_LABELS,
     RELATIVE_LEVEL_DB,
@@ -18,7 +18,7 @@ from emotionlayer.data.paralinguistic import (
     active_level_db,
     segment_events,
 )
-from emotionlayer.errors import ConfigError
+from emotionlayer.paralinguistics.synthesis import synthesize_event
 
 SR = 16000
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...types import Audio, SpeakingStyle
-from .tags import TagSegment, TextSegment, split_tags
+from ...paralinguistics.tags import TagSegment, TextSegment, split_tags
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m emotionlayer.events.make_bank --coswara path/to/events-cc-by/manifest.csv [--out DIR]
+    python -m emotionlayer.paralinguistics.curation --coswara path/to/events-cc-by/manifest.csv [--out DIR]
 
 The real clips come from recordings of the speakers in :data:`BANK_SPEAKERS` only; recordings of every
 other speaker in the manifest are kept out of the bank so that the detector can be evaluated on real
@@ -17,8 +17,8 @@ import csv
 import json
 from pathlib import Path
 
-from ..data.event_synth import write_bank
-from ..data.paralinguistic import DEFAULT_BANK_DIR, import_recordings
+from .bank import DEFAULT_BANK_DIR, import_recordings
+from .synthesis import write_bank
 
 #: Coswara speakers (participant ids) whose recordings go into the packaged bank, per label.
 BANK_SPEAKERS: dict[str, tuple[str, ...]] = {
@@ -59,10 +59,10 @@ Participants in the bank: {speakers}. Recordings of other Coswara participants a
 
 ## Synthesised sounds (laugh/, sigh/, gasp/, throat_clearing/, tsk/)
 
-Made by emotionlayer itself with `emotionlayer/data/event_synth.py` (source-filter models of the voice;
-recipes in its docstring and in docs/paralinguistics.md), released with emotionlayer under its licence.
-`<label>/synth.json` lists each clip's seed and pitch; `python -m emotionlayer.data.event_synth DIR`
-regenerates them exactly.
+Made by emotionlayer itself with `emotionlayer/paralinguistics/synthesis.py` (source-filter models of
+the voice; recipes in its docstring and in docs/paralinguistics.md), released with emotionlayer under its
+licence. `<label>/synth.json` lists each clip's seed and pitch;
+`python -m emotionlayer.paralinguistics.synthesis DIR` regenerates them exactly.
 """
 
 

@@ -32,9 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ..components.base import Event
 from ..errors import ConfigError
-from ..types import Audio, SpeakingStyle
+from ..types import Audio, Event, SpeakingStyle
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +395,7 @@ def synthesize_with_events(
     Raises:
         ConfigError: the text has nothing to speak or render, or the bank lacks a tagged label.
     """
-    from ..components.tts.tags import TagSegment, split_tags
+    from .tags import TagSegment, split_tags
 
     bank = bank or EventBank()
     segments = split_tags(text)
@@ -541,7 +540,7 @@ def build_dataset(
         The manifest path.
     """
     from ..audio import save_audio
-    from ..components.tts.tags import split_tags
+    from .tags import split_tags
 
     bank = bank or EventBank(seed=seed)
     labels = list(labels or bank.labels)
