@@ -7,8 +7,9 @@ import pytest
 
 from emotionlayer import registry
 from emotionlayer.components.base import EventDetector
-from emotionlayer.paralinguistics.bank import EventBank, synthesize_with_events
+from emotionlayer.paralinguistics.bank import EventBank
 from emotionlayer.paralinguistics.detection.train import background_recording, isolated_recording
+from emotionlayer.paralinguistics.insertion import synthesize_with_events
 from emotionlayer.types import Audio, Event
 
 SR = 16000

@@ -14,9 +14,13 @@ from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
 from emotionlayer.paralinguistics.detection.detector import EventDetector, WindowScores
 from emotionlayer.paralinguistics.detection.features import FeatureConfig, audio_windows
 from emotionlayer.paralinguistics.detection.model import WindowClassifier
-from emotionlayer.paralinguistics.detection.train import isolated_recording, read_event_manifest, train_detector, window_targets
-from emotionlayer.types import Event
-from emotionlayer.types import Audio
+from emotionlayer.paralinguistics.detection.train import (
+    isolated_recording,
+    read_event_manifest,
+    train_detector,
+    window_targets,
+)
+from emotionlayer.types import Audio, Event
 
 SR = 16000
 

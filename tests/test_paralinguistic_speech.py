@@ -10,13 +10,9 @@ import soundfile as sf
 
 from emotionlayer.audio import load_audio
 from emotionlayer.errors import ConfigError
-from emotionlayer.paralinguistics.bank import (
-    EventBank,
-    _read_clip,
-    build_dataset,
-    event_renderer,
-    synthesize_with_events,
-)
+from emotionlayer.paralinguistics.bank import EventBank, _read_clip
+from emotionlayer.paralinguistics.dataset import build_dataset
+from emotionlayer.paralinguistics.insertion import event_renderer, synthesize_with_events
 from emotionlayer.paralinguistics.synthesis import synthesize_event
 from emotionlayer.testing import DummyTTS
 

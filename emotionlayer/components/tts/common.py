@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...errors import ConfigError
-from ...types import Audio, SpeakingStyle
 from ...paralinguistics.tags import TagSegment, TextSegment, split_tags
+from ...types import Audio, SpeakingStyle
 
 logger = logging.getLogger(__name__)
 
