@@ -2,7 +2,7 @@
 
 Takes the Coswara events manifest (CC BY 4.0 breath and cough recordings; columns path, label, speaker)
 and scores the detector on the recordings of every participant whose clips are NOT in the packaged event
-bank (see ``emotionlayer/events/make_bank.py``), so neither the speakers nor the recordings were seen in
+bank (see ``emotionlayer/paralinguistics/curation.py``), so neither the speakers nor the recordings were seen in
 training. Each recording is one clip-level example (a recording of someone breathing or coughing).
 
 Usage::
@@ -31,7 +31,7 @@ from pathlib import Path
 
 def held_out_rows(manifest: Path) -> list[dict[str, str]]:
     """Rows of speakers that have no clip in the packaged bank."""
-    from emotionlayer.events.make_bank import BANK_SPEAKERS
+    from emotionlayer.paralinguistics.curation import BANK_SPEAKERS
 
     in_bank = {speaker for speakers in BANK_SPEAKERS.values() for speaker in speakers}
     with open(manifest, encoding="utf-8", newline="") as handle:

@@ -22,7 +22,8 @@ import sys
 
 from emotionlayer import registry
 from emotionlayer.audio import save_audio
-from emotionlayer.data.paralinguistic import EventBank, synthesize_with_events
+from emotionlayer.paralinguistics.bank import EventBank
+from emotionlayer.paralinguistics.insertion import synthesize_with_events
 
 
 def main() -> None:

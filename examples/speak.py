@@ -17,7 +17,7 @@ import time
 
 from emotionlayer import registry
 from emotionlayer.audio import save_audio
-from emotionlayer.components.tts.tags import strip_tags
+from emotionlayer.paralinguistics.tags import strip_tags
 from emotionlayer.prompting import style_for
 from emotionlayer.types import SpeakingStyle
 

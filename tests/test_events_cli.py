@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from emotionlayer.audio import save_audio
 from emotionlayer.cli.events import app, evaluate_events
-from emotionlayer.data.paralinguistic import DEFAULT_BANK_DIR, EventBank
-from emotionlayer.events.train import isolated_recording
+from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
+from emotionlayer.paralinguistics.detection.train import isolated_recording
 from emotionlayer.types import Audio
 
 runner = CliRunner()

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from emotionlayer import registry
-from emotionlayer.components.base import Event, EventDetector
-from emotionlayer.data.paralinguistic import EventBank, synthesize_with_events
-from emotionlayer.events.train import background_recording, isolated_recording
-from emotionlayer.types import Audio
+from emotionlayer.components.base import EventDetector
+from emotionlayer.paralinguistics.bank import EventBank
+from emotionlayer.paralinguistics.detection.train import background_recording, isolated_recording
+from emotionlayer.paralinguistics.insertion import synthesize_with_events
+from emotionlayer.types import Audio, Event
 
 SR = 16000
 

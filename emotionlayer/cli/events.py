@@ -81,7 +81,7 @@ def train(
     Uses the manifests' timed events, isolated-event recordings made from the event bank and noise-only
     recordings, each augmented; use the result with --model-dir.
     """
-    from ..events.train import train_detector
+    from ..paralinguistics.detection.train import train_detector
 
     model = train_detector(
         manifest,
@@ -114,7 +114,8 @@ def make_data(
 
     Writes OUT/wav/*.wav and OUT/manifest.jsonl with each event's label and exact start and end.
     """
-    from ..data.paralinguistic import EventBank, build_dataset, varied_styles
+    from ..paralinguistics.bank import EventBank
+    from ..paralinguistics.dataset import build_dataset, varied_styles
     from ..registry import create
 
     styles = varied_styles(seed=seed) if vary_style else None
@@ -140,7 +141,8 @@ def speak(
     Writes the audio to --out and prints JSON with each inserted event's exact start and end.
     """
     from ..audio import save_audio
-    from ..data.paralinguistic import EventBank, synthesize_with_events
+    from ..paralinguistics.bank import EventBank
+    from ..paralinguistics.insertion import synthesize_with_events
     from ..registry import create
 
     audio, events = synthesize_with_events(text, create("tts", tts), EventBank(bank, seed=seed))

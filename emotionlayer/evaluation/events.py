@@ -3,7 +3,7 @@
 A manifest (CSV or JSONL) lists clips with columns ``path`` and ``label``; each clip holds one kind of
 event (a recording of someone coughing, a laugh...). The detector gives each clip one label (the event
 label it detects for longest, weighted by confidence; see
-:meth:`emotionlayer.events.detector.EventDetector.classify`) and the figures are accuracy, macro F1
+:meth:`emotionlayer.paralinguistics.detection.detector.EventDetector.classify`) and the figures are accuracy, macro F1
 (over the labels present in the manifest) and precision/recall/F1 per label.
 """
 
@@ -73,7 +73,7 @@ def evaluate_events(
         ConfigError: the manifest has no usable rows.
     """
     from ..audio import load_audio
-    from ..events.train import read_event_manifest
+    from ..paralinguistics.detection.train import read_event_manifest
 
     if detector is None:
         from ..registry import create
@@ -191,7 +191,7 @@ def evaluate_event_timing(manifest: str | os.PathLike, detector: Any = None, min
         ConfigError: no row of the manifest has events.
     """
     from ..audio import load_audio
-    from ..events.train import read_event_manifest
+    from ..paralinguistics.detection.train import read_event_manifest
 
     if detector is None:
         from ..registry import create

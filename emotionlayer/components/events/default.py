@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from ...events.detector import PACKAGED_MODEL_DIR, EventDetector
-from ...events.model import CONFIG_FILE, MODEL_FILE
+from ...paralinguistics.detection.detector import PACKAGED_MODEL_DIR, EventDetector
+from ...paralinguistics.detection.model import CONFIG_FILE, MODEL_FILE
 from ...registry import register
-from ...types import Audio
-from ..base import Event
+from ...types import Audio, Event
 
 
 @register("events", "default")

@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...errors import ConfigError
+from ...paralinguistics.tags import TagSegment, TextSegment, split_tags
 from ...types import Audio, SpeakingStyle
-from .tags import TagSegment, TextSegment, split_tags
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..components.base import Event
-from ..types import Audio
+from ...types import Audio, Event
 from .features import audio_windows
 from .model import BACKGROUND_LABELS, WindowClassifier
 
 #: Where the packaged detector lives.
-PACKAGED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "events" / "detector"
+PACKAGED_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "events" / "detector"
 
 _MODEL_CACHE: dict[str, WindowClassifier] = {}
 

@@ -16,7 +16,7 @@ Any other short bracketed stage direction made of words (``[smiles]``, ``[nervou
 punctuation (``[1]``, ``[sic.]``) stays text.
 
 Example:
-    >>> from emotionlayer.components.tts.tags import split_tags, strip_tags
+    >>> from emotionlayer.paralinguistics.tags import split_tags, strip_tags
     >>> split_tags("Oh [laughs] really?")
     [TextSegment(text='Oh'), TagSegment(label='laugh', raw='[laughs]', known=True, seconds=None), TextSegment(text='really?')]
     >>> strip_tags("Oh [laughs] really?")
@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "TAGS",

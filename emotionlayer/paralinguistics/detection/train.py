@@ -3,7 +3,7 @@
 Training data:
 
 1. Utterances from a paralinguistic-speech manifest (``manifest.jsonl`` written by
-   :func:`emotionlayer.data.paralinguistic.build_dataset`), whose event times are exact. Windows mostly
+   :func:`emotionlayer.paralinguistics.dataset.build_dataset`), whose event times are exact. Windows mostly
    covered by an event take its label; other windows are ``speech`` or ``silence`` by level.
 2. Isolated-event recordings made on the fly from the event bank: two to four clips of one label with
    background noise between them, like a recording of someone coughing into a phone.
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..components.base import Event
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ...types import Event
 from .features import FeatureConfig, frame_features, reference_level, window_features, window_starts
 from .model import BACKGROUND_LABELS, WindowClassifier, fit_classifier
 
@@ -122,7 +122,7 @@ def _coloured_noise(n: int, rng: np.random.Generator, colour: str) -> np.ndarray
 
 def augment(samples: np.ndarray, sample_rate: int, rng: np.random.Generator, noise_db: tuple[float, float] = (15.0, 50.0)) -> np.ndarray:
     """A randomly degraded copy: background noise below the active level, gain, band limit, tilt."""
-    from ..data.paralinguistic import active_level_db
+    from ..dsp import active_level_db
 
     x = np.asarray(samples, dtype=np.float64).copy()
     level = active_level_db(x.astype(np.float32), sample_rate) or -30.0
@@ -294,8 +294,8 @@ def train_detector(
     Returns:
         The trained :class:`WindowClassifier` (its ``info`` says what it was trained on).
     """
-    from ..audio import load_audio
-    from ..data.paralinguistic import EventBank
+    from ...audio import load_audio
+    from ..bank import EventBank
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

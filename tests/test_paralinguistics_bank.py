@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotionlayer.data.event_synth import synthesize_event
-from emotionlayer.data.paralinguistic import (
-    DEFAULT_BANK_DIR,
-    EVENT_LABELS,
-    RELATIVE_LEVEL_DB,
-    EventBank,
-    active_level_db,
-    segment_events,
-)
 from emotionlayer.errors import ConfigError
+from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EVENT_LABELS, RELATIVE_LEVEL_DB, EventBank
+from emotionlayer.paralinguistics.dataset import segment_events
+from emotionlayer.paralinguistics.dsp import active_level_db
+from emotionlayer.paralinguistics.synthesis import synthesize_event
 
 SR = 16000
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m emotionlayer.events.make_bank --coswara path/to/events-cc-by/manifest.csv [--out DIR]
+    python -m emotionlayer.paralinguistics.curation --coswara path/to/events-cc-by/manifest.csv [--out DIR]
 
 The real clips come from recordings of the speakers in :data:`BANK_SPEAKERS` only; recordings of every
 other speaker in the manifest are kept out of the bank so that the detector can be evaluated on real
@@ -15,10 +15,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from ..data.event_synth import write_bank
-from ..data.paralinguistic import DEFAULT_BANK_DIR, import_recordings
+import numpy as np
+
+from .bank import DEFAULT_BANK_DIR
+from .dataset import segment_events
+from .dsp import active_level_db
+from .synthesis import write_bank
 
 #: Coswara speakers (participant ids) whose recordings go into the packaged bank, per label.
 BANK_SPEAKERS: dict[str, tuple[str, ...]] = {
@@ -59,11 +66,58 @@ Participants in the bank: {speakers}. Recordings of other Coswara participants a
 
 ## Synthesised sounds (laugh/, sigh/, gasp/, throat_clearing/, tsk/)
 
-Made by emotionlayer itself with `emotionlayer/data/event_synth.py` (source-filter models of the voice;
-recipes in its docstring and in docs/paralinguistics.md), released with emotionlayer under its licence.
-`<label>/synth.json` lists each clip's seed and pitch; `python -m emotionlayer.data.event_synth DIR`
-regenerates them exactly.
+Made by emotionlayer itself with `emotionlayer/paralinguistics/synthesis.py` (source-filter models of
+the voice; recipes in its docstring and in docs/paralinguistics.md), released with emotionlayer under its
+licence. `<label>/synth.json` lists each clip's seed and pitch;
+`python -m emotionlayer.paralinguistics.synthesis DIR` regenerates them exactly.
 """
+
+
+def import_recordings(
+    rows: Sequence[dict[str, str]],
+    base_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    sample_rate: int = 16000,
+    max_events_per_recording: int = 4,
+    max_seconds: float = 2.5,
+) -> list[dict[str, Any]]:
+    """Cut recordings of events (e.g. a minute of coughing) into single-event bank clips.
+
+    Args:
+        rows: Manifest rows with at least ``path`` (relative to ``base_dir``) and ``label``; every other
+            column (licence, source, speaker...) is kept in the returned provenance.
+        base_dir: Folder the paths are relative to.
+        out_dir: Bank folder; clips go to ``out_dir/<label>/<stem>_<n>.flac`` (16-bit FLAC, mono).
+        sample_rate: Rate of the written clips.
+        max_events_per_recording: At most this many events (the loudest) are taken from one recording.
+        max_seconds: Longer events are cut into parts.
+
+    Returns:
+        One provenance dict per written clip (``file`` relative to ``out_dir``, ``start``/``end`` in the
+        source in seconds, and the row's columns).
+    """
+    import soundfile as sf
+
+    from ..audio import load_audio
+
+    written: list[dict[str, Any]] = []
+    for row in rows:
+        source = Path(base_dir) / row["path"]
+        audio = load_audio(source, sample_rate, max_seconds=None)
+        spans = segment_events(audio.samples, sample_rate, max_seconds=max_seconds)
+        levels = [active_level_db(audio.samples[a:b], sample_rate) or -120.0 for a, b in spans]
+        keep = sorted(np.argsort(levels)[::-1][:max_events_per_recording].tolist())
+        folder = Path(out_dir) / row["label"]
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, index in enumerate(keep):
+            a, b = spans[index]
+            clip = audio.samples[a:b]
+            peak = float(np.max(np.abs(clip))) or 1.0
+            clip = clip / peak * 10 ** (-3.0 / 20.0)
+            name = f"{Path(row['path']).stem}_{n}.flac"
+            sf.write(str(folder / name), clip.astype(np.float32), sample_rate, subtype="PCM_16", format="FLAC")
+            written.append({"file": f"{row['label']}/{name}", "start": round(a / sample_rate, 3), "end": round(b / sample_rate, 3), **row})
+    return written
 
 
 def build(coswara_manifest: str | Path, out_dir: str | Path = DEFAULT_BANK_DIR, variants: int = 8) -> dict[str, int]:

@@ -9,15 +9,11 @@ import pytest
 import soundfile as sf
 
 from emotionlayer.audio import load_audio
-from emotionlayer.data.event_synth import synthesize_event
-from emotionlayer.data.paralinguistic import (
-    EventBank,
-    _read_clip,
-    build_dataset,
-    event_renderer,
-    synthesize_with_events,
-)
 from emotionlayer.errors import ConfigError
+from emotionlayer.paralinguistics.bank import EventBank, _read_clip
+from emotionlayer.paralinguistics.dataset import build_dataset
+from emotionlayer.paralinguistics.insertion import event_renderer, synthesize_with_events
+from emotionlayer.paralinguistics.synthesis import synthesize_event
 from emotionlayer.testing import DummyTTS
 
 SR = 16000

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelNotFoundError
+from ...errors import ModelNotFoundError
 from .features import FeatureConfig
 
 #: Window classes that are not events.
@@ -138,7 +138,7 @@ def combine(models: list[WindowClassifier], info: dict[str, Any] | None = None) 
     Raises:
         ConfigError: the models disagree on labels or features.
     """
-    from ..errors import ConfigError
+    from ...errors import ConfigError
 
     if not models:
         raise ConfigError("combine() needs at least one model.")

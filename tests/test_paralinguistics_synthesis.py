@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotionlayer.data.event_synth import SYNTH_LABELS, synthesize_event, write_bank
-from emotionlayer.data.paralinguistic import DEFAULT_BANK_DIR
 from emotionlayer.errors import ConfigError
+from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR
+from emotionlayer.paralinguistics.synthesis import SYNTH_LABELS, synthesize_event, write_bank
 
 SR = 16000
 

@@ -4,7 +4,7 @@ No permissively licensed recordings of laughs, sighs, gasps, throat clearing or 
 found, so emotionlayer makes them itself with small source-filter models of the human voice: a glottal
 pulse train (the voiced source), shaped noise (breath turbulence), and vocal-tract resonances
 (formants). Every sound is drawn from a seeded random generator, so the packaged bank is reproducible:
-``python -m emotionlayer.data.event_synth OUT_DIR`` writes exactly the files shipped in
+``python -m emotionlayer.paralinguistics.synthesis OUT_DIR`` writes exactly the files shipped in
 ``emotionlayer/assets/events/<label>/``.
 
 Recipes (see :data:`RECIPES`):

@@ -8,15 +8,19 @@ import shutil
 import numpy as np
 import pytest
 
-from emotionlayer.components.base import Event
-from emotionlayer.data.paralinguistic import DEFAULT_BANK_DIR, EventBank
 from emotionlayer.errors import ConfigError, ModelNotFoundError
 from emotionlayer.evaluation.events import score_event_timing
-from emotionlayer.events.detector import EventDetector, WindowScores
-from emotionlayer.events.features import FeatureConfig, audio_windows
-from emotionlayer.events.model import WindowClassifier
-from emotionlayer.events.train import isolated_recording, read_event_manifest, train_detector, window_targets
-from emotionlayer.types import Audio
+from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
+from emotionlayer.paralinguistics.detection.detector import EventDetector, WindowScores
+from emotionlayer.paralinguistics.detection.features import FeatureConfig, audio_windows
+from emotionlayer.paralinguistics.detection.model import WindowClassifier
+from emotionlayer.paralinguistics.detection.train import (
+    isolated_recording,
+    read_event_manifest,
+    train_detector,
+    window_targets,
+)
+from emotionlayer.types import Audio, Event
 
 SR = 16000
 
@@ -119,7 +123,7 @@ def test_score_event_timing() -> None:
 
 
 def test_an_ensemble_averages_its_members_and_round_trips(tiny_model, tmp_path) -> None:
-    from emotionlayer.events.model import combine
+    from emotionlayer.paralinguistics.detection.model import combine
 
     model, _, _ = tiny_model
     rng = np.random.default_rng(1)

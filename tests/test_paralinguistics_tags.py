@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emotionlayer.components.tts.tags import (
+from emotionlayer.errors import ConfigError
+from emotionlayer.paralinguistics.tags import (
     TAGS,
     TagSegment,
     TextSegment,
@@ -13,7 +14,6 @@ from emotionlayer.components.tts.tags import (
     strip_tags,
     tag_text,
 )
-from emotionlayer.errors import ConfigError
 
 
 def test_every_issue_tag_is_canonical():
