@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..files import write_text_atomic
 from ..labels import canonical_list
 from ..types import SpeakingStyle
 
@@ -727,30 +728,6 @@ class _RayRowWorker:
 
 
 # -------------------------------------------------------------------------------------------- storage
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not possible on every platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the whole new one, never a part."""
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class Journal:
