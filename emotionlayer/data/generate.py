@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..files import write_text_atomic
+from ..registry import unusable_reason
 from ..labels import canonical_list
 from ..types import SpeakingStyle
 
@@ -245,15 +246,6 @@ DEFAULT_VOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _usable_backend(kind: str, name: str) -> str | None:
-    """Why backend ``kind/name`` cannot run here, or None if it can."""
-    from .. import registry
-
-    if name not in registry.available(kind):
-        return f"no {kind} backend named {name!r} (available: {', '.join(registry.available(kind))})"
-    return registry.missing_requirement(registry.get_class(kind, name))
-
-
 def default_voices(language: str = "en") -> list[VoiceSpec]:
     """The default voices for ``language`` whose TTS backends are usable on this machine.
 
@@ -264,7 +256,7 @@ def default_voices(language: str = "en") -> list[VoiceSpec]:
     reasons: dict[str, str] = {}
     usable = []
     for spec in specs:
-        reason = reasons.setdefault(spec.tts, _usable_backend("tts", spec.tts) or "")
+        reason = reasons.setdefault(spec.tts, unusable_reason("tts", spec.tts) or "")
         if not reason:
             usable.append(spec)
     if not usable:
@@ -956,11 +948,11 @@ def generate_dataset(
     seed_list = load_seeds(seeds, language)
     voices = [VoiceSpec.parse(v) for v in tts] if tts else default_voices(language)
     for spec in {v.tts for v in voices}:
-        reason = _usable_backend("tts", spec)
+        reason = unusable_reason("tts", spec)
         if reason:
             raise ConfigError(f"TTS backend {spec!r} cannot run here: {reason}")
     llm_name, llm_params = parse_spec(llm)
-    reason = _usable_backend("llm", llm_name)
+    reason = unusable_reason("llm", llm_name)
     if reason:
         raise ConfigError(f"LLM backend {llm_name!r} cannot run here: {reason}")
 
