@@ -16,7 +16,8 @@ import json
 import sys
 from collections import Counter
 
-from emotionlayer.data.generate import generate_dataset, read_manifest
+from emotionlayer.data.generation import generate_dataset
+from emotionlayer.data.generation.run import read_manifest
 
 
 def main() -> None:

@@ -21,18 +21,8 @@ import pytest
 import emotionlayer.testing  # noqa: F401  (registers the dummy backends)
 from emotionlayer import registry
 from emotionlayer.audio import load_audio
-from emotionlayer.data.generate import (
-    JOURNAL,
-    MANIFEST,
-    MANIFEST_FIELDS,
-    Journal,
-    VoiceSpec,
-    generate_dataset,
-    load_seeds,
-    plan_rows,
-    read_manifest,
-    split_for,
-)
+from emotionlayer.data.generation import VoiceSpec, generate_dataset, load_seeds, plan_rows, split_for
+from emotionlayer.data.generation.run import JOURNAL, MANIFEST, MANIFEST_FIELDS, Journal, read_manifest
 from emotionlayer.errors import ConfigError
 from emotionlayer.registry import register
 from emotionlayer.testing import DummyTTS

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..files import write_text_atomic
+from ...files import write_text_atomic
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 

@@ -20,7 +20,7 @@ The run is built to survive being killed at any moment:
 
 Example::
 
-    from emotionlayer.data.generate import generate_dataset
+    from emotionlayer.data.generation import generate_dataset
 
     summary = generate_dataset("my_dataset", per_utterance=2, limit=20)
     print(summary.rows_total, summary.rows_per_second)
@@ -42,16 +42,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..files import write_text_atomic
-from ..registry import unusable_reason
-from ..labels import canonical_list
-from ..types import SpeakingStyle
+from ...errors import ConfigError
+from ...files import write_text_atomic
+from ...registry import unusable_reason
+from ...labels import canonical_list
+from ...types import SpeakingStyle
 
 logger = logging.getLogger(__name__)
 
 #: Folder of the packaged seed utterances (``en.jsonl``, ``zh.jsonl``).
-SEED_DIR = Path(__file__).resolve().parent / "seeds"
+SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 #: Languages with packaged seeds.
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 #: Default fractions of seed utterances in train / dev / test.
@@ -200,7 +200,7 @@ class VoiceSpec:
     @classmethod
     def parse(cls, spec: str) -> VoiceSpec:
         """Build a voice from its string form (see the class docstring)."""
-        from ..registry import parse_spec
+        from ...registry import parse_spec
 
         backend, params = parse_spec(spec.strip())
         name = params.pop("name", "")
@@ -278,8 +278,8 @@ def check_voices(voices: Sequence[VoiceSpec], language: str = "en", imports: Seq
     Raises:
         ConfigError: a voice that cannot be built or does not speak (the message names it and why).
     """
-    from .. import registry
-    from ..audio import validate
+    from ... import registry
+    from ...audio import validate
 
     for module in imports:
         __import__(module)
@@ -370,7 +370,7 @@ def _base_styles(emotions: Iterable[str]) -> dict[str, SpeakingStyle]:
     These are the styles of *saying* something in an emotion (:func:`~emotionlayer.components.tts.styles.acted_style`),
     not the styles of *answering* someone who feels it (the pipeline's empathy strategies).
     """
-    from ..components.tts.styles import acted_style
+    from ...components.tts.styles import acted_style
 
     return {emotion: acted_style(emotion) for emotion in sorted(set(emotions))}
 
@@ -503,7 +503,7 @@ def _with_threads(kind: str, name: str, params: dict[str, Any], threads: int | N
         return dict(params)
     import inspect
 
-    from .. import registry
+    from ... import registry
 
     accepted = inspect.signature(registry.get_class(kind, name).__init__).parameters
     out = dict(params)
@@ -541,7 +541,7 @@ class RowWorker:
     @property
     def llm(self) -> Any:
         if self._llm is None:
-            from .. import registry
+            from ... import registry
 
             params = _with_threads("llm", self.config.llm, self.config.llm_params, self.config.threads)
             self._llm = registry.create("llm", self.config.llm, **params)
@@ -550,7 +550,7 @@ class RowWorker:
     @property
     def renderer(self) -> Any:
         if self._renderer is None:
-            from ..prompting import PromptRenderer
+            from ...prompting import PromptRenderer
 
             self._renderer = PromptRenderer(template=self.config.template, template_dirs=self.config.template_dirs)
         return self._renderer
@@ -558,7 +558,7 @@ class RowWorker:
     def tts(self, index: int) -> Any:
         """The TTS backend of voice ``index`` (built once)."""
         if index not in self._tts:
-            from .. import registry
+            from ... import registry
 
             voice = self.config.voices[index]
             params = _with_threads("tts", voice.tts, voice.params, self.config.threads)
@@ -590,8 +590,8 @@ class RowWorker:
 
     def __call__(self, row: PlannedRow) -> RowResult:
         """Generate the reply and the speech of one row."""
-        from ..audio import resample, validate
-        from ..types import EmotionPrediction
+        from ...audio import resample, validate
+        from ...types import EmotionPrediction
 
         start = time.perf_counter()
         prompt = self.renderer.render(row.text, EmotionPrediction.certain(row.emotion), language=row.language)
@@ -672,7 +672,7 @@ def _run_ray(config: WorkerConfig, rows: Sequence[PlannedRow], workers: int, add
     try:
         import ray
     except ImportError:
-        from ..errors import MissingDependencyError
+        from ...errors import MissingDependencyError
 
         raise MissingDependencyError("ray", "ray", purpose="generating with --ray") from None
 
@@ -936,7 +936,7 @@ def generate_dataset(
     Raises:
         ConfigError: invalid options, or ``out_dir`` holds a dataset made with other settings.
     """
-    from ..registry import parse_spec
+    from ...registry import parse_spec
     from .card import write_card
 
     if workers < 1:
@@ -1020,8 +1020,8 @@ def generate_dataset(
             backend = "serial"
             results = _run_serial(config, todo)
 
-        from ..audio import save_audio
-        from ..types import Audio
+        from ...audio import save_audio
+        from ...types import Audio
 
         start = time.perf_counter()
         generated = 0
