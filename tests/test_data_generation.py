@@ -1,4 +1,4 @@
-"""Dataset generation: plan, splits, manifest, card, resume after a crash, worker processes and Ray.
+"""Dataset generation: manifest, card, resume after a crash, worker processes, Ray and the CLI.
 
 Most tests use the ``dummy`` LLM and TTS from :mod:`emotionlayer.testing` (deterministic, instant); the
 tests marked by ``needs_real`` run the packaged SmolLM2 and piper voice when they are installed.
@@ -12,17 +12,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import emotionlayer.testing  # noqa: F401  (registers the dummy backends)
 from emotionlayer import registry
 from emotionlayer.audio import load_audio
-from emotionlayer.data.generation import VoiceSpec, generate_dataset, load_seeds, plan_rows, split_for
-from emotionlayer.data.generation.run import JOURNAL, MANIFEST, MANIFEST_FIELDS, Journal, read_manifest
+from emotionlayer.data.generation import VoiceSpec, generate_dataset, load_seeds, plan_rows
+from emotionlayer.data.generation.journal import Journal
+from emotionlayer.data.generation.run import JOURNAL, MANIFEST, MANIFEST_FIELDS, read_manifest
 from emotionlayer.errors import ConfigError
 from emotionlayer.registry import register
 from emotionlayer.testing import DummyTTS
@@ -115,85 +115,6 @@ def _assert_complete(out: Path, expected_ids: list[str]) -> list[dict]:
     assert {p.name for p in (out / "audio").iterdir()} == referenced
     assert not list(out.rglob("*.part"))
     return rows
-
-
-# ----------------------------------------------------------------------------------------------- plan
-
-
-def test_voice_spec_round_trip_and_errors():
-    spec = VoiceSpec.parse("espeak-ng:voice=en-gb+f3,pitch=-2,rate=1.1,gap=3")
-    assert spec.tts == "espeak-ng" and spec.params == {"voice": "en-gb+f3", "gap": 3}
-    assert (spec.name, spec.pitch_offset, spec.rate_factor) == ("espeak-ng/en-gb+f3", -2.0, 1.1)
-    assert VoiceSpec.parse(spec.to_string()) == spec
-    assert VoiceSpec.parse("piper").name == "piper"
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        VoiceSpec.parse("piper:fast")
-
-
-def test_plan_is_deterministic_and_row_ids_are_stable(seeds, voices):
-    a = plan_rows(seeds, voices, per_utterance=3, seed=7)
-    b = plan_rows(seeds, voices, per_utterance=3, seed=7)
-    c = plan_rows(seeds, voices, per_utterance=3, seed=8)
-    assert a == b
-    assert [r.id for r in a] != [r.id for r in c]  # another order ...
-    assert {r.id for r in a} == {r.id for r in c}  # ... of the same rows
-    assert [r.style for r in a] != [r.style for r in sorted(c, key=lambda r: [x.id for x in a].index(r.id))]
-    assert len(a) == 3 * len(seeds)
-    by_seed = defaultdict(list)
-    for row in a:
-        by_seed[row.seed_id].append(row)
-    for utterance in seeds:
-        rows = by_seed[utterance.id]
-        assert sorted(r.id for r in rows) == [f"{utterance.id}-{k}" for k in range(3)]
-        assert all(r.emotion in utterance.emotions and r.text == utterance.text for r in rows)
-        # different emotions and voices within an utterance while there are enough
-        assert len({r.emotion for r in rows}) == min(3, len(utterance.emotions))
-        assert len({r.voice for r in rows}) == 3
-    # the first rows cover many utterances: a limit gives a varied subset
-    assert len({r.seed_id for r in a[:30]}) >= 25
-
-
-def test_styles_follow_the_emotion_and_the_voice(seeds, voices):
-    from emotionlayer.components.tts.styles import acted_style
-
-    rows = plan_rows(seeds, voices, per_utterance=3, seed=0)
-    for row in rows:
-        base = acted_style(row.emotion)
-        voice = voices[row.voice]
-        assert row.style.emotion == row.emotion
-        assert abs(row.style.pitch_semitones - (base.pitch_semitones + voice.pitch_offset)) <= 1.0 + 1e-6
-        assert abs(row.style.rate / (base.rate * voice.rate_factor) - 1.0) <= 0.08 + 1e-3
-    pitch = {v.name: np.mean([r.style.pitch_semitones for r in rows if r.voice_name == v.name]) for v in voices}
-    assert pitch["dummy-high"] - pitch["dummy"] > 2.0
-    # the utterance is *acted* in its emotion: sad rows slower, lower and quieter than angry ones
-    mean = {e: np.mean([[r.style.rate, r.style.pitch_semitones, r.style.volume] for r in rows if r.emotion == e], axis=0) for e in ("sad", "angry")}
-    assert (mean["sad"] < mean["angry"]).all(), mean
-
-
-def test_splits_keep_each_text_in_one_split(seeds, voices):
-    rows = plan_rows(seeds, voices, per_utterance=4, seed=1)
-    splits_of_text = defaultdict(set)
-    for row in rows:
-        splits_of_text[row.text].add(row.split)
-    assert all(len(s) == 1 for s in splits_of_text.values())
-    share = Counter(split_for(s.id) for s in seeds)
-    assert abs(share["train"] / len(seeds) - 0.8) < 0.07
-    assert share["dev"] > 10 and share["test"] > 10
-    # a seed's split does not depend on the run's seed
-    assert {r.seed_id: r.split for r in rows} == {r.seed_id: r.split for r in plan_rows(seeds, voices, 2, seed=99)}
-
-
-def test_holdout_voices_only_speak_the_test_split(seeds, voices):
-    rows = plan_rows(seeds, voices, per_utterance=2, seed=0, holdout_voices=["dummy-high"])
-    assert {r.split for r in rows if r.voice_name == "dummy-high"} == {"test"}
-    assert {r.voice_name for r in rows if r.split == "test"} == {"dummy-high"}
-    assert "dummy-high" not in {r.voice_name for r in rows if r.split != "test"}
-    with pytest.raises(ConfigError, match="not among the voices"):
-        plan_rows(seeds, voices, holdout_voices=["nobody"])
-    with pytest.raises(ConfigError, match="Every voice"):
-        plan_rows(seeds, voices, holdout_voices=[v.name for v in voices])
-    with pytest.raises(ConfigError, match="unique"):
-        plan_rows(seeds, [voices[0], voices[0]])
 
 
 # -------------------------------------------------------------------------------------------- dataset
@@ -304,7 +225,7 @@ def test_kill_9_in_the_middle_then_the_same_command_finishes(tmp_path, seeds):
     out = tmp_path / "ds"
     command = [sys.executable, "-m", "emotionlayer.cli.data", "generate", "--out", str(out), "--limit", "14", "-q",
                "--llm", "dummy", "--tts", "datagen-slow", "--tts", "datagen-slow:pitch=2,name=slow-high",
-               "--import", "emotionlayer.testing", "--import", "test_data_generate"]  # fmt: skip
+               "--import", "emotionlayer.testing", "--import", "test_data_generation"]  # fmt: skip
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     journal = out / JOURNAL
     deadline = time.time() + 60
