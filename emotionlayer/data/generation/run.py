@@ -19,6 +19,7 @@ from typing import Any
 from ...errors import ConfigError
 from ...files import write_text_atomic
 from ...registry import unusable_reason
+from ..manifest import DIALOGUE_MANIFEST, DialogueRow
 from .journal import Journal
 from .plan import DEFAULT_SPLITS, PITCH_JITTER, RATE_JITTER, SPLIT_NAMES, VOLUME_JITTER, check_fractions, plan_rows
 from .runners import run_processes, run_ray, run_serial
@@ -28,29 +29,9 @@ from .workers import DEFAULT_TEMPLATE, RowResult, WorkerConfig
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.jsonl"
 JOURNAL = "journal.jsonl"
 SETTINGS = "settings.json"
 AUDIO_DIR = "audio"
-#: Manifest fields every row has.
-MANIFEST_FIELDS: tuple[str, ...] = (
-    "id",
-    "seed_id",
-    "text",
-    "emotion",
-    "response",
-    "audio",
-    "voice",
-    "speaker",
-    "style",
-    "duration",
-    "sample_rate",
-    "split",
-    "language",
-    "strategy",
-    "llm",
-    "tts",
-)
 
 
 @dataclass
@@ -99,35 +80,31 @@ def _seed_source(path: str | os.PathLike | None, language: str) -> dict[str, Any
     return {"file": f"packaged:{language}" if path is None else str(path), "sha256": digest}
 
 
-def _row_record(result: RowResult, audio_rel: str) -> dict[str, Any]:
-    row = result.row
-    return {
-        "id": row.id,
-        "seed_id": row.seed_id,
-        "text": row.text,
-        "emotion": row.emotion,
-        "response": result.response,
-        "audio": audio_rel,
-        "voice": row.voice_name,
-        "style": row.style.to_dict(),
-        "duration": round(len(result.samples) / float(result.sample_rate), 3),
-        "sample_rate": result.sample_rate,
-        "split": row.split,
-        "language": row.language,
-        "strategy": result.strategy,
-        "llm": result.llm,
-        "tts": result.tts,
-    }
-
-
-def _manifest_row(record: dict[str, Any]) -> dict[str, Any]:
-    """A journal record as a manifest row: fields in :data:`MANIFEST_FIELDS` order, ``speaker`` = voice.
+def _dialogue_row(result: RowResult, audio_rel: str) -> DialogueRow:
+    """The manifest row of a finished row.
 
     ``speaker`` repeats the voice so that tools which hold speakers out (e.g. SER cross-validation with
     :func:`emotionlayer.data.read_manifest`) hold voices out.
     """
-    row = {**record, "speaker": record.get("voice")}
-    return {key: row.get(key) for key in MANIFEST_FIELDS}
+    row = result.row
+    return DialogueRow(
+        id=row.id,
+        seed_id=row.seed_id,
+        text=row.text,
+        emotion=row.emotion,
+        response=result.response,
+        audio=audio_rel,
+        voice=row.voice_name,
+        speaker=row.voice_name,
+        style=row.style,
+        duration=round(len(result.samples) / float(result.sample_rate), 3),
+        sample_rate=result.sample_rate,
+        split=row.split,
+        language=row.language,
+        strategy=result.strategy,
+        llm=result.llm,
+        tts=result.tts,
+    )
 
 
 def _clean_stray_files(out: Path, finished: set[str]) -> int:
@@ -148,17 +125,6 @@ def _clean_stray_files(out: Path, finished: set[str]) -> int:
 def _audio_ok(out: Path, record: dict[str, Any]) -> bool:
     file = out / record.get("audio", "")
     return file.is_file() and file.stat().st_size > 44
-
-
-def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a generated ``manifest.jsonl`` (a folder is read as ``folder/manifest.jsonl``)."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / MANIFEST
-    if not file.is_file():
-        raise ConfigError(f"No manifest at {file}. Generate a dataset first: emotionlayer data generate --out DIR.")
-    with open(file, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def generate_dataset(
@@ -313,7 +279,7 @@ def generate_dataset(
             for result in results:
                 rel = f"{AUDIO_DIR}/{result.row.id}.wav"
                 save_audio(Audio(result.samples, result.sample_rate), out / rel)
-                journal.append(_row_record(result, rel))
+                journal.append(_dialogue_row(result, rel).to_dict())
                 finished.add(result.row.id)
                 generated += 1
                 if generated == 1:
@@ -331,7 +297,7 @@ def generate_dataset(
         journal.close()
 
     order = {row.id: i for i, row in enumerate(plan)}
-    records = [_manifest_row(r) for r in sorted((journal.records[rid] for rid in finished), key=lambda r: order[r["id"]])]
-    write_text_atomic(out / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    records = [DialogueRow.from_dict(journal.records[rid]).to_dict() for rid in sorted(finished, key=order.__getitem__)]
+    write_text_atomic(out / DIALOGUE_MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     write_card(out, records, settings)
     return GenerationSummary(str(out), len(records), generated, seconds, workers, backend, first_row)
