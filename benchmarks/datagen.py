@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--keep", default=None, help="keep the datasets under this folder instead of a temp one")
     args = parser.parse_args()
 
-    from emotionlayer.data.generate import generate_dataset
+    from emotionlayer.data.generation import generate_dataset
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="datagen-bench-"))
     results = []

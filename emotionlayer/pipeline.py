@@ -98,7 +98,7 @@ class CascadePipeline:
         if config.pipeline.render_events and "event_renderer" not in tts_params:
             accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
             if "event_renderer" in accepts:
-                from .data.paralinguistic import event_renderer
+                from .paralinguistics.insertion import event_renderer
 
                 tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
         parts["tts"] = registry.create("tts", config.tts.backend, **tts_params)

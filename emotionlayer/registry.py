@@ -236,3 +236,18 @@ def describe(kind: str | None = None) -> list[ComponentInfo]:
             doc = (inspect.getdoc(cls) or "").splitlines()
             out.append(ComponentInfo(k, name, reason is None, reason or "ok", doc[0] if doc else ""))
     return out
+
+
+def unusable_reason(kind: str, name: str) -> str | None:
+    """Why the ``kind`` backend ``name`` cannot run here, or ``None`` if it can.
+
+    Unlike :func:`get_class`, an unknown name is not an error but a reason (which lists the valid names),
+    so callers can check a list of backends and report every problem at once.
+
+    Example:
+        >>> unusable_reason("tts", "no-such-voice")
+        "no tts backend named 'no-such-voice' (available: ...)"
+    """
+    if name not in available(kind):
+        return f"no {kind} backend named {name!r} (available: {', '.join(available(kind))})"
+    return missing_requirement(get_class(kind, name))

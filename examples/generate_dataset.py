@@ -16,7 +16,8 @@ import json
 import sys
 from collections import Counter
 
-from emotionlayer.data.generate import generate_dataset, read_manifest
+from emotionlayer.data import read_dialogue_manifest
+from emotionlayer.data.generation import generate_dataset
 
 
 def main() -> None:
@@ -33,14 +34,14 @@ def main() -> None:
     )
     print(f"{summary.rows_total} rows in {out} ({summary.rows_per_second:.2f} rows/s this run)")
 
-    manifest = read_manifest(out)
+    manifest = read_dialogue_manifest(out)
     for row in manifest[:4]:
-        print(f"\n[{row['split']}] {row['emotion']:>9} | {row['voice']:<16} | {row['text']}")
-        print(f"{'':>11} reply: {row['response']}")
-        print(f"{'':>11} audio: {out}/{row['audio']} ({row['duration']:.1f} s)")
+        print(f"\n[{row.split}] {row.emotion:>9} | {row.voice:<16} | {row.text}")
+        print(f"{'':>11} reply: {row.response}")
+        print(f"{'':>11} audio: {out}/{row.audio} ({row.duration:.1f} s)")
 
-    print("\nrows per emotion:", dict(Counter(r["emotion"] for r in manifest)))
-    print("rows per voice:  ", dict(Counter(r["voice"] for r in manifest)))
+    print("\nrows per emotion:", dict(Counter(r.emotion for r in manifest)))
+    print("rows per voice:  ", dict(Counter(r.voice for r in manifest)))
     card = json.loads(open(f"{out}/card.json", encoding="utf-8").read())
     print("rows per split:  ", card["splits"])
     print(f"\nDataset card: {out}/README.md")

@@ -1,4 +1,5 @@
-"""Manifests: CSV/JSONL reading, path resolution, label aliases, and errors that name the bad line."""
+"""Manifests of clips, dialogue datasets and events: CSV/JSONL reading, path resolution, label aliases,
+typed rows that round-trip, and errors that name the bad line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotionlayer.data import ManifestError, ManifestRow, read_manifest, write_manifest
+from emotionlayer.data import (
+    DialogueRow,
+    EventRow,
+    ManifestError,
+    ManifestRow,
+    read_dialogue_manifest,
+    read_event_manifest,
+    read_manifest,
+    write_manifest,
+)
+from emotionlayer.data.manifest import DIALOGUE_FIELDS
+from emotionlayer.errors import ConfigError
+from emotionlayer.types import Event, SpeakingStyle
 
 
 @pytest.fixture()
@@ -80,3 +93,136 @@ def test_missing_manifest_and_unchecked_files(clips):
         read_manifest(clips / "nope.csv")
     (clips / "m.csv").write_text("path\nnot/there.wav\n")
     assert read_manifest(clips / "m.csv", check_files=False)[0].emotion is None
+
+
+# ------------------------------------------------------------------------------------- dialogue datasets
+
+DIALOGUE = {
+    "id": "en-0002-2",
+    "seed_id": "en-0002",
+    "text": "We have another meeting tonight.",
+    "emotion": "sad",
+    "response": "I'm sorry. What's your plan?",
+    "audio": "audio/a.wav",
+    "voice": "piper-joe",
+    "speaker": "piper-joe",
+    "style": {"name": "sad", "rate": 0.838, "pitch_semitones": -3.58, "volume": 0.546, "emotion": "sad"},
+    "duration": 0.1,
+    "sample_rate": 16000,
+    "split": "train",
+    "language": "en",
+    "strategy": "comfort",
+    "llm": "SmolLM2",
+    "tts": "piper:en_US-joe-medium",
+}
+
+
+def test_dialogue_row_round_trips_every_field_in_order_and_keeps_extra_columns():
+    data = {**DIALOGUE, "rating": 4}
+    row = DialogueRow.from_dict(data)
+    assert row.style == SpeakingStyle("sad", 0.838, -3.58, 0.546, "sad")
+    assert row.extra == {"rating": 4}
+    assert row.to_dict() == data
+    assert list(row.to_dict()) == [*DIALOGUE_FIELDS, "rating"]
+    assert DialogueRow.from_dict(row.to_dict()) == row
+    # a journal record without speaker: the voice is the speaker
+    assert DialogueRow.from_dict({k: v for k, v in DIALOGUE.items() if k != "speaker"}).speaker == "piper-joe"
+
+
+def test_dialogue_manifest_reads_a_folder_resolves_audio_and_keeps_extra_columns(clips):
+    lines = [json.dumps({**DIALOGUE, "emotion": "Sadness", "rating": 4}), "", json.dumps({**DIALOGUE, "id": "x", "audio": "audio/b.wav"})]
+    (clips / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    rows = read_dialogue_manifest(clips, check_files=True)
+    assert [r.id for r in rows] == ["en-0002-2", "x"] and [r.line for r in rows] == [1, 3]
+    assert rows[0].emotion == "sad" and rows[0].extra == {"rating": 4}
+    assert rows[0].path == str((clips / "audio" / "a.wav").resolve()) and rows[0].audio == "audio/a.wav"
+    assert rows[1].load_audio().sample_rate == 16000 and rows[1].load_audio(8000).sample_rate == 8000
+    assert rows == read_dialogue_manifest(clips / "manifest.jsonl")
+    (clips / "empty").mkdir()
+    (clips / "empty" / "manifest.jsonl").write_text("")
+    assert read_dialogue_manifest(clips / "empty") == []  # a dataset generated with limit=0
+
+
+def test_dialogue_manifest_as_csv_with_the_style_in_a_json_cell(clips):
+    import csv
+
+    with open(clips / "m.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(DIALOGUE))
+        writer.writeheader()
+        writer.writerow({**DIALOGUE, "style": json.dumps(DIALOGUE["style"])})
+    (row,) = read_dialogue_manifest(clips / "m.csv")
+    assert row.to_dict() == DIALOGUE
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"audio": ""}, r"line 1 has no audio\. Every row needs id, text, emotion, audio"),
+        ({"emotion": "bored"}, r"line 1: Unknown emotion label 'bored'"),
+        ({"duration": "long"}, r"line 1 has a value that cannot be read"),
+        ({"style": "[1, 2]"}, r"line 1 has a value that cannot be read"),
+        ({"audio": "audio/missing.wav"}, r"1 audio file\(s\) not found \(line 1"),
+    ],
+)
+def test_bad_dialogue_manifests_say_where(clips, change, message):
+    (clips / "m.jsonl").write_text(json.dumps({**DIALOGUE, **change}) + "\n")
+    with pytest.raises(ManifestError, match=message):
+        read_dialogue_manifest(clips / "m.jsonl", check_files=True)
+
+
+def test_missing_dialogue_manifest_says_how_to_make_one(tmp_path):
+    with pytest.raises(ManifestError, match="No manifest at .*emotionlayer data generate"):
+        read_dialogue_manifest(tmp_path)
+    (tmp_path / "manifest.jsonl").write_text("{oops\n")
+    with pytest.raises(ManifestError, match="line 1 is not valid JSON"):
+        read_dialogue_manifest(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+
+def test_read_event_manifest_csv_and_jsonl(clips) -> None:
+    clip = clips / "audio" / "a.wav"
+    (clips / "m.csv").write_text(f"path,label,speaker\n{clip},cough,s1\n")
+    rows = read_event_manifest(clips / "m.csv")
+    assert rows[0].label == "cough" and rows[0].events is None and rows[0].speaker == "s1"
+    (clips / "m.jsonl").write_text(json.dumps({"path": "audio/b.wav", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}) + "\n")
+    rows = read_event_manifest(clips / "m.jsonl")
+    assert rows[0].path == str(clips / "audio" / "b.wav") and rows[0].events == (Event("cough", 0.1, 0.4),)
+    (clips / "bad.csv").write_text("path,label\nmissing.wav,cough\n")
+    with pytest.raises(ConfigError, match="do not exist"):
+        read_event_manifest(clips / "bad.csv")
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_event_manifest(clips / "nope.csv")
+
+
+def test_event_rows_round_trip_and_csv_cells_hold_events_as_json(clips):
+    timed = EventRow("/x/a.wav", "", (Event("laugh", 0.5, 1.25, 0.9), Event("cough", 2.0, 2.5)), "s1")
+    clip = EventRow("/x/b.wav", "sigh")
+    for row in (timed, clip):
+        assert EventRow.from_dict(json.loads(json.dumps(row.to_dict()))) == row
+    events = json.dumps([e.to_dict() for e in timed.events]).replace('"', '""')
+    (clips / "m.csv").write_text(f'path,label,events\naudio/a.wav,,"{events}"\naudio/b.wav,Sigh ,\n')
+    rows = read_event_manifest(clips / "m.csv")
+    assert rows[0].events == timed.events and rows[0].label == ""
+    assert rows[1].events is None and rows[1].label == "Sigh"
+    (clips / "m.jsonl").write_text(json.dumps({"path": "audio/a.wav", "label": "cough", "events": []}) + "\n")
+    assert read_event_manifest(clips / "m.jsonl")[0].events is None  # an empty list is no events
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        ("path,label\n,cough\n", ".csv", r"line 2 has no 'path'"),
+        ("path,label\naudio/a.wav,\n", ".csv", r"line 2 has neither a 'label' nor 'events'"),
+        ('path,events\naudio/a.wav,"[{""label"": ""laugh""}]"\n', ".csv", r"line 2: cannot read its events"),
+        ('path,events\naudio/a.wav,not json\n', ".csv", r"line 2: cannot read its events"),
+        ('{"path": "audio/a.wav", "events": [{"label": "laugh", "start": 2, "end": 1}]}\n', ".jsonl", r"line 1: cannot read its events"),
+        ('\n{"path": "audio/a.wav", "label": "cough"\n', ".jsonl", r"line 2 is not valid JSON"),
+        ("path,label\naudio/a.wav,cough\n", ".txt", r"unknown manifest format"),
+    ],
+)
+def test_bad_event_manifests_say_where(clips, content, suffix, message):
+    (clips / f"bad{suffix}").write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        read_event_manifest(clips / f"bad{suffix}")

@@ -14,12 +14,7 @@ from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
 from emotionlayer.paralinguistics.detection.detector import EventDetector, WindowScores
 from emotionlayer.paralinguistics.detection.features import FeatureConfig, audio_windows
 from emotionlayer.paralinguistics.detection.model import WindowClassifier
-from emotionlayer.paralinguistics.detection.train import (
-    isolated_recording,
-    read_event_manifest,
-    train_detector,
-    window_targets,
-)
+from emotionlayer.paralinguistics.detection.train import isolated_recording, train_detector, window_targets
 from emotionlayer.types import Audio, Event
 
 SR = 16000
@@ -79,22 +74,6 @@ def test_window_targets_label_windows_by_overlap() -> None:
     assert targets[-1] == 1  # loud, no event: speech
     assert -1 in targets  # windows barely touching the cough are left out
     assert len(starts) == len(targets)
-
-
-def test_read_event_manifest_csv_and_jsonl(tmp_path) -> None:
-    clip = next((DEFAULT_BANK_DIR / "cough").glob("*.flac"))
-    (tmp_path / "m.csv").write_text(f"path,label,speaker\n{clip},cough,s1\n")
-    rows = read_event_manifest(tmp_path / "m.csv")
-    assert rows[0].label == "cough" and rows[0].events is None and rows[0].speaker == "s1"
-    shutil.copy(clip, tmp_path / "a.flac")
-    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "a.flac", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}) + "\n")
-    rows = read_event_manifest(tmp_path / "m.jsonl")
-    assert rows[0].path == str(tmp_path / "a.flac") and rows[0].events == (Event("cough", 0.1, 0.4),)
-    (tmp_path / "bad.csv").write_text("path,label\nmissing.wav,cough\n")
-    with pytest.raises(ConfigError, match="do not exist"):
-        read_event_manifest(tmp_path / "bad.csv")
-    with pytest.raises(ConfigError, match="does not exist"):
-        read_event_manifest(tmp_path / "nope.csv")
 
 
 def test_events_from_scores_merges_runs_and_finds_pauses() -> None:

@@ -52,3 +52,17 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
     monkeypatch.setattr(registry, "_LOADED", set())
     assert "plugin-ser" in registry.available("ser")
     assert registry.get_class("ser", "plugin-ser") is Plugin
+
+
+def test_unusable_reason_names_unknown_and_uninstalled_backends():
+    @registry.register("llm", "needs-missing-llm-lib")
+    class NeedsMissing:
+        """An LLM whose library is not installed."""
+
+        requires = ("surely_not_an_installed_module_xyz",)
+        extra = "xyz"
+
+    assert registry.unusable_reason("tts", "dummy") is None
+    assert "emotionlayer[xyz]" in registry.unusable_reason("llm", "needs-missing-llm-lib")
+    reason = registry.unusable_reason("tts", "no-such-voice")
+    assert "no tts backend named 'no-such-voice'" in reason and "dummy" in reason

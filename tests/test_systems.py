@@ -147,7 +147,7 @@ def test_dropping_a_for_loop_midway_also_stops_the_llm():
 
 
 class CharLLM:
-    """Streams a fixed reply one character at a time, as LLMs do for Chinese."""
+    """Streams a fixed reply one character at a time (10 ms each), as LLMs do for Chinese."""
 
     def __init__(self, reply: str) -> None:
         self.reply = reply
@@ -156,7 +156,9 @@ class CharLLM:
         return self.reply
 
     def stream_generate(self, messages, **options):
-        yield from self.reply
+        for char in self.reply:
+            time.sleep(0.01)
+            yield char
 
 
 def test_a_chinese_reply_without_spaces_is_spoken_sentence_by_sentence():

@@ -77,7 +77,7 @@ def generate(
 
     Example: emotionlayer data generate --out my_dataset --per-utterance 3 --limit 200 --workers 2
     """
-    from ..data.generate import generate_dataset
+    from ..data.generation import generate_dataset
     from ..errors import ConfigError
 
     try:
@@ -119,11 +119,12 @@ def voices(
     language: str = typer.Option("en", "--language", "-l", help="en or zh."),
 ) -> None:
     """List the default voices for a language, their names (for --holdout-voices) and whether they work here."""
-    from ..data.generate import DEFAULT_VOICES, VoiceSpec, _usable_backend
+    from ..data.generation import DEFAULT_VOICES, VoiceSpec
+    from ..registry import unusable_reason
 
     for text in DEFAULT_VOICES.get(language, DEFAULT_VOICES["en"]):
         spec = VoiceSpec.parse(text)
-        reason = _usable_backend("tts", spec.tts)
+        reason = unusable_reason("tts", spec.tts)
         typer.echo(f"{spec.name:<28} {'usable' if not reason else 'not usable: ' + reason}   --tts {spec.to_string()}")
 
 

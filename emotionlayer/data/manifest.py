@@ -1,6 +1,15 @@
-"""Manifests: CSV or JSONL files that list audio clips and what is known about them.
+"""Manifests: CSV or JSONL files that list audio files and what is known about them.
 
-Columns (CSV header or JSONL keys):
+Three kinds of manifest share one parser (CSV, TSV or JSONL; paths relative to the manifest's folder;
+errors that name the line), each read into its own typed rows:
+
+- clip manifests (:func:`read_manifest` -> :class:`ManifestRow`), for SER and ASR training and evaluation;
+- the ``manifest.jsonl`` of a generated dialogue dataset (:func:`read_dialogue_manifest` ->
+  :class:`DialogueRow`, the fields :data:`DIALOGUE_FIELDS`);
+- event manifests (:func:`read_event_manifest` -> :class:`EventRow`): recordings with a clip-level event
+  label (``path,label[,speaker]``) or timed ``events``, for training and evaluating the event detector.
+
+Clip manifest columns (CSV header or JSONL keys):
 
 =============  ========  ==============================================================================
 column         required  meaning
@@ -23,14 +32,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EmotionLayerError
 from ..labels import canonical
-from ..types import Audio, Utterance
+from ..types import Audio, Event, SpeakingStyle, Utterance
 
 PathLike = Union[str, os.PathLike]
 
@@ -106,7 +115,18 @@ def _clean(value: Any) -> str | None:
     return text or None
 
 
-def _rows_from_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
+def _resolve(raw: str, base: Path) -> Path:
+    """An audio path from a manifest: absolute as written, else relative to the manifest's folder ``base``."""
+    audio_path = Path(raw).expanduser()
+    return audio_path if audio_path.is_absolute() else base / audio_path
+
+
+def _rows_from_file(
+    path: Path,
+    json_example: str = '{"path": "a.wav", "emotion": "happy"}',
+    csv_header: str = "path,emotion,speaker",
+) -> Iterable[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for every row of a CSV, TSV or JSONL file; the hints go into error messages."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         with open(path, encoding="utf-8") as handle:
@@ -118,7 +138,7 @@ def _rows_from_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError as exc:
                     raise ManifestError(
                         f"{path} line {number} is not valid JSON ({exc.msg}). A JSONL manifest has one JSON object "
-                        'per line, e.g. {"path": "a.wav", "emotion": "happy"}.'
+                        f"per line, e.g. {json_example}."
                     ) from exc
                 if not isinstance(record, dict):
                     raise ManifestError(f"{path} line {number} is a JSON {type(record).__name__}, not an object.")
@@ -128,7 +148,7 @@ def _rows_from_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
             if not reader.fieldnames:
                 raise ManifestError(
-                    f"{path} is empty. A CSV manifest needs a header line such as: path,emotion,speaker"
+                    f"{path} is empty. A CSV manifest needs a header line such as: {csv_header}"
                 )
             for number, record in enumerate(reader, start=2):
                 if None in record:
@@ -186,9 +206,7 @@ def read_manifest(
         raw_path = _clean(standard.get("path"))
         if raw_path is None:
             raise ManifestError(f"{where} has no audio path. Every row needs a 'path' column (relative or absolute).")
-        audio_path = Path(raw_path).expanduser()
-        if not audio_path.is_absolute():
-            audio_path = base / audio_path
+        audio_path = _resolve(raw_path, base)
         emotion = _clean(standard.get("emotion"))
         if emotion is not None:
             try:
@@ -248,3 +266,239 @@ def write_manifest(rows: Sequence[ManifestRow], path: PathLike, relative: bool =
             for record in records:
                 writer.writerow({k: "" if v is None else v for k, v in record.items()})
     return target
+
+
+# ------------------------------------------------------------------------------------- dialogue datasets
+
+#: File name of the manifest in a generated dialogue dataset's folder.
+DIALOGUE_MANIFEST = "manifest.jsonl"
+_DIALOGUE_REQUIRED: tuple[str, ...] = ("id", "text", "emotion", "audio")
+
+
+@dataclass(frozen=True)
+class DialogueRow:
+    """One row of a generated emotional spoken-dialogue dataset (its ``manifest.jsonl``).
+
+    A (question text, emotion, question speech, response) tuple in the style of E-chat200, written by
+    :func:`emotionlayer.data.generation.generate_dataset`; :meth:`to_dict` gives the manifest line.
+
+    Attributes:
+        id: Row id, ``<seed id>-<k>``.
+        seed_id: Id of the seed utterance (every row of one seed utterance is in the same split).
+        text: The utterance.
+        emotion: Canonical emotion label it is spoken (and answered) with.
+        response: The LLM's reply, given the true text and the true emotion.
+        audio: The speech, relative to the dataset folder as written in the manifest (``audio/<id>.wav``).
+        voice: Label of the TTS voice.
+        speaker: Speaker id; the voice in generated data, so that holding speakers out holds voices out.
+        style: Speaking style the TTS was asked for.
+        duration: Length of the speech in seconds.
+        sample_rate: Sample rate of the speech.
+        split: ``train``, ``dev`` or ``test``.
+        language: ISO 639-1 code.
+        strategy: Empathy strategy the reply was asked to follow.
+        llm: Name of the LLM that wrote the reply.
+        tts: Name of the TTS backend that spoke.
+        extra: Any other column, kept as read.
+        path: Absolute path of the audio, set by :func:`read_dialogue_manifest` (not compared, not written).
+        line: Line number in the manifest (not compared, not written).
+    """
+
+    id: str
+    seed_id: str
+    text: str
+    emotion: str
+    response: str
+    audio: str
+    voice: str
+    speaker: str
+    style: SpeakingStyle
+    duration: float
+    sample_rate: int
+    split: str
+    language: str
+    strategy: str
+    llm: str
+    tts: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+    def load_audio(self, sample_rate: int | None = None) -> Audio:
+        """Load this row's speech (at its own rate, or resampled to ``sample_rate``)."""
+        from ..audio import load_audio
+
+        if not self.path:
+            raise ManifestError(f"Row {self.id} has no resolved audio path. Read it with read_dialogue_manifest(folder).")
+        return load_audio(self.path, sample_rate, max_seconds=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest line: :data:`DIALOGUE_FIELDS` in order (``style`` as a dict), then the extra columns."""
+        out = {name: getattr(self, name) for name in DIALOGUE_FIELDS}
+        out["style"] = self.style.to_dict()
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DialogueRow:
+        """Build a row from a manifest line (numbers and ``style`` may be strings, as in a CSV file).
+
+        A missing ``speaker`` is the ``voice``; other missing fields are empty. Unknown keys go to ``extra``.
+
+        Raises:
+            KeyError: ``id``, ``text``, ``emotion`` or ``audio`` is missing.
+            ValueError: a number or the style cannot be read.
+        """
+        style = data.get("style") or {}
+        if isinstance(style, str):
+            style = json.loads(style)
+        if not isinstance(style, dict):
+            raise ValueError(f"style must be an object with rate, pitch_semitones, volume; got {style!r}")
+        voice = str(data.get("voice") or "")
+        return cls(
+            **{name: str(data[name]) for name in _DIALOGUE_REQUIRED},
+            seed_id=str(data.get("seed_id") or ""),
+            response=str(data.get("response") or ""),
+            voice=voice,
+            speaker=str(data.get("speaker") or voice),
+            style=SpeakingStyle.from_dict(style),
+            duration=float(data.get("duration") or 0.0),
+            sample_rate=int(data.get("sample_rate") or 0),
+            split=str(data.get("split") or ""),
+            language=str(data.get("language") or ""),
+            strategy=str(data.get("strategy") or ""),
+            llm=str(data.get("llm") or ""),
+            tts=str(data.get("tts") or ""),
+            extra={k: v for k, v in data.items() if k not in DIALOGUE_FIELDS},
+        )
+
+
+#: The columns of a dialogue manifest, in the order they are written.
+DIALOGUE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DialogueRow) if f.name not in ("extra", "path", "line"))
+
+
+def read_dialogue_manifest(path: PathLike, check_files: bool = False) -> list[DialogueRow]:
+    """Read the manifest of a generated dialogue dataset into typed rows, in file order.
+
+    Args:
+        path: The manifest (``.jsonl``, or ``.csv`` with ``style`` as a JSON cell), or the dataset folder,
+            read as ``folder/manifest.jsonl``.
+        check_files: Fail if an audio file does not exist.
+
+    Returns:
+        The rows (none for a dataset generated with ``limit=0``), with canonical emotion labels and
+        :attr:`DialogueRow.path` resolved against the manifest's folder.
+
+    Raises:
+        ManifestError: the manifest is missing or malformed, or a row is invalid; the message names the line.
+    """
+    manifest = Path(path).expanduser()
+    if manifest.is_dir():
+        manifest = manifest / DIALOGUE_MANIFEST
+    if not manifest.is_file():
+        raise ManifestError(f"No manifest at {manifest}. Generate a dataset first: emotionlayer data generate --out DIR.")
+    base = manifest.resolve().parent
+    example = '{"id": "s1-0", "text": "...", "emotion": "sad", "audio": "audio/s1-0.wav", ...}'
+    rows: list[DialogueRow] = []
+    missing: list[str] = []
+    for number, record in _rows_from_file(manifest, example, ",".join(DIALOGUE_FIELDS)):
+        where = f"{manifest} line {number}"
+        absent = [name for name in _DIALOGUE_REQUIRED if _clean(record.get(name)) is None]
+        if absent:
+            raise ManifestError(f"{where} has no {', '.join(absent)}. Every row needs {', '.join(_DIALOGUE_REQUIRED)}.")
+        try:
+            row = DialogueRow.from_dict({**record, "emotion": canonical(record["emotion"])})
+        except ConfigError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"{where} has a value that cannot be read ({exc}). Check duration, sample_rate and style.") from None
+        audio_path = _resolve(row.audio, base)
+        if check_files and not audio_path.is_file():
+            missing.append(f"line {number}: {audio_path}")
+        rows.append(replace(row, path=os.path.normpath(str(audio_path)), line=number))
+    if missing:
+        shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ManifestError(f"{manifest}: {len(missing)} audio file(s) not found ({shown}). Paths are relative to the manifest's folder.")
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One row of an event manifest: a recording with a clip-level event label or timed events.
+
+    Attributes:
+        path: Absolute audio path.
+        label: Clip-level label (may be empty for utterances with several events).
+        events: Events with times, if known (``None`` for clip-level rows).
+        speaker: Speaker or source id, if given.
+    """
+
+    path: str
+    label: str
+    events: tuple[Event, ...] | None = None
+    speaker: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as a JSONL manifest line (``events`` as a list of objects, or None)."""
+        events = None if self.events is None else [event.to_dict() for event in self.events]
+        return {"path": self.path, "label": self.label, "events": events, "speaker": self.speaker}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventRow:
+        """Build a row from a manifest line; ``events`` may be a list of objects or its JSON text (CSV).
+
+        Raises:
+            KeyError: ``path`` or an event's ``label``, ``start`` or ``end`` is missing.
+            ValueError: ``events`` or an event's times cannot be read.
+        """
+        events = data.get("events")
+        if isinstance(events, str):
+            events = json.loads(events) if events.strip() else None
+        return cls(
+            path=str(data["path"]),
+            label=str(data.get("label") or "").strip(),
+            events=None if events is None else tuple(Event.from_dict(e) for e in events),
+            speaker=str(data.get("speaker") or ""),
+        )
+
+
+def read_event_manifest(path: PathLike, check_files: bool = True) -> list[EventRow]:
+    """Read a CSV (``path,label[,speaker]``) or JSONL (``path``, ``label``, optional ``events``) manifest.
+
+    Relative paths are resolved against the manifest's folder. An ``events`` value is a list of
+    ``{"label", "start", "end"}`` objects (a JSON string in a CSV cell); an empty one counts as none.
+
+    Raises:
+        ManifestError: the file is missing or malformed, or (with ``check_files``) audio files are missing.
+    """
+    manifest = Path(path).expanduser()
+    if not manifest.is_file():
+        raise ManifestError(f"Event manifest {manifest} does not exist. Pass a .csv (path,label) or .jsonl file.")
+    base = manifest.resolve().parent
+    example = '{"path": "a.wav", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}'
+    out: list[EventRow] = []
+    missing: list[str] = []
+    for number, record in _rows_from_file(manifest, example, "path,label,speaker"):
+        row = {str(k).strip().lower(): v for k, v in record.items()}
+        where = f"{manifest} line {number}"
+        if not row.get("path"):
+            raise ManifestError(f"{where} has no 'path'. Every row needs path (and label).")
+        try:
+            parsed = EventRow.from_dict({**row, "path": str(_resolve(str(row["path"]), base))})
+        except (KeyError, TypeError, ValueError, EmotionLayerError) as exc:
+            raise ManifestError(
+                f'{where}: cannot read its events ({type(exc).__name__}: {exc}). Write a list of {{"label", "start", "end"}} objects.'
+            ) from None
+        if parsed.events == ():
+            parsed = replace(parsed, events=None)
+        if not parsed.label and parsed.events is None:
+            raise ManifestError(f"{where} has neither a 'label' nor 'events'.")
+        if check_files and not Path(parsed.path).is_file():
+            missing.append(parsed.path)
+        out.append(parsed)
+    if missing:
+        raise ManifestError(f"{len(missing)} audio file(s) in {manifest} do not exist, e.g. {missing[0]}.")
+    return out

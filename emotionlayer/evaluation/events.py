@@ -73,7 +73,7 @@ def evaluate_events(
         ConfigError: the manifest has no usable rows.
     """
     from ..audio import load_audio
-    from ..paralinguistics.detection.train import read_event_manifest
+    from ..data.manifest import read_event_manifest
 
     if detector is None:
         from ..registry import create
@@ -191,7 +191,7 @@ def evaluate_event_timing(manifest: str | os.PathLike, detector: Any = None, min
         ConfigError: no row of the manifest has events.
     """
     from ..audio import load_audio
-    from ..paralinguistics.detection.train import read_event_manifest
+    from ..data.manifest import read_event_manifest
 
     if detector is None:
         from ..registry import create

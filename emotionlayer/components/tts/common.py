@@ -7,7 +7,7 @@ class then gives it:
 
 * ``synthesize(text, style=None) -> Audio`` and ``synthesize_stream(text, style=None) -> Iterator[Audio]``
   (one chunk per sentence, so a pipeline can start playing the first sentence while the rest is made);
-* paralinguistic tags (:mod:`~emotionlayer.components.tts.tags`) that are never spoken as words:
+* paralinguistic tags (:mod:`~emotionlayer.paralinguistics.tags`) that are never spoken as words:
   ``[pause]`` becomes silence, other tags are rendered by the optional ``event_renderer`` or dropped
   with a logged note;
 * speaking-style limits: a value a backend cannot express is clamped to the nearest one it can, and the
@@ -31,7 +31,7 @@ from ...types import Audio, SpeakingStyle
 logger = logging.getLogger(__name__)
 
 #: ``event_renderer(label, context_audio, sample_rate) -> samples or None``: audio to insert for a tag.
-#: ``label`` is one of :data:`~emotionlayer.components.tts.tags.TAGS` (never ``"pause"``, which is
+#: ``label`` is one of :data:`~emotionlayer.paralinguistics.tags.TAGS` (never ``"pause"``, which is
 #: always silence); ``context_audio`` is the speech just before the tag (possibly empty), so that the
 #: renderer can match its level and pitch. Returning ``None`` drops the tag (with a logged note).
 EventRenderer = Callable[[str, np.ndarray, int], "np.ndarray | None"]

@@ -16,18 +16,15 @@ limiting and spectral tilt) so that the detector does not learn the clean studio
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ...data.manifest import EventRow, read_event_manifest
 from ...errors import ConfigError
 from ...types import Event
 from .features import FeatureConfig, frame_features, reference_level, window_features, window_starts
@@ -36,76 +33,6 @@ from .model import BACKGROUND_LABELS, WindowClassifier, fit_classifier
 logger = logging.getLogger(__name__)
 
 IGNORE = -1
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One row of an event manifest.
-
-    Attributes:
-        path: Absolute audio path.
-        label: Clip-level label (may be empty for utterances with several events).
-        events: Events with times, if known (``None`` for clip-level rows).
-        speaker: Speaker or source id, if given.
-    """
-
-    path: str
-    label: str
-    events: tuple[Event, ...] | None = None
-    speaker: str = ""
-
-
-def read_event_manifest(path: str | os.PathLike, check_files: bool = True) -> list[EventRecord]:
-    """Read a CSV (``path,label[,speaker]``) or JSONL (``path``, ``label``, optional ``events``) manifest.
-
-    Relative paths are resolved against the manifest's folder. An ``events`` value is a list of
-    ``{"label", "start", "end"}`` objects (a JSON string in a CSV cell).
-
-    Raises:
-        ConfigError: the file is missing or malformed, or (with ``check_files``) audio files are missing.
-    """
-    manifest = Path(path).expanduser()
-    if not manifest.is_file():
-        raise ConfigError(f"Event manifest {manifest} does not exist. Pass a .csv (path,label) or .jsonl file.")
-    base = manifest.resolve().parent
-    records: list[dict[str, Any]] = []
-    if manifest.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{manifest} line {number} is not valid JSON ({exc.msg}).") from None
-    elif manifest.suffix.lower() in (".csv", ".tsv"):
-        with open(manifest, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t" if manifest.suffix.lower() == ".tsv" else ",")
-            records = [dict(row) for row in reader]
-    else:
-        raise ConfigError(f"{manifest}: unknown manifest format. Use .csv (path,label) or .jsonl.")
-    out: list[EventRecord] = []
-    missing: list[str] = []
-    for number, row in enumerate(records, start=1):
-        row = {str(k).strip().lower(): v for k, v in row.items()}
-        if not row.get("path"):
-            raise ConfigError(f"{manifest} row {number} has no 'path'. Every row needs path (and label).")
-        audio = Path(str(row["path"])).expanduser()
-        if not audio.is_absolute():
-            audio = base / audio
-        events = row.get("events")
-        if isinstance(events, str) and events.strip():
-            events = json.loads(events)
-        parsed = None
-        if events:
-            parsed = tuple(Event(str(e["label"]), float(e["start"]), float(e["end"]), float(e.get("confidence", 1.0))) for e in events)
-        label = str(row.get("label") or "").strip()
-        if not label and parsed is None:
-            raise ConfigError(f"{manifest} row {number} has neither a 'label' nor 'events'.")
-        if check_files and not audio.is_file():
-            missing.append(str(audio))
-        out.append(EventRecord(str(audio), label, parsed, str(row.get("speaker") or "")))
-    if missing:
-        raise ConfigError(f"{len(missing)} audio file(s) in {manifest} do not exist, e.g. {missing[0]}.")
-    return out
 
 
 def _coloured_noise(n: int, rng: np.random.Generator, colour: str) -> np.ndarray:
@@ -301,7 +228,7 @@ def train_detector(
     rng = np.random.default_rng(seed)
     config = FeatureConfig()
     sr = config.sample_rate
-    records: list[EventRecord] = []
+    records: list[EventRow] = []
     for manifest in manifests:
         records.extend(read_event_manifest(manifest))
     if max_recordings is not None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...files import write_text_atomic
+
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 
@@ -114,8 +116,6 @@ def render_card(card: dict[str, Any]) -> str:
 
 def write_card(out_dir: str | Path, rows: Sequence[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
     """Write ``README.md`` and ``card.json`` for the dataset in ``out_dir`` (atomically) and return the card."""
-    from .generate import write_text_atomic
-
     out = Path(out_dir)
     card = build_card(rows, settings)
     write_text_atomic(out / "card.json", json.dumps(card, indent=2, ensure_ascii=False) + "\n")

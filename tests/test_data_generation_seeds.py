@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from emotionlayer.data.generate import load_seeds, packaged_seed_file
+from emotionlayer.data.generation import load_seeds, packaged_seed_file
 from emotionlayer.errors import ConfigError
 from emotionlayer.labels import EMOTIONS
 

@@ -1,4 +1,4 @@
-"""Dataset generation: plan, splits, manifest, card, resume after a crash, worker processes and Ray.
+"""Dataset generation: manifest, card, resume after a crash, worker processes, Ray and the CLI.
 
 Most tests use the ``dummy`` LLM and TTS from :mod:`emotionlayer.testing` (deterministic, instant); the
 tests marked by ``needs_real`` run the packaged SmolLM2 and piper voice when they are installed.
@@ -12,27 +12,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import emotionlayer.testing  # noqa: F401  (registers the dummy backends)
 from emotionlayer import registry
 from emotionlayer.audio import load_audio
-from emotionlayer.data.generate import (
-    JOURNAL,
-    MANIFEST,
-    MANIFEST_FIELDS,
-    Journal,
-    VoiceSpec,
-    generate_dataset,
-    load_seeds,
-    plan_rows,
-    read_manifest,
-    split_for,
-)
+from emotionlayer.data.generation import VoiceSpec, generate_dataset, load_seeds, plan_rows
+from emotionlayer.data.generation.journal import Journal
+from emotionlayer.data.generation.run import JOURNAL
+from emotionlayer.data.manifest import DIALOGUE_FIELDS, DIALOGUE_MANIFEST, DialogueRow, read_dialogue_manifest
 from emotionlayer.errors import ConfigError
 from emotionlayer.registry import register
 from emotionlayer.testing import DummyTTS
@@ -110,100 +101,24 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _assert_complete(out: Path, expected_ids: list[str]) -> list[dict]:
+def _assert_complete(out: Path, expected_ids: list[str]) -> list[DialogueRow]:
     """Every expected row exactly once, every audio file valid, nothing else left in audio/."""
-    rows = read_manifest(out)
-    ids = [r["id"] for r in rows]
+    rows = read_dialogue_manifest(out)
+    ids = [r.id for r in rows]
     assert sorted(ids) == sorted(expected_ids), "manifest rows differ from the plan"
     assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
-    for row in rows:
-        assert list(row) == list(MANIFEST_FIELDS)
-        audio = load_audio(out / row["audio"])
-        assert audio.sample_rate == row["sample_rate"]
-        assert abs(audio.duration - row["duration"]) < 0.01
-    referenced = {Path(r["audio"]).name for r in rows}
+    lines = (out / DIALOGUE_MANIFEST).read_text(encoding="utf-8").splitlines()
+    assert [list(json.loads(line)) for line in lines] == [list(DIALOGUE_FIELDS)] * len(rows)
+    for row, line in zip(rows, lines, strict=True):
+        assert row.to_dict() == json.loads(line)
+        assert row.path == str((out / row.audio).resolve())
+        audio = load_audio(out / row.audio)
+        assert audio.sample_rate == row.sample_rate
+        assert abs(audio.duration - row.duration) < 0.01
+    referenced = {Path(r.audio).name for r in rows}
     assert {p.name for p in (out / "audio").iterdir()} == referenced
     assert not list(out.rglob("*.part"))
     return rows
-
-
-# ----------------------------------------------------------------------------------------------- plan
-
-
-def test_voice_spec_round_trip_and_errors():
-    spec = VoiceSpec.parse("espeak-ng:voice=en-gb+f3,pitch=-2,rate=1.1,gap=3")
-    assert spec.tts == "espeak-ng" and spec.params == {"voice": "en-gb+f3", "gap": 3}
-    assert (spec.name, spec.pitch_offset, spec.rate_factor) == ("espeak-ng/en-gb+f3", -2.0, 1.1)
-    assert VoiceSpec.parse(spec.to_string()) == spec
-    assert VoiceSpec.parse("piper").name == "piper"
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        VoiceSpec.parse("piper:fast")
-
-
-def test_plan_is_deterministic_and_row_ids_are_stable(seeds, voices):
-    a = plan_rows(seeds, voices, per_utterance=3, seed=7)
-    b = plan_rows(seeds, voices, per_utterance=3, seed=7)
-    c = plan_rows(seeds, voices, per_utterance=3, seed=8)
-    assert a == b
-    assert [r.id for r in a] != [r.id for r in c]  # another order ...
-    assert {r.id for r in a} == {r.id for r in c}  # ... of the same rows
-    assert [r.style for r in a] != [r.style for r in sorted(c, key=lambda r: [x.id for x in a].index(r.id))]
-    assert len(a) == 3 * len(seeds)
-    by_seed = defaultdict(list)
-    for row in a:
-        by_seed[row.seed_id].append(row)
-    for utterance in seeds:
-        rows = by_seed[utterance.id]
-        assert sorted(r.id for r in rows) == [f"{utterance.id}-{k}" for k in range(3)]
-        assert all(r.emotion in utterance.emotions and r.text == utterance.text for r in rows)
-        # different emotions and voices within an utterance while there are enough
-        assert len({r.emotion for r in rows}) == min(3, len(utterance.emotions))
-        assert len({r.voice for r in rows}) == 3
-    # the first rows cover many utterances: a limit gives a varied subset
-    assert len({r.seed_id for r in a[:30]}) >= 25
-
-
-def test_styles_follow_the_emotion_and_the_voice(seeds, voices):
-    from emotionlayer.components.tts.styles import acted_style
-
-    rows = plan_rows(seeds, voices, per_utterance=3, seed=0)
-    for row in rows:
-        base = acted_style(row.emotion)
-        voice = voices[row.voice]
-        assert row.style.emotion == row.emotion
-        assert abs(row.style.pitch_semitones - (base.pitch_semitones + voice.pitch_offset)) <= 1.0 + 1e-6
-        assert abs(row.style.rate / (base.rate * voice.rate_factor) - 1.0) <= 0.08 + 1e-3
-    pitch = {v.name: np.mean([r.style.pitch_semitones for r in rows if r.voice_name == v.name]) for v in voices}
-    assert pitch["dummy-high"] - pitch["dummy"] > 2.0
-    # the utterance is *acted* in its emotion: sad rows slower, lower and quieter than angry ones
-    mean = {e: np.mean([[r.style.rate, r.style.pitch_semitones, r.style.volume] for r in rows if r.emotion == e], axis=0) for e in ("sad", "angry")}
-    assert (mean["sad"] < mean["angry"]).all(), mean
-
-
-def test_splits_keep_each_text_in_one_split(seeds, voices):
-    rows = plan_rows(seeds, voices, per_utterance=4, seed=1)
-    splits_of_text = defaultdict(set)
-    for row in rows:
-        splits_of_text[row.text].add(row.split)
-    assert all(len(s) == 1 for s in splits_of_text.values())
-    share = Counter(split_for(s.id) for s in seeds)
-    assert abs(share["train"] / len(seeds) - 0.8) < 0.07
-    assert share["dev"] > 10 and share["test"] > 10
-    # a seed's split does not depend on the run's seed
-    assert {r.seed_id: r.split for r in rows} == {r.seed_id: r.split for r in plan_rows(seeds, voices, 2, seed=99)}
-
-
-def test_holdout_voices_only_speak_the_test_split(seeds, voices):
-    rows = plan_rows(seeds, voices, per_utterance=2, seed=0, holdout_voices=["dummy-high"])
-    assert {r.split for r in rows if r.voice_name == "dummy-high"} == {"test"}
-    assert {r.voice_name for r in rows if r.split == "test"} == {"dummy-high"}
-    assert "dummy-high" not in {r.voice_name for r in rows if r.split != "test"}
-    with pytest.raises(ConfigError, match="not among the voices"):
-        plan_rows(seeds, voices, holdout_voices=["nobody"])
-    with pytest.raises(ConfigError, match="Every voice"):
-        plan_rows(seeds, voices, holdout_voices=[v.name for v in voices])
-    with pytest.raises(ConfigError, match="unique"):
-        plan_rows(seeds, [voices[0], voices[0]])
 
 
 # -------------------------------------------------------------------------------------------- dataset
@@ -215,17 +130,17 @@ def test_generate_writes_manifest_audio_and_card(tmp_path, seeds, voices):
     assert (summary.rows_total, summary.rows_generated, summary.backend) == (12, 12, "serial")
     plan = plan_rows(seeds, voices, per_utterance=2, seed=3)
     rows = _assert_complete(out, [r.id for r in plan[:12]])
-    assert [r["id"] for r in rows] == [r.id for r in plan[:12]]  # manifest in plan order
+    assert [r.id for r in rows] == [r.id for r in plan[:12]]  # manifest in plan order
     for row, planned in zip(rows, plan[:12], strict=True):
-        assert (row["text"], row["emotion"], row["voice"], row["split"]) == (planned.text, planned.emotion, planned.voice_name, planned.split)
-        assert row["style"] == planned.style.to_dict()
+        assert (row.text, row.emotion, row.voice, row.split) == (planned.text, planned.emotion, planned.voice_name, planned.split)
+        assert row.style == planned.style and row.to_dict()["style"] == planned.style.to_dict()
         # the LLM was given the true text and the true emotion through the topline template
-        assert row["response"] == f"You said: ({planned.emotion}) {planned.text}"
-        assert row["language"] == "en" and row["llm"] == "dummy-llm" and row["tts"] == "dummy-tts"
+        assert row.response == f"You said: ({planned.emotion}) {planned.text}"
+        assert row.language == "en" and row.llm == "dummy-llm" and row.tts == "dummy-tts"
     card = json.loads((out / "card.json").read_text())
     assert card["rows"] == 12 and sum(card["splits"].values()) == 12
-    assert card["emotions"] == dict(sorted(Counter(r["emotion"] for r in rows).items()))
-    assert card["voices"] == dict(sorted(Counter(r["voice"] for r in rows).items()))
+    assert card["emotions"] == dict(sorted(Counter(r.emotion for r in rows).items()))
+    assert card["voices"] == dict(sorted(Counter(r.voice for r in rows).items()))
     assert card["settings"]["seed"] == 3 and card["settings"]["llm"] == "dummy:reply=null"
     readme = (out / "README.md").read_text()
     for emotion, count in card["emotions"].items():
@@ -235,44 +150,44 @@ def test_generate_writes_manifest_audio_and_card(tmp_path, seeds, voices):
 def test_llm_options_follow_the_backend_and_empty_replies_are_retried(tmp_path, seeds, voices):
     plan = {r.id: r for r in plan_rows(seeds, voices, per_utterance=2, seed=0)}
     generate_dataset(tmp_path / "seeded", limit=6, max_tokens=17, **{**FAKE, "llm": "datagen-seeded"})
-    for row in read_manifest(tmp_path / "seeded"):
-        seed = plan[row["id"]].seed
-        assert row["response"] == f"seed {seed + (seed % 2 == 0)} max 17"  # an even seed's empty reply: seed + 1
+    for row in read_dialogue_manifest(tmp_path / "seeded"):
+        seed = plan[row.id].seed
+        assert row.response == f"seed {seed + (seed % 2 == 0)} max 17"  # an even seed's empty reply: seed + 1
     # a backend without max_tokens/seed is called without them; its empty reply is kept (nothing to vary)
     generate_dataset(tmp_path / "plain", limit=3, **{**FAKE, "llm": "datagen-plain"})
-    assert [r["response"] for r in read_manifest(tmp_path / "plain")] == ["", "", ""]
+    assert [r.response for r in read_dialogue_manifest(tmp_path / "plain")] == ["", "", ""]
 
 
 def test_the_manifest_reads_as_an_emotionlayer_manifest(tmp_path):
-    from emotionlayer.data import read_manifest as read_clip_manifest
+    from emotionlayer.data import read_manifest
 
     out = tmp_path / "ds"
     generate_dataset(out, limit=5, **FAKE)
-    generated = read_manifest(out)
-    clips = read_clip_manifest(out / MANIFEST)
-    assert [Path(c.path).resolve() for c in clips] == [(out / r["audio"]).resolve() for r in generated]
-    assert [(c.emotion, c.speaker, c.text) for c in clips] == [(r["emotion"], r["voice"], r["text"]) for r in generated]
+    generated = read_dialogue_manifest(out)
+    clips = read_manifest(out / DIALOGUE_MANIFEST)
+    assert [Path(c.path).resolve() for c in clips] == [(out / r.audio).resolve() for r in generated]
+    assert [(c.emotion, c.speaker, c.text) for c in clips] == [(r.emotion, r.voice, r.text) for r in generated]
 
 
 def test_same_seed_same_dataset_other_seed_other_rows(tmp_path):
     def build(name, seed):
         out = tmp_path / name
         generate_dataset(out, per_utterance=2, limit=8, seed=seed, **FAKE)
-        rows = read_manifest(out)
-        return rows, [(out / r["audio"]).read_bytes() for r in rows]
+        rows = read_dialogue_manifest(out)
+        return rows, [(out / r.audio).read_bytes() for r in rows]
 
     a, b, c = build("a", 5), build("b", 5), build("c", 6)
     assert a == b
-    assert [r["id"] for r in a[0]] != [r["id"] for r in c[0]]
+    assert [r.id for r in a[0]] != [r.id for r in c[0]]
 
 
 def test_rerun_extends_to_a_larger_limit_and_refuses_other_settings(tmp_path):
     out = tmp_path / "ds"
     generate_dataset(out, limit=5, **FAKE)
-    first = read_manifest(out)
+    first = read_dialogue_manifest(out)
     again = generate_dataset(out, limit=9, **FAKE)
     assert (again.rows_total, again.rows_generated) == (9, 4)
-    assert read_manifest(out)[:5] == first
+    assert read_dialogue_manifest(out)[:5] == first
     assert generate_dataset(out, limit=9, **FAKE).rows_generated == 0
     with pytest.raises(ConfigError, match="seed"):
         generate_dataset(out, limit=9, seed=1, **FAKE)
@@ -291,7 +206,7 @@ def test_resume_repairs_a_torn_journal_and_stray_files(tmp_path, seeds, voices):
     (out / "audio" / ".x-0.wav.part").write_bytes(b"RIFF")
     (out / "audio" / "en-9999-0.wav").write_bytes((out / "audio" / f"{json.loads(lines[0])['id']}.wav").read_bytes())
     (out / "audio" / f"{json.loads(lines[1])['id']}.wav").unlink()
-    (out / MANIFEST).write_text("garbage")
+    (out / DIALOGUE_MANIFEST).write_text("garbage")
 
     summary = generate_dataset(out, limit=6, **FAKE)
     assert summary.rows_generated == 3
@@ -299,6 +214,17 @@ def test_resume_repairs_a_torn_journal_and_stray_files(tmp_path, seeds, voices):
     _assert_complete(out, [r.id for r in plan[:6]])
     records = [json.loads(line) for line in journal.read_text().splitlines()]  # every line whole again
     assert {r["id"] for r in records} == {r.id for r in plan[:6]}
+
+
+def test_a_journal_from_before_the_speaker_field_resumes_to_the_same_manifest(tmp_path):
+    generate_dataset(tmp_path / "whole", limit=6, **FAKE)
+    out = tmp_path / "ds"
+    generate_dataset(out, limit=3, **FAKE)
+    journal = out / JOURNAL
+    old = [{k: v for k, v in json.loads(line).items() if k != "speaker"} for line in journal.read_text().splitlines()]
+    journal.write_text("".join(json.dumps(record) + "\n" for record in old))
+    assert generate_dataset(out, limit=6, **FAKE).rows_generated == 3
+    assert (out / DIALOGUE_MANIFEST).read_bytes() == (tmp_path / "whole" / DIALOGUE_MANIFEST).read_bytes()
 
 
 def test_journal_cuts_a_torn_line_before_appending(tmp_path):
@@ -314,7 +240,7 @@ def test_kill_9_in_the_middle_then_the_same_command_finishes(tmp_path, seeds):
     out = tmp_path / "ds"
     command = [sys.executable, "-m", "emotionlayer.cli.data", "generate", "--out", str(out), "--limit", "14", "-q",
                "--llm", "dummy", "--tts", "datagen-slow", "--tts", "datagen-slow:pitch=2,name=slow-high",
-               "--import", "emotionlayer.testing", "--import", "test_data_generate"]  # fmt: skip
+               "--import", "emotionlayer.testing", "--import", "test_data_generation"]  # fmt: skip
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     journal = out / JOURNAL
     deadline = time.time() + 60
@@ -325,7 +251,7 @@ def test_kill_9_in_the_middle_then_the_same_command_finishes(tmp_path, seeds):
     assert process.poll() is None, process.stderr.read().decode()
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (out / MANIFEST).exists()
+    assert not (out / DIALOGUE_MANIFEST).exists()
     done_before = journal.read_text().count("\n")
     assert 4 <= done_before < 14
 
@@ -344,7 +270,7 @@ def test_worker_processes_give_the_serial_result(tmp_path):
     generate_dataset(tmp_path / "serial", limit=6, **FAKE)
     summary = generate_dataset(tmp_path / "pool", limit=6, workers=2, **FAKE)
     assert summary.backend == "processes" and summary.rows_generated == 6
-    assert read_manifest(tmp_path / "pool") == read_manifest(tmp_path / "serial")
+    assert read_dialogue_manifest(tmp_path / "pool") == read_dialogue_manifest(tmp_path / "serial")
 
 
 def test_ray_on_a_local_instance_gives_the_serial_result(tmp_path):
@@ -356,7 +282,7 @@ def test_ray_on_a_local_instance_gives_the_serial_result(tmp_path):
     finally:
         ray.shutdown()
     assert summary.backend == "ray" and summary.rows_generated == 4
-    assert read_manifest(tmp_path / "ray") == read_manifest(tmp_path / "serial")
+    assert read_dialogue_manifest(tmp_path / "ray") == read_dialogue_manifest(tmp_path / "serial")
 
 
 # -------------------------------------------------------------------------------------------- the CLI
@@ -385,13 +311,13 @@ def test_real_llm_and_piper_rows_are_deterministic(tmp_path):
     options = {"tts": ["piper", "piper:pitch=-3,name=piper-low"], "limit": 3, "max_tokens": 24, "progress": False}
     generate_dataset(tmp_path / "a", **options)
     generate_dataset(tmp_path / "b", **options)
-    a, b = read_manifest(tmp_path / "a"), read_manifest(tmp_path / "b")
+    a, b = read_dialogue_manifest(tmp_path / "a"), read_dialogue_manifest(tmp_path / "b")
     keys = ("id", "text", "emotion", "response", "voice", "style", "split")
-    assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
-    for row in _assert_complete(tmp_path / "a", [r["id"] for r in a]):
-        assert len(row["response"].split()) >= 2
-        assert row["llm"].startswith(("SmolLM2", "llama")) or row["llm"]
-        assert row["tts"].startswith("piper") and row["duration"] > 0.5
+    assert [[getattr(r, k) for k in keys] for r in a] == [[getattr(r, k) for k in keys] for r in b]
+    for row in _assert_complete(tmp_path / "a", [r.id for r in a]):
+        assert len(row.response.split()) >= 2
+        assert row.llm.startswith(("SmolLM2", "llama")) or row.llm
+        assert row.tts.startswith("piper") and row.duration > 0.5
 
 
 def test_a_voice_that_does_not_speak_is_refused_before_anything_is_written(tmp_path):
@@ -411,12 +337,12 @@ def _espeak_reason() -> str | None:
 def test_chinese_dataset_with_the_default_espeak_voices(tmp_path):
     out = tmp_path / "zh"
     generate_dataset(out, language="zh", limit=4, llm="dummy:reply=null", progress=False)
-    rows = _assert_complete(out, [r["id"] for r in read_manifest(out)])
+    rows = _assert_complete(out, [r.id for r in read_dialogue_manifest(out)])
     assert len(rows) == 4
     for row in rows:
-        assert row["language"] == "zh" and row["id"].startswith("zh-")
-        assert row["voice"].startswith("espeak-ng/cmn") and row["duration"] > 0.5
-        assert row["response"] == f"You said: ({row['emotion']}) {row['text']}"
+        assert row.language == "zh" and row.id.startswith("zh-")
+        assert row.voice.startswith("espeak-ng/cmn") and row.duration > 0.5
+        assert row.response == f"You said: ({row.emotion}) {row.text}"
 
 
 def test_cli_lists_default_voices_with_their_names():
