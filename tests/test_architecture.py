@@ -148,3 +148,12 @@ def test_the_checker_sees_a_cycle_and_an_upward_import():
     assert layer_of("emotionlayer.cli.main") > layer_of("emotionlayer.types")
     with pytest.raises(AssertionError, match="no layer"):
         layer_of("emotionlayer.nowhere")
+
+
+def test_the_prompt_templates_have_one_source():
+    # `prompts/` at the top of the repository is the packaged folder itself, not a second copy.
+    top = PACKAGE_DIR.parent / "prompts"
+    if not top.exists():  # an installed copy of the tests, without the repository around it
+        pytest.skip("no repository checkout")
+    assert top.resolve() == (PACKAGE_DIR / "prompts").resolve()
+    assert any((PACKAGE_DIR / "prompts").glob("*.j2"))
