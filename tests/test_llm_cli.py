@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emotionlayer.components.llm import find_packaged_gguf
-from emotionlayer.components.llm.cli import app
+from emotionlayer.cli.llm import app
 
 
 def test_help_explains_the_command() -> None:
