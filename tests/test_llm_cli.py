@@ -8,8 +8,8 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
+from emotionlayer.cli.llm import app
 from emotionlayer.components.llm import find_packaged_gguf
-from emotionlayer.components.llm.cli import app
 
 
 def test_help_explains_the_command() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emotionlayer.components.llm import GenerationOptions, ReplyShaper, check_messages
-from emotionlayer.components.llm._reply import shape_stream, shape_text
+from emotionlayer.components.llm._reply import TokenStreamLLM, shape_stream, shape_text
 from emotionlayer.errors import ConfigError
 
 
@@ -117,3 +117,31 @@ def test_bad_messages_raise_config_error(messages: object) -> None:
 def test_good_messages_pass_through() -> None:
     messages = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]
     assert check_messages(messages) == messages
+
+
+class ScriptedLLM(TokenStreamLLM):
+    """Yields a fixed list of token pieces, at most ``options.token_budget`` of them."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.options = GenerationOptions()
+        self.seen: list[tuple[list[dict[str, str]], GenerationOptions]] = []
+
+    def _token_pieces(self, messages, options):  # type: ignore[no-untyped-def]
+        self.seen.append((messages, options))
+        yield from self.tokens[: options.token_budget]
+
+
+def test_token_pieces_are_the_raw_unshaped_tokens() -> None:
+    tokens = ["Assistant:", " Hi", ".", " Two", ".", " Three", ".", " Four", "."]
+    llm = ScriptedLLM(tokens)
+    messages = [{"role": "user", "content": "Hi"}]
+    assert list(llm.token_pieces(messages)) == tokens  # role prefix kept, no sentence limit
+    assert llm.generate(messages) == "Hi. Two. Three."
+    assert list(llm.token_pieces(messages, max_tokens=2, sentence_grace=0)) == tokens[:2]
+    assert llm.seen[-1][1].token_budget == 2
+    with pytest.raises(ConfigError, match="max_tokens"):
+        llm.token_pieces(messages, max_token=2)
+    with pytest.raises(ConfigError):
+        llm.token_pieces([])
+    llm.load()  # nothing to load: a no-op

@@ -9,7 +9,7 @@ import soundfile as sf
 import typer
 from typer.testing import CliRunner
 
-from emotionlayer.components.tts.cli import parse_backend, speak
+from emotionlayer.cli.tts import parse_backend, speak
 from emotionlayer.errors import ConfigError
 
 pytest.importorskip("piper")

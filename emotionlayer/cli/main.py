@@ -268,12 +268,12 @@ def config_check(config: Path = typer.Argument(..., help="The config file to che
 
 def _register_groups() -> None:
     """Add the command groups that live in their own modules (each imports its heavy libraries lazily)."""
-    from ..components.llm import cli as llm_cli
-    from ..components.tts import cli as tts_cli
     from . import asr as asr_cli
     from . import data as data_cli
     from . import events as events_cli
+    from . import llm as llm_cli
     from . import ser as ser_cli
+    from . import tts as tts_cli
 
     app.command("speak")(tts_cli.speak)
     app.command("transcribe")(asr_cli.transcribe)

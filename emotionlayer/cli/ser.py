@@ -120,10 +120,10 @@ def predict(
     Example: emotionlayer ser predict examples/audio/sad_phone.wav --top 3
     """
     from ..audio import load_audio
-    from ..evaluation.ser import _build_recogniser
+    from ..evaluation.ser import build_recogniser
     from ..labels import restrict
 
-    recogniser = _build_recogniser(model, "cpu")
+    recogniser = build_recogniser(model, "cpu")
     for path in audio:
         prediction = recogniser.predict(load_audio(path))
         probs = restrict(prediction.probabilities, labels) if labels else prediction.probabilities

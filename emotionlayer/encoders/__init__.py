@@ -1,7 +1,13 @@
-"""Speech encoders as PyTorch modules.
+"""Speech encoders as PyTorch modules, and the CTranslate2 weights they are read from.
 
-:mod:`emotionlayer.encoders.whisper` rebuilds whisper's audio encoder from the packaged CTranslate2
-weights. Names are imported lazily so that ``import emotionlayer.encoders`` does not import torch.
+* :mod:`emotionlayer.encoders.whisper` rebuilds whisper's audio encoder from the packaged CTranslate2
+  weights.
+* :mod:`emotionlayer.encoders.ctranslate2` reads CTranslate2 ``model.bin`` files with NumPy alone and
+  infers a whisper model's dimensions from them.
+* :mod:`emotionlayer.encoders.convert` turns CTranslate2 whisper weights into an openai-whisper
+  checkpoint or a transformers model folder.
+
+Names are imported lazily so that ``import emotionlayer.encoders`` does not import torch.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(whisper, name)
     if name == "read_ctranslate2_variables":
-        from .ctranslate2_reader import read_ctranslate2_variables
+        from .ctranslate2 import read_ctranslate2_variables
 
         return read_ctranslate2_variables
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

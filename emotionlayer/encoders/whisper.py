@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ModelNotFoundError
-from .ctranslate2_reader import dequantize, read_ctranslate2_variables
+from .ctranslate2 import model_bin_parts, read_ctranslate2_model, whisper_audio_dims
 
 PathLike = Union[str, os.PathLike]
 
@@ -198,9 +198,9 @@ class WhisperEncoder(nn.Module):
         Raises:
             ModelNotFoundError: the files are missing or are not a whisper CTranslate2 model.
         """
-        parts = _model_bin_parts(path)
-        variables = read_ctranslate2_variables(parts, keep=lambda name: name.startswith("encoder/"))
-        return cls._from_ctranslate2_variables(dequantize(variables), str(parts[0]))
+        parts = model_bin_parts(path)
+        _, variables = read_ctranslate2_model(parts, keep=lambda name: name.startswith("encoder/"))
+        return cls._from_ctranslate2_variables(variables, str(parts[0]))
 
     @classmethod
     def _from_ctranslate2_variables(cls, v: dict[str, np.ndarray], source: str) -> WhisperEncoder:
@@ -209,15 +209,12 @@ class WhisperEncoder(nn.Module):
                 f"{source} has no whisper encoder (no encoder/conv1/weight). Pass a CTranslate2 conversion of "
                 "a whisper model."
             )
-        n_layers = 0
-        while f"encoder/layer_{n_layers}/ffn/linear_0/weight" in v:
-            n_layers += 1
-        d_model, n_mels = int(v["encoder/conv1/weight"].shape[0]), int(v["encoder/conv1/weight"].shape[1])
-        n_heads = int(v["encoder/num_heads"]) if "encoder/num_heads" in v else d_model // 64
-        positions = v["encoder/position_encodings/encodings"]
+        dims = whisper_audio_dims(v)
+        d_model, n_layers = dims.n_audio_state, dims.n_audio_layer
         config = WhisperEncoderConfig(
-            n_mels=n_mels, n_ctx=int(positions.shape[0]), d_model=d_model, n_heads=n_heads, n_layers=n_layers
+            n_mels=dims.n_mels, n_ctx=dims.n_audio_ctx, d_model=d_model, n_heads=dims.n_audio_head, n_layers=n_layers
         )
+        positions = v["encoder/position_encodings/encodings"]
         state = {
             "conv1.weight": v["encoder/conv1/weight"],
             "conv1.bias": v["encoder/conv1/bias"],
@@ -254,25 +251,8 @@ class WhisperEncoder(nn.Module):
         for key, tensor in tensors.items():
             if tuple(tensor.shape) != tuple(expected[key].shape):
                 tensors[key] = tensor.reshape(expected[key].shape)  # conv weights may be stored flat
-        missing, unexpected = model.load_state_dict(tensors, strict=True), None
-        del missing, unexpected
+        model.load_state_dict(tensors, strict=True)
         return model.eval()
-
-
-def _model_bin_parts(path: PathLike | list[PathLike]) -> list[Path]:
-    if isinstance(path, (list, tuple)):
-        return [Path(p) for p in path]
-    p = Path(path)
-    if p.is_dir():
-        if (p / "model.bin").is_file():
-            return [p / "model.bin"]
-        parts = sorted(p.glob("model.bin.part*"))
-        if parts:
-            return parts
-        raise ModelNotFoundError(f"{p} has no model.bin. Pass a CTranslate2 whisper model folder.")
-    if not p.is_file():
-        raise ModelNotFoundError(f"No CTranslate2 model at {p}. Pass a folder with model.bin or the file itself.")
-    return [p]
 
 
 def packaged_model_files(name: str) -> list[Path]:

@@ -19,12 +19,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..data.manifest import ManifestRow, read_manifest
 from ..errors import ConfigError
 from ..labels import canonical_list, restrict
 from .metrics import ClassificationReport, classification_report, plot_confusion
+
+if TYPE_CHECKING:
+    from ..components.base import SpeechEmotionRecognizer
 
 PathLike = Union[str, os.PathLike]
 
@@ -79,8 +82,20 @@ class SEREvaluation:
         return plot_confusion(self.report, str(path), title=title if title is not None else f"SER: {self.model}")
 
 
-def _build_recogniser(model: Any, device: str):
-    """A SER component from a backend object, a registered backend name, or a model folder."""
+def build_recogniser(model: Any, device: str = "cpu") -> SpeechEmotionRecognizer:
+    """Turn what a user names as a SER model into a component with ``predict(audio)``.
+
+    Args:
+        model: A component object with ``predict(audio)`` (returned as is), a registered SER backend name
+            (``default``, ``dummy``...), or a model folder written by ``emotionlayer ser train``.
+        device: torch device for a model folder.
+
+    Returns:
+        The SER component.
+
+    Raises:
+        ConfigError: ``model`` is neither a registered backend name nor an existing folder.
+    """
     if hasattr(model, "predict"):
         return model
     from ..registry import available, create
@@ -128,7 +143,7 @@ def evaluate_ser(
         if isinstance(manifest, (str, os.PathLike))
         else list(manifest)
     )
-    recogniser = _build_recogniser(model, device)
+    recogniser = build_recogniser(model, device)
     wanted = canonical_list(labels) if labels is not None else None
     known = list(getattr(recogniser, "labels", []) or [])
     if wanted is not None and known:

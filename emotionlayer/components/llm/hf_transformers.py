@@ -177,6 +177,10 @@ class TransformersLLM(TokenStreamLLM):
             _MODELS[key] = (model, tokenizer)
             return _MODELS[key]
 
+    def load(self) -> None:
+        """Load the model into the per-process cache now, without generating anything."""
+        self._load()
+
     def warmup(self) -> None:
         """Load the model now instead of on the first reply."""
         self._load()

@@ -233,6 +233,10 @@ class LlamaCppLLM(TokenStreamLLM):
             _MODELS[key] = (llm, _ModelState(llm))
             return _MODELS[key]
 
+    def load(self) -> None:
+        """Load the model into the per-process cache now, without generating anything."""
+        self._load()
+
     def warmup(self) -> None:
         """Load the model now (and run one token) instead of on the first reply."""
         self.generate([{"role": "user", "content": "Hi"}], max_tokens=1, sentence_grace=0)

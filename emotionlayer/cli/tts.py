@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from ...errors import ConfigError
-from ...registry import parse_spec
+from ..errors import ConfigError
+from ..registry import parse_spec
 
 _BACKEND_HELP = (
     "TTS backend, NAME[:KEY=VALUE,...]: piper (default, packaged voice), espeak-ng or f5-tts, e.g. "
@@ -54,10 +54,10 @@ def speak(
 
       emotionlayer speak "你好，我可以帮你。" --backend espeak-ng:voice=cmn --pitch 2
     """
-    from ... import registry
-    from ...audio import save_audio
-    from ...types import SpeakingStyle
-    from .styles import acted_style
+    from .. import registry
+    from ..audio import save_audio
+    from ..components.tts.styles import acted_style
+    from ..types import SpeakingStyle
 
     if emotion and reply_to:
         raise ConfigError("Give --emotion (act an emotion) or --reply-to (the pipeline's answer style), not both.")
@@ -68,7 +68,7 @@ def speak(
     if emotion:
         style = acted_style(emotion)
     elif reply_to:
-        from ...prompting import style_for
+        from ..prompting import style_for
 
         style = style_for(reply_to)
     else:
@@ -88,7 +88,7 @@ def speak(
     elapsed = time.perf_counter() - start
     import numpy as np
 
-    from ...types import Audio
+    from ..types import Audio
 
     audio = Audio(np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32), tts.sample_rate)
     if audio.samples.size == 0:

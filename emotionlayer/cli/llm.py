@@ -64,8 +64,8 @@ def chat(
     ),
 ) -> None:
     """Send a message to the LLM and print the reply as it streams in, with its timing."""
-    from ...errors import EmotionLayerError
-    from ...registry import create
+    from ..errors import EmotionLayerError
+    from ..registry import create
 
     params = _backend_params(
         backend, model_path, base_url, model, temperature=temperature, seed=seed, max_tokens=max_tokens

@@ -1,8 +1,7 @@
-"""Read CTranslate2 whisper weights and convert them for openai-whisper and transformers.
+"""Convert CTranslate2 whisper weights for openai-whisper and transformers.
 
-The packaged whisper models ship only in CTranslate2 format (``model.bin``). This module reads that file
-with NumPy alone (its layout: a version, the spec name, then each variable as name, shape, dtype and raw
-bytes, then aliases) and rewrites the weights as
+The packaged whisper models ship only in CTranslate2 format (``model.bin``). Built on the reader in
+:mod:`.ctranslate2` (NumPy only), this module rewrites the weights as
 
 * an openai-whisper checkpoint (``{"dims": ..., "model_state_dict": ...}``) that
   ``whisper.load_model(path)`` loads: :func:`convert_ct2_to_openai_whisper`;
@@ -12,139 +11,27 @@ bytes, then aliases) and rewrites the weights as
 CTranslate2 fuses the self-attention query/key/value projections into one matrix (and the
 cross-attention key/value into another); the converters split them again. Whisper's key projections
 have no bias, so the fused bias's key part is zero and is dropped.
+
+Example::
+
+    from emotionlayer.encoders.convert import convert_ct2_to_openai_whisper, convert_ct2_to_transformers
+
+    convert_ct2_to_openai_whisper("tiny.en", "models/tiny.en.pt")   # whisper.load_model("models/tiny.en.pt")
+    convert_ct2_to_transformers("base", "models/whisper-base-hf")   # pipeline("automatic-speech-recognition", ...)
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError, ModelNotFoundError
-
-# Order of CTranslate2's DataType enum (include/ctranslate2/types.h).
-_CT2_DTYPES: dict[int, str] = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
-
-
-def _read_string(f: BinaryIO) -> str:
-    (length,) = struct.unpack("<H", f.read(2))
-    return f.read(length).rstrip(b"\0").decode("utf-8")
-
-
-def read_ct2_model(path: str | os.PathLike) -> tuple[str, dict[str, np.ndarray]]:
-    """Read every variable of a CTranslate2 ``model.bin``.
-
-    Args:
-        path: The ``model.bin`` file or the folder that holds it.
-
-    Returns:
-        ``(spec_name, variables)``: the spec name (e.g. ``"WhisperSpec"``) and a dict from variable name
-        (``"encoder/layer_0/self_attention/linear_0/weight"``) to array. bfloat16 arrays are returned as
-        float32; int8 weights are dequantized with their ``*_scale``; aliases are resolved.
-
-    Raises:
-        ModelNotFoundError: the file does not exist or is not a CTranslate2 model.
-    """
-    file = Path(path)
-    if file.is_dir():
-        file = file / "model.bin"
-    if not file.is_file():
-        raise ModelNotFoundError(f"No CTranslate2 model.bin at {file}. Pass a CTranslate2 whisper folder.")
-    variables: dict[str, np.ndarray] = {}
-    with open(file, "rb") as f:
-        (version,) = struct.unpack("<I", f.read(4))
-        if not 3 <= version <= 6:
-            raise ModelNotFoundError(f"{file} has CTranslate2 binary version {version}; versions 3-6 are supported.")
-        spec = _read_string(f)
-        struct.unpack("<I", f.read(4))  # spec revision
-        (count,) = struct.unpack("<I", f.read(4))
-        for _ in range(count):
-            name = _read_string(f)
-            (rank,) = struct.unpack("<B", f.read(1))
-            shape = struct.unpack(f"<{rank}I", f.read(4 * rank)) if rank else ()
-            if version >= 4:
-                type_id, num_bytes = struct.unpack("<BI", f.read(5))
-            else:
-                (item_size,) = struct.unpack("<B", f.read(1))
-                type_id = {4: 0, 1: 1, 2: 2}.get(item_size, 0)
-                num_bytes = item_size * int(np.prod(shape, dtype=np.int64))
-            raw = f.read(num_bytes)
-            dtype = _CT2_DTYPES.get(type_id)
-            if dtype is None:
-                raise ModelNotFoundError(f"{file}: variable {name} has unsupported CTranslate2 type id {type_id}.")
-            if dtype == "bfloat16":
-                array = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-            else:
-                array = np.frombuffer(raw, dtype=dtype)
-            variables[name] = array.reshape(shape)
-        (n_alias,) = struct.unpack("<I", f.read(4)) if version >= 3 else (0,)
-        for _ in range(n_alias):
-            alias = _read_string(f)
-            target = _read_string(f)
-            if target in variables:
-                variables[alias] = variables[target]
-    for name in [n for n in variables if n.endswith("/weight_scale")]:
-        weight_name = name[: -len("_scale")]
-        weight = variables.get(weight_name)
-        if weight is not None and weight.dtype in (np.int8, np.int16):
-            scale = variables[name].astype(np.float32)
-            variables[weight_name] = weight.astype(np.float32) / scale.reshape(-1, *([1] * (weight.ndim - 1)))
-    return spec, variables
-
-
-@dataclass(frozen=True)
-class WhisperDims:
-    """The dimensions of a whisper model, named as openai-whisper's ``ModelDimensions``."""
-
-    n_mels: int
-    n_audio_ctx: int
-    n_audio_state: int
-    n_audio_head: int
-    n_audio_layer: int
-    n_vocab: int
-    n_text_ctx: int
-    n_text_state: int
-    n_text_head: int
-    n_text_layer: int
-
-
-def _count_layers(variables: dict[str, np.ndarray], prefix: str) -> int:
-    n = 0
-    while f"{prefix}/layer_{n}/ffn/linear_0/weight" in variables:
-        n += 1
-    return n
-
-
-def _heads(variables: dict[str, np.ndarray], prefix: str, d_model: int) -> int:
-    value = variables.get(f"{prefix}/num_heads")
-    if value is not None:
-        return int(np.asarray(value).reshape(-1)[0])
-    return d_model // 64  # every whisper size uses 64-dimensional heads
-
-
-def whisper_dims(variables: dict[str, np.ndarray]) -> WhisperDims:
-    """Infer a whisper model's dimensions from its CTranslate2 variables."""
-    conv1 = variables["encoder/conv1/weight"]
-    enc_pos = variables["encoder/position_encodings/encodings"]
-    dec_pos = variables["decoder/position_encodings/encodings"]
-    emb = variables["decoder/embeddings/weight"]
-    return WhisperDims(
-        n_mels=int(conv1.shape[1]),
-        n_audio_ctx=int(enc_pos.shape[0]),
-        n_audio_state=int(conv1.shape[0]),
-        n_audio_head=_heads(variables, "encoder", int(conv1.shape[0])),
-        n_audio_layer=_count_layers(variables, "encoder"),
-        n_vocab=int(emb.shape[0]),
-        n_text_ctx=int(dec_pos.shape[0]),
-        n_text_state=int(emb.shape[1]),
-        n_text_head=_heads(variables, "decoder", int(emb.shape[1])),
-        n_text_layer=_count_layers(variables, "decoder"),
-    )
+from ..errors import ConfigError, ModelNotFoundError
+from .ctranslate2 import WhisperDims, read_ctranslate2_model, resolve_ct2_model, whisper_dims
 
 
 def _f32(array: np.ndarray) -> np.ndarray:
@@ -180,14 +67,13 @@ def _attention(v: dict[str, np.ndarray], prefix: str, cross: bool) -> dict[str, 
 
 
 def _load_ct2(model: str | os.PathLike) -> tuple[Path, dict[str, np.ndarray], dict[str, Any]]:
-    from ._common import resolve_ct2_model
-
+    """The folder, float32 variables and ``config.json`` of a packaged name or a CTranslate2 whisper folder."""
     folder = resolve_ct2_model(str(model))
     if not isinstance(folder, Path):
         raise ModelNotFoundError(
             f"{model!r} is neither a packaged whisper model ('tiny.en', 'base') nor a CTranslate2 whisper folder."
         )
-    spec, variables = read_ct2_model(folder)
+    spec, variables = read_ctranslate2_model(folder)
     if "Whisper" not in spec:
         raise ModelNotFoundError(f"{folder} holds a CTranslate2 {spec}, not a whisper model.")
     config_file = folder / "config.json"
@@ -196,7 +82,15 @@ def _load_ct2(model: str | os.PathLike) -> tuple[Path, dict[str, np.ndarray], di
 
 
 def openai_whisper_state_dict(variables: dict[str, np.ndarray]) -> tuple[WhisperDims, dict[str, np.ndarray]]:
-    """Map CTranslate2 whisper variables to an openai-whisper ``Whisper`` state dict (NumPy arrays)."""
+    """Map CTranslate2 whisper variables to an openai-whisper ``Whisper`` state dict.
+
+    Args:
+        variables: Float variables of a CTranslate2 whisper model (:func:`.read_ctranslate2_model`).
+
+    Returns:
+        ``(dims, state_dict)``: the model's dimensions (``ModelDimensions(**asdict(dims))``) and parameter
+        name -> float32 NumPy array, every parameter of ``whisper.model.Whisper`` included.
+    """
     dims = whisper_dims(variables)
     sd: dict[str, np.ndarray] = {}
     for i in (1, 2):
@@ -287,7 +181,15 @@ def _special_ids(tokenizer_file: Path) -> dict[str, int]:
 
 
 def transformers_state_dict(variables: dict[str, np.ndarray]) -> tuple[WhisperDims, dict[str, np.ndarray]]:
-    """Map CTranslate2 whisper variables to a transformers ``WhisperForConditionalGeneration`` state dict."""
+    """Map CTranslate2 whisper variables to a transformers ``WhisperForConditionalGeneration`` state dict.
+
+    Args:
+        variables: Float variables of a CTranslate2 whisper model (:func:`.read_ctranslate2_model`).
+
+    Returns:
+        ``(dims, state_dict)``: the model's dimensions and parameter name -> float32 NumPy array, every
+        parameter but ``proj_out.weight`` (tied to the token embedding) included.
+    """
     dims = whisper_dims(variables)
     sd: dict[str, np.ndarray] = {}
     for i in (1, 2):
