@@ -20,19 +20,16 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import numpy as np
 
 from .config import PipelineConfig
 from .prompting import PromptRenderer, RenderedPrompt
 from .registry import register
 from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
-from .text import clean_reply, join_sentences, pop_sentences
+from .systems.speech import speak_as_written
+from .text import clean_reply
 from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn, Utterance
 
 logger = logging.getLogger(__name__)
@@ -225,96 +222,35 @@ class CascadePipeline:
         prompt = self.render_prompt(perception.transcript, perception.emotion, history)
         yield StreamEvent("prompt", now(), messages=tuple(prompt.messages), strategy=prompt.strategy.name, detail=prompt)
 
-        llm_time = 0.0
-        tts_time = 0.0
-        first_audio: float | None = None
-        chunks: list[Audio] = []
-        spoken: list[str] = []
-        # Sentences are spoken on a TTS thread while the LLM goes on writing the next one.
-        pending: deque[tuple[str, Future]] = deque()
-        pieces: Iterator[str] | None = None
-
-        def synthesize(sentence: str) -> tuple[Audio, float, float]:
+        writing = 0.0
+        if self.config.pipeline.stream_tts:
+            pieces = self.stream_text(prompt)
+        else:
             t = time.perf_counter()
-            audio = self.speak(sentence, prompt.style)
-            finished = time.perf_counter()
-            return audio, finished - t, finished - start
-
-        def submit(sentence: str) -> None:
-            sentence = clean_reply(sentence)
-            if sentence:
-                pending.append((sentence, self._tts_pool().submit(synthesize, sentence)))
-
-        def ready(wait: bool) -> Iterator[StreamEvent]:
-            nonlocal tts_time, first_audio
-            while pending and (wait or pending[0][1].done()):
-                sentence, future = pending[0]
-                audio, seconds, finished = future.result()
-                pending.popleft()
-                tts_time += seconds
-                if first_audio is None:
-                    first_audio = finished
-                chunks.append(audio)
-                spoken.append(sentence)
-                yield StreamEvent("audio", now(), text=sentence, audio=audio)
-
-        try:
-            if self.config.pipeline.stream_tts:
-                buffer = ""
-                pieces = self.stream_text(prompt)
-                while True:
-                    t = time.perf_counter()
-                    piece = next(pieces, None)
-                    llm_time += time.perf_counter() - t
-                    if piece is None:
-                        break
-                    yield StreamEvent("text", now(), text=piece)
-                    buffer += piece
-                    sentences, buffer = pop_sentences(buffer)
-                    for sentence in sentences:
-                        submit(sentence)
-                    yield from ready(wait=False)
-                submit(buffer)
-                yield from ready(wait=True)
-                if not spoken:
-                    logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
-                    submit(FALLBACK_REPLY)
-                    yield from ready(wait=True)
-                reply = join_sentences(spoken)
-            else:
-                t = time.perf_counter()
-                reply = self.generate(prompt)
-                llm_time = time.perf_counter() - t
-                yield StreamEvent("text", now(), text=reply)
-                submit(reply)
-                yield from ready(wait=True)
-        finally:
-            # Runs at the end of the turn and also when the caller closes the stream early.
-            if pieces is not None:
-                close = getattr(pieces, "close", None)
-                if close is not None:
-                    close()
-            running = [future for _, future in pending if not future.cancel()]
-            pending.clear()
-            if running:
-                wait_futures(running)
-
-        sample_rate = chunks[0].sample_rate
-        audio = Audio(np.concatenate([c.resample(sample_rate).samples for c in chunks]), sample_rate)
+            pieces = iter([self.generate(prompt)])  # the whole reply, cleaned, spoken in one piece
+            writing = time.perf_counter() - t
+        spoken = yield from speak_as_written(
+            pieces,
+            lambda sentence: self.speak(sentence, prompt.style),
+            self._tts_pool(),
+            now,
+            fallback=FALLBACK_REPLY,
+            by_sentence=self.config.pipeline.stream_tts,
+        )
         timings = {
             "ser": perception.timings.get("ser", 0.0),
             "asr": perception.timings.get("asr", 0.0),
-            "llm": llm_time,
-            "tts": tts_time,
+            "llm": writing + spoken.writing_seconds,
+            "tts": spoken.speaking_seconds,
             "total": now(),
-            "time_to_first_audio": first_audio if first_audio is not None else now(),
+            "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
         }
         turn = Turn(
             transcript=perception.transcript,
             emotion=perception.emotion,
             prompt=tuple(prompt.messages),
-            response=Response(text=reply, style=prompt.style, strategy=prompt.strategy.name),
-            audio=audio,
+            response=Response(text=spoken.text, style=prompt.style, strategy=prompt.strategy.name),
+            audio=spoken.audio,
             timings=timings,
             system=self.name,
         )

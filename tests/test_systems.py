@@ -171,3 +171,29 @@ def test_a_chinese_reply_without_spaces_is_spoken_sentence_by_sentence():
     last_text = len(kinds) - 1 - kinds[::-1].index("text")
     assert kinds.index("audio") < last_text, "the first sentence was not spoken before the reply was finished"
     assert events[-1].turn.response.text == reply
+
+
+def test_speak_as_written_returns_what_was_spoken():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emotionlayer.systems.speech import speak_as_written
+
+    tts = DummyTTS()
+
+    def run(pieces, **kw):
+        with ThreadPoolExecutor(1) as pool:
+            gen = speak_as_written(iter(pieces), lambda s: tts.synthesize(s), pool, lambda: 0.0, **kw)
+            events = []
+            try:
+                while True:
+                    events.append(next(gen))
+            except StopIteration as stop:
+                return events, stop.value
+
+    events, reply = run(["Hello there. ", "How are", " you?"])
+    assert reply.text == "Hello there. How are you?" and reply.audio.duration > 0
+    assert [e.kind for e in events].count("audio") == 2 and reply.first_audio is not None
+    events, reply = run([])
+    assert reply.text == "" and reply.audio is None and events == []
+    events, reply = run(["  "], fallback="Sorry?")
+    assert reply.text == "Sorry?" and [e.text for e in events if e.kind == "audio"] == ["Sorry?"]

@@ -1,0 +1,136 @@
+"""Speak a reply while it is being written: text pieces in, one spoken sentence at a time out.
+
+Every system that writes text and speaks it (the cascade, E-chat, ParalinGPT, the topline) uses
+:func:`speak_as_written`, so they all stream, time and cancel the same way:
+
+- each finished sentence (:func:`emotionlayer.text.pop_sentences`) goes to a TTS thread while the text
+  source goes on writing the next one;
+- ``text`` and ``audio`` :class:`~emotionlayer.systems.base.StreamEvent`\\ s are yielded as they happen;
+- closing the generator (the caller stopped reading) closes the text source, cancels the sentences not
+  yet synthesised and waits for the one being synthesised, so no work goes on afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Executor, Future
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import Audio
+from ..text import clean_reply, join_sentences, pop_sentences
+from .base import StreamEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpokenReply:
+    """What :func:`speak_as_written` produced.
+
+    Attributes:
+        text: The reply as spoken (cleaned sentences, joined).
+        audio: All spoken sentences, one after the other (``None`` if nothing was spoken).
+        writing_seconds: Time spent waiting for the text source (the LLM's share of the turn).
+        speaking_seconds: Time the TTS spent synthesising.
+        first_audio: Seconds from the turn's start until the first sentence was ready, if any was.
+    """
+
+    text: str
+    audio: Audio | None
+    writing_seconds: float
+    speaking_seconds: float
+    first_audio: float | None
+
+
+def speak_as_written(
+    pieces: Iterator[str],
+    speak: Callable[[str], Audio],
+    pool: Executor,
+    clock: Callable[[], float],
+    *,
+    fallback: str | None = None,
+    by_sentence: bool = True,
+) -> Generator[StreamEvent, None, SpokenReply]:
+    """Yield ``text`` and ``audio`` events while ``pieces`` are written and spoken; return the result.
+
+    Use it with ``reply = yield from speak_as_written(...)`` inside a system's ``stream``.
+
+    Args:
+        pieces: The reply text, piece by piece (e.g. an LLM's ``stream_generate``). Closed when done.
+        speak: Synthesises one sentence (e.g. ``lambda s: tts.synthesize(s, style)``).
+        pool: Where synthesis runs (one thread keeps sentences in order and leaves a core to the writer).
+        clock: Seconds since the turn started (event times and ``first_audio``).
+        fallback: Spoken when the source writes nothing speakable; ``None`` speaks nothing then.
+        by_sentence: Speak each sentence as soon as it is finished (else the whole text at the end).
+    """
+    writing = speaking = 0.0
+    first_audio: float | None = None
+    chunks: list[Audio] = []
+    spoken: list[str] = []
+    pending: deque[tuple[str, Future]] = deque()
+
+    def synthesize(sentence: str) -> tuple[Audio, float, float]:
+        start = time.perf_counter()
+        audio = speak(sentence)
+        return audio, time.perf_counter() - start, clock()
+
+    def submit(sentence: str) -> None:
+        sentence = clean_reply(sentence)
+        if sentence:
+            pending.append((sentence, pool.submit(synthesize, sentence)))
+
+    def ready(wait: bool) -> Iterator[StreamEvent]:
+        nonlocal speaking, first_audio
+        while pending and (wait or pending[0][1].done()):
+            sentence, future = pending[0]
+            audio, seconds, finished = future.result()
+            pending.popleft()
+            speaking += seconds
+            if first_audio is None:
+                first_audio = finished
+            chunks.append(audio)
+            spoken.append(sentence)
+            yield StreamEvent("audio", clock(), text=sentence, audio=audio)
+
+    buffer = ""
+    try:
+        while True:
+            start = time.perf_counter()
+            piece = next(pieces, None)
+            writing += time.perf_counter() - start
+            if piece is None:
+                break
+            yield StreamEvent("text", clock(), text=piece)
+            buffer += piece
+            if by_sentence:
+                sentences, buffer = pop_sentences(buffer)
+                for sentence in sentences:
+                    submit(sentence)
+                yield from ready(wait=False)
+        submit(buffer)
+        yield from ready(wait=True)
+        if not spoken and fallback:
+            logger.warning("The reply was empty; speaking the fallback reply instead.")
+            submit(fallback)
+            yield from ready(wait=True)
+    finally:
+        # Runs at the end and also when the caller closes the stream early.
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+        running = [future for _, future in pending if not future.cancel()]
+        pending.clear()
+        if running:
+            wait_futures(running)
+
+    audio = None
+    if chunks:
+        rate = chunks[0].sample_rate
+        audio = Audio(np.concatenate([c.resample(rate).samples for c in chunks]), rate)
+    return SpokenReply(join_sentences(spoken), audio, writing, speaking, first_audio)
