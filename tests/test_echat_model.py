@@ -19,7 +19,7 @@ from emotionlayer.models.echat.model import (  # noqa: E402
     LayerWeightedSum,
     build_model,
 )
-from emotionlayer.models.echat.tiny import tiny_ct2_whisper_encoder, tiny_llm, tiny_wav2vec2, tiny_whisper  # noqa: E402
+from emotionlayer.models.echat.tiny import tiny_ct2_whisper_encoder, tiny_llm, tiny_ssl, tiny_whisper  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
 
@@ -39,7 +39,9 @@ def parts(tmp_path_factory):
     return {
         "llm": str(tiny_llm(root / "llm")),
         "whisper": str(tiny_whisper(root / "whisper")),
-        "w2v": str(tiny_wav2vec2(root / "w2v")),
+        "w2v": str(tiny_ssl(root / "w2v")),
+        "hubert": str(tiny_ssl(root / "hubert", "hubert")),
+        "wavlm": str(tiny_ssl(root / "wavlm", "wavlm")),
     }
 
 
@@ -57,7 +59,7 @@ def _batch(model, waves, emotions=(2, IGNORE_INDEX)):
     return EChatBatch(targets, torch.tensor(list(emotions)[: len(waves)]), waves=waves)
 
 
-@pytest.mark.parametrize("encoder", ["whisper", "w2v"])
+@pytest.mark.parametrize("encoder", ["whisper", "w2v", "hubert", "wavlm"])
 def test_encoder_adapters_return_every_layer_and_frame_lengths(parts, encoder):
     adapter = load_speech_encoder(parts[encoder])
     states, lengths = adapter(_waves(1.0, 1.5))

@@ -1,7 +1,7 @@
 """Tiny randomly initialised backbones for tests and smoke runs (seconds on a CPU, no downloads).
 
 Each builder writes a Hugging Face folder that E-chat loads by path, made from transformers' own
-classes: a 2-layer whisper or wav2vec2 encoder, and a 2-layer Llama with a small byte-level BPE tokenizer
+classes: a 2-layer whisper, wav2vec2, HuBERT or WavLM encoder, and a 2-layer Llama with a small byte-level BPE tokenizer
 trained on the given sentences. Outputs are meaningless; shapes, masks and training mechanics are real.
 
 Example::
@@ -112,13 +112,27 @@ def tiny_whisper(folder: PathLike, seed: int = 0, max_seconds: float = 4.0) -> P
     return out
 
 
-def tiny_wav2vec2(folder: PathLike, seed: int = 0) -> Path:
-    """Write a tiny random Hugging Face ``Wav2Vec2Model`` (2 layers, width 32, 50 frames per second)."""
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
+def tiny_ssl(folder: PathLike, model_type: str = "wav2vec2", seed: int = 0) -> Path:
+    """Write a tiny random self-supervised speech model (2 layers, width 32, 50 frames per second).
 
+    Args:
+        folder: Where to save it.
+        model_type: ``wav2vec2``, ``hubert`` or ``wavlm``.
+        seed: Seed of the random weights.
+    """
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
+
+    classes = {
+        "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model),
+        "hubert": (HubertConfig, HubertModel),
+        "wavlm": (WavLMConfig, WavLMModel),
+    }
+    if model_type not in classes:
+        raise ValueError(f"model_type must be one of {', '.join(classes)}, got {model_type!r}.")
+    config_class, model_class = classes[model_type]
     out = Path(folder)
-    config = Wav2Vec2Config(
+    config = config_class(
         vocab_size=16,
         hidden_size=32,
         num_hidden_layers=2,
@@ -133,7 +147,7 @@ def tiny_wav2vec2(folder: PathLike, seed: int = 0) -> Path:
         do_stable_layer_norm=True,
     )
     torch.manual_seed(seed)
-    Wav2Vec2Model(config).save_pretrained(str(out))
+    model_class(config).save_pretrained(str(out))
     return out
 
 
