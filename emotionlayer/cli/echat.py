@@ -1,0 +1,157 @@
+"""`emotionlayer echat ...`: train the E-chat end-to-end model, and let it answer recordings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "E-chat, an end-to-end emotion-sensitive speech LLM: a speech encoder, a small connector and a frozen "
+        "LLM (packaged defaults: whisper tiny.en and SmolLM2-135M-Instruct). Train stage 1 on transcribed "
+        "speech, then stage 2 on emotional replies, and ask it to answer recordings."
+    ),
+    no_args_is_help=True,
+)
+
+
+@app.command("train")
+def train(
+    stage: int = typer.Option(
+        ...,
+        "--stage",
+        min=1,
+        max=2,
+        help=(
+            "1: speech-text alignment (targets: the 'text' column; trains the connector). 2: emotional replies "
+            "(targets: the 'reply' or 'response' column; also trains the emotion layer weights and head)."
+        ),
+    ),
+    manifest: Path = typer.Option(
+        ...,
+        "--manifest",
+        "-m",
+        help="CSV or JSONL with columns path (relative to the manifest), text (stage 1), reply (stage 2), and "
+        "emotion (optional; the emotion head's label).",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for checkpoints and the finished model."),
+    init: Path | None = typer.Option(
+        None, "--init", help="Start from this trained model folder (stage 2 starts from the stage-1 --out folder)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its newest checkpoint (same options; after a kill)."
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help='JSON file with "model" and/or "train" settings, e.g. {"model": {"connector_layers": 4}, "train": '
+        '{"warmup_steps": 500}}. Options given on the command line win.',
+    ),
+    encoder: str | None = typer.Option(
+        None,
+        "--encoder",
+        help="Speech encoder: tiny.en (default), base, or a local HuBERT/wav2vec2/WavLM/whisper folder.",
+    ),
+    llm: str | None = typer.Option(
+        None, "--llm", help="Frozen LLM: a local causal-LM folder or .gguf file (default: the packaged SmolLM2)."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the data (default 10)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps to run (overrides --epochs)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Clips per micro-batch and device (default 8)."
+    ),
+    grad_accum: int | None = typer.Option(
+        None, "--grad-accum", min=1, help="Micro-batches per optimizer step (default 1)."
+    ),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default 1e-4)."),
+    save_every: int | None = typer.Option(None, "--save-every", min=0, help="Checkpoint every N steps (default 500)."),
+    unfreeze_encoder: bool = typer.Option(
+        False, "--unfreeze-encoder", help="Stage 1 only: fine-tune the speech encoder too (slower; no feature cache)."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Use only rows whose 'split' column has this value (e.g. train)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Where encoder features are cached (default: the emotionlayer cache folder)."
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Do not cache encoder features (run the encoder every step)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0); the same seed repeats the run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train one E-chat stage; the model is saved to --out (config.json + model.safetensors).
+
+    Stage 1: emotionlayer echat train --stage 1 --manifest asr.csv --out echat-s1
+
+    Stage 2: emotionlayer echat train --stage 2 --manifest replies.jsonl --init echat-s1 --out echat-s2
+
+    Several GPUs: accelerate launch -m emotionlayer echat train ... (bf16 on GPUs that have it).
+    """
+    from ..models.echat.checkpoint import read_config
+    from ..models.echat.config import read_config_file
+    from ..models.echat.train import stage_config, train_config_with, train_echat
+
+    model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
+    base = read_config(init)[0] if init is not None else None
+    if encoder is not None:
+        model_overrides["encoder"] = encoder
+    if llm is not None:
+        model_overrides["llm"] = llm
+    if unfreeze_encoder:
+        if stage != 1:
+            raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
+        model_overrides["unfreeze_encoder"] = True
+    model_config = stage_config(stage, base, model_overrides)
+    from ..models.echat.config import TrainConfig
+
+    train_config = train_config_with(
+        TrainConfig.from_dict(train_overrides),
+        epochs=epochs,
+        max_steps=steps,
+        batch_size=batch_size,
+        grad_accum_steps=grad_accum,
+        learning_rate=lr,
+        save_every=save_every,
+        seed=seed,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        cache_features=False if no_cache else None,
+    )
+    result = train_echat(
+        manifest, out, model_config, train_config, init=init, resume=resume, split=split, progress=not quiet
+    )
+    final = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
+    typer.echo(f"Trained E-chat stage {stage} for {result.steps} steps (final loss {final}); saved to {out}")
+
+
+@app.command("reply")
+def reply(
+    audio: list[Path] = typer.Argument(..., help="One or more recordings (WAV, FLAC, OGG or MP3)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="A trained model folder (--out of `echat train`); default: the packaged checkpoint."
+    ),
+    prompt: str | None = typer.Option(None, "--prompt", help="Instruction instead of the model's stage prompt."),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1, help="Most tokens per answer."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object per recording: path, text, emotion, timings."
+    ),
+) -> None:
+    """Answer recordings with a trained E-chat model (and show the emotion it heard).
+
+    Example: emotionlayer echat reply examples/audio/sad_phone.wav --model echat-s2
+    """
+    from ..audio import load_audio
+    from ..models.echat.inference import EChat
+
+    echat = EChat.from_pretrained(model, device=device)
+    for path in audio:
+        output = echat.reply(load_audio(path), prompt=prompt, max_new_tokens=max_new_tokens)
+        if as_json:
+            typer.echo(json.dumps({"path": str(path), **output.to_dict()}, ensure_ascii=False))
+            continue
+        heard = f"  [{output.emotion.label} {output.emotion.confidence:.0%}]" if output.emotion else ""
+        typer.echo(f"{path}:{heard} {output.text}")

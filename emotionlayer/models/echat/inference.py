@@ -1,0 +1,254 @@
+"""Run a trained E-chat model: one reply (with the emotion it heard and timings) or a stream of text.
+
+Example::
+
+    from emotionlayer.audio import load_audio
+    from emotionlayer.models.echat import EChat
+
+    echat = EChat.from_pretrained("echat-stage2")          # None: the packaged checkpoint, if installed
+    out = echat.reply(load_audio("sad_phone.wav"))
+    print(out.text, out.emotion.label, out.timings)
+    for piece in echat.stream_reply(load_audio("sad_phone.wav")):
+        print(piece, end="", flush=True)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from ...errors import AudioError, ConfigError, ModelNotFoundError
+from ...types import Audio, EmotionPrediction
+from .checkpoint import load_weights, read_config
+from .config import EChatConfig
+
+PathLike = Union[str, os.PathLike]
+
+#: Where a packaged E-chat checkpoint would live inside the installed package.
+PACKAGED_DIR = Path(__file__).resolve().parents[2] / "assets" / "echat" / "default"
+
+
+@dataclass(frozen=True)
+class EChatOutput:
+    """One E-chat answer.
+
+    Attributes:
+        text: The generated text (a reply in stage 2, a transcript in stage 1).
+        emotion: The emotion head's prediction (probabilities over the model's labels); ``None`` for a
+            stage-1 model, whose emotion head is not trained.
+        timings: Seconds spent: ``encode`` (audio to decoder input), ``first_token`` (from the start),
+            ``generate`` (all decoding) and ``total``.
+    """
+
+    text: str
+    emotion: EmotionPrediction | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "emotion": self.emotion.to_dict() if self.emotion is not None else None,
+            "timings": dict(self.timings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EChatOutput:
+        emotion = data.get("emotion")
+        return cls(
+            text=str(data["text"]),
+            emotion=EmotionPrediction.from_dict(emotion) if emotion else None,
+            timings={k: float(v) for k, v in (data.get("timings") or {}).items()},
+        )
+
+
+def _choose_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but no CUDA device is available here; use device='cpu'.")
+    return device
+
+
+class EChat:
+    """A trained E-chat model, ready to answer speech.
+
+    Build it with :meth:`from_pretrained`. The encoder and the LLM are shared with other E-chat models of
+    the same process; the small trained parts belong to this object.
+
+    Args:
+        model: An :class:`~emotionlayer.models.echat.model.EChatModel` (in eval mode).
+        name: Name reported in emotion predictions.
+    """
+
+    def __init__(self, model: Any, name: str = "echat") -> None:
+        self.model = model.eval()
+        self.name = name
+
+    @property
+    def config(self) -> EChatConfig:
+        return self.model.config
+
+    @classmethod
+    def from_pretrained(cls, path: PathLike | None = None, device: str = "auto", dtype: str = "auto") -> EChat:
+        """Load a model folder written by ``emotionlayer echat train`` (or one of its checkpoints).
+
+        Args:
+            path: The folder; ``None`` is the checkpoint packaged in ``emotionlayer/assets/echat/default``.
+            device: ``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1``...
+            dtype: Dtype of the LLM: ``auto`` (bfloat16 on GPU, float32 on CPU), ``float32``, ``bfloat16``...
+
+        Raises:
+            ModelNotFoundError: no such folder, or no packaged checkpoint when ``path`` is ``None``.
+        """
+        from .model import build_model
+
+        if path is None:
+            if not (PACKAGED_DIR / "config.json").is_file():
+                raise ModelNotFoundError(
+                    "No packaged E-chat checkpoint is installed. Train one: `emotionlayer echat train --stage 1 "
+                    "--manifest asr.csv --out echat-s1`, then `emotionlayer echat train --stage 2 --manifest replies.jsonl "
+                    "--init echat-s1 --out echat-s2`, and load it with EChat.from_pretrained('echat-s2')."
+                )
+            path = PACKAGED_DIR
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise ModelNotFoundError(
+                f"No E-chat model folder at {folder}. Pass the --out folder of `emotionlayer echat train`."
+            )
+        config, _ = read_config(folder)
+        weights = load_weights(folder)
+        device = _choose_device(device)
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        model = build_model(config, device=device, llm_dtype=dtype)
+        model.load_trainable_state_dict(weights)
+        return cls(model, name=f"echat-{folder.name}")
+
+    # ------------------------------------------------------------------------------------------------
+
+    def _samples(self, audio: Audio) -> np.ndarray:
+        if not isinstance(audio, Audio):
+            raise AudioError(
+                f"E-chat takes an emotionlayer Audio, got {type(audio).__name__}. Load it with load_audio()."
+            )
+        samples = audio.resample(16000).samples
+        limit = min(self.config.max_audio_seconds, self.model.encoder.max_seconds)
+        if len(samples) / 16000 > limit:
+            raise AudioError(
+                f"The audio is {len(samples) / 16000:.1f} s long; this E-chat model takes at most {limit:g} s. "
+                "Cut it into shorter turns."
+            )
+        if len(samples) == 0:
+            raise AudioError("The audio is empty. Pass a recording that contains speech.")
+        return samples
+
+    def _encode(self, audio: Audio) -> Any:
+        import torch
+
+        samples = torch.from_numpy(np.ascontiguousarray(self._samples(audio)))
+        with torch.inference_mode():
+            return self.model.encode_speech(waves=[samples.to(self.model.device)])
+
+    def _prediction(self, speech: Any) -> EmotionPrediction | None:
+        if self.config.stage != 2:
+            return None
+        return EmotionPrediction.from_probabilities(
+            self.model.emotion_probabilities(speech.emotion_logits[0]), model=self.name
+        )
+
+    def predict_emotion(self, audio: Audio) -> EmotionPrediction:
+        """The emotion head's prediction for a clip (stage-2 models only).
+
+        Raises:
+            ConfigError: the model is a stage-1 model (its emotion head is not trained).
+        """
+        prediction = self._prediction(self._encode(audio))
+        if prediction is None:
+            raise ConfigError("This is a stage-1 E-chat model; its emotion head is untrained. Use a stage-2 model.")
+        return prediction
+
+    def _stream(
+        self,
+        audio: Audio,
+        prompt: str | None,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+        report: dict[str, Any],
+    ) -> Iterator[str]:
+        import torch
+
+        if max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
+        start = time.perf_counter()
+        speech = self._encode(audio)
+        report["emotion"] = self._prediction(speech)
+        timings = report["timings"]
+        timings["encode"] = time.perf_counter() - start
+        generator = None
+        if temperature > 0:
+            generator = torch.Generator(device=self.model.device).manual_seed(int(seed if seed is not None else 0))
+        tokenizer = self.model.tokenizer
+        ids: list[int] = []
+        text = ""
+        decode_start = time.perf_counter()
+        for token in self.model.generate_ids(speech, prompt, max_new_tokens, temperature, top_p, generator):
+            if not ids:
+                timings["first_token"] = time.perf_counter() - start
+            ids.append(token)
+            new_text = tokenizer.decode(ids, skip_special_tokens=True)
+            if new_text.endswith("\ufffd"):
+                continue  # half of a multi-byte character
+            piece, text = new_text[len(text) :], new_text
+            if piece:
+                yield piece
+        timings["generate"] = time.perf_counter() - decode_start
+        timings["total"] = time.perf_counter() - start
+        timings.setdefault("first_token", timings["total"])
+
+    def stream_reply(
+        self,
+        audio: Audio,
+        prompt: str | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = 0,
+    ) -> Iterator[str]:
+        """Yield the answer piece by piece as it is generated; close the generator to stop early.
+
+        Args:
+            audio: The speech.
+            prompt: The instruction (default: the model's stage prompt).
+            max_new_tokens: Most tokens generated.
+            temperature: 0 (default) decodes greedily; higher values sample.
+            top_p: Nucleus sampling threshold when sampling.
+            seed: Sampling seed.
+        """
+        yield from self._stream(audio, prompt, max_new_tokens, temperature, top_p, seed, {"timings": {}})
+
+    def reply(
+        self,
+        audio: Audio,
+        prompt: str | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = 0,
+    ) -> EChatOutput:
+        """Answer one clip: the generated text, the emotion heard, and timings.
+
+        Args: as :meth:`stream_reply`.
+        """
+        report: dict[str, Any] = {"timings": {}}
+        text = "".join(self._stream(audio, prompt, max_new_tokens, temperature, top_p, seed, report))
+        return EChatOutput(text=text.strip(), emotion=report["emotion"], timings=report["timings"])

@@ -1,0 +1,515 @@
+"""E-chat's modules: layer-weighted sums, the connector, the emotion head, and the whole model.
+
+The decoder input for one clip is::
+
+    BOS, [emotion embedding (stage 2)], speech embeddings, prompt tokens, target tokens + EOS
+
+and the decoder loss counts the target tokens only. The speech and the emotion embedding come from two
+separate learned softmax-weighted sums over every hidden layer of the speech encoder; an auxiliary
+emotion head classifies the pooled emotion embedding, and its probabilities are reported, never given to
+the decoder as a label.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError
+from .backbones import SpeechEncoder
+from .config import EChatConfig
+
+IGNORE_INDEX = -100
+
+
+class LayerWeightedSum(nn.Module):
+    """A learned softmax-weighted sum of hidden layers (each layer normalised first, as in SUPERB).
+
+    Args:
+        num_layers: Hidden states combined.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(num_layers))
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The layer weights (they sum to 1)."""
+        return torch.softmax(self.logits, dim=0)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """``(layers, batch, frames, d)`` -> ``(batch, frames, d)``."""
+        if states.shape[0] != self.logits.shape[0]:
+            raise ConfigError(
+                f"Expected {self.logits.shape[0]} hidden states, got {states.shape[0]}: the encoder does not match "
+                "the one this model was built for."
+            )
+        normed = F.layer_norm(states.float(), states.shape[-1:])
+        return torch.einsum("l,lbtd->btd", self.weights, normed)
+
+
+def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """``(batch, frames)`` True where a frame is inside its clip."""
+    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class Connector(nn.Module):
+    """Frame-rate reduction (stack ``k`` frames), a small Transformer encoder, and a projection to the LLM.
+
+    Args:
+        in_dim: Encoder width.
+        out_dim: LLM embedding width.
+        stack: Frames stacked into one (``k``).
+        dim: Transformer width.
+        layers: Transformer depth (0: stacking and projections only).
+        heads: Attention heads.
+        ff_dim: Feed-forward width.
+        dropout: Dropout rate.
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, stack: int, dim: int, layers: int, heads: int, ff_dim: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.stack = stack
+        self.input = nn.Linear(in_dim * stack, dim)
+        self.transformer: nn.TransformerEncoder | None = None
+        if layers:
+            layer = nn.TransformerEncoderLayer(
+                dim, heads, ff_dim, dropout, activation="gelu", batch_first=True, norm_first=True
+            )
+            self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.output = nn.Linear(dim, out_dim)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Connector frames of clips with ``lengths`` encoder frames."""
+        return torch.div(lengths + self.stack - 1, self.stack, rounding_mode="floor")
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, frames, in_dim)`` -> ``(batch, ceil(frames / k), out_dim)`` and the new lengths."""
+        batch, frames, width = x.shape
+        pad = (-frames) % self.stack
+        if pad:
+            x = F.pad(x, (0, 0, 0, pad))
+        x = x.reshape(batch, (frames + pad) // self.stack, width * self.stack)
+        out_lengths = self.output_lengths(lengths)
+        x = self.input(x)
+        if self.transformer is not None:
+            x = self.transformer(x, src_key_padding_mask=~frame_mask(out_lengths, x.shape[1]))
+        return self.output(self.norm(x)), out_lengths
+
+
+class EmotionHead(nn.Module):
+    """An MLP that classifies a pooled emotion embedding into the model's emotion labels."""
+
+    def __init__(self, in_dim: int, hidden: int, n_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_labels)
+        )
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+class EmotionProjector(nn.Module):
+    """Maps a pooled emotion embedding to one input embedding of the LLM."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.net(pooled)
+
+
+@dataclass
+class EChatBatch:
+    """One training batch (see :func:`emotionlayer.models.echat.data.collate`).
+
+    Attributes:
+        target_ids: Target token ids per clip, each ending with EOS.
+        emotion: ``(batch,)`` label index per clip, ``-100`` where unknown.
+        states: Cached hidden states ``(n_states, batch, frames, d)``, or ``None`` to run the encoder.
+        lengths: Valid frames per clip when ``states`` is given.
+        waves: 16 kHz waveforms when ``states`` is ``None``.
+    """
+
+    target_ids: list[list[int]]
+    emotion: torch.Tensor
+    states: torch.Tensor | None = None
+    lengths: torch.Tensor | None = None
+    waves: list[torch.Tensor] | None = None
+
+    def to(self, device: torch.device | str) -> EChatBatch:
+        return EChatBatch(
+            target_ids=self.target_ids,
+            emotion=self.emotion.to(device),
+            states=None if self.states is None else self.states.to(device),
+            lengths=None if self.lengths is None else self.lengths.to(device),
+            waves=None if self.waves is None else [w.to(device) for w in self.waves],
+        )
+
+
+@dataclass
+class EChatLoss:
+    """What one training forward pass gives.
+
+    Attributes:
+        loss: ``(1 - a) * decoder + a * emotion``.
+        decoder: Mean cross-entropy of the target tokens.
+        emotion: Cross-entropy of the emotion head (0 when no clip has a label or ``a`` is 0).
+        emotion_logits: ``(batch, n_labels)``.
+        target_tokens: Target tokens counted in ``decoder``.
+    """
+
+    loss: torch.Tensor
+    decoder: torch.Tensor
+    emotion: torch.Tensor
+    emotion_logits: torch.Tensor
+    target_tokens: int
+
+
+@dataclass
+class SpeechInputs:
+    """The encoder side of one forward pass."""
+
+    speech: torch.Tensor  # (batch, tokens, llm_dim)
+    speech_lengths: torch.Tensor  # (batch,)
+    emotion_pooled: torch.Tensor  # (batch, encoder_dim)
+    emotion_logits: torch.Tensor  # (batch, n_labels)
+
+
+class EChatModel(nn.Module):
+    """The E-chat network: speech encoder, two layer-weighted sums, connector, emotion branch, frozen LLM.
+
+    Build it with :func:`build_model` (which loads the pretrained parts) or from parts for tests.
+
+    Args:
+        config: The model's shape and stage.
+        encoder: A speech-encoder adapter.
+        llm: A frozen Hugging Face causal LM.
+        tokenizer: Its tokenizer.
+    """
+
+    def __init__(self, config: EChatConfig, encoder: SpeechEncoder, llm: Any, tokenizer: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.llm = llm
+        self.tokenizer = tokenizer
+        llm_dim = int(llm.get_input_embeddings().weight.shape[1])
+        n_states, enc_dim = encoder.num_hidden_states, encoder.hidden_size
+        self.speech_weights = LayerWeightedSum(n_states)
+        self.emotion_weights = LayerWeightedSum(n_states)
+        self.connector = Connector(
+            enc_dim,
+            llm_dim,
+            config.stack_frames,
+            config.connector_dim,
+            config.connector_layers,
+            config.connector_heads,
+            config.connector_ff_dim,
+            config.dropout,
+        )
+        self.emotion_head = EmotionHead(enc_dim, config.emotion_hidden_dim, len(config.labels), config.dropout)
+        self.emotion_projector = EmotionProjector(enc_dim, config.emotion_hidden_dim, llm_dim)
+        self.bos_id, self.eos_ids = _special_ids(tokenizer, llm)
+        signature = inspect.signature(llm.forward).parameters
+        self._keeps_logits = "logits_to_keep" in signature
+        # transformers 5.2x renamed past_key_values to cache (the old name warns, then goes away)
+        self._cache_arg = "cache" if "cache" in signature else "past_key_values"
+        self.set_trainable()
+
+    # ----------------------------------------------------------------------------------------------
+    # which parameters train
+
+    def trainable_modules(self) -> dict[str, nn.Module]:
+        """The modules this config's stage trains, by attribute name.
+
+        Stage 1: the speech layer weights and the connector (and the encoder if ``unfreeze_encoder``).
+        Stage 2: those plus the emotion layer weights, the emotion head and the emotion projector. The LLM
+        never trains.
+        """
+        modules: dict[str, nn.Module] = {"speech_weights": self.speech_weights, "connector": self.connector}
+        if self.config.stage == 2:
+            modules.update(
+                emotion_weights=self.emotion_weights,
+                emotion_head=self.emotion_head,
+                emotion_projector=self.emotion_projector,
+            )
+        if self.config.unfreeze_encoder:
+            modules["encoder"] = self.encoder
+        return modules
+
+    def set_trainable(self) -> None:
+        """Turn gradients on for the stage's modules and off for everything else."""
+        self.requires_grad_(False)
+        for module in self.trainable_modules().values():
+            module.requires_grad_(True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> EChatModel:
+        """Like ``nn.Module.train``, but the frozen LLM (and a frozen encoder) always stay in eval mode."""
+        super().train(mode)
+        self.llm.eval()
+        if not self.config.unfreeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint holds: every parameter that trains in this stage."""
+        return {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor], partial: bool = False) -> list[str]:
+        """Load checkpoint weights.
+
+        Args:
+            state: Parameter name -> tensor.
+            partial: Allow weights this stage trains to be missing (a stage-1 checkpoint that starts
+                stage 2); names outside this model are always an error.
+
+        Returns:
+            The names loaded.
+        """
+        params = dict(self.named_parameters())
+        unknown = sorted(set(state) - set(params))
+        if unknown:
+            raise ConfigError(
+                f"The checkpoint has weights this model lacks ({', '.join(unknown[:4])}...). It was made for "
+                "another encoder or shape; use the config.json saved beside it."
+            )
+        missing = sorted(set(self.trainable_state_dict()) - set(state))
+        if missing and not partial:
+            raise ConfigError(
+                f"The checkpoint lacks weights this model needs ({', '.join(missing[:4])}...). Is it a stage-1 "
+                "checkpoint? Start stage 2 from it with --init instead."
+            )
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if params[name].shape != tensor.shape:
+                    raise ConfigError(
+                        f"Checkpoint weight {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}; "
+                        "the checkpoint was made with another config."
+                    )
+                params[name].copy_(tensor.to(params[name].dtype))
+        return sorted(state)
+
+    # ----------------------------------------------------------------------------------------------
+    # forward
+
+    @property
+    def device(self) -> torch.device:
+        return self.speech_weights.logits.device
+
+    def prompt_ids(self, prompt: str | None = None) -> list[int]:
+        """Token ids of an instruction (the stage's one by default), followed by a newline."""
+        text = self.config.prompt if prompt is None else prompt
+        return list(self.tokenizer(text + "\n", add_special_tokens=False)["input_ids"])
+
+    def target_ids(self, text: str) -> list[int]:
+        """Token ids of a target (cut to ``max_target_tokens``), ending with EOS."""
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return ids[: self.config.max_target_tokens - 1] + [self.eos_ids[0]]
+
+    def encode_speech(
+        self,
+        states: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        waves: Sequence[torch.Tensor] | None = None,
+    ) -> SpeechInputs:
+        """Run the encoder side: layer weights, connector, emotion pooling and head.
+
+        Pass either cached hidden ``states`` with their ``lengths`` or raw ``waves``.
+        """
+        if states is None:
+            if waves is None:
+                raise ConfigError("encode_speech needs hidden states or waveforms.")
+            if self.config.unfreeze_encoder and self.training:
+                states, lengths = self.encoder(waves)
+            else:
+                with torch.no_grad():
+                    states, lengths = self.encoder(waves)
+        assert lengths is not None
+        states = states.float()
+        speech, speech_lengths = self.connector(self.speech_weights(states), lengths)
+        emotion_frames = self.emotion_weights(states)
+        mask = frame_mask(lengths, emotion_frames.shape[1]).unsqueeze(-1).to(emotion_frames.dtype)
+        pooled = (emotion_frames * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return SpeechInputs(speech, speech_lengths, pooled, self.emotion_head(pooled))
+
+    def _embed(self, ids: Sequence[int]) -> torch.Tensor:
+        table = self.llm.get_input_embeddings()
+        return table(torch.tensor(list(ids), dtype=torch.long, device=self.device))
+
+    def build_inputs(
+        self,
+        speech: SpeechInputs,
+        prompt_ids: Sequence[int],
+        targets: Sequence[Sequence[int]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder input of a batch, right-padded.
+
+        Returns:
+            ``(inputs_embeds, attention_mask, labels)``; ``labels[b, p]`` is the token at position ``p`` if it
+            is a target token, else ``-100``.
+        """
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        bos = self._embed([self.bos_id])
+        prompt = self._embed(prompt_ids)
+        emotion = self.emotion_projector(speech.emotion_pooled) if self.config.uses_emotion else None
+        rows: list[torch.Tensor] = []
+        labels: list[torch.Tensor] = []
+        for b in range(speech.speech.shape[0]):
+            parts = [bos]
+            if emotion is not None:
+                parts.append(emotion[b : b + 1])
+            parts += [speech.speech[b, : int(speech.speech_lengths[b])], prompt]
+            target = list(targets[b]) if targets is not None else []
+            if target:
+                parts.append(self._embed(target))
+            row = torch.cat([p.to(dtype) for p in parts])
+            label = torch.full((row.shape[0],), IGNORE_INDEX, dtype=torch.long, device=self.device)
+            if target:
+                label[-len(target) :] = torch.tensor(target, device=self.device)
+            rows.append(row)
+            labels.append(label)
+        width = max(r.shape[0] for r in rows)
+        embeds = torch.zeros(len(rows), width, rows[0].shape[1], dtype=dtype, device=self.device)
+        mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)
+        label_out = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long, device=self.device)
+        for b, (row, label) in enumerate(zip(rows, labels, strict=True)):
+            embeds[b, : row.shape[0]] = row
+            mask[b, : row.shape[0]] = 1
+            label_out[b, : row.shape[0]] = label
+        return embeds, mask, label_out
+
+    def forward(self, batch: EChatBatch) -> EChatLoss:
+        """The training loss of a batch."""
+        speech = self.encode_speech(batch.states, batch.lengths, batch.waves)
+        embeds, mask, labels = self.build_inputs(speech, self.prompt_ids(), batch.target_ids)
+        # logits at position p predict the token at p + 1: keep only the positions that predict targets
+        next_labels = torch.full_like(labels, IGNORE_INDEX)
+        next_labels[:, :-1] = labels[:, 1:]
+        rows = (next_labels != IGNORE_INDEX).any(0).nonzero().flatten()
+        first, last = int(rows.min()), int(rows.max()) + 1
+        kwargs: dict[str, Any] = {"inputs_embeds": embeds, "attention_mask": mask, "use_cache": False}
+        if self._keeps_logits:
+            kwargs["logits_to_keep"] = torch.arange(first, last, device=self.device)
+            keep_labels = next_labels[:, first:last]
+        else:
+            keep_labels = next_labels
+        logits = self.llm(**kwargs).logits
+        decoder = F.cross_entropy(logits.float().flatten(0, 1), keep_labels.flatten(), ignore_index=IGNORE_INDEX)
+        weight = self.config.loss_weight
+        emotion_labels = batch.emotion.to(self.device)
+        if weight > 0 and bool((emotion_labels != IGNORE_INDEX).any()):
+            emotion = F.cross_entropy(speech.emotion_logits.float(), emotion_labels, ignore_index=IGNORE_INDEX)
+        else:
+            emotion = speech.emotion_logits.sum() * 0.0  # keeps every trainable parameter in the graph
+        loss = (1.0 - weight) * decoder + weight * emotion
+        return EChatLoss(
+            loss,
+            decoder.detach(),
+            emotion.detach(),
+            speech.emotion_logits.detach(),
+            int((keep_labels != IGNORE_INDEX).sum()),
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # inference
+
+    def emotion_probabilities(self, logits: torch.Tensor) -> dict[str, float]:
+        """Canonical label -> probability from one clip's emotion logits."""
+        probs = torch.softmax(logits.float().flatten(), dim=0).tolist()
+        return dict(zip(self.config.labels, probs, strict=True))
+
+    @torch.inference_mode()
+    def generate_ids(
+        self,
+        speech: SpeechInputs,
+        prompt: str | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[int]:
+        """Yield generated token ids for one clip, with a key/value cache; stops at EOS.
+
+        Args:
+            speech: :meth:`encode_speech` of one clip.
+            prompt: Instruction (the stage's one by default).
+            max_new_tokens: Most tokens generated.
+            temperature: 0 is greedy; higher samples.
+            top_p: Nucleus sampling threshold.
+            generator: Random generator for sampling.
+        """
+        embeds, mask, _ = self.build_inputs(speech, self.prompt_ids(prompt))
+        out = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
+        logits = out.logits[0, -1]
+        for _ in range(max_new_tokens):
+            token = _pick(logits, temperature, top_p, generator)
+            if token in self.eos_ids:
+                return
+            yield token
+            mask = torch.cat([mask, mask.new_ones(1, 1)], dim=1)
+            past = getattr(out, self._cache_arg)
+            out = self.llm(
+                input_ids=torch.tensor([[token]], device=self.device),
+                attention_mask=mask,
+                use_cache=True,
+                **{self._cache_arg: past},
+            )
+            logits = out.logits[0, -1]
+
+
+def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+        return int(order[choice])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _special_ids(tokenizer: Any, llm: Any) -> tuple[int, list[int]]:
+    """The BOS id the input starts with (EOS when the tokenizer has none) and the ids that end a reply."""
+    eos: list[int] = []
+    for value in (tokenizer.eos_token_id, getattr(llm.generation_config, "eos_token_id", None)):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, int) and item not in eos:
+                eos.append(item)
+    vocab = tokenizer.get_vocab()
+    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
+        if token in vocab and vocab[token] not in eos:
+            eos.append(vocab[token])
+    if not eos:
+        raise ConfigError(
+            "The LLM's tokenizer has no EOS token; E-chat needs one to end its targets. Set tokenizer.eos_token."
+        )
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos[0]
+    return int(bos), eos
+
+
+def build_model(config: EChatConfig, device: str = "cpu", llm_dtype: str = "float32") -> EChatModel:
+    """Load the pretrained encoder and LLM named by ``config`` and build a fresh E-chat model on ``device``.
+
+    The new modules are initialised from torch's random state: seed it first for a repeatable model.
+    """
+    from .backbones import load_llm, load_speech_encoder
+
+    encoder = load_speech_encoder(config.encoder, device, trainable=config.unfreeze_encoder)
+    llm, tokenizer = load_llm(config.llm, device, llm_dtype)
+    return EChatModel(config, encoder, llm, tokenizer).to(device)

@@ -1,0 +1,206 @@
+"""Tiny randomly initialised backbones for tests and smoke runs (seconds on a CPU, no downloads).
+
+Each builder writes a Hugging Face folder that E-chat loads by path, made from transformers' own
+classes: a 2-layer whisper, wav2vec2, HuBERT or WavLM encoder, and a 2-layer Llama with a small byte-level BPE tokenizer
+trained on the given sentences. Outputs are meaningless; shapes, masks and training mechanics are real.
+
+Example::
+
+    from emotionlayer.models.echat import EChatConfig
+    from emotionlayer.models.echat.tiny import tiny_llm, tiny_whisper
+
+    config = EChatConfig(encoder=str(tiny_whisper(tmp / "enc")), llm=str(tiny_llm(tmp / "llm")), connector_dim=32)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+PathLike = Union[str, os.PathLike]
+
+#: Sentences the tiny tokenizer is trained on (the default targets of tests).
+SENTENCES: tuple[str, ...] = (
+    "Transcribe the speech.",
+    "You are requested to provide a comforting response based on the emotion conveyed in this speech.",
+    "kids are talking by the door",
+    "dogs are sitting by the door",
+    "I am so sorry to hear that.",
+    "That is wonderful news!",
+    "Take a deep breath, it will be fine.",
+    "Hello there, how are you today?",
+)
+
+
+def tiny_llm(
+    folder: PathLike,
+    sentences: Sequence[str] = SENTENCES,
+    seed: int = 0,
+    hidden_size: int = 32,
+    initializer_range: float = 0.02,
+) -> Path:
+    """Write a tiny random ``LlamaForCausalLM`` and a byte-level BPE tokenizer (``<s>``, ``</s>``, ``<pad>``).
+
+    A larger ``initializer_range`` makes the random LLM react more to its input embeddings, so that a
+    connector trained in front of it can lower the loss visibly within a few steps.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(list(sentences) * 4, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    tokenizer.save_pretrained(str(out))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+        initializer_range=initializer_range,
+    )
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(str(out))
+    return out
+
+
+def tiny_whisper(folder: PathLike, seed: int = 0, max_seconds: float = 4.0) -> Path:
+    """Write a tiny random Hugging Face ``WhisperModel`` (2 encoder layers, width 32) taking ``max_seconds``."""
+    import torch
+    from transformers import WhisperConfig, WhisperModel
+
+    out = Path(folder)
+    positions = int(max_seconds * 50)
+    config = WhisperConfig(
+        vocab_size=64,
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=64,
+        max_source_positions=positions,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    torch.manual_seed(seed)
+    WhisperModel(config).save_pretrained(str(out))
+    return out
+
+
+def tiny_ssl(folder: PathLike, model_type: str = "wav2vec2", seed: int = 0) -> Path:
+    """Write a tiny random self-supervised speech model (2 layers, width 32, 50 frames per second).
+
+    Args:
+        folder: Where to save it.
+        model_type: ``wav2vec2``, ``hubert`` or ``wavlm``.
+        seed: Seed of the random weights.
+    """
+    import torch
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
+
+    classes = {
+        "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model),
+        "hubert": (HubertConfig, HubertModel),
+        "wavlm": (WavLMConfig, WavLMModel),
+    }
+    if model_type not in classes:
+        raise ValueError(f"model_type must be one of {', '.join(classes)}, got {model_type!r}.")
+    config_class, model_class = classes[model_type]
+    out = Path(folder)
+    config = config_class(
+        vocab_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16, 16),
+        conv_kernel=(10, 4, 4),
+        conv_stride=(5, 8, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+    )
+    torch.manual_seed(seed)
+    model_class(config).save_pretrained(str(out))
+    return out
+
+
+def tiny_ct2_whisper_encoder(seed: int = 0):
+    """A tiny random :class:`emotionlayer.encoders.whisper.WhisperEncoder` (2 layers, width 32), in memory."""
+    import torch
+
+    from ...encoders.whisper import WhisperEncoder, WhisperEncoderConfig
+
+    torch.manual_seed(seed)
+    encoder = WhisperEncoder(WhisperEncoderConfig(n_mels=80, n_ctx=1500, d_model=32, n_heads=2, n_layers=2))
+    with torch.no_grad():
+        encoder.positional_embedding.normal_(0, 0.02)
+    return encoder.eval()
+
+
+#: (text, emotion, reply) of the clips :func:`tiny_dataset` writes, in turn.
+DATASET_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("kids are talking by the door", "happy", "That is wonderful news!"),
+    ("dogs are sitting by the door", "sad", "I am so sorry to hear that."),
+    ("Hello there, how are you today?", "angry", "Take a deep breath, it will be fine."),
+    ("kids are talking by the door", "neutral", "Hello there, how are you today?"),
+)
+
+
+def tiny_dataset(folder: PathLike, n_clips: int = 4, seed: int = 0) -> Path:
+    """Write ``n_clips`` short synthetic clips (tones in noise, 0.5-1.3 s) and a ``manifest.csv`` for them.
+
+    Columns: ``path``, ``text``, ``emotion``, ``reply`` (cycling through :data:`DATASET_ROWS`).
+
+    Returns:
+        The manifest path.
+    """
+    import csv
+
+    import numpy as np
+    import soundfile as sf
+
+    out = Path(folder)
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_clips):
+        text, emotion, reply = DATASET_ROWS[i % len(DATASET_ROWS)]
+        seconds = 0.5 + 0.8 * ((i * 0.37) % 1.0)
+        t = np.arange(int(seconds * 16000)) / 16000
+        samples = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.02 * rng.standard_normal(len(t))
+        name = f"clips/clip{i:03d}.wav"
+        sf.write(str(out / name), samples.astype(np.float32), 16000)
+        rows.append({"path": name, "text": text, "emotion": emotion, "reply": reply})
+    manifest = out / "manifest.csv"
+    with open(manifest, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "text", "emotion", "reply"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
