@@ -37,7 +37,24 @@ logger = logging.getLogger(__name__)
 #: Said when the LLM returns nothing usable, so the user is never left in silence.
 FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
 
-__all__ = ["FALLBACK_REPLY", "CascadePipeline", "Perception", "StreamEvent", "build_pipeline"]
+__all__ = ["FALLBACK_REPLY", "CascadePipeline", "Perception", "StreamEvent", "build_pipeline", "build_tts"]
+
+
+def build_tts(config: PipelineConfig) -> Any:
+    """The TTS a config names, with the event bank wired in when ``pipeline.render_events`` is on.
+
+    Every system that speaks builds its voice with this, so ``[laugh]``-style tags sound the same in all.
+    """
+    from . import registry
+
+    tts_params = dict(config.tts.params)
+    if config.pipeline.render_events and "event_renderer" not in tts_params:
+        accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
+        if "event_renderer" in accepts:
+            from .paralinguistics.insertion import event_renderer
+
+            tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
+    return registry.create("tts", config.tts.backend, **tts_params)
 
 
 @register("system", "cascade")
@@ -91,14 +108,7 @@ class CascadePipeline:
         config = PipelineConfig.coerce(config)
         parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
             ("ser", config.ser), ("asr", config.asr), ("llm", config.llm))}
-        tts_params = dict(config.tts.params)
-        if config.pipeline.render_events and "event_renderer" not in tts_params:
-            accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
-            if "event_renderer" in accepts:
-                from .paralinguistics.insertion import event_renderer
-
-                tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
-        parts["tts"] = registry.create("tts", config.tts.backend, **tts_params)
+        parts["tts"] = build_tts(config)
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
     # -- helpers --------------------------------------------------------------------------------

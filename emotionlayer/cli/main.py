@@ -270,6 +270,7 @@ def _register_groups() -> None:
     """Add the command groups that live in their own modules (each imports its heavy libraries lazily)."""
     from . import asr as asr_cli
     from . import data as data_cli
+    from . import echat as echat_cli
     from . import events as events_cli
     from . import llm as llm_cli
     from . import ser as ser_cli
@@ -281,6 +282,7 @@ def _register_groups() -> None:
     app.add_typer(data_cli.app, name="data")
     app.add_typer(llm_cli.app, name="llm")
     app.add_typer(events_cli.app, name="events")
+    app.add_typer(echat_cli.app, name="echat")
     evaluate_app.command("ser")(ser_cli.evaluate_ser)
     evaluate_app.command("asr")(asr_cli.evaluate_asr)
     evaluate_app.command("events")(events_cli.evaluate_events)

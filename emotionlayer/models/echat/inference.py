@@ -67,6 +67,21 @@ class EChatOutput:
         )
 
 
+@dataclass(frozen=True)
+class EncodedSpeech:
+    """A clip after the encoder and connector (see :meth:`EChat.encode`).
+
+    Attributes:
+        speech: The model's encoded speech (decoder input embeddings and the emotion logits).
+        emotion: The emotion head's prediction; ``None`` for a stage-1 model.
+        seconds: Time the encoding took.
+    """
+
+    speech: Any
+    emotion: EmotionPrediction | None
+    seconds: float
+
+
 def _choose_device(device: str) -> str:
     import torch
 
@@ -175,6 +190,56 @@ class EChat:
             raise ConfigError("This is a stage-1 E-chat model; its emotion head is untrained. Use a stage-2 model.")
         return prediction
 
+    def encode(self, audio: Audio) -> EncodedSpeech:
+        """Run the encoder and connector once: what generation starts from, and the emotion heard.
+
+        Use it with :meth:`stream_encoded` when the emotion is needed before the reply is written (a
+        dialogue system shows what it heard first, then speaks).
+        """
+        start = time.perf_counter()
+        speech = self._encode(audio)
+        return EncodedSpeech(speech, self._prediction(speech), time.perf_counter() - start)
+
+    def stream_encoded(
+        self,
+        encoded: EncodedSpeech,
+        prompt: str | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = 0,
+        timings: dict[str, float] | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer to already encoded speech piece by piece; close the generator to stop early.
+
+        Args: as :meth:`stream_reply`; ``timings`` (if given) receives ``first_token`` and ``generate``
+        (seconds from the start of this call).
+        """
+        import torch
+
+        if max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
+        timings = timings if timings is not None else {}
+        generator = None
+        if temperature > 0:
+            generator = torch.Generator(device=self.model.device).manual_seed(int(seed if seed is not None else 0))
+        tokenizer = self.model.tokenizer
+        ids: list[int] = []
+        text = ""
+        start = time.perf_counter()
+        for token in self.model.generate_ids(encoded.speech, prompt, max_new_tokens, temperature, top_p, generator):
+            if not ids:
+                timings["first_token"] = time.perf_counter() - start
+            ids.append(token)
+            new_text = tokenizer.decode(ids, skip_special_tokens=True)
+            if new_text.endswith("\ufffd"):
+                continue  # half of a multi-byte character
+            piece, text = new_text[len(text) :], new_text
+            if piece:
+                yield piece
+        timings["generate"] = time.perf_counter() - start
+        timings.setdefault("first_token", timings["generate"])
+
     def _stream(
         self,
         audio: Audio,
@@ -185,35 +250,16 @@ class EChat:
         seed: int | None,
         report: dict[str, Any],
     ) -> Iterator[str]:
-        import torch
-
-        if max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
         start = time.perf_counter()
-        speech = self._encode(audio)
-        report["emotion"] = self._prediction(speech)
+        encoded = self.encode(audio)
+        report["emotion"] = encoded.emotion
         timings = report["timings"]
-        timings["encode"] = time.perf_counter() - start
-        generator = None
-        if temperature > 0:
-            generator = torch.Generator(device=self.model.device).manual_seed(int(seed if seed is not None else 0))
-        tokenizer = self.model.tokenizer
-        ids: list[int] = []
-        text = ""
-        decode_start = time.perf_counter()
-        for token in self.model.generate_ids(speech, prompt, max_new_tokens, temperature, top_p, generator):
-            if not ids:
-                timings["first_token"] = time.perf_counter() - start
-            ids.append(token)
-            new_text = tokenizer.decode(ids, skip_special_tokens=True)
-            if new_text.endswith("\ufffd"):
-                continue  # half of a multi-byte character
-            piece, text = new_text[len(text) :], new_text
-            if piece:
-                yield piece
-        timings["generate"] = time.perf_counter() - decode_start
+        timings["encode"] = encoded.seconds
+        decode: dict[str, float] = {}
+        yield from self.stream_encoded(encoded, prompt, max_new_tokens, temperature, top_p, seed, decode)
+        timings["first_token"] = timings["encode"] + decode["first_token"]
+        timings["generate"] = decode["generate"]
         timings["total"] = time.perf_counter() - start
-        timings.setdefault("first_token", timings["total"])
 
     def stream_reply(
         self,

@@ -1,0 +1,174 @@
+"""E-chat as a dialogue system: ``respond``/``stream`` like the cascade (registered as ``echat``).
+
+The model hears the speech end to end (no transcript, no separate SER): its emotion head's prediction is
+the turn's emotion, and picks the speaking style of the reply from the config's empathy strategies, as
+the cascade's SER does; the reply text streams from the frozen LLM and is spoken sentence by sentence by
+the config's TTS. E-chat answers one turn at a time (the paper's model has no dialogue history).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ...config import PipelineConfig
+from ...errors import ConfigError
+from ...labels import EMOTIONS
+from ...registry import register
+from ...systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from ...systems.speech import speak_as_written
+from ...text import pop_sentences
+from ...types import Dialogue, EmotionPrediction, Response, Transcript, Turn
+
+#: Said when the model writes nothing speakable.
+FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
+
+
+def first_sentences(pieces: Iterator[str], limit: int | None) -> Iterator[str]:
+    """Pass text pieces through until ``limit`` sentences are finished, then close the source."""
+    if not limit:
+        yield from pieces
+        return
+    buffer, done = "", 0
+    try:
+        for piece in pieces:
+            sentences, rest = pop_sentences(buffer + piece)
+            if done + len(sentences) >= limit:
+                finished = sentences[: limit - done]
+                # the part of this piece that completes the last allowed sentence
+                end = (buffer + piece).find(finished[-1]) + len(finished[-1])
+                yield (buffer + piece)[:end][len(buffer) :]
+                return
+            done += len(sentences)
+            buffer = rest
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+@register("system", "echat")
+class EChatSystem:
+    """E-chat (Xu et al. 2024): speech encoder + connector + frozen LLM, answering speech end to end.
+
+    Args:
+        model: An :class:`~emotionlayer.models.echat.EChat`.
+        tts: The voice (anything with ``synthesize(text, style)``).
+        config: The pipeline config (strategies pick the voice's style; limits).
+        max_new_tokens: Most tokens a reply may have.
+        max_sentences: Stop after this many sentences (a spoken answer); 0 for no limit.
+        temperature: 0 decodes greedily; higher values sample.
+    """
+
+    name = "echat"
+    requires: tuple[str, ...] = ("torch", "transformers")
+    extra = "transformers"
+
+    def __init__(
+        self,
+        model: Any,
+        tts: Any,
+        config: PipelineConfig | None = None,
+        max_new_tokens: int = 48,
+        max_sentences: int = 2,
+        temperature: float = 0.0,
+    ) -> None:
+        if max_new_tokens < 1 or max_sentences < 0:
+            raise ConfigError("echat needs max_new_tokens >= 1 and max_sentences >= 0 (0: no sentence limit).")
+        self.model = model
+        self.tts = tts
+        self.config = config or PipelineConfig.default()
+        self.max_new_tokens = max_new_tokens
+        self.max_sentences = max_sentences
+        self.temperature = temperature
+        self._tts_executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PipelineConfig | None = None,
+        model: str | None = None,
+        device: str = "auto",
+        max_new_tokens: int = 48,
+        max_sentences: int = 2,
+        temperature: float = 0.0,
+    ) -> EChatSystem:
+        """Load the model (``model``: a folder from ``emotionlayer echat train``; default: the packaged one)
+        and the config's TTS."""
+        from ...pipeline import build_tts
+        from .inference import EChat
+
+        config = PipelineConfig.coerce(config)
+        echat = EChat.from_pretrained(model, device=device)
+        return cls(echat, build_tts(config), config, max_new_tokens, max_sentences, temperature)
+
+    def _tts_pool(self) -> ThreadPoolExecutor:
+        if self._tts_executor is None:
+            self._tts_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotionlayer-echat-tts")
+        return self._tts_executor
+
+    def close(self) -> None:
+        """Release the TTS thread."""
+        if self._tts_executor is not None:
+            self._tts_executor.shutdown(wait=False)
+            self._tts_executor = None
+
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+        """Answer one spoken turn as events: perceived (the emotion heard), text pieces, spoken sentences, turn.
+
+        ``history`` is accepted for the common seam and not used: E-chat answers each turn on its own.
+        Closing the iterator early stops the decoder and the voice.
+        """
+        start = time.perf_counter()
+
+        def now() -> float:
+            return time.perf_counter() - start
+
+        utt = as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
+        if utt.audio is None:
+            raise ConfigError(
+                "E-chat answers speech, and this utterance has only text. Give it audio, or use a text-capable "
+                "system (--system cascade)."
+            )
+        encoded = self.model.encode(utt.audio)
+        emotion = encoded.emotion
+        if emotion is None:  # a stage-1 model has no trained emotion head
+            emotion = EmotionPrediction.from_probabilities({e: 1.0 for e in EMOTIONS}, model=f"{self.model.name} (stage 1)")
+        perception = Perception(Transcript("", utt.language, model=self.model.name), emotion, {"encode": encoded.seconds})
+        yield StreamEvent("perceived", now(), perception=perception)
+
+        strategy = self.config.strategy_for(emotion.label)
+        decode: dict[str, float] = {}
+        pieces = first_sentences(
+            self.model.stream_encoded(encoded, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timings=decode),
+            self.max_sentences,
+        )
+        spoken = yield from speak_as_written(
+            pieces,
+            lambda sentence: self.tts.synthesize(sentence, strategy.style),
+            self._tts_pool(),
+            now,
+            fallback=FALLBACK_REPLY,
+        )
+        turn = Turn(
+            transcript=perception.transcript,
+            emotion=emotion,
+            response=Response(text=spoken.text, style=strategy.style, strategy=strategy.name),
+            audio=spoken.audio,
+            timings={
+                "encode": encoded.seconds,
+                "generate": spoken.writing_seconds,
+                "tts": spoken.speaking_seconds,
+                "total": now(),
+                "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
+            },
+            system=self.name,
+        )
+        yield StreamEvent("turn", now(), turn=turn)
+
+    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
+        """The whole turn (see :meth:`stream`)."""
+        return turn_from_stream(self.stream(utterance, history))

@@ -1,0 +1,119 @@
+"""E-chat as a registered dialogue system, on a tiny random model: respond, stream, close, CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+import emotionlayer.testing  # noqa: E402,F401  (dummy TTS)
+from emotionlayer.cli import main as cli  # noqa: E402
+from emotionlayer.errors import ConfigError  # noqa: E402
+from emotionlayer.labels import EMOTIONS  # noqa: E402
+from emotionlayer.models.echat import EChatConfig  # noqa: E402
+from emotionlayer.models.echat.checkpoint import save_model_folder  # noqa: E402
+from emotionlayer.models.echat.model import build_model  # noqa: E402
+from emotionlayer.models.echat.system import EChatSystem, first_sentences  # noqa: E402
+from emotionlayer.models.echat.tiny import tiny_llm, tiny_whisper  # noqa: E402
+from emotionlayer.systems import DialogueSystem, build_system  # noqa: E402
+from emotionlayer.testing import tone  # noqa: E402
+from emotionlayer.types import Utterance  # noqa: E402
+
+SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
+DUMMIES = {"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("echat-system")
+    config = EChatConfig(encoder=str(tiny_whisper(root / "whisper")), llm=str(tiny_llm(root / "llm", initializer_range=0.2)), stage=2, **SMALL)
+    torch.manual_seed(5)
+    model = build_model(config)
+    with torch.no_grad():
+        for param in model.trainable_state_dict().values():
+            param.add_(0.3 * torch.randn_like(param))
+    save_model_folder(root / "model", model.trainable_state_dict(), config, None)
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def system(model_dir):
+    return build_system(DUMMIES, f"echat:model={model_dir},device=cpu,max_new_tokens=12,max_sentences=0")
+
+
+def test_echat_answers_through_the_system_registry(system):
+    assert isinstance(system, EChatSystem) and isinstance(system, DialogueSystem)
+    turn = system.respond(tone(1.0))
+    assert turn.system == "echat"
+    assert set(turn.emotion.probabilities) == set(EMOTIONS)
+    assert abs(sum(turn.emotion.probabilities.values()) - 1) < 1e-6
+    assert turn.response.text and turn.audio is not None
+    # the voice follows the emotion head through the config's strategies
+    assert turn.response.strategy == system.config.strategy_for(turn.emotion.label).name
+    assert set(turn.timings) == {"encode", "generate", "tts", "total", "time_to_first_audio"}
+
+
+def test_echat_stream_events_and_closing(system):
+    events = list(system.stream(tone(1.0)))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "perceived" and kinds[-1] == "turn" and "text" in kinds
+    json.dumps([e.to_dict() for e in events])
+    stream = system.stream(tone(1.0))
+    for event in stream:
+        if event.kind == "text":
+            break
+    stream.close()  # stops the decoder; the system answers the next turn normally
+    assert system.respond(tone(1.0)).response.text
+
+
+def test_echat_needs_speech(system):
+    with pytest.raises(ConfigError, match="answers speech"):
+        system.respond(Utterance(text="hello"))
+
+
+def test_first_sentences_stops_the_source():
+    closed = []
+
+    def source():
+        try:
+            yield from ["One. ", "Two", ". Three. ", "Four."]
+        finally:
+            closed.append(True)
+
+    assert "".join(first_sentences(source(), 2)) == "One. Two."
+    assert closed == [True]
+    assert "".join(first_sentences(iter(["a. b. c."]), 0)) == "a. b. c."
+
+
+def test_cli_respond_with_echat(monkeypatch, capsys, model_dir, tmp_path):
+    import soundfile as sf
+
+    clip = tmp_path / "clip.wav"
+    sf.write(str(clip), tone(1.2).samples, 16000)
+    config = tmp_path / "dummy.yaml"
+    config.write_text("asr: dummy\nser: dummy\nllm: dummy\ntts: dummy\n")
+    monkeypatch.setattr(
+        sys, "argv",
+        ["emotionlayer", "respond", str(clip), "-c", str(config), "--system", f"echat:model={model_dir},device=cpu,max_new_tokens=8",
+         "-o", str(tmp_path / "r.wav"), "--json"],
+    )
+    try:
+        cli.main()
+    except SystemExit as exc:
+        assert not exc.code
+    data = json.loads(capsys.readouterr().out)
+    assert data["system"] == "echat" and data["transcript"] == "" and data["response"]["text"]
+    assert set(data["timings"]) == {"encode", "generate", "tts", "total", "time_to_first_audio"}
