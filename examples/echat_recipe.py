@@ -1,0 +1,150 @@
+"""Build the training and test manifests of the packaged E-chat checkpoint, with speaker-locked splits.
+
+    python examples/echat_recipe.py manifests --data path/to/shared/data --generated my-dataset --out echat-work
+
+writes, in --out:
+
+- ``stage1.csv``: speech with its transcript (path, text, emotion, split) for stage 1: ESD English speaker
+  0020, Common Voice training speakers, RAVDESS training actors, LibriSpeech utterances transcribed by
+  the packaged whisper tiny.en (they come without text), and the train rows of a dataset made by
+  ``emotionlayer data generate`` (TTS speech in several voices and acted styles);
+- ``stage2.jsonl``: speech, its true emotion and a reply for stage 2: the generated dataset's train rows
+  (their replies were written by the LLM from the true text and emotion) and the real emotional clips of
+  ESD and the RAVDESS training actors, with replies written the same way (``topline.j2``);
+- ``test_asr.csv`` (real read speech of Common Voice test speakers), ``test_tts.csv`` (the generated
+  dataset's test split, whose voice is held out) and ``test_emotion.csv`` (RAVDESS test actors).
+
+The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. Then:
+
+    emotionlayer echat train --stage 1 --manifest echat-work/stage1.csv --out echat-work/s1 --split train
+    emotionlayer echat train --stage 2 --manifest echat-work/stage2.jsonl --init echat-work/s1 --out echat-work/s2 --split train
+    python benchmarks/echat.py --model echat-work/s2 --work echat-work
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+#: Speakers whose recordings are only ever used to report figures (decided before any training).
+LOCKED_TEST = {
+    "ravdess-dev": {"ravdess_actor13", "ravdess_actor14", "ravdess_actor15", "ravdess_actor16"},
+    "commonvoice-en": {"cv_c22c452a1374", "cv_441a2d9b74a0", "cv_cda14d47fc57"},
+}
+
+
+def _rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "manifest.csv", newline="", encoding="utf-8") as handle:
+        return [dict(row, path=str((folder / row["path"]).resolve())) for row in csv.DictReader(handle)]
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]], fields: tuple[str, ...]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{path}: {len(rows)} rows", file=sys.stderr)
+
+
+def _transcribe(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
+    """Text for untranscribed clips from the packaged whisper tiny.en (cached in a JSON file)."""
+    from tqdm import tqdm
+
+    from emotionlayer import registry
+    from emotionlayer.audio import load_audio
+
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    asr = None
+    for row in tqdm(rows, desc="transcribing LibriSpeech", disable=len(known) >= len(rows)):
+        if row["path"] not in known:
+            asr = asr or registry.create("asr", "faster-whisper", model="tiny.en")
+            known[row["path"]] = asr.transcribe(load_audio(row["path"], 16000), language="en").text.strip()
+            cache.write_text(json.dumps(known))
+    return [dict(row, text=known[row["path"]]) for row in rows if known[row["path"]]]
+
+
+def _replies(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
+    """A reply per clip from the packaged LLM given the true text and emotion (cached, resumable)."""
+    from tqdm import tqdm
+
+    from emotionlayer import registry
+    from emotionlayer.prompting import PromptRenderer
+    from emotionlayer.types import EmotionPrediction
+
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    llm = renderer = None
+    for i, row in enumerate(tqdm(rows, desc="topline replies")):
+        if row["path"] in known:
+            continue
+        if llm is None:
+            llm = registry.create("llm", "llama-cpp", max_tokens=48, max_sentences=2, temperature=0.7)
+            renderer = PromptRenderer(template="topline.j2")
+        prompt = renderer.render(row["text"], EmotionPrediction.certain(row["emotion"]))
+        known[row["path"]] = " ".join(llm.generate(prompt.messages, seed=i).split())
+        if i % 20 == 0:
+            cache.write_text(json.dumps(known))
+    cache.write_text(json.dumps(known))
+    return [dict(row, reply=known[row["path"]]) for row in rows if known[row["path"]]]
+
+
+def manifests(data: Path, generated: Path | None, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stage1: list[dict[str, str]] = []
+    emotional: list[dict[str, str]] = []
+
+    esd = [dict(r, split="train") for r in _rows(data / "esd-en-0020")]
+    stage1 += esd
+    emotional += esd
+
+    ravdess = _rows(data / "ravdess-dev")
+    test_emotion = [r for r in ravdess if r["speaker"] in LOCKED_TEST["ravdess-dev"]]
+    train_ravdess = [dict(r, split="train") for r in ravdess if r["speaker"] not in LOCKED_TEST["ravdess-dev"]]
+    stage1 += train_ravdess
+    emotional += train_ravdess
+
+    commonvoice = _rows(data / "commonvoice-en")
+    test_asr = [r for r in commonvoice if r["speaker"] in LOCKED_TEST["commonvoice-en"]]
+    stage1 += [dict(r, split="train", emotion="") for r in commonvoice if r["speaker"] not in LOCKED_TEST["commonvoice-en"]]
+
+    libri = _transcribe(_rows(data / "librispeech-untranscribed"), out / "librispeech_text.json")
+    stage1 += [dict(r, split="train", emotion="") for r in libri]
+
+    stage2 = _replies(emotional, out / "replies.json")
+    test_tts: list[dict[str, str]] = []
+    if generated is not None:
+        with open(generated / "manifest.jsonl", encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+        for row in rows:
+            row["path"] = str((generated / row["path"]).resolve())
+        stage1 += [dict(r, split="train") for r in rows if r["split"] == "train"]
+        stage2 += [dict(r, reply=r["response"], split="train") for r in rows if r["split"] == "train" and r.get("response")]
+        test_tts = [r for r in rows if r["split"] == "test"]
+
+    _write_csv(out / "stage1.csv", stage1, ("path", "text", "emotion", "split"))
+    with open(out / "stage2.jsonl", "w", encoding="utf-8") as handle:
+        for row in stage2:
+            keep = {k: row[k] for k in ("path", "text", "emotion", "reply", "split")}
+            handle.write(json.dumps(keep, ensure_ascii=False) + "\n")
+    print(f"{out / 'stage2.jsonl'}: {len(stage2)} rows", file=sys.stderr)
+    _write_csv(out / "test_asr.csv", test_asr, ("path", "text", "speaker"))
+    _write_csv(out / "test_tts.csv", test_tts, ("path", "text", "emotion", "voice"))
+    _write_csv(out / "test_emotion.csv", test_emotion, ("path", "text", "emotion", "speaker"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("manifests", help="write the stage-1, stage-2 and locked test manifests")
+    build.add_argument("--data", type=Path, required=True, help="folder with ravdess-dev, esd-en-0020, commonvoice-en, librispeech-untranscribed")
+    build.add_argument("--generated", type=Path, help="a dataset folder made by `emotionlayer data generate`")
+    build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
+    args = parser.parse_args(argv)
+    manifests(args.data, args.generated, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
