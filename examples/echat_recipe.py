@@ -90,14 +90,14 @@ def _replies(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
     return [dict(row, reply=known[row["path"]]) for row in rows if known[row["path"]]]
 
 
-def manifests(data: Path, generated: Path | None, out: Path) -> None:
+def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 400) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stage1: list[dict[str, str]] = []
     emotional: list[dict[str, str]] = []
 
     esd = [dict(r, split="train") for r in _rows(data / "esd-en-0020")]
     stage1 += esd
-    emotional += esd
+    emotional += esd[:: max(1, len(esd) // esd_replies)]  # an even share of every emotion
 
     ravdess = _rows(data / "ravdess-dev")
     test_emotion = [r for r in ravdess if r["speaker"] in LOCKED_TEST["ravdess-dev"]]
@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--data", type=Path, required=True, help="folder with ravdess-dev, esd-en-0020, commonvoice-en, librispeech-untranscribed")
     build.add_argument("--generated", type=Path, help="a dataset folder made by `emotionlayer data generate`")
     build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
+    build.add_argument("--esd-replies", type=int, default=400, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
     args = parser.parse_args(argv)
-    manifests(args.data, args.generated, args.out)
+    manifests(args.data, args.generated, args.out, args.esd_replies)
     return 0
 
 
