@@ -112,26 +112,29 @@ def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 
     libri = _transcribe(_rows(data / "librispeech-untranscribed"), out / "librispeech_text.json")
     stage1 += [dict(r, split="train", emotion="") for r in libri]
 
-    stage2 = _replies(emotional, out / "replies.json")
+    generated_replies: list[dict[str, str]] = []
     test_tts: list[dict[str, str]] = []
     if generated is not None:
         with open(generated / "manifest.jsonl", encoding="utf-8") as handle:
             rows = [json.loads(line) for line in handle if line.strip()]
         for row in rows:
-            row["path"] = str((generated / row["path"]).resolve())
+            row["path"] = str((generated / (row.get("path") or row["audio"])).resolve())
         stage1 += [dict(r, split="train") for r in rows if r["split"] == "train"]
-        stage2 += [dict(r, reply=r["response"], split="train") for r in rows if r["split"] == "train" and r.get("response")]
+        generated_replies += [dict(r, reply=r["response"], split="train") for r in rows if r["split"] == "train" and r.get("response")]
         test_tts = [r for r in rows if r["split"] == "test"]
 
     _write_csv(out / "stage1.csv", stage1, ("path", "text", "emotion", "split"))
+    _write_csv(out / "test_asr.csv", test_asr, ("path", "text", "speaker"))
+    _write_csv(out / "test_tts.csv", test_tts, ("path", "text", "emotion", "voice"))
+    _write_csv(out / "test_emotion.csv", test_emotion, ("path", "text", "emotion", "speaker"))
+
+    # Stage 1 can train while the replies for stage 2 are written.
+    stage2 = generated_replies + _replies(emotional, out / "replies.json")
     with open(out / "stage2.jsonl", "w", encoding="utf-8") as handle:
         for row in stage2:
             keep = {k: row[k] for k in ("path", "text", "emotion", "reply", "split")}
             handle.write(json.dumps(keep, ensure_ascii=False) + "\n")
     print(f"{out / 'stage2.jsonl'}: {len(stage2)} rows", file=sys.stderr)
-    _write_csv(out / "test_asr.csv", test_asr, ("path", "text", "speaker"))
-    _write_csv(out / "test_tts.csv", test_tts, ("path", "text", "emotion", "voice"))
-    _write_csv(out / "test_emotion.csv", test_emotion, ("path", "text", "emotion", "speaker"))
 
 
 def main(argv: list[str] | None = None) -> int:
