@@ -5,3 +5,4 @@ libraries lazily, so importing them here is cheap.
 """
 
 from .. import pipeline  # noqa: F401  (registers "cascade")
+from . import topline  # noqa: F401  (registers "topline")
