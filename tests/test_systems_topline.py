@@ -59,3 +59,9 @@ def test_topline_without_text_and_emotion_says_what_it_needs(utterance):
         topline.respond(utterance)
     with pytest.raises(ConfigError, match="true text and the true emotion"):
         topline.stream(utterance)  # before any work, not at the first event
+
+
+def test_topline_seed_overrides_the_llm_seed_only():
+    topline = build_system({**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"seed": 0, "max_tokens": 7}}}, "topline:seed=3")
+    assert topline.config.llm.params == {"seed": 3, "max_tokens": 7}
+    assert topline.llm.options.seed == 3

@@ -48,7 +48,9 @@ class ToplineSystem(CascadePipeline):
     needs_truth = True
 
     @classmethod
-    def from_config(cls, config: PipelineConfig | str | dict | None = None, template: str | None = None) -> ToplineSystem:
+    def from_config(
+        cls, config: PipelineConfig | str | dict | None = None, template: str | None = None, seed: int | None = None
+    ) -> ToplineSystem:
         """Build the config's LLM, prompt renderer and TTS (its SER and ASR sections are not used).
 
         Args:
@@ -57,10 +59,14 @@ class ToplineSystem(CascadePipeline):
                 writes the replies of generated datasets: ``build_system(config, "topline:template=topline.j2")``).
                 Default: the config's template, so that the topline differs from the cascade only in
                 being told what the cascade has to recognise.
+            seed: Another sampling seed for the LLM than the config's (``topline:seed=1``): a second
+                sample of the reference, which shows how far two samples of the same answer differ.
         """
         config = PipelineConfig.coerce(config)
         if template:
             config = replace(config, prompt=replace(config.prompt, template=str(template)))
+        if seed is not None:
+            config = config.with_component("llm", config.llm.backend, **{**config.llm.params, "seed": int(seed)})
         cascade = CascadePipeline.from_config(config)  # components load their weights lazily: SER/ASR never do here
         return cls(ser=None, asr=None, llm=cascade.llm, tts=cascade.tts, renderer=cascade.renderer, config=cascade.config)
 
