@@ -70,7 +70,15 @@ from ..data.manifest import ManifestError, ManifestRow, read_manifest
 from ..errors import ConfigError, MissingDependencyError
 from .asr import error_rates, normalize_text
 from .metrics import classification_report
-from .reply_metrics import SENSITIVITY_THRESHOLDS, Embedder, _unit, bleu, clip_language, embed, sensitivity_threshold
+from .reply_metrics import (
+    SENSITIVITY_THRESHOLDS,
+    Embedder,
+    bleu,
+    clip_language,
+    embed,
+    sensitivity_threshold,
+    unit_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -576,7 +584,7 @@ def score_replies(
     def embed_all(texts: Sequence[str]) -> np.ndarray:
         out: np.ndarray | None = None
         for lang, members in index.items():
-            vectors = _unit(embedder([texts[i] for i in members], lang))
+            vectors = unit_rows(embedder([texts[i] for i in members], lang))
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]))
             out[members] = vectors

@@ -158,10 +158,11 @@ def embed(texts: Sequence[str], language: str | None = "en") -> np.ndarray:
         vectors = np.asarray(_minilm().encode(texts, normalize_embeddings=True, show_progress_bar=False))
     else:
         vectors = np.asarray(_e5().passage(texts))
-    return _unit(vectors)
+    return unit_rows(vectors)
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (all-zero rows stay zero), as float64."""
     vectors = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
@@ -181,6 +182,6 @@ def similarity(
     texts, references = list(texts), list(references)
     if len(texts) != len(references):
         raise ConfigError(f"{len(texts)} texts but {len(references)} references; they must pair up.")
-    vectors = _unit((embedder or embed)(texts + references, language or "en"))
+    vectors = unit_rows((embedder or embed)(texts + references, language or "en"))
     a, b = vectors[: len(texts)], vectors[len(texts) :]
     return [round(float(np.clip(x, -1.0, 1.0)) * 100, 4) for x in np.sum(a * b, axis=1)]
