@@ -170,6 +170,8 @@ def test_a_voice_ignoring_system_scores_zero_sensitivity_and_a_listening_one_mor
     assert deaf.emotion_sensitivity == 0.0 and deaf.same_emotion_change == 0.0
     assert mood.emotion_sensitivity == 1.0  # every reply changes when only the emotion changes
     assert mood.same_emotion_change == 0.0  # and none when only the recording does
+    assert deaf.pair_sim_same_emotion == deaf.pair_sim_different_emotion == pytest.approx(100.0)
+    assert mood.pair_sim_same_emotion == pytest.approx(100.0) and mood.pair_sim_different_emotion < 50
     # per sentence: 5 clips, 10 pairs, 1 of them the same emotion (the two sad takes)
     assert deaf.sensitivity_pairs == mood.sensitivity_pairs == 2 * 9
     assert mood.strategy_match == 1.0 and deaf.strategy_match is None  # deaf reports no strategy
@@ -327,6 +329,7 @@ def test_report_files(manifest, tmp_path):
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "| system | BLEU-1 | BLEU-4 | SIM |" in text and "topline (reference)" in text
     assert "## Per emotion" in text and "emotionlayer evaluate dialogue ..." in text
+    assert "| test-mood | 18 | 100.0% | 0.0% | 100.0 |" in text  # the sensitivity table
     replies = (out / "replies.md").read_text(encoding="utf-8")
     assert replies.count("## ") == 10 and MOOD_REPLIES["happy"] in replies
     rows = list(csv.DictReader(open(out / "replies.csv", encoding="utf-8")))

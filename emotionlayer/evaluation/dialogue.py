@@ -31,13 +31,15 @@ words (same normalised ``text``) in different emotions:
 * **same-emotion change** (0-1): the same share over pairs with the *same* emotion: how often the reply
   changes although only the recording changed (ASR slips, sampling). Sensitivity well above this floor
   is the voice at work.
+* **mean pair SIM**, same emotion vs different emotion (0-100): the graded view of the same pairs; the
+  emotion shapes the replies when the second is well below the first.
 * **strategy match** (0-1): how often the reply's empathy strategy (``turn.response.strategy``) is the
   config's strategy for the clip's true emotion (``PipelineConfig.strategy_for``); ``None`` for systems
   that report none of the config's strategies.
 
 Replies are cached (``cache_dir``): each one is appended to ``replies.jsonl`` and fsynced as soon as it
-exists, keyed by the system spec, a hash of the config, the clip's path and a hash of its audio (and
-text and emotion for the topline), so a killed run resumes where it stopped and adding a system
+exists, keyed by the system spec, a hash of the config, the clip's path and a hash of its audio (or
+the text and emotion it is given, for the topline), so a killed run resumes where it stopped and adding a system
 computes only that system's replies.
 
 Example::
@@ -467,6 +469,9 @@ class SystemScores:
         emotion_sensitivity: Share of same-words, different-emotion clip pairs whose replies differ.
         same_emotion_change: Share of same-words, same-emotion clip pairs whose replies differ (the floor).
         sensitivity_pairs: Number of different-emotion pairs behind ``emotion_sensitivity``.
+        pair_sim_same_emotion: Mean SIM between the replies to same-words, same-emotion clip pairs.
+        pair_sim_different_emotion: Mean SIM between the replies to same-words, different-emotion clip
+            pairs; below ``pair_sim_same_emotion`` when the emotion shapes the reply.
         strategy_match: Share of replies whose strategy is the one of the true emotion.
     """
 
@@ -485,6 +490,8 @@ class SystemScores:
     emotion_sensitivity: float | None = None
     same_emotion_change: float | None = None
     sensitivity_pairs: int = 0
+    pair_sim_same_emotion: float | None = None
+    pair_sim_different_emotion: float | None = None
     strategy_match: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -502,6 +509,8 @@ class SystemScores:
             "emotion_sensitivity": self.emotion_sensitivity,
             "same_emotion_change": self.same_emotion_change,
             "sensitivity_pairs": self.sensitivity_pairs,
+            "pair_sim_same_emotion": self.pair_sim_same_emotion,
+            "pair_sim_different_emotion": self.pair_sim_different_emotion,
             "strategy_match": self.strategy_match,
             "n": self.n,
             "is_reference": self.is_reference,
@@ -517,10 +526,18 @@ def _flag(system_class: type | None, attribute: str) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _sensitivity(
-    clips: Sequence[DialogueClip], vectors: np.ndarray, thresholds: Sequence[float]
-) -> tuple[float | None, float | None, int]:
-    """(different-emotion change share, same-emotion change share, different-emotion pairs)."""
+@dataclass(frozen=True)
+class _PairFigures:
+    sensitivity: float | None
+    floor: float | None
+    pairs: int
+    sim_same: float | None
+    sim_different: float | None
+
+
+def _sensitivity(clips: Sequence[DialogueClip], vectors: np.ndarray, thresholds: Sequence[float]) -> _PairFigures:
+    """Reply pairs of clips with the same words: the share that differ and their mean SIM, for pairs with
+    different true emotions and for pairs with the same one."""
     groups: dict[tuple[str, str], list[int]] = {}
     for i, clip in enumerate(clips):
         if clip.text and clip.emotion:
@@ -528,16 +545,17 @@ def _sensitivity(
             if words:
                 groups.setdefault((clip.score_language, words), []).append(i)
     changed = {True: 0, False: 0}
-    pairs = {True: 0, False: 0}
+    sims: dict[bool, list[float]] = {True: [], False: []}
     for members in groups.values():
         for a_pos, a in enumerate(members):
             for b in members[a_pos + 1 :]:
                 different = clips[a].emotion != clips[b].emotion
                 sim = float(np.clip(vectors[a] @ vectors[b], -1.0, 1.0)) * 100
-                pairs[different] += 1
+                sims[different].append(sim)
                 changed[different] += sim < thresholds[a]
-    share = {k: (changed[k] / pairs[k] if pairs[k] else None) for k in (True, False)}
-    return share[True], share[False], pairs[True]
+    share = {k: (changed[k] / len(sims[k]) if sims[k] else None) for k in (True, False)}
+    mean = {k: (float(np.mean(sims[k])) if sims[k] else None) for k in (True, False)}
+    return _PairFigures(share[True], share[False], len(sims[True]), mean[False], mean[True])
 
 
 def score_replies(
@@ -619,7 +637,7 @@ def score_replies(
             rates = error_rates([c.text or "" for c, _ in written], [a.transcript for _, a in written],
                                 [c.score_language for c, _ in written])  # fmt: skip
         seconds = [a.seconds for a in answers if a.seconds is not None]
-        sensitivity, floor, pairs = _sensitivity(clips, vectors, thresholds)
+        pair = _sensitivity(clips, vectors, thresholds)
         matches = [a.strategy == config.strategy_for(c.emotion).name for c, a in zip(clips, answers, strict=True) if c.emotion]
         reports_strategy = any(a.strategy in strategy_names for a in answers)
         scores[name] = SystemScores(
@@ -635,9 +653,11 @@ def score_replies(
             cer=_round(rates["cer"], 6),
             latency_median_s=_round(float(np.median(seconds)), 4) if seconds else None,
             latency_p90_s=_round(float(np.percentile(seconds, 90)), 4) if seconds else None,
-            emotion_sensitivity=_round(sensitivity, 4),
-            same_emotion_change=_round(floor, 4),
-            sensitivity_pairs=pairs,
+            emotion_sensitivity=_round(pair.sensitivity, 4),
+            same_emotion_change=_round(pair.floor, 4),
+            sensitivity_pairs=pair.pairs,
+            pair_sim_same_emotion=_round(pair.sim_same, 4),
+            pair_sim_different_emotion=_round(pair.sim_different, 4),
             strategy_match=_round(float(np.mean(matches)), 4) if matches and reports_strategy else None,
         )
         breakdown: dict[str, dict[str, Any]] = {}
@@ -713,6 +733,17 @@ class DialogueReport:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
+    def sensitivity_table(self) -> str:
+        """Per system: the same-words pairs behind emotion sensitivity, and their mean reply SIM (Markdown)."""
+        lines = ["| system | different-emotion pairs | sensitivity | same-emotion change | mean SIM, same emotion | "
+                 "mean SIM, different emotion |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for name, s in self.systems.items():
+            lines.append(
+                f"| {name} | {s.sensitivity_pairs} | {_pct(s.emotion_sensitivity)} | {_pct(s.same_emotion_change)} | "
+                f"{_num(s.pair_sim_same_emotion, 1)} | {_num(s.pair_sim_different_emotion, 1)} |"
+            )
+        return "\n".join(lines)
+
     def emotion_table(self) -> str:
         """Per true emotion and system: clips, BLEU-1, SIM, emotion recall, strategy match (Markdown)."""
         lines = ["| system | emotion | n | BLEU-1 | SIM | emotion recall | strategy match |", "|---|---|---:|---:|---:|---:|---:|"]
@@ -749,6 +780,14 @@ class DialogueReport:
             "pairs with the same words and different emotions whose replies differ (SIM below the threshold: "
             f"{thresholds}), *same-emotion change* the same share for pairs with the same emotion; *strategy "
             "match* the share of replies using the true emotion's empathy strategy; latency is seconds per turn.",
+            "",
+            "## Does the reply depend on the emotion?",
+            "",
+            "Clip pairs that say the same words: a reply pair *differs* when its SIM is below the threshold. "
+            "Sensitivity well above the same-emotion change, and a lower mean SIM for different emotions "
+            "than for the same emotion, mean the emotion shapes the reply.",
+            "",
+            self.sensitivity_table(),
             "",
             "## Per emotion",
             "",
