@@ -270,6 +270,7 @@ def _register_groups() -> None:
     """Add the command groups that live in their own modules (each imports its heavy libraries lazily)."""
     from . import asr as asr_cli
     from . import data as data_cli
+    from . import dialogue as dialogue_cli
     from . import echat as echat_cli
     from . import events as events_cli
     from . import llm as llm_cli
@@ -286,6 +287,7 @@ def _register_groups() -> None:
     evaluate_app.command("ser")(ser_cli.evaluate_ser)
     evaluate_app.command("asr")(asr_cli.evaluate_asr)
     evaluate_app.command("events")(events_cli.evaluate_events)
+    evaluate_app.command("dialogue")(dialogue_cli.evaluate_dialogue)
 
 
 def main() -> None:

@@ -6,3 +6,4 @@ libraries lazily, so importing them here is cheap.
 
 from .. import pipeline  # noqa: F401  (registers "cascade")
 from ..models.echat import system as _echat_system  # noqa: F401,E402  (registers "echat")
+from . import topline  # noqa: F401  (registers "topline")
