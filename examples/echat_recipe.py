@@ -66,8 +66,12 @@ def _transcribe(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]
     return [dict(row, text=known[row["path"]]) for row in rows if known[row["path"]]]
 
 
-def _replies(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
-    """A reply per clip from the packaged LLM given the true text and emotion (cached, resumable)."""
+def _replies(rows: list[dict[str, str]], cache: Path, variants: int = 6) -> list[dict[str, str]]:
+    """A reply per clip from the packaged LLM given the true text and emotion (cached, resumable).
+
+    Such a reply depends only on the words and the emotion, so clips that say the same words in the same
+    emotion (RAVDESS actors, for one) share ``variants`` replies written with different seeds.
+    """
     from tqdm import tqdm
 
     from emotionlayer import registry
@@ -75,22 +79,28 @@ def _replies(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
     from emotionlayer.types import EmotionPrediction
 
     known = json.loads(cache.read_text()) if cache.exists() else {}
+    groups: dict[tuple[str, str], int] = {}
+    keys = []
+    for row in rows:
+        n = groups.get((row["text"], row["emotion"]), 0)
+        groups[(row["text"], row["emotion"])] = n + 1
+        keys.append(row["path"] if row["path"] in known else f"{row['emotion']}|{n % variants}|{row['text']}")
     llm = renderer = None
-    for i, row in enumerate(tqdm(rows, desc="topline replies")):
-        if row["path"] in known:
+    for i, (row, key) in enumerate(tqdm(list(zip(rows, keys, strict=True)), desc="topline replies")):
+        if key in known:
             continue
         if llm is None:
             llm = registry.create("llm", "llama-cpp", max_tokens=48, max_sentences=2, temperature=0.7)
             renderer = PromptRenderer(template="topline.j2")
         prompt = renderer.render(row["text"], EmotionPrediction.certain(row["emotion"]))
-        known[row["path"]] = " ".join(llm.generate(prompt.messages, seed=i).split())
-        if i % 20 == 0:
+        known[key] = " ".join(llm.generate(prompt.messages, seed=i).split())
+        if i % 10 == 0:
             cache.write_text(json.dumps(known))
     cache.write_text(json.dumps(known))
-    return [dict(row, reply=known[row["path"]]) for row in rows if known[row["path"]]]
+    return [dict(row, reply=known[key]) for row, key in zip(rows, keys, strict=True) if known[key]]
 
 
-def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 400) -> None:
+def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 100) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stage1: list[dict[str, str]] = []
     emotional: list[dict[str, str]] = []
@@ -144,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--data", type=Path, required=True, help="folder with ravdess-dev, esd-en-0020, commonvoice-en, librispeech-untranscribed")
     build.add_argument("--generated", type=Path, help="a dataset folder made by `emotionlayer data generate`")
     build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
-    build.add_argument("--esd-replies", type=int, default=400, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
+    build.add_argument("--esd-replies", type=int, default=100, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
     args = parser.parse_args(argv)
     manifests(args.data, args.generated, args.out, args.esd_replies)
     return 0
