@@ -41,6 +41,12 @@ def _rows(folder: Path) -> list[dict[str, str]]:
         return [dict(row, path=str((folder / row["path"]).resolve())) for row in csv.DictReader(handle)]
 
 
+def _seconds(path: str) -> float:
+    import soundfile as sf
+
+    return float(sf.info(path).duration)
+
+
 def _write_csv(path: Path, rows: list[dict[str, str]], fields: tuple[str, ...]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
@@ -100,7 +106,7 @@ def _replies(rows: list[dict[str, str]], cache: Path, variants: int = 6) -> list
     return [dict(row, reply=known[key]) for row, key in zip(rows, keys, strict=True) if known[key]]
 
 
-def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 100) -> None:
+def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 100, max_seconds: float = 6.0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stage1: list[dict[str, str]] = []
     emotional: list[dict[str, str]] = []
@@ -130,9 +136,15 @@ def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 
         for row in rows:
             row["path"] = str((generated / (row.get("path") or row["audio"])).resolve())
         stage1 += [dict(r, split="train") for r in rows if r["split"] == "train"]
-        generated_replies += [dict(r, reply=r["response"], split="train") for r in rows if r["split"] == "train" and r.get("response")]
+        # TTS "emotions" are acted pitch/rate styles, not emotional speech: their rows teach replies, and
+        # leave the emotion head to the real emotional recordings (emotion left empty).
+        generated_replies += [
+            dict(r, reply=r["response"], emotion="", split="train") for r in rows if r["split"] == "train" and r.get("response")
+        ]
         test_tts = [r for r in rows if r["split"] == "test"]
 
+    # Long clips cost the frozen LLM most of a CPU step (its input grows with the audio): keep short ones.
+    stage1 = [row for row in stage1 if _seconds(row["path"]) <= max_seconds]
     _write_csv(out / "stage1.csv", stage1, ("path", "text", "emotion", "split"))
     _write_csv(out / "test_asr.csv", test_asr, ("path", "text", "speaker"))
     _write_csv(out / "test_tts.csv", test_tts, ("path", "text", "emotion", "voice"))
@@ -154,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--data", type=Path, required=True, help="folder with ravdess-dev, esd-en-0020, commonvoice-en, librispeech-untranscribed")
     build.add_argument("--generated", type=Path, help="a dataset folder made by `emotionlayer data generate`")
     build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
+    build.add_argument("--max-seconds", type=float, default=6.0, help="longest stage-1 clip (the LLM's input grows with the audio)")
     build.add_argument("--esd-replies", type=int, default=100, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
     args = parser.parse_args(argv)
-    manifests(args.data, args.generated, args.out, args.esd_replies)
+    manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds)
     return 0
 
 
