@@ -1,34 +1,48 @@
-"""Paralinguistic tags in reply text: the one parser every TTS backend and the event synthesis use.
+"""Paralinguistic tags and stage directions in reply text: the one parser every TTS backend, the cascade
+and the event synthesis use.
 
-An LLM reply may carry non-verbal cues such as ``"Oh no [sigh] that sounds hard."``. A TTS backend must
-never read such a tag aloud as a word: it either renders it (a real sigh, a pause) or drops it and logs
-that it did. This module finds the tags; what to do with them is the backend's business.
+An LLM reply may carry non-verbal cues such as ``"Oh no [sigh] that sounds hard."`` or
+``"(smiles) Well, that's lovely."``. Nothing of the kind may be read aloud as words: a cue the event bank
+can play becomes that event (a real sigh, a pause), any other is dropped, and both are logged.
 
 Recognised tags (:data:`TAGS`) are written in square brackets, in any case, with the aliases in
 :data:`ALIASES`: ``[laugh]``, ``[laughs]``, ``[laughter]``, ``[sigh]``, ``[gasp]``,
 ``[throat_clearing]``, ``[clears throat]``, ``[pause]``, ``[tsk]``, ``[cough]``, ``[breath]``, ... The
-same words between asterisks or parentheses (``*sighs*``, ``(laughs)``), a common LLM habit, are
-recognised too. A pause may carry a length: ``[pause 0.5s]``, ``[pause 300ms]``, ``[long pause]``,
+same words in the other ways LLMs write cues are recognised too: between asterisks (``*sighs*``), in
+parentheses (``(laughs)``) and in angle brackets (``<laugh>``). A cue with more words maps to the tag its
+words name (``(laughs softly)``, ``*takes a deep breath*``, ``<sighs heavily.>`` are a laugh, a breath and
+a sigh). A pause may carry a length: ``[pause 0.5s]``, ``[pause 300ms]``, ``[long pause]``,
 ``[short pause]``.
 
-Any other short bracketed stage direction made of words (``[smiles]``, ``[nervous chuckle]``) becomes a
-:class:`TagSegment` with ``known=False`` so that it is not spoken either; bracketed text with digits or
-punctuation (``[1]``, ``[sic.]``) stays text.
+A stage direction with no event (``(smiles)``, ``*nods*``, ``[in a soothing voice]``, ``<whispers>``)
+becomes a :class:`TagSegment` with ``known=False`` so that it is not spoken either. In square and angle
+brackets any short run of words (up to six) counts as one; between asterisks and in parentheses, where
+people also write *emphasis* and (asides), only words that describe an action, an expression or a way of
+speaking do (:data:`CUE_WORDS`: ``(smiles warmly)``, ``(in a gentle voice)``, but not ``(as I said)``).
+Bracketed text with digits or inner punctuation (``[1]``, ``[sic.]``) stays text.
+
+:func:`normalise_cues` rewrites a reply for speaking: each known cue in its canonical form (``(Laughs.)``
+becomes ``[laugh]``), each unknown one removed (and logged).
 
 Example:
-    >>> from emotionlayer.paralinguistics.tags import split_tags, strip_tags
+    >>> from emotionlayer.paralinguistics.tags import normalise_cues, split_tags, strip_tags
     >>> split_tags("Oh [laughs] really?")
     [TextSegment(text='Oh'), TagSegment(label='laugh', raw='[laughs]', known=True, seconds=None), TextSegment(text='really?')]
     >>> strip_tags("Oh [laughs] really?")
     ('Oh really?', ['laugh'])
+    >>> normalise_cues("(smiles) Well, *chuckles* that is lovely.")
+    'Well, [laugh] that is lovely.'
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "TAGS",
@@ -36,7 +50,10 @@ __all__ = [
     "TextSegment",
     "TagSegment",
     "Segment",
+    "CUE_WORDS",
     "canonical_tag",
+    "is_stage_direction",
+    "normalise_cues",
     "split_tags",
     "strip_tags",
     "tag_text",
@@ -91,11 +108,42 @@ ALIASES: dict[str, str] = {
 _PAUSE_WORDS: dict[str, float] = {"short pause": 0.25, "long pause": 1.0}
 _PAUSE_LENGTH = re.compile(r"^(?:pause|silence)\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds)?$")
 
-# [anything without brackets, up to 40 chars] | *known words* | (known words). Piper's raw phoneme
-# blocks [[ ... ]] are left alone.
-_BRACKET = re.compile(r"(?<!\[)\[([^\[\]\n]{1,40})\](?!\])|\*([A-Za-z][A-Za-z _-]{0,30})\*|\(([A-Za-z][A-Za-z _-]{0,30})\)")
-# An unknown bracketed stage direction: one to four words of letters (plus ' - _).
-_STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?: [A-Za-z][A-Za-z'_-]*){0,3}$")
+#: Words that make a run of words between asterisks or in parentheses a stage direction when it starts
+#: with one (``(smiles warmly)``, ``*nods*``, ``(softly)``): actions, facial expressions, gestures, ways of
+#: speaking and the emotions LLMs write as cues. Lower case; plural and -ing forms are listed.
+CUE_WORDS: frozenset[str] = frozenset(
+    """
+    smile smiles smiling smiled grin grins grinning beam beams beaming smirk smirks smirking
+    laugh laughs laughing chuckle chuckles chuckling giggle giggles giggling snicker snickers chortles
+    sigh sighs sighing gasp gasps gasping cough coughs coughing breath breathes breathing inhale inhales
+    exhale exhales sniff sniffs sniffing sniffle sniffles sob sobs sobbing cry cries crying weep weeps
+    weeping tear tears tearing tearfully yawn yawns yawning groan groans groaning gulp gulps hum hums
+    humming whistle whistles whistling scoff scoffs snort snorts clears clearing ahem tsk tsks tut tuts
+    pause pauses pausing hesitates hesitating silence
+    nod nods nodding shrug shrugs shrugging wink winks winking wave waves waving frown frowns frowning
+    blush blushes blushing wince winces wincing grimace grimaces shudder shudders shiver shivers
+    clap claps clapping cheer cheers cheering hug hugs hugging pat pats leans leaning looks looking
+    gazes glances sits stands rolls tilts raises pats points gestures
+    whisper whispers whispering mutter mutters muttering murmur murmurs murmuring shout shouts shouting
+    softly gently warmly quietly calmly kindly sweetly brightly cheerfully happily sadly nervously
+    anxiously excitedly enthusiastically sympathetically soothingly reassuringly playfully teasingly
+    sarcastically sternly firmly seriously thoughtfully hesitantly awkwardly
+    happy sad angry excited nervous worried concerned surprised shocked calm cheerful sympathetic
+    empathetic reassuring soothing gentle warm
+    """.split()
+)
+
+# Stage directions that open with a preposition: (in a soft voice), (with a smile), *in a calm tone*.
+_MANNER_NOUNS = frozenset({"voice", "tone", "whisper", "smile", "grin", "sigh", "laugh", "chuckle", "nod", "wink", "shrug"})
+
+# [anything without brackets, up to 48 chars] | *words* | (words) | <words>. Piper's raw phoneme blocks
+# [[ ... ]] and chat-template tokens such as <|im_end|> are left alone.
+_WORDS = r"[A-Za-z][A-Za-z ,'_-]{0,46}[.!]?"
+_BRACKET = re.compile(
+    rf"(?<!\[)\[([^\[\]\n]{{1,48}})\](?!\])|\*({_WORDS})\*|\(({_WORDS})\)|<({_WORDS})>"
+)
+# A stage direction: one to six words of letters (plus ' - _), maybe commas between them.
+_STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?:,? [A-Za-z][A-Za-z'_-]*){0,5}$")
 
 
 @dataclass(frozen=True)
@@ -160,16 +208,61 @@ def _pause_seconds(key: str) -> float | None:
     return value / 1000.0 if match.group(2) == "ms" else value
 
 
+def _words_of(inner: str) -> str:
+    """A cue's words without the sentence punctuation an LLM may put inside it (``Sighs.`` -> ``Sighs``)."""
+    return inner.strip().rstrip(".!").strip()
+
+
+def _label_in(words: str) -> str | None:
+    """The tag a cue of several words names (``laughs softly`` -> ``laugh``), or ``None``."""
+    label = canonical_tag(words)
+    if label is not None:
+        return label
+    tokens = _normalise(words).split()
+    for size in (3, 2, 1):  # the longest alias first: "takes a deep breath" before "breath"
+        for i in range(len(tokens) - size + 1):
+            label = canonical_tag(" ".join(tokens[i : i + size]))
+            if label is not None:
+                return label
+    return None
+
+
+def is_stage_direction(words: str) -> bool:
+    """Whether ``words`` (the inside of ``(...)`` or ``*...*``) describe an action, expression or manner.
+
+    One to six words of letters, starting with one of :data:`CUE_WORDS` (``smiles warmly``, ``nods``,
+    ``softly``) or with ``in``/``with`` and naming a voice, tone or expression (``in a gentle voice``,
+    ``with a smile``). Emphasis and asides (``really``, ``as I said``) are not.
+    """
+    core = _words_of(words)
+    if not _STAGE_DIRECTION.match(core):
+        return False
+    tokens = _normalise(core.replace(",", " ")).split()
+    if tokens[0] in CUE_WORDS:
+        return True
+    return tokens[0] in ("in", "with") and any(t in _MANNER_NOUNS or t in CUE_WORDS for t in tokens[1:])
+
+
 def _tag_for(match: re.Match[str]) -> TagSegment | None:
     raw = match.group(0)
+    square, star, paren, angle = match.groups()
     inner = next(g for g in match.groups() if g is not None)
-    label = canonical_tag(inner)
-    if label is not None:
-        seconds = _pause_seconds(_normalise(inner)) if label == "pause" else None
-        return TagSegment(label=label, raw=raw, known=True, seconds=seconds)
-    if match.group(1) is not None and _STAGE_DIRECTION.match(inner.strip()):
-        return TagSegment(label=_normalise(inner), raw=raw, known=False)
-    return None  # *emphasis*, (an aside), [1]: ordinary text
+    core = _words_of(inner)
+    cue_like = bool(_STAGE_DIRECTION.match(core))
+    if core == inner.strip() or cue_like:  # "[sic.]" is text; "(Sighs.)" and "[laughs softly]" are cues
+        label = canonical_tag(core)
+        if label is None and (cue_like and (square is not None or angle is not None or is_stage_direction(core))):
+            label = _label_in(core)
+        if label is not None:
+            seconds = _pause_seconds(_normalise(core)) if label == "pause" else None
+            return TagSegment(label=label, raw=raw, known=True, seconds=seconds)
+    if not cue_like:
+        return None
+    if square is not None and core == inner.strip():
+        return TagSegment(label=_normalise(core.replace(",", " ")), raw=raw, known=False)
+    if angle is not None or is_stage_direction(core):
+        return TagSegment(label=_normalise(core.replace(",", " ")), raw=raw, known=False)
+    return None  # *emphasis*, (an aside), [1], [sic.]: ordinary text
 
 
 def _tidy(text: str) -> str:
@@ -227,6 +320,41 @@ def strip_tags(text: str) -> tuple[str, list[str]]:
         else:
             pieces.append(segment.text)
     return _tidy(" ".join(pieces)), found
+
+
+def normalise_cues(text: str) -> str:
+    """Rewrite a reply for speaking: every cue in its canonical tag form, every unknown stage direction gone.
+
+    ``(Laughs.)``, ``*chuckles*`` and ``<laugh>`` become ``[laugh]``; ``[pause 0.5s]`` stays;
+    ``(smiles)`` and ``*nods*`` are removed, with a log line, since no sound stands for them. Text
+    without cues comes back unchanged (apart from tidied spaces around a removed cue).
+
+    Args:
+        text: A reply (or one sentence of it) as the LLM wrote it.
+
+    Returns:
+        The text a TTS backend should get: words, and tags it can render.
+    """
+    if not _BRACKET.search(text):
+        return text
+    pieces: list[str] = []
+    changed = False
+    for segment in split_tags(text):
+        if isinstance(segment, TextSegment):
+            pieces.append(segment.text)
+            continue
+        if not segment.known:
+            logger.info("Dropped the stage direction %s from the reply: no sound stands for it, and it is not read aloud.", segment.raw)
+            changed = True
+            continue
+        written = f"[{segment.label}]"
+        if segment.label == "pause" and segment.seconds is not None:
+            written = f"[pause {segment.seconds:g}s]"
+        changed = changed or written != segment.raw
+        pieces.append(written)
+    if not changed:
+        return text
+    return _tidy(" ".join(pieces))
 
 
 def tag_text(label: str) -> str:
