@@ -136,7 +136,8 @@ class OpenAIWhisperASR:
             language: Language code for this call; ``None`` uses the constructor's or detects it.
 
         Returns:
-            The text, the language (given or detected) and this backend's ``name``.
+            The text, the language (given or detected), this backend's ``name`` and whisper's no-speech
+            probability (the lowest over the segments; ``None`` when there are none).
         """
         samples = to_16k(audio)
         model = self._load()
@@ -155,7 +156,8 @@ class OpenAIWhisperASR:
             **options,
         )
         text = str(result.get("text", "")).strip()
-        return Transcript(text=text, language=result.get("language") or lang, model=self.name)
+        no_speech = min((float(seg["no_speech_prob"]) for seg in result.get("segments") or () if "no_speech_prob" in seg), default=None)
+        return Transcript(text=text, language=result.get("language") or lang, model=self.name, no_speech_prob=no_speech)
 
     def detect_language(self, audio: Audio) -> dict[str, float]:
         """Probability of each language (multilingual models), most probable first."""
