@@ -18,7 +18,8 @@ A stage direction with no event (``(smiles)``, ``*nods*``, ``[in a soothing voic
 becomes a :class:`TagSegment` with ``known=False`` so that it is not spoken either. In square and angle
 brackets any short run of words (up to six) counts as one; between asterisks and in parentheses, where
 people also write *emphasis* and (asides), only words that describe an action, an expression or a way of
-speaking do (:data:`CUE_WORDS`: ``(smiles warmly)``, ``(in a gentle voice)``, but not ``(as I said)``).
+speaking do (:func:`is_stage_direction`: ``(smiles warmly)``, ``(in a gentle voice)``, ``(makes a
+face)``, but not ``(as I said)`` or ``so *happy* for you``).
 Bracketed text with digits or inner punctuation (``[1]``, ``[sic.]``) stays text.
 
 :func:`normalise_cues` rewrites a reply for speaking: each known cue in its canonical form (``(Laughs.)``
@@ -50,7 +51,9 @@ __all__ = [
     "TextSegment",
     "TagSegment",
     "Segment",
+    "CUE_NOUNS",
     "CUE_WORDS",
+    "EMOTION_CUES",
     "canonical_tag",
     "is_stage_direction",
     "normalise_cues",
@@ -109,32 +112,47 @@ _PAUSE_WORDS: dict[str, float] = {"short pause": 0.25, "long pause": 1.0}
 _PAUSE_LENGTH = re.compile(r"^(?:pause|silence)\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds)?$")
 
 #: Words that make a run of words between asterisks or in parentheses a stage direction when it starts
-#: with one (``(smiles warmly)``, ``*nods*``, ``(softly)``): actions, facial expressions, gestures, ways of
-#: speaking and the emotions LLMs write as cues. Lower case; plural and -ing forms are listed.
+#: with one (``(smiles warmly)``, ``*nods*``, ``(softly)``, ``(takes a sip of tea)``): actions, facial
+#: expressions, gestures and ways of speaking. Lower case, with the -s, -ing and -ed forms LLMs write.
 CUE_WORDS: frozenset[str] = frozenset(
     """
     smile smiles smiling smiled grin grins grinning beam beams beaming smirk smirks smirking
-    laugh laughs laughing chuckle chuckles chuckling giggle giggles giggling snicker snickers chortles
-    sigh sighs sighing gasp gasps gasping cough coughs coughing breath breathes breathing inhale inhales
-    exhale exhales sniff sniffs sniffing sniffle sniffles sob sobs sobbing cry cries crying weep weeps
-    weeping tear tears tearing tearfully yawn yawns yawning groan groans groaning gulp gulps hum hums
-    humming whistle whistles whistling scoff scoffs snort snorts clears clearing ahem tsk tsks tut tuts
-    pause pauses pausing hesitates hesitating silence
-    nod nods nodding shrug shrugs shrugging wink winks winking wave waves waving frown frowns frowning
-    blush blushes blushing wince winces wincing grimace grimaces shudder shudders shiver shivers
-    clap claps clapping cheer cheers cheering hug hugs hugging pat pats leans leaning looks looking
-    gazes glances sits stands rolls tilts raises pats points gestures
-    whisper whispers whispering mutter mutters muttering murmur murmurs murmuring shout shouts shouting
+    laugh laughs laughing laughed chuckle chuckles chuckling giggle giggles giggling snicker snickers
+    chortle chortles sigh sighs sighing sighed gasp gasps gasping cough coughs coughing breathes
+    breathing inhale inhales inhaling exhale exhales exhaling sniff sniffs sniffing sniffle sniffles
+    sob sobs sobbing cry cries crying weep weeps weeping tearfully yawn yawns yawning groan groans
+    groaning gulp gulps hum hums humming whistle whistles whistling scoff scoffs snort snorts clears
+    clearing ahem tsk tsks tut tuts pauses pausing hesitates hesitating
+    nod nods nodding shrug shrugs shrugging wink winks winking waves waving frown frowns frowning
+    blush blushes blushing wince winces wincing grimace grimaces shudder shudders shivers
+    claps clapping cheers cheering hug hugs hugging pats patting leans leaning looks looking
+    gazes glances stares blinks sits sitting stands standing rolls tilts raises points gestures
+    makes takes gives puts holds sips pours shakes rubs scratches bows hands offers reaches turns
+    walks steps crosses folds wipes
+    whisper whispers whispering mutter mutters muttering murmur murmurs murmuring shouts shouting
     softly gently warmly quietly calmly kindly sweetly brightly cheerfully happily sadly nervously
     anxiously excitedly enthusiastically sympathetically soothingly reassuringly playfully teasingly
     sarcastically sternly firmly seriously thoughtfully hesitantly awkwardly
-    happy sad angry excited nervous worried concerned surprised shocked calm cheerful sympathetic
-    empathetic reassuring soothing gentle warm
     """.split()
 )
 
-# Stage directions that open with a preposition: (in a soft voice), (with a smile), *in a calm tone*.
-_MANNER_NOUNS = frozenset({"voice", "tone", "whisper", "smile", "grin", "sigh", "laugh", "chuckle", "nod", "wink", "shrug"})
+#: Emotions written as a cue in parentheses: ``(excited)``, ``(happy tone)``. Between asterisks the same
+#: word is usually emphasis (``so *happy* for you``), so there it stays text.
+EMOTION_CUES: frozenset[str] = frozenset(
+    """
+    happy sad angry excited nervous worried concerned surprised shocked calm cheerful sympathetic
+    empathetic reassuring soothing gentle warm upbeat enthusiastic
+    """.split()
+)
+
+#: Words that make a cue of two or more words wherever they stand in it: ``(in a gentle voice)``,
+#: ``(with a smile)``, ``*big grin*``, ``(makes a face)``.
+CUE_NOUNS: frozenset[str] = frozenset(
+    """
+    smile grin smirk laugh laughter chuckle giggle sigh gasp breath cough sniff sob tears wink nod
+    shrug frown hug face voice tone whisper expression gesture eyes eyebrow eyebrows thumbs
+    """.split()
+)
 
 # [anything without brackets, up to 48 chars] | *words* | (words) | <words>. Piper's raw phoneme blocks
 # [[ ... ]] and chat-template tokens such as <|im_end|> are left alone.
@@ -227,20 +245,25 @@ def _label_in(words: str) -> str | None:
     return None
 
 
-def is_stage_direction(words: str) -> bool:
+def is_stage_direction(words: str, form: str = "(") -> bool:
     """Whether ``words`` (the inside of ``(...)`` or ``*...*``) describe an action, expression or manner.
 
-    One to six words of letters, starting with one of :data:`CUE_WORDS` (``smiles warmly``, ``nods``,
-    ``softly``) or with ``in``/``with`` and naming a voice, tone or expression (``in a gentle voice``,
-    ``with a smile``). Emphasis and asides (``really``, ``as I said``) are not.
+    One to six words of letters that start with one of :data:`CUE_WORDS` (``smiles warmly``, ``nods``,
+    ``softly``), or hold one of :data:`CUE_NOUNS` among two or more words (``in a gentle voice``,
+    ``with a smile``), or, in parentheses only, start with one of :data:`EMOTION_CUES` (``excited``).
+    Emphasis and asides (``really``, ``as I said``, ``with some tea``) are not.
+
+    Args:
+        words: The text inside the delimiters (a final ``.`` or ``!`` is ignored).
+        form: ``"("`` for parentheses, ``"*"`` for asterisks (where a lone emotion word is emphasis).
     """
     core = _words_of(words)
     if not _STAGE_DIRECTION.match(core):
         return False
     tokens = _normalise(core.replace(",", " ")).split()
-    if tokens[0] in CUE_WORDS:
+    if tokens[0] in CUE_WORDS or (form != "*" and tokens[0] in EMOTION_CUES):
         return True
-    return tokens[0] in ("in", "with") and any(t in _MANNER_NOUNS or t in CUE_WORDS for t in tokens[1:])
+    return len(tokens) >= 2 and any(token in CUE_NOUNS for token in tokens)
 
 
 def _tag_for(match: re.Match[str]) -> TagSegment | None:
@@ -251,7 +274,8 @@ def _tag_for(match: re.Match[str]) -> TagSegment | None:
     cue_like = bool(_STAGE_DIRECTION.match(core))
     if core == inner.strip() or cue_like:  # "[sic.]" is text; "(Sighs.)" and "[laughs softly]" are cues
         label = canonical_tag(core)
-        if label is None and (cue_like and (square is not None or angle is not None or is_stage_direction(core))):
+        form = "*" if star is not None else "("
+        if label is None and (cue_like and (square is not None or angle is not None or is_stage_direction(core, form))):
             label = _label_in(core)
         if label is not None:
             seconds = _pause_seconds(_normalise(core)) if label == "pause" else None
@@ -260,7 +284,7 @@ def _tag_for(match: re.Match[str]) -> TagSegment | None:
         return None
     if square is not None and core == inner.strip():
         return TagSegment(label=_normalise(core.replace(",", " ")), raw=raw, known=False)
-    if angle is not None or is_stage_direction(core):
+    if angle is not None or is_stage_direction(core, "*" if star is not None else "("):
         return TagSegment(label=_normalise(core.replace(",", " ")), raw=raw, known=False)
     return None  # *emphasis*, (an aside), [1], [sic.]: ordinary text
 
