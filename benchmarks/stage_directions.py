@@ -13,11 +13,12 @@ that is still spoken so that a reader can check they are asides or emphasis rath
 
     python benchmarks/stage_directions.py                       # 240 replies at the config's temperature
     python benchmarks/stage_directions.py --temperature 1.3     # a hotter LLM writes more cues
+    python benchmarks/stage_directions.py --temperature 1.3 --seed 1   # other replies (a held-out check)
     python benchmarks/stage_directions.py --save replies.json   # keep the replies ...
     python benchmarks/stage_directions.py --replies replies.json  # ... and score them again without the LLM
     python benchmarks/stage_directions.py --json
 
-The LLM is sampled with the config's seed, so the same machine gives the same replies.
+The LLM is sampled with the config's seed (or ``--seed``), so the same machine gives the same replies.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def surviving_groups(reply: str, spoken: str) -> list[str]:
     return [raw for _, raw in delimited_groups(reply) if raw in spoken]
 
 
-def generate_replies(limit: int, temperature: float | None) -> list[dict[str, Any]]:
+def generate_replies(limit: int, temperature: float | None, seed: int | None = None) -> list[dict[str, Any]]:
     """Replies of the default LLM to seed utterances, each rendered with the cascade's prompt."""
     from emotionlayer import registry
     from emotionlayer.config import PipelineConfig
@@ -82,6 +83,8 @@ def generate_replies(limit: int, temperature: float | None) -> list[dict[str, An
     params = dict(config.llm.params)
     if temperature is not None:
         params["temperature"] = temperature
+    if seed is not None:
+        params["seed"] = seed
     llm = registry.create("llm", config.llm.backend, **params)
     renderer = PromptRenderer.from_config(config)
     seeds = load_seeds()
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=240, help="replies to generate (seed, emotion pairs)")
     parser.add_argument("--temperature", type=float, default=None, help="LLM temperature (default: the config's)")
+    parser.add_argument("--seed", type=int, default=None, help="LLM sampling seed (default: the config's)")
     parser.add_argument("--replies", default=None, help="score the replies in this JSON file instead of generating")
     parser.add_argument("--save", default=None, help="write the generated replies to this JSON file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
@@ -138,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.replies, encoding="utf-8") as handle:
             replies = json.load(handle)
     else:
-        replies = generate_replies(args.limit, args.temperature)
+        replies = generate_replies(args.limit, args.temperature, args.seed)
         if args.save:
             with open(args.save, "w", encoding="utf-8") as handle:
                 json.dump(replies, handle, indent=1, ensure_ascii=False)
     figures = score(replies)
     figures["temperature"] = args.temperature
+    figures["seed"] = args.seed
     figures["seconds"] = round(time.perf_counter() - start, 1)
     figures["load_average_1m"] = round(os.getloadavg()[0], 2)
     if args.json:

@@ -142,6 +142,8 @@ def test_known_cues_in_every_form_and_case_become_events(written, label):
         "(takes a sip of tea)",
         "(looks at you kindly)",
         "(raises an eyebrow)",
+        "(applause, smiling)",
+        "(still smiling)",
     ],
 )
 def test_unknown_cues_in_every_form_are_tags_and_are_dropped(written):

@@ -70,14 +70,19 @@ ALIASES: dict[str, str] = {
     "laughs": "laugh",
     "laughing": "laugh",
     "laughter": "laugh",
+    "laughed": "laugh",
     "chuckle": "laugh",
     "chuckles": "laugh",
+    "chuckling": "laugh",
     "giggle": "laugh",
     "giggles": "laugh",
+    "giggling": "laugh",
     "sighs": "sigh",
     "sighing": "sigh",
+    "sighed": "sigh",
     "gasps": "gasp",
     "gasping": "gasp",
+    "gasped": "gasp",
     "throat clearing": "throat_clearing",
     "clears throat": "throat_clearing",
     "clear throat": "throat_clearing",
@@ -87,6 +92,7 @@ ALIASES: dict[str, str] = {
     "clears their throat": "throat_clearing",
     "ahem": "throat_clearing",
     "pauses": "pause",
+    "pausing": "pause",
     "silence": "pause",
     "long pause": "pause",
     "short pause": "pause",
@@ -96,6 +102,7 @@ ALIASES: dict[str, str] = {
     "tsk tsk": "tsk",
     "coughs": "cough",
     "coughing": "cough",
+    "coughed": "cough",
     "breathes": "breath",
     "breathing": "breath",
     "inhale": "breath",
@@ -125,7 +132,7 @@ CUE_WORDS: frozenset[str] = frozenset(
     clearing ahem tsk tsks tut tuts pauses pausing hesitates hesitating
     nod nods nodding shrug shrugs shrugging wink winks winking waves waving frown frowns frowning
     blush blushes blushing wince winces wincing grimace grimaces shudder shudders shivers
-    claps clapping cheers cheering hug hugs hugging pats patting leans leaning looks looking
+    claps clapping applauds applauding cheers cheering hug hugs hugging pats patting leans leaning looks looking
     gazes glances stares blinks sits sitting stands standing rolls tilts raises points gestures
     makes takes gives puts holds sips pours shakes rubs scratches bows hands offers reaches turns
     walks steps crosses folds wipes
@@ -146,11 +153,12 @@ EMOTION_CUES: frozenset[str] = frozenset(
 )
 
 #: Words that make a cue of two or more words wherever they stand in it: ``(in a gentle voice)``,
-#: ``(with a smile)``, ``*big grin*``, ``(makes a face)``.
+#: ``(with a smile)``, ``*big grin*``, ``(makes a face)``, ``(applause, smiling)``. The -ing forms of
+#: :data:`CUE_WORDS` count too.
 CUE_NOUNS: frozenset[str] = frozenset(
     """
     smile grin smirk laugh laughter chuckle giggle sigh gasp breath cough sniff sob tears wink nod
-    shrug frown hug face voice tone whisper expression gesture eyes eyebrow eyebrows thumbs
+    shrug frown hug face voice tone whisper expression gesture eyes eyebrow eyebrows thumbs applause
     """.split()
 )
 
@@ -249,8 +257,9 @@ def is_stage_direction(words: str, form: str = "(") -> bool:
     """Whether ``words`` (the inside of ``(...)`` or ``*...*``) describe an action, expression or manner.
 
     One to six words of letters that start with one of :data:`CUE_WORDS` (``smiles warmly``, ``nods``,
-    ``softly``), or hold one of :data:`CUE_NOUNS` among two or more words (``in a gentle voice``,
-    ``with a smile``), or, in parentheses only, start with one of :data:`EMOTION_CUES` (``excited``).
+    ``softly``), or hold one of :data:`CUE_NOUNS` or an -ing form of a cue word among two or more words
+    (``in a gentle voice``, ``with a smile``, ``applause, smiling``), or, in parentheses only, start with
+    one of :data:`EMOTION_CUES` (``excited``).
     Emphasis and asides (``really``, ``as I said``, ``with some tea``) are not.
 
     Args:
@@ -263,7 +272,7 @@ def is_stage_direction(words: str, form: str = "(") -> bool:
     tokens = _normalise(core.replace(",", " ")).split()
     if tokens[0] in CUE_WORDS or (form != "*" and tokens[0] in EMOTION_CUES):
         return True
-    return len(tokens) >= 2 and any(token in CUE_NOUNS for token in tokens)
+    return len(tokens) >= 2 and any(t in CUE_NOUNS or (t.endswith("ing") and t in CUE_WORDS) for t in tokens)
 
 
 def _tag_for(match: re.Match[str]) -> TagSegment | None:
