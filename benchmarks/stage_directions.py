@@ -6,7 +6,7 @@ with one of the emotions it can carry, exactly as a turn would. Each reply is th
 and cleaned as the cascade does (``clean_reply`` then ``normalise_cues``), and split the way a TTS
 backend splits it; what is left as words is the text the TTS speaks.
 
-A *delimited group* is any run of one to six words of letters between ``( )``, ``[ ]``, ``* *`` or
+A *delimited group* is any run of one to sixteen words of letters between ``( )``, ``[ ]``, ``* *`` or
 ``< >`` in the raw reply, whether it is a stage direction or not. The benchmark reports how many such
 words the TTS would read without any cue handling (the raw reply) and with it, and lists every group
 that is still spoken so that a reader can check they are asides or emphasis rather than cues.
@@ -32,11 +32,11 @@ import time
 from collections import Counter
 from typing import Any
 
-# Any run of one to six words of letters between delimiters (broader than the parser on purpose).
+# Any run of one to sixteen words of letters between delimiters (broader than the parser on purpose).
 GROUP = re.compile(
-    r"\((?P<paren>[^()\n]{1,60})\)|\[(?P<square>[^\[\]\n]{1,60})\]|\*(?P<star>[^*\n]{1,60})\*|<(?P<angle>[^<>\n]{1,60})>"
+    r"\((?P<paren>[^()\n]{1,120})\)|\[(?P<square>[^\[\]\n]{1,120})\]|\*(?P<star>[^*\n]{1,120})\*|<(?P<angle>[^<>\n]{1,120})>"
 )
-WORDS = re.compile(r"^\s*[A-Za-z][A-Za-z'_-]*(?:,?\s+[A-Za-z][A-Za-z'_-]*){0,5}[.!]?\s*$")
+WORDS = re.compile(r"^\s*[A-Za-z][A-Za-z'_-]*(?:[,;]?\s+[A-Za-z][A-Za-z'_-]*){0,15}[.!?]?\s*$")
 TOKEN = re.compile(r"[A-Za-z][A-Za-z'_-]*")
 
 

@@ -144,6 +144,10 @@ def test_known_cues_in_every_form_and_case_become_events(written, label):
         "(raises an eyebrow)",
         "(applause, smiling)",
         "(still smiling)",
+        "(scolding you)",
+        "(checking for the correct punctuation)",
+        "(taking a cup of water from the sink, wiping down with it)",
+        "*checking my notes*",
     ],
 )
 def test_unknown_cues_in_every_form_are_tags_and_are_dropped(written):
@@ -170,6 +174,9 @@ def test_unknown_cues_in_every_form_are_tags_and_are_dropped(written):
         "Use 2 < 3 > 1 carefully.",
         "I <3 you.",
         "A [[ phoneme ]] block.",
+        "You did an *amazing* job.",
+        "*Really*, it is fine.",
+        "It is cheaper (depending on the day) in the morning.",
     ],
 )
 def test_emphasis_asides_and_other_brackets_stay_text(text):
@@ -193,3 +200,14 @@ def test_is_stage_direction():
     assert is_stage_direction("excited") and not is_stage_direction("excited", form="*")
     assert not is_stage_direction("as I said") and not is_stage_direction("with some tea")
     assert not is_stage_direction("smiles at the 3 dogs") and not is_stage_direction("one two three four five six seven smiles")
+
+
+def test_a_parenthesis_that_opens_a_sentence_is_a_direction_to_the_speaker():
+    assert normalise_cues("What happened? (to myself) It is not the end of the world.") == "What happened? It is not the end of the world."
+    assert normalise_cues("(to myself) Fine.") == "Fine."
+    assert normalise_cues("Haley...(quietly now) Well.") == "Haley... Well."
+    # the same words inside a sentence are an aside, and between asterisks at its start, emphasis
+    assert normalise_cues("I said it (to myself) twice.") == "I said it (to myself) twice."
+    assert normalise_cues("*Really* good.") == "*Really* good."
+    assert is_stage_direction("to myself", opens_sentence=True) and not is_stage_direction("to myself")
+    assert not is_stage_direction("to myself", form="*", opens_sentence=True)

@@ -164,12 +164,25 @@ CUE_NOUNS: frozenset[str] = frozenset(
 
 # [anything without brackets, up to 48 chars] | *words* | (words) | <words>. Piper's raw phoneme blocks
 # [[ ... ]] and chat-template tokens such as <|im_end|> are left alone.
-_WORDS = r"[A-Za-z][A-Za-z ,'_-]{0,46}[.!]?"
+_WORDS = r"[A-Za-z][A-Za-z ,'_-]{0,78}[.!]?"
 _BRACKET = re.compile(
     rf"(?<!\[)\[([^\[\]\n]{{1,48}})\](?!\])|\*({_WORDS})\*|\(({_WORDS})\)|<({_WORDS})>"
 )
-# A stage direction: one to six words of letters (plus ' - _), maybe commas between them.
-_STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?:,? [A-Za-z][A-Za-z'_-]*){0,5}$")
+# A stage direction: one to twelve words of letters (plus ' - _), maybe commas between them.
+_STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?:,? [A-Za-z][A-Za-z'_-]*){0,11}$")
+
+# Words ending in -ing that open asides rather than stage directions: (including tax), (depending on...).
+_NOT_PARTICIPLES = frozenset(
+    """
+    including excluding according depending regarding concerning following starting beginning assuming
+    considering during pending barring something nothing anything everything morning evening building
+    meeting wedding ceiling clothing amazing interesting exciting boring charming annoying confusing
+    surprising shocking disappointing missing remaining existing upcoming ongoing
+    """.split()
+)
+
+# What may stand before a run of words that opens a sentence: nothing, or the end of the last sentence.
+_SENTENCE_OPENING = re.compile(r"(?:^\s*|[.!?…:]\s*)$")
 
 
 @dataclass(frozen=True)
@@ -253,38 +266,55 @@ def _label_in(words: str) -> str | None:
     return None
 
 
-def is_stage_direction(words: str, form: str = "(") -> bool:
+def _is_participle(word: str) -> bool:
+    return word.endswith("ing") and len(word) >= 6 and word not in _NOT_PARTICIPLES
+
+
+def is_stage_direction(words: str, form: str = "(", opens_sentence: bool = False) -> bool:
     """Whether ``words`` (the inside of ``(...)`` or ``*...*``) describe an action, expression or manner.
 
-    One to six words of letters that start with one of :data:`CUE_WORDS` (``smiles warmly``, ``nods``,
-    ``softly``), or hold one of :data:`CUE_NOUNS` or an -ing form of a cue word among two or more words
-    (``in a gentle voice``, ``with a smile``, ``applause, smiling``), or, in parentheses only, start with
-    one of :data:`EMOTION_CUES` (``excited``).
-    Emphasis and asides (``really``, ``as I said``, ``with some tea``) are not.
+    One to twelve words of letters that
+
+    - start with one of :data:`CUE_WORDS` (``smiles warmly``, ``nods``, ``softly``), or, in parentheses,
+      with one of :data:`EMOTION_CUES` (``excited``);
+    - or start with an -ing verb (``checking my notes``, ``scolding you``; a lone one only in
+      parentheses, since ``*amazing*`` is emphasis; not ``including tax`` and other such asides);
+    - or hold one of :data:`CUE_NOUNS` or an -ing cue word among two or more words (``in a gentle
+      voice``, ``with a smile``, ``applause, smiling``);
+    - or, in parentheses, open a sentence (``opens_sentence``): a reply is spoken, so a parenthesis
+      before its first word is a direction to the speaker (``(to myself) It's fine.``).
+
+    Emphasis and asides inside a sentence (``really``, ``as I said``, ``with some tea``) are not.
 
     Args:
         words: The text inside the delimiters (a final ``.`` or ``!`` is ignored).
-        form: ``"("`` for parentheses, ``"*"`` for asterisks (where a lone emotion word is emphasis).
+        form: ``"("`` for parentheses, ``"*"`` for asterisks.
+        opens_sentence: The run stands at the start of the text or right after a sentence end.
     """
     core = _words_of(words)
     if not _STAGE_DIRECTION.match(core):
         return False
     tokens = _normalise(core.replace(",", " ")).split()
-    if tokens[0] in CUE_WORDS or (form != "*" and tokens[0] in EMOTION_CUES):
+    first = tokens[0]
+    if first in CUE_WORDS or (form != "*" and first in EMOTION_CUES):
         return True
-    return len(tokens) >= 2 and any(t in CUE_NOUNS or (t.endswith("ing") and t in CUE_WORDS) for t in tokens)
+    if _is_participle(first) and (form != "*" or len(tokens) >= 2):
+        return True
+    if len(tokens) >= 2 and any(t in CUE_NOUNS or (t.endswith("ing") and t in CUE_WORDS) for t in tokens):
+        return True
+    return form != "*" and opens_sentence
 
 
-def _tag_for(match: re.Match[str]) -> TagSegment | None:
+def _tag_for(match: re.Match[str], opens_sentence: bool = False) -> TagSegment | None:
     raw = match.group(0)
     square, star, paren, angle = match.groups()
     inner = next(g for g in match.groups() if g is not None)
     core = _words_of(inner)
     cue_like = bool(_STAGE_DIRECTION.match(core))
+    form = "*" if star is not None else "("
     if core == inner.strip() or cue_like:  # "[sic.]" is text; "(Sighs.)" and "[laughs softly]" are cues
         label = canonical_tag(core)
-        form = "*" if star is not None else "("
-        if label is None and (cue_like and (square is not None or angle is not None or is_stage_direction(core, form))):
+        if label is None and cue_like and (square is not None or angle is not None or is_stage_direction(core, form)):
             label = _label_in(core)
         if label is not None:
             seconds = _pause_seconds(_normalise(core)) if label == "pause" else None
@@ -293,7 +323,7 @@ def _tag_for(match: re.Match[str]) -> TagSegment | None:
         return None
     if square is not None and core == inner.strip():
         return TagSegment(label=_normalise(core.replace(",", " ")), raw=raw, known=False)
-    if angle is not None or is_stage_direction(core, "*" if star is not None else "("):
+    if angle is not None or is_stage_direction(core, form, opens_sentence):
         return TagSegment(label=_normalise(core.replace(",", " ")), raw=raw, known=False)
     return None  # *emphasis*, (an aside), [1], [sic.]: ordinary text
 
@@ -319,7 +349,7 @@ def split_tags(text: str) -> list[Segment]:
     position = 0
     pending = ""
     for match in _BRACKET.finditer(text):
-        tag = _tag_for(match)
+        tag = _tag_for(match, opens_sentence=bool(_SENTENCE_OPENING.search(text[: match.start()])))
         if tag is None:
             continue
         pending += text[position : match.start()]
