@@ -7,8 +7,13 @@ registers them as the ``dummy`` backend of each kind, so a config can name them:
     import emotionlayer.testing
     from emotionlayer.pipeline import CascadePipeline
 
-    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"})
+    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"})
     turn = pipe.respond(emotionlayer.testing.tone(1.0))
+
+The fakes hear a tone as speech; the packaged VAD (silero) rightly does not, so a dummy config names the
+``energy`` VAD (which hears any loud sound) for the cascade's speech gate, or turns the gate off
+(``"pipeline": {"speech_gate": False}``). :func:`white_noise`, :func:`music` and :func:`hum` are
+non-speech to test a gate with.
 
 It also registers :class:`EchoSystem` as the dialogue system ``echo``: a toy system with its own timing
 stages, for testing code that drives any system (``emotionlayer respond clip.wav --system echo``).

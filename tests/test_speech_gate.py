@@ -213,3 +213,15 @@ def test_bad_audio_is_still_refused_before_the_gate():
 
     with pytest.raises(AudioError, match="silent"):
         make().respond(Audio(np.zeros(16000, dtype=np.float32), 16000))
+
+
+def test_a_turn_without_speech_is_left_out_of_the_next_prompt():
+    from emotionlayer.types import Dialogue
+
+    pipe = make(FixedASR(""))
+    silent = pipe.respond(tone(1.0))
+    pipe.asr = DummyASR()
+    heard = pipe.respond(tone(1.0))
+    answer = pipe.respond(tone(1.0), Dialogue((heard, silent)))
+    system = answer.prompt[0]["content"]
+    assert heard.response.text in system and NO_SPEECH_REPLY not in system
