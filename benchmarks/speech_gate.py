@@ -6,12 +6,14 @@ no part in the decision. Per source it reports the share of clips heard as speec
 alone finds speech in, how many transcripts came back empty, whisper's no-speech probability (median,
 95th percentile, highest) and the VAD's time per second of audio.
 
-Real speech comes from manifests (CSV with a ``path`` column relative to the manifest's folder); the
-non-speech set is synthetic (white noise at three levels, a music-like melody, mains hum, a pure tone,
+Real speech comes from manifests (CSV with a ``path`` column relative to the manifest's folder), and so
+may real sounds that are not words (``--other``: coughs, laughs, sighs); the rest of the non-speech set is
+synthetic (white noise at three levels, a music-like melody, mains hum, a pure tone,
 faint hiss), made here, so the script runs without any data.
 
     python benchmarks/speech_gate.py                                    # synthetic non-speech only
     python benchmarks/speech_gate.py --manifest path/to/commonvoice-en/manifest.csv --manifest path/to/ravdess/manifest.csv
+    python benchmarks/speech_gate.py --manifest M --other path/to/nonverbal/manifest.csv --limit 100
     python benchmarks/speech_gate.py --manifest M --limit 100 --vad-only --json
 """
 
@@ -59,6 +61,7 @@ def from_manifest(path: str, limit: int | None) -> list[tuple[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", action="append", default=[], help="a manifest of real speech (repeatable)")
+    parser.add_argument("--other", action="append", default=[], help="a manifest of real sounds that are not words (coughs, laughs...)")
     parser.add_argument("--limit", type=int, default=None, help="clips per manifest (default: all)")
     parser.add_argument("--vad-only", action="store_true", help="skip the ASR (fast): report the VAD's decisions only")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     clips: list[tuple[str, Any, bool]] = []
     for manifest in args.manifest:
         clips += [(name, audio, True) for name, audio in from_manifest(manifest, args.limit)]
+    for manifest in args.other:
+        clips += [(name, audio, False) for name, audio in from_manifest(manifest, args.limit)]
     clips += [(name, audio, False) for name, audio in non_speech()]
 
     stats: dict[str, dict[str, Any]] = {}
