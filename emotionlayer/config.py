@@ -1,7 +1,8 @@
 """Plain-data pipeline configuration (YAML or JSON).
 
 A config names the dialogue system that answers (``system``: the cascade by default), a backend and its
-parameters for each component, the prompt template, and the empathy strategies. It is data only: YAML is read with ``yaml.safe_load``, so no tag can construct objects.
+parameters for each component (``ser``, ``asr``, ``llm``, ``tts``, and the ``vad`` of the speech gate), the
+prompt template, and the empathy strategies. It is data only: YAML is read with ``yaml.safe_load``, so no tag can construct objects.
 
 Example::
 
@@ -27,7 +28,11 @@ from .errors import ConfigError
 from .labels import EMOTIONS, canonical
 from .types import SpeakingStyle
 
-COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
+COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "vad")
+# Every config needs these; a config without a `vad` section gets the packaged speech detector.
+_REQUIRED_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
+#: The speech detector of a config that names none.
+DEFAULT_VAD = "silero"
 _TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "pipeline", "strategies"}
 
 
@@ -144,7 +149,21 @@ class PromptConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How the pipeline runs."""
+    """How the pipeline runs.
+
+    Attributes:
+        max_seconds: Longer input is refused, with a message saying how to split it.
+        concurrent_perception: Run SER and ASR at the same time.
+        stream_tts: Speak each sentence as soon as the LLM has finished it.
+        language: Language of the input (``None``: the ASR decides).
+        render_events: Play ``[laugh]``-style cues in a reply from the event bank (never read aloud).
+        event_bank: The user's own per-label folders of event clips, searched before the packaged bank.
+        speech_gate: Before the LLM, check that the input holds speech (the ``vad`` component, then the
+            ASR's own no-speech signal); when it does not, answer with a fixed request to say it again
+            instead of making a reply up. See docs/pipeline.md.
+        no_speech_threshold: The gate also finds no speech when the ASR's no-speech probability (whisper's)
+            is at least this.
+    """
 
     max_seconds: float = 120.0
     concurrent_perception: bool = True
@@ -152,6 +171,12 @@ class RunConfig:
     language: str | None = None
     render_events: bool = True
     event_bank: tuple[str, ...] = ()
+    speech_gate: bool = True
+    no_speech_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.no_speech_threshold) <= 1.0:
+            raise ConfigError(f"pipeline.no_speech_threshold must be in (0, 1], got {self.no_speech_threshold}.")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +186,8 @@ class RunConfig:
             "language": self.language,
             "render_events": self.render_events,
             "event_bank": list(self.event_bank),
+            "speech_gate": self.speech_gate,
+            "no_speech_threshold": self.no_speech_threshold,
         }
 
 
@@ -193,6 +220,7 @@ class PipelineConfig:
     pipeline: RunConfig = field(default_factory=RunConfig)
     strategies: dict[str, Strategy] = field(default_factory=dict)
     system: SystemConfig = field(default_factory=SystemConfig)
+    vad: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_VAD))
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -215,7 +243,7 @@ class PipelineConfig:
     def from_dict(cls, data: dict[str, Any], *, base: dict[str, Any] | None = None) -> PipelineConfig:
         """Build from a mapping. Sections missing from ``data`` come from ``base`` (the packaged default)."""
         if not isinstance(data, dict):
-            raise ConfigError("A pipeline config must be a mapping with sections system, ser, asr, llm, tts, prompt, pipeline, strategies.")
+            raise ConfigError("A pipeline config must be a mapping with sections system, ser, asr, llm, tts, vad, prompt, pipeline, strategies.")
         unknown = set(data) - _TOP_LEVEL_KEYS
         if unknown:
             raise ConfigError(f"Unknown config sections {sorted(unknown)}. Valid sections: {sorted(_TOP_LEVEL_KEYS)}.")
@@ -232,7 +260,7 @@ class PipelineConfig:
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value
-        for kind in COMPONENT_KINDS:
+        for kind in _REQUIRED_KINDS:
             if kind not in merged:
                 raise ConfigError(f"The config has no '{kind}' section.")
         strategies = {canonical(k): Strategy.from_dict(v, canonical(k)) for k, v in (merged.get("strategies") or {}).items()}
@@ -248,6 +276,7 @@ class PipelineConfig:
             pipeline=_dataclass_from(RunConfig, merged.get("pipeline"), "pipeline"),
             strategies=strategies,
             system=SystemConfig.from_dict(merged.get("system")),
+            vad=ComponentConfig.from_dict(merged.get("vad") or DEFAULT_VAD, "vad"),
         )
 
     @classmethod
@@ -285,6 +314,7 @@ class PipelineConfig:
             "asr": self.asr.to_dict(),
             "llm": self.llm.to_dict(),
             "tts": self.tts.to_dict(),
+            "vad": self.vad.to_dict(),
             "prompt": self.prompt.to_dict(),
             "pipeline": self.pipeline.to_dict(),
             "strategies": {k: v.to_dict() for k, v in self.strategies.items()},

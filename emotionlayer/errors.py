@@ -43,3 +43,11 @@ class ModelNotFoundError(EmotionLayerError, FileNotFoundError):
 
 class BackendError(EmotionLayerError, RuntimeError):
     """A backend failed at run time (a server down, a timeout, a bad reply)."""
+
+
+class UnsafeFileError(EmotionLayerError, ValueError):
+    """A model, head, checkpoint or cache file that is a Python pickle, refused because loading it could run code.
+
+    The message names the file and says what to do: convert it to safetensors / npz, or, for a file you
+    trust, pass ``allow_pickle=True`` where the loader offers it.
+    """

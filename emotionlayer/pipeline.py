@@ -2,7 +2,8 @@
 
 ``CascadePipeline.respond(utterance, history)`` runs four public steps, each usable on its own:
 
-1. :meth:`~CascadePipeline.perceive` - SER and ASR, at the same time;
+1. :meth:`~CascadePipeline.perceive` - the speech gate (is anyone speaking?), then SER and ASR at the
+   same time;
 2. :meth:`~CascadePipeline.render_prompt` - the jinja2 prompt and the empathy strategy;
 3. :meth:`~CascadePipeline.generate` - the LLM reply (or :meth:`~CascadePipeline.stream_text`);
 4. :meth:`~CascadePipeline.speak` - TTS in the strategy's speaking style.
@@ -10,6 +11,16 @@
 :meth:`~CascadePipeline.stream` runs the same steps but speaks each sentence as soon as the LLM has
 finished it, yielding events as they happen; ``respond`` is built on it, so the time to first audio is
 measured the way a live conversation would feel it.
+
+The speech gate (``pipeline.speech_gate``, on by default) keeps the cascade from making an answer up for
+silence, noise or music: the VAD (``vad`` component) looks for speech first, and the ASR's own no-speech
+signal (an empty transcript, whisper's no-speech probability) is checked after it. When no speech is
+found the turn says so (``Turn.speech_detected`` is false), its emotion is a uniform ``no-speech``
+prediction, the LLM is not called, and the reply is :data:`NO_SPEECH_REPLY` in a neutral voice.
+
+Stage directions the LLM writes (``(smiles)``, ``*laughs*``, ``<sigh>``) are never spoken: each reply
+sentence goes through :func:`~emotionlayer.paralinguistics.tags.normalise_cues`, which turns a cue the
+event bank can play into its tag (``[laugh]``) and drops the others.
 
 The cascade is the dialogue system registered as ``cascade`` (see :mod:`emotionlayer.systems`): it answers
 the same ``respond``/``stream`` calls as the end-to-end models.
@@ -25,6 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .config import PipelineConfig
+from .labels import EMOTIONS
+from .paralinguistics.tags import normalise_cues
 from .prompting import PromptRenderer, RenderedPrompt
 from .registry import register
 from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
@@ -37,7 +50,34 @@ logger = logging.getLogger(__name__)
 #: Said when the LLM returns nothing usable, so the user is never left in silence.
 FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
 
-__all__ = ["FALLBACK_REPLY", "CascadePipeline", "Perception", "StreamEvent", "build_pipeline", "build_tts"]
+#: Said, without calling the LLM, when the speech gate hears no speech (silence, noise, music).
+NO_SPEECH_REPLY = "Sorry, I didn't hear anything — could you say that again?"
+
+#: The model name on the transcript and emotion of a turn in which no speech was heard, and the
+#: strategy name of its response.
+NO_SPEECH = "no-speech"
+
+__all__ = [
+    "FALLBACK_REPLY",
+    "NO_SPEECH",
+    "NO_SPEECH_REPLY",
+    "CascadePipeline",
+    "Perception",
+    "StreamEvent",
+    "build_pipeline",
+    "build_tts",
+    "no_speech_emotion",
+]
+
+
+def no_speech_emotion(labels: tuple[str, ...] = EMOTIONS) -> EmotionPrediction:
+    """The emotion of a turn without speech: every label equally likely, model ``no-speech``.
+
+    Nothing was said, so nothing can be said about how; a confident label would be made up. The label is
+    ``neutral`` (all are tied).
+    """
+    label = "neutral" if "neutral" in labels else labels[0]
+    return EmotionPrediction(label=label, probabilities={e: 1.0 / len(labels) for e in labels}, model=NO_SPEECH)
 
 
 def build_tts(config: PipelineConfig) -> Any:
@@ -71,7 +111,9 @@ class CascadePipeline:
         llm: Language model (``generate`` and ``stream_generate``).
         tts: Speech synthesiser (``synthesize``, ``sample_rate``).
         renderer: Prompt renderer; defaults to the packaged template and strategies.
-        config: The config the pipeline runs by (limits, streaming, language).
+        config: The config the pipeline runs by (limits, streaming, language, the speech gate).
+        vad: Voice activity detector (``speech_segments``) for the speech gate. Without one the gate
+            (when ``config.pipeline.speech_gate`` is on) relies on the ASR's no-speech signal alone.
     """
 
     name = "cascade"
@@ -86,11 +128,13 @@ class CascadePipeline:
         tts: Any,
         renderer: PromptRenderer | None = None,
         config: PipelineConfig | None = None,
+        vad: Any = None,
     ) -> None:
         self.ser = ser
         self.asr = asr
         self.llm = llm
         self.tts = tts
+        self.vad = vad
         self.config = config or PipelineConfig.default()
         self.renderer = renderer or PromptRenderer.from_config(self.config)
         self._executor: ThreadPoolExecutor | None = None
@@ -99,6 +143,8 @@ class CascadePipeline:
     @classmethod
     def from_config(cls, config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
         """Build every component a config names (the packaged offline default when ``None``).
+
+        The ``vad`` component is built only when ``pipeline.speech_gate`` is on.
 
         Args:
             config: A :class:`PipelineConfig`, a path to a YAML/JSON file, a dict, or ``None``.
@@ -109,6 +155,8 @@ class CascadePipeline:
         parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
             ("ser", config.ser), ("asr", config.asr), ("llm", config.llm))}
         parts["tts"] = build_tts(config)
+        if config.pipeline.speech_gate:
+            parts["vad"] = registry.create("vad", config.vad.backend, **config.vad.params)
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -141,7 +189,7 @@ class CascadePipeline:
 
     def warmup(self) -> None:
         """Load every model now (otherwise they load on first use)."""
-        for part in (self.ser, self.asr, self.llm, self.tts):
+        for part in (self.vad, self.ser, self.asr, self.llm, self.tts):
             warm = getattr(part, "warmup", None)
             if callable(warm):
                 warm()
@@ -151,10 +199,29 @@ class CascadePipeline:
         """Recognise what was said (ASR) and how (SER), concurrently when the config says so.
 
         Text or emotion given on the utterance is used as is, and the matching recogniser is skipped.
+        With the speech gate on (``pipeline.speech_gate``) spoken input is checked for speech first (the
+        VAD; ASR and SER do not run when it finds none) and after the ASR (an empty transcript, or a
+        no-speech probability of at least ``pipeline.no_speech_threshold``). Input without speech gives
+        an empty transcript and a uniform emotion, both with model ``no-speech``
+        (see :meth:`heard_speech`); an emotion given on the utterance is kept.
         """
         utt = self.as_utterance(utterance)
         language = utt.language or self.config.pipeline.language
         timings: dict[str, float] = {}
+        gate = self.config.pipeline.speech_gate and utt.audio is not None and not (utt.text and utt.text.strip())
+
+        def no_speech(why: str) -> Perception:
+            logger.info("No speech heard (%s); the LLM is not asked, the user is asked to say it again.", why)
+            emotion = EmotionPrediction.certain(utt.emotion) if utt.emotion is not None else no_speech_emotion()
+            return Perception(transcript=Transcript("", language, model=NO_SPEECH), emotion=emotion, timings=timings)
+
+        if gate and self.vad is not None:
+            assert utt.audio is not None
+            start = time.perf_counter()
+            segments = self.vad.speech_segments(utt.audio)
+            timings["vad"] = time.perf_counter() - start
+            if not segments:
+                return no_speech(f"{getattr(self.vad, 'name', 'the VAD')} found no speech")
 
         def run_asr() -> Transcript:
             start = time.perf_counter()
@@ -185,8 +252,19 @@ class CascadePipeline:
         else:
             emotion = run_ser()
             transcript = run_asr()
-        timings["perceive"] = time.perf_counter() - start
+        timings["perceive"] = time.perf_counter() - start + timings.get("vad", 0.0)
+        if gate:
+            if not transcript.text.strip():
+                return no_speech(f"{transcript.model or 'the ASR'} recognised no words")
+            threshold = self.config.pipeline.no_speech_threshold
+            if transcript.no_speech_prob is not None and transcript.no_speech_prob >= threshold:
+                return no_speech(f"{transcript.model or 'the ASR'}: no-speech probability {transcript.no_speech_prob:.2f} >= {threshold}")
         return Perception(transcript=transcript, emotion=emotion, timings=timings)
+
+    @staticmethod
+    def heard_speech(perception: Perception) -> bool:
+        """Whether :meth:`perceive` heard speech (``False`` when its speech gate found none)."""
+        return perception.transcript.model != NO_SPEECH
 
     def render_prompt(
         self, transcript: Transcript | str, emotion: EmotionPrediction, history: Dialogue | None = None
@@ -203,8 +281,11 @@ class CascadePipeline:
         yield from self.llm.stream_generate(prompt.messages)
 
     def generate(self, prompt: RenderedPrompt) -> str:
-        """The whole reply text, cleaned for speaking (a short apology if the LLM said nothing)."""
-        reply = clean_reply(self.llm.generate(prompt.messages))
+        """The whole reply text, cleaned for speaking (a short apology if the LLM said nothing).
+
+        Stage directions become event tags (``(laughs)`` -> ``[laugh]``) or are dropped (``(smiles)``).
+        """
+        reply = normalise_cues(clean_reply(self.llm.generate(prompt.messages)))
         if not reply:
             logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
             return FALLBACK_REPLY
@@ -229,6 +310,9 @@ class CascadePipeline:
 
         perception = self.perceive(utterance)
         yield StreamEvent("perceived", now(), perception=perception)
+        if not self.heard_speech(perception):
+            yield from self._ask_again(perception, start)
+            return
         prompt = self.render_prompt(perception.transcript, perception.emotion, history)
         yield StreamEvent("prompt", now(), messages=tuple(prompt.messages), strategy=prompt.strategy.name, detail=prompt)
 
@@ -248,6 +332,7 @@ class CascadePipeline:
             by_sentence=self.config.pipeline.stream_tts,
         )
         timings = {
+            **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
             "ser": perception.timings.get("ser", 0.0),
             "asr": perception.timings.get("asr", 0.0),
             "llm": writing + spoken.writing_seconds,
@@ -265,6 +350,35 @@ class CascadePipeline:
             system=self.name,
         )
         yield StreamEvent("turn", now(), turn=turn)
+
+    def _ask_again(self, perception: Perception, start: float) -> Iterator[StreamEvent]:
+        """The turn when no speech was heard: :data:`NO_SPEECH_REPLY` in a neutral voice, no LLM call."""
+        style = SpeakingStyle()
+        yield StreamEvent("text", time.perf_counter() - start, text=NO_SPEECH_REPLY)
+        t = time.perf_counter()
+        audio = self.speak(NO_SPEECH_REPLY, style)
+        tts_time = time.perf_counter() - t
+        first_audio = time.perf_counter() - start
+        yield StreamEvent("audio", first_audio, text=NO_SPEECH_REPLY, audio=audio)
+        timings = {
+            **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
+            "ser": perception.timings.get("ser", 0.0),
+            "asr": perception.timings.get("asr", 0.0),
+            "llm": 0.0,
+            "tts": tts_time,
+            "total": time.perf_counter() - start,
+            "time_to_first_audio": first_audio,
+        }
+        turn = Turn(
+            transcript=perception.transcript,
+            emotion=perception.emotion,
+            response=Response(text=NO_SPEECH_REPLY, style=style, strategy=NO_SPEECH),
+            audio=audio,
+            timings=timings,
+            system=self.name,
+            speech_detected=False,
+        )
+        yield StreamEvent("turn", time.perf_counter() - start, turn=turn)
 
     def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
         """Answer one utterance: returns the :class:`Turn` with transcript, emotion, reply, audio and timings.

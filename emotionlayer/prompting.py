@@ -134,14 +134,16 @@ class PromptRenderer:
         history: Dialogue | None = None,
         language: str | None = None,
     ) -> dict[str, Any]:
-        """The variables a template sees."""
+        """The variables a template sees. Past turns in which no speech was heard (``speech_detected``
+        false: nothing was said, the user was asked again) are not part of ``history``."""
         strategy = self.strategy_for(emotion)
         ranked = emotion.top(len(emotion.probabilities))
         pad = [0.0, 0.0, 0.0]
         for label, p in emotion.probabilities.items():
             for i, value in enumerate(self.strategies[label].pad):
                 pad[i] += p * value
-        past = list(history.turns[-self.history_turns :]) if history and self.history_turns > 0 else []
+        heard = [turn for turn in history.turns if turn.speech_detected] if history else []
+        past = heard[-self.history_turns :] if self.history_turns > 0 else []
         return {
             "transcript": transcript.strip(),
             "emotion": {

@@ -1,4 +1,4 @@
-"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``) and for dialogue systems.
+"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``, ``vad``) and for dialogue systems.
 
 Backends register themselves with a decorator::
 
@@ -12,8 +12,8 @@ Backends register themselves with a decorator::
         def transcribe(self, audio): ...
 
 and are built by name with :func:`create`. Third-party packages add backends through entry points in the
-groups ``emotionlayer.ser``, ``emotionlayer.asr``, ``emotionlayer.llm``, ``emotionlayer.tts`` and
-``emotionlayer.events`` (the entry point loads the class, whose module calls :func:`register` or which is
+groups ``emotionlayer.ser``, ``emotionlayer.asr``, ``emotionlayer.llm``, ``emotionlayer.tts``,
+``emotionlayer.events`` and ``emotionlayer.vad`` (the entry point loads the class, whose module calls :func:`register` or which is
 registered under the entry point's name).
 
 Dialogue systems (kind ``system``: the cascade, end-to-end models, toplines) register the same way, in the
@@ -37,7 +37,7 @@ from .errors import ConfigError, MissingDependencyError, UnknownComponentError
 
 logger = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events", "system")
+KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events", "vad", "system")
 
 # Built-in backends live in these packages; importing one registers its backends. Backend modules
 # import their heavy libraries inside methods, so importing them is cheap.

@@ -7,8 +7,13 @@ registers them as the ``dummy`` backend of each kind, so a config can name them:
     import emotionlayer.testing
     from emotionlayer.pipeline import CascadePipeline
 
-    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"})
+    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"})
     turn = pipe.respond(emotionlayer.testing.tone(1.0))
+
+The fakes hear a tone as speech; the packaged VAD (silero) rightly does not, so a dummy config names the
+``energy`` VAD (which hears any loud sound) for the cascade's speech gate, or turns the gate off
+(``"pipeline": {"speech_gate": False}``). :func:`white_noise`, :func:`music` and :func:`hum` are
+non-speech to test a gate with.
 
 It also registers :class:`EchoSystem` as the dialogue system ``echo``: a toy system with its own timing
 stages, for testing code that drives any system (``emotionlayer respond clip.wav --system echo``).
@@ -37,6 +42,34 @@ def tone(seconds: float = 1.0, sample_rate: int = 16000, frequency: float = 220.
         ramp = np.linspace(0.0, 1.0, fade)
         samples[:fade] *= ramp
         samples[-fade:] *= ramp[::-1]
+    return Audio(samples.astype(np.float32), sample_rate)
+
+
+def white_noise(seconds: float = 3.0, sample_rate: int = 16000, amplitude: float = 0.1, seed: int = 0) -> Audio:
+    """Gaussian white noise (RMS ``amplitude``): loud, and not speech."""
+    rng = np.random.default_rng(seed)
+    samples = amplitude * rng.standard_normal(int(seconds * sample_rate))
+    return Audio(np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate)
+
+
+def music(seconds: float = 3.0, sample_rate: int = 16000, amplitude: float = 0.1) -> Audio:
+    """A music-like melody: half-second notes of a C major scale, each a sum of three harmonics that decays."""
+    scale = (261.63, 293.66, 329.63, 349.23, 392.0, 440.0, 493.88, 523.25)
+    note = int(0.5 * sample_rate)
+    t = np.arange(note) / sample_rate
+    notes = []
+    for i in range(int(np.ceil(seconds * sample_rate / note))):
+        f = scale[i % len(scale)]
+        notes.append(sum(amplitude / k * np.sin(2 * np.pi * f * k * t) for k in (1, 2, 3)) * np.exp(-3.0 * t))
+    return Audio(np.concatenate(notes)[: int(seconds * sample_rate)].astype(np.float32), sample_rate)
+
+
+def hum(seconds: float = 3.0, sample_rate: int = 16000, frequency: float = 50.0, amplitude: float = 0.05, seed: int = 0) -> Audio:
+    """A silent room with mains hum: ``frequency`` and its second harmonic, plus faint hiss."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    samples = amplitude * (np.sin(2 * np.pi * frequency * t) + 0.4 * np.sin(2 * np.pi * 2 * frequency * t))
+    samples += 0.002 * rng.standard_normal(t.size)
     return Audio(samples.astype(np.float32), sample_rate)
 
 

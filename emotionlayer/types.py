@@ -24,18 +24,27 @@ class Transcript:
         text: The recognised text.
         language: ISO 639-1 code, if known.
         model: The ASR model that produced it.
+        no_speech_prob: The ASR's own probability that the audio held no speech (whisper's "no speech"
+            token; the lowest over the transcript's segments), or ``None`` when the backend gives none.
     """
 
     text: str
     language: str | None = None
     model: str = ""
+    no_speech_prob: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "language": self.language, "model": self.model}
+        return {"text": self.text, "language": self.language, "model": self.model, "no_speech_prob": self.no_speech_prob}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Transcript:
-        return cls(text=data["text"], language=data.get("language"), model=data.get("model", ""))
+        no_speech = data.get("no_speech_prob")
+        return cls(
+            text=data["text"],
+            language=data.get("language"),
+            model=data.get("model", ""),
+            no_speech_prob=None if no_speech is None else float(no_speech),
+        )
 
 
 @dataclass(frozen=True)
@@ -246,6 +255,9 @@ class Turn:
         timings: Seconds per stage, an open mapping: each system reports its own stages (the cascade:
             ``ser``, ``asr``, ``llm``, ``tts``) plus ``total`` and ``time_to_first_audio``.
         system: The name of the dialogue system that answered (``cascade``, ``echat``, ...).
+        speech_detected: Whether the system heard speech in the input. ``False`` when its speech gate
+            found none (silence, noise, music): then nothing was made up, the emotion is a uniform
+            "no-speech" prediction and the response is a short request to say it again.
     """
 
     transcript: Transcript
@@ -256,6 +268,7 @@ class Turn:
     audio_path: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     system: str = ""
+    speech_detected: bool = True
 
     def with_audio_path(self, path: str) -> Turn:
         return replace(self, audio_path=path)
@@ -270,6 +283,7 @@ class Turn:
             "audio_path": self.audio_path,
             "timings": dict(self.timings),
             "system": self.system,
+            "speech_detected": self.speech_detected,
         }
 
     @classmethod
@@ -286,6 +300,7 @@ class Turn:
             audio_path=data.get("audio_path"),
             timings=dict(data.get("timings", {})),
             system=data.get("system", ""),
+            speech_detected=bool(data.get("speech_detected", True)),
         )
 
 

@@ -8,7 +8,8 @@ import emotionlayer.testing  # noqa: F401  (registers the dummy backends)
 from emotionlayer.cli import main as cli
 from emotionlayer.testing import tone
 
-DUMMY_CONFIG = "ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nllm: dummy\ntts: dummy\n"
+# The dummy world hears a tone as speech; silero VAD rightly would not, so these configs use the energy VAD.
+DUMMY_CONFIG = "ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nllm: dummy\ntts: dummy\nvad: energy\n"
 
 
 def run(monkeypatch, capsys, *args):
@@ -41,12 +42,13 @@ def test_respond_json_is_one_object(monkeypatch, capsys, clip, config, tmp_path)
     code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "--config", str(config), "--out", str(out_wav), "--json")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"system", "transcript", "emotion", "response", "audio_out", "timings"}
+    assert set(data) == {"system", "transcript", "emotion", "response", "audio_out", "timings", "speech_detected"}
+    assert data["speech_detected"] is True
     assert data["system"] == "cascade"
     assert data["emotion"]["label"] == "sad"
     assert sum(data["emotion"]["probabilities"].values()) == pytest.approx(1.0)
     assert data["response"]["text"] and data["response"]["style"]["name"] == "warm"
-    assert set(data["timings"]) == {"ser", "asr", "llm", "tts", "total", "time_to_first_audio"}
+    assert set(data["timings"]) == {"vad", "ser", "asr", "llm", "tts", "total", "time_to_first_audio"}
     assert sf.info(data["audio_out"]).frames > 0
 
 

@@ -86,7 +86,7 @@ def test_pipeline_from_config_swaps_components_without_code():
     import emotionlayer.testing  # noqa: F401
 
     pipe = CascadePipeline.from_config(
-        {"ser": {"backend": "dummy", "params": {"label": "angry"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy"}
+        {"ser": {"backend": "dummy", "params": {"label": "angry"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"}
     )
     turn = pipe.respond(tone(1.0))
     assert turn.emotion.label == "angry" and turn.response.strategy == "de-escalate"
@@ -103,11 +103,34 @@ def test_cascade_is_a_dialogue_system():
 def test_tags_in_a_reply_are_rendered_from_the_event_bank():
     from emotionlayer.pipeline import CascadePipeline
 
-    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": {"backend": "dummy", "params": {"reply": "Ha, [laugh] that is great news!"}}})
+    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, [laugh] that is great news!"}}})
     assert pipe.tts.event_renderer is not None
-    plain = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}}, "pipeline": {"render_events": False}})
+    plain = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}}, "pipeline": {"render_events": False}})
     assert plain.tts.event_renderer is None
     with_laugh = pipe.respond(tone(1.0))
     without = plain.respond(tone(1.0))
     assert with_laugh.response.text == "Ha, [laugh] that is great news!"
     assert with_laugh.audio.duration > without.audio.duration + 0.2  # the laugh is heard, not read as a word
+
+
+@pytest.mark.parametrize("stream_tts", [True, False])
+def test_stage_directions_never_reach_the_tts_as_words(stream_tts):
+    from dataclasses import replace
+
+    from emotionlayer.config import PipelineConfig
+
+    cfg = PipelineConfig.default()
+    cfg = replace(cfg, pipeline=replace(cfg.pipeline, stream_tts=stream_tts))
+    reply = "(sigh) You're just sitting on the porch with some tea. (smiles) Well, *Chuckles* <nods> enjoy it."
+    pipe = make(reply=reply, config=cfg)
+    turn = pipe.respond(tone(1.0))
+    spoken = " ".join(text for text, _ in pipe.tts.calls)
+    for cue in ("sigh)", "smiles", "Smiles", "Chuckles", "nods", "(", "*", "<"):
+        assert cue not in spoken, spoken
+    assert "[sigh]" in spoken and "[laugh]" in spoken  # played from the event bank, not read
+    assert turn.response.text == "[sigh] You're just sitting on the porch with some tea. Well, [laugh] enjoy it."
+
+
+def test_a_reply_made_only_of_stage_directions_falls_back_to_the_apology():
+    turn = make(reply="(smiles) *nods*").respond(tone(1.0))
+    assert turn.response.text == FALLBACK_REPLY

@@ -77,13 +77,13 @@ def _audio() -> Audio:
 
 
 def test_predicts_canonical_labels_from_a_local_folder(model_dir):
-    ser = create("ser", "speechbrain", model=str(model_dir))
+    ser = create("ser", "speechbrain", model=str(model_dir), allow_pickle=True)  # we wrote it: trusted
     assert sorted(ser.labels) == ["angry", "happy", "neutral", "sad"]
     prediction = ser.predict(_audio().resample(22050))
     assert set(prediction.probabilities) == {"angry", "happy", "neutral", "sad"}
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
     assert prediction.model == f"speechbrain:{model_dir.name}"
-    restricted = create("ser", "speechbrain", model=str(model_dir), labels=["happy", "sad"]).predict(_audio())
+    restricted = create("ser", "speechbrain", model=str(model_dir), labels=["happy", "sad"], allow_pickle=True).predict(_audio())
     assert set(restricted.probabilities) == {"happy", "sad"}
 
 
@@ -94,9 +94,16 @@ def test_refuses_folders_with_python_code_unless_allowed(model_dir, tmp_path):
     shutil.copytree(model_dir, copy)
     (copy / "custom_interface.py").write_text("raise SystemExit('must not run')\n")
     with pytest.raises(ConfigError, match="allow_custom_code"):
-        create("ser", "speechbrain", model=str(copy)).predict(_audio())
+        create("ser", "speechbrain", model=str(copy), allow_pickle=True).predict(_audio())
 
 
 def test_missing_folder_says_what_is_needed(tmp_path):
     with pytest.raises(ModelNotFoundError, match="hyperparams.yaml"):
         create("ser", "speechbrain", model=str(tmp_path)).predict(_audio())
+
+
+def test_refuses_pickled_checkpoints_unless_allowed(model_dir):
+    from emotionlayer.errors import UnsafeFileError
+
+    with pytest.raises(UnsafeFileError, match=r"classifier\.ckpt.*pickle.*allow_pickle=True"):
+        create("ser", "speechbrain", model=str(model_dir)).predict(_audio())

@@ -17,7 +17,8 @@ from emotionlayer.systems import EVENT_KINDS, DialogueSystem, StreamEvent, build
 from emotionlayer.testing import DummyASR, DummySER, DummyTTS, EchoSystem, tone
 from emotionlayer.types import Dialogue, Utterance
 
-DUMMIES = {"ser": {"backend": "dummy", "params": {"label": "sad"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy"}
+# The energy VAD: a tone is "speech" in the dummy world (silero VAD would rightly hear none).
+DUMMIES = {"ser": {"backend": "dummy", "params": {"label": "sad"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"}
 
 
 def test_systems_are_registered_by_name():

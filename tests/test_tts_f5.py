@@ -43,8 +43,11 @@ def tiny_f5(tmp_path_factory) -> dict[str, str]:
         mel_spec_kwargs={"n_mel_channels": N_MELS, "target_sample_rate": 24000, "hop_length": 256},
         vocab_char_map=vocab_map,
     )
-    ema = {f"ema_model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"ema_model_state_dict": ema}, root / "model_tiny.pt")
+    from safetensors.torch import save_file
+
+    ema = {f"ema_model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    save_file(ema, root / "model_tiny.safetensors")  # as F5-TTS releases its checkpoints
+    torch.save({"ema_model_state_dict": ema}, root / "model_tiny.pt")  # a training checkpoint: a pickle
 
     vocos_config = {
         "feature_extractor": {
@@ -63,7 +66,12 @@ def tiny_f5(tmp_path_factory) -> dict[str, str]:
     vocos_dir = root / "vocos"
     vocos_dir.mkdir()
     (vocos_dir / "config.yaml").write_text(yaml.safe_dump(vocos_config))
-    torch.save(Vocos.from_hparams(str(vocos_dir / "config.yaml")).state_dict(), vocos_dir / "pytorch_model.bin")
+    vocos_state = {k: v.contiguous() for k, v in Vocos.from_hparams(str(vocos_dir / "config.yaml")).state_dict().items()}
+    save_file(vocos_state, vocos_dir / "model.safetensors")
+    pickled = root / "vocos-pickled"  # the vocoder as published (pytorch_model.bin, a pickle)
+    pickled.mkdir()
+    (pickled / "config.yaml").write_text(yaml.safe_dump(vocos_config))
+    torch.save(vocos_state, pickled / "pytorch_model.bin")
 
     # Reference clips: 2 s and 3 s of a voiced tone (content does not matter to a random model).
     rate = 24000
@@ -75,7 +83,7 @@ def tiny_f5(tmp_path_factory) -> dict[str, str]:
         "joy": {"audio": "happy.wav", "text": "What a lovely surprise this is!"},
     }
     (root / "bank.yaml").write_text(yaml.safe_dump(bank))
-    return {"checkpoint": str(root / "model_tiny.pt"), "vocoder_path": str(vocos_dir), "voice_bank": str(root / "bank.yaml")}
+    return {"checkpoint": str(root / "model_tiny.safetensors"), "vocoder_path": str(vocos_dir), "voice_bank": str(root / "bank.yaml")}
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +142,21 @@ def test_missing_files_say_how_to_fix(tiny_f5, tmp_path):
     with pytest.raises(ConfigError, match="'audio'"):
         registry.create("tts", "f5-tts", **{**tiny_f5, "voice_bank": {"neutral": {"audio": "x.wav"}}})
     assert Path(tiny_f5["voice_bank"]).is_file() and load_audio(Path(tiny_f5["voice_bank"]).parent / "happy.wav")
+
+
+def test_pickled_weights_are_refused_unless_allowed(tiny_f5):
+    from emotionlayer.errors import UnsafeFileError
+
+    root = Path(tiny_f5["checkpoint"]).parent
+    pickled_checkpoint = {**tiny_f5, "checkpoint": str(root / "model_tiny.pt")}
+    with pytest.raises(UnsafeFileError, match=r"model_tiny\.pt .*pickle.*allow_pickle=True"):
+        registry.create("tts", "f5-tts", **pickled_checkpoint)
+    pickled_vocoder = {**tiny_f5, "vocoder_path": str(root / "vocos-pickled")}
+    with pytest.raises(UnsafeFileError, match=r"pytorch_model\.bin .*pickle.*save_file"):
+        registry.create("tts", "f5-tts", **pickled_vocoder)
+    trusted = registry.create(
+        "tts", "f5-tts", **{**pickled_checkpoint, "vocoder_path": pickled_vocoder["vocoder_path"]},
+        model_config=MODEL_CONFIG, nfe_step=2, seed=0, allow_pickle=True,
+    )
+    safe = registry.create("tts", "f5-tts", **tiny_f5, model_config=MODEL_CONFIG, nfe_step=2, seed=0)
+    assert np.allclose(trusted.synthesize("Hello.").samples, safe.synthesize("Hello.").samples, atol=1e-5)

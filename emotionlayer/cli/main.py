@@ -82,6 +82,7 @@ def turn_json(turn, audio_out: str | None) -> dict:
         "response": {"text": turn.response.text, "style": turn.response.style.to_dict(), "strategy": turn.response.strategy},
         "audio_out": audio_out,
         "timings": {k: round(float(v), 4) for k, v in turn.timings.items()},
+        "speech_detected": turn.speech_detected,
     }
 
 
@@ -90,8 +91,14 @@ def _print_turn(turn, audio_out: str | None) -> None:
     style = turn.response.style
     t = turn.timings
     stages = [k for k in t if k not in ("total", "time_to_first_audio")]
-    typer.echo(f'Heard:    "{turn.transcript.text}"')
-    typer.echo(f"Emotion:  {turn.emotion.label} {turn.emotion.confidence:.2f}" + (f"  (then {top})" if top else ""))
+    if turn.speech_detected:
+        typer.echo(f'Heard:    "{turn.transcript.text}"')
+    else:
+        typer.echo("Heard:    no speech heard (silence, noise or music?): the LLM was not asked")
+    if not turn.speech_detected and len(set(turn.emotion.probabilities.values())) == 1:
+        typer.echo(f"Emotion:  none (every emotion equally likely: {turn.emotion.model})")
+    else:
+        typer.echo(f"Emotion:  {turn.emotion.label} {turn.emotion.confidence:.2f}" + (f"  (then {top})" if top else ""))
     typer.echo(
         f"Strategy: {turn.response.strategy} -> voice '{style.name}' "
         f"(rate {style.rate:.2f}, pitch {style.pitch_semitones:+.1f} st, volume {style.volume:.2f})"

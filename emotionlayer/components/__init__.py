@@ -1,1 +1,1 @@
-"""Pluggable components: SER, ASR, LLM, TTS and paralinguistic event detection."""
+"""Pluggable components: SER, ASR, LLM, TTS, paralinguistic event detection and voice activity detection (VAD)."""

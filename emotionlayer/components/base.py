@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from ..types import Audio, EmotionPrediction, Event, SpeakingStyle, Transcript
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
@@ -55,3 +57,29 @@ class EventDetector(Protocol):
     """Paralinguistic event detection (laugh, sigh, cough, breath, ...)."""
 
     def detect(self, audio: Audio) -> list[Event]: ...
+
+
+@runtime_checkable
+class VoiceActivityStream(Protocol):
+    """Live VAD: one frame of ``frame_samples`` samples at 16 kHz in, its speech probability out."""
+
+    frame_samples: int
+
+    def process(self, frame: np.ndarray) -> float: ...
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class VoiceActivityDetector(Protocol):
+    """VAD: where in the audio someone speaks (and whether anyone does at all).
+
+    ``speech_segments`` gives ``(start, end)`` seconds of speech (empty: no speech), ``speech_probabilities``
+    one probability per 32 ms frame at 16 kHz, and ``stream()`` a :class:`VoiceActivityStream` for live audio.
+    """
+
+    def speech_segments(self, audio: Audio) -> list[tuple[float, float]]: ...
+
+    def speech_probabilities(self, audio: Audio) -> np.ndarray: ...
+
+    def stream(self) -> VoiceActivityStream: ...

@@ -371,9 +371,10 @@ def encode_chunks(
 
 
 def save_encoder(encoder: WhisperEncoder, folder: PathLike) -> Path:
-    """Write an encoder's config and weights (``config.json`` + ``encoder.pt``) to ``folder``."""
+    """Write an encoder's config and weights (``config.json`` + ``encoder.npz``, plain float32 arrays, no
+    pickle) to ``folder``."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(encoder.config.to_dict(), indent=2))
-    torch.save(encoder.state_dict(), out / "encoder.pt")
+    np.savez(out / "encoder.npz", **{k: v.detach().float().cpu().numpy() for k, v in encoder.state_dict().items()})
     return out

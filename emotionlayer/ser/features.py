@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, MissingDependencyError, ModelNotFoundError
+from ..files import check_weights_folder
 from ..types import Audio
 
 SAMPLE_RATE = 16000
@@ -214,6 +215,9 @@ class SSLFeatures(FeatureExtractor):
         pooling: ``meanstd`` or ``mean``.
         trim_db: Remove leading/trailing silence first.
         device: torch device.
+        allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
+            Off by default: only ``model.safetensors`` is loaded. Not saved with a trained SER model: whoever
+            loads the model decides whether to trust the encoder's files.
     """
 
     type = "ssl"
@@ -225,8 +229,10 @@ class SSLFeatures(FeatureExtractor):
         pooling: str = "meanstd",
         trim_db: float | None = None,
         device: str = "cpu",
+        allow_pickle: bool = False,
     ) -> None:
         self.model_path = str(model)
+        self.allow_pickle = bool(allow_pickle)
         self.layers = layers if layers == "all" else [int(i) for i in layers]
         self.pooling = pooling
         self.trim_db = trim_db
@@ -260,9 +266,14 @@ class SSLFeatures(FeatureExtractor):
                     raise ModelNotFoundError(
                         f"No SSL model at {self.model_path}. Pass a local folder saved with save_pretrained()."
                     )
+                check_weights_folder(local, "a self-supervised speech model", self.allow_pickle)
                 try:
                     config = AutoConfig.from_pretrained(str(local) if local.exists() else self.model_path)
-                    model = AutoModel.from_pretrained(str(local) if local.exists() else self.model_path, config=config)
+                    model = AutoModel.from_pretrained(
+                        str(local) if local.exists() else self.model_path,
+                        config=config,
+                        use_safetensors=None if self.allow_pickle else True,
+                    )
                 except OSError as exc:
                     raise ModelNotFoundError(
                         f"Could not load an SSL model from {self.model_path} ({exc}). Pass a local folder with "

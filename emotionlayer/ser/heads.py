@@ -1,24 +1,29 @@
 """Classifier heads that turn features into emotion probabilities.
 
+Every head is stored as plain arrays (``.npz``, read with ``allow_pickle=False``) and JSON, so loading a
+model folder runs no code; a pickled head from an older version is refused with a message saying how
+to convert it.
+
 * ``logreg``: standardisation + multinomial logistic regression (scikit-learn to train; stored as plain
-  arrays and applied with NumPy, so loading runs no pickled code).
-* ``svm``: standardisation + RBF support vector machine with probability estimates (scikit-learn; stored
-  with pickle, so load only model folders you trust).
+  arrays and applied with NumPy).
+* ``svm``: standardisation + RBF support vector machine with Platt-scaled probabilities (scikit-learn to
+  train; its support vectors, dual coefficients and calibration are stored as arrays and applied with
+  NumPy, giving the same probabilities as scikit-learn).
 * ``attentive``: a PyTorch head over frame features of every encoder layer: a learned softmax-weighted
-  sum over layers, attentive statistics pooling over time, and an MLP (stored as a ``state_dict``).
+  sum over layers, attentive statistics pooling over time, and an MLP (its ``state_dict`` stored as arrays).
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelNotFoundError
+from ..errors import ConfigError, ModelNotFoundError, UnsafeFileError
+from ..files import is_pickle
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -157,7 +162,10 @@ class LogisticHead(Head):
 
 
 class SVMHead(Head):
-    """Standardised features + RBF SVM with Platt-scaled probabilities (scikit-learn, pickled).
+    """Standardised features + RBF SVM with Platt-scaled probabilities.
+
+    Trained with scikit-learn (``SVC`` inside a sigmoid ``CalibratedClassifierCV``); applied with NumPy
+    from the arrays it is stored as (``head_svm.npz``), which give the same probabilities.
 
     Args:
         C: Margin penalty.
@@ -166,13 +174,14 @@ class SVMHead(Head):
     """
 
     type = "svm"
+    _ARRAYS = ("mean", "scale", "support_vectors", "dual_coef", "intercept", "n_support", "gamma", "calib_a", "calib_b")
 
     def __init__(self, C: float = 3.0, gamma: str | float = "scale", class_weight: str = "balanced") -> None:
         super().__init__()
         self.C = float(C)
         self.gamma = gamma
         self.class_weight = class_weight
-        self.model: Any = None
+        self.arrays: dict[str, np.ndarray] = {}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -190,23 +199,92 @@ class SVMHead(Head):
             class_weight=None if self.class_weight == "none" else self.class_weight,
             random_state=0,
         )
-        self.model = make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, ensemble=False, method="sigmoid"))
-        self.model.fit(np.asarray(features, dtype=np.float64), list(labels))
-        self.labels = [str(c) for c in self.model.classes_]
+        model = make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, ensemble=False, method="sigmoid"))
+        model.fit(np.asarray(features, dtype=np.float64), list(labels))
+        return self.set_from_sklearn(model)
+
+    def set_from_sklearn(self, model: Any) -> SVMHead:
+        """Take the weights of a fitted scikit-learn pipeline: ``StandardScaler`` then a sigmoid
+        ``CalibratedClassifierCV(SVC(kernel="rbf"), ensemble=False)``, as :meth:`fit` builds it.
+
+        This is also how to convert an SVM head pickled by an older emotionlayer (``head_svm.pkl``), for a
+        file you trust: unpickle it yourself, then ``SVMHead().set_from_sklearn(model).save(folder)``.
+        """
+        scaler, calibrated = model.steps[0][1], model.steps[-1][1]
+        if len(calibrated.calibrated_classifiers_) != 1:
+            raise ConfigError("Only a CalibratedClassifierCV with ensemble=False (one calibrated SVC) can be stored.")
+        inner = calibrated.calibrated_classifiers_[0]
+        svc = inner.estimator
+        if getattr(svc, "kernel", None) != "rbf":
+            raise ConfigError(f"Only an RBF SVC can be stored; this one has kernel={getattr(svc, 'kernel', None)!r}.")
+        self.labels = [str(c) for c in calibrated.classes_]
+        self.arrays = {
+            "mean": np.asarray(scaler.mean_, dtype=np.float64),
+            "scale": np.asarray(scaler.scale_, dtype=np.float64),
+            "support_vectors": np.asarray(svc.support_vectors_, dtype=np.float64),
+            "dual_coef": np.asarray(svc.dual_coef_, dtype=np.float64),
+            "intercept": np.asarray(svc.intercept_, dtype=np.float64),
+            "n_support": np.asarray(svc.n_support_, dtype=np.int64),
+            "gamma": np.asarray(float(svc._gamma), dtype=np.float64),
+            "calib_a": np.asarray([c.a_ for c in inner.calibrators], dtype=np.float64),
+            "calib_b": np.asarray([c.b_ for c in inner.calibrators], dtype=np.float64),
+        }
         return self
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+    def decision_function(self, features: np.ndarray) -> np.ndarray:
+        """The SVC's decision values: ``(n, 1)`` for two labels, else one-vs-rest scores ``(n, labels)``
+        built from the one-vs-one votes and confidences, as scikit-learn computes them."""
         self._check_fitted()
-        return self.model.predict_proba(np.atleast_2d(np.asarray(features, dtype=np.float64)))
+        a = self.arrays
+        z = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - a["mean"]) / a["scale"]
+        sv = a["support_vectors"]
+        distance = (z * z).sum(axis=1)[:, None] + (sv * sv).sum(axis=1)[None, :] - 2.0 * z @ sv.T
+        kernel = np.exp(-float(a["gamma"]) * np.maximum(distance, 0.0))
+        n_classes = len(self.labels)
+        if n_classes == 2:
+            return (kernel @ a["dual_coef"][0] + a["intercept"][0])[:, None]
+        bounds = np.concatenate([[0], np.cumsum(a["n_support"])])
+        votes = np.zeros((len(z), n_classes))
+        confidence = np.zeros((len(z), n_classes))
+        pair = 0
+        for i in range(n_classes):
+            for j in range(i + 1, n_classes):
+                si, sj = slice(bounds[i], bounds[i + 1]), slice(bounds[j], bounds[j + 1])
+                value = kernel[:, si] @ a["dual_coef"][j - 1, si] + kernel[:, sj] @ a["dual_coef"][i, sj] + a["intercept"][pair]
+                votes[value >= 0, i] += 1
+                votes[value < 0, j] += 1
+                confidence[:, i] += value
+                confidence[:, j] -= value
+                pair += 1
+        return votes + confidence / (3.0 * (np.abs(confidence) + 1.0))
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        decision = self.decision_function(features)
+        probs = 1.0 / (1.0 + np.exp(self.arrays["calib_a"] * decision + self.arrays["calib_b"]))
+        if len(self.labels) == 2:
+            return np.hstack([1.0 - probs, probs])
+        total = probs.sum(axis=1, keepdims=True)
+        safe = np.where(total > 0, total, 1.0)
+        return np.where(total > 0, probs / safe, 1.0 / len(self.labels))
 
     def save(self, folder: Path) -> None:
         self._check_fitted()
-        with open(folder / "head_svm.pkl", "wb") as handle:
-            pickle.dump(self.model, handle)
+        np.savez(folder / "head_svm.npz", **self.arrays)
 
     def load_weights(self, folder: Path) -> SVMHead:
-        with open(folder / "head_svm.pkl", "rb") as handle:
-            self.model = pickle.load(handle)  # noqa: S301 - documented: load only trusted model folders
+        path = folder / "head_svm.npz"
+        if not path.is_file() and (folder / "head_svm.pkl").is_file():
+            raise UnsafeFileError(
+                f"{folder / 'head_svm.pkl'} (an SVM head saved by an older emotionlayer) is a Python pickle: "
+                "loading it could run any code it holds, so emotionlayer does not load it. Retrain the model "
+                "(emotionlayer ser train ... --head svm), or, if you trust the file, convert it once: unpickle it "
+                "yourself and call SVMHead().set_from_sklearn(model).save(folder), which writes head_svm.npz."
+            )
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in self._ARRAYS if k not in data]
+            if missing:
+                raise ModelNotFoundError(f"{path} lacks {', '.join(missing)}. Retrain the model or re-copy it.")
+            self.arrays = {k: data[k] for k in self._ARRAYS}
         return self
 
 
@@ -371,18 +449,28 @@ class AttentiveHead(Head):
         return torch.softmax(self.module.layer_logits.detach(), dim=0).tolist()
 
     def save(self, folder: Path) -> None:
-        import torch
-
         self._check_fitted()
-        torch.save(self.module.state_dict(), folder / "head_attentive.pt")
+        state = {name: tensor.detach().cpu().numpy() for name, tensor in self.module.state_dict().items()}
+        np.savez(folder / "head_attentive.npz", **state)
         (folder / "head_attentive.json").write_text(json.dumps({"shape": list(self.shape)}))
 
     def load_weights(self, folder: Path) -> AttentiveHead:
         import torch
 
+        path = folder / "head_attentive.npz"
+        legacy = folder / "head_attentive.pt"
+        if not path.is_file() and legacy.is_file() and is_pickle(legacy):
+            raise UnsafeFileError(
+                f"{legacy} (an attentive head saved by an older emotionlayer with torch.save) is a Python pickle: "
+                "loading it could run code, so emotionlayer does not load it. Retrain the model, or, if you trust "
+                "the file, convert it once: sd = torch.load(path, weights_only=True); "
+                "numpy.savez(folder / 'head_attentive.npz', **{k: v.numpy() for k, v in sd.items()})."
+            )
         self.shape = tuple(json.loads((folder / "head_attentive.json").read_text())["shape"])  # type: ignore[assignment]
         self._build()
-        self.module.load_state_dict(torch.load(folder / "head_attentive.pt", map_location="cpu", weights_only=True))
+        with np.load(path, allow_pickle=False) as data:
+            state = {name: torch.from_numpy(np.array(data[name])) for name in data.files}
+        self.module.load_state_dict(state)
         self.module.eval()
         return self
 

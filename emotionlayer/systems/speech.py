@@ -4,7 +4,9 @@ Every system that writes text and speaks it (the cascade, E-chat, ParalinGPT, th
 :func:`speak_as_written`, so they all stream, time and cancel the same way:
 
 - each finished sentence (:func:`emotionlayer.text.pop_sentences`) goes to a TTS thread while the text
-  source goes on writing the next one;
+  source goes on writing the next one, cleaned first: role prefixes go, and stage directions such as
+  ``(smiles)`` become paralinguistic tags or are dropped
+  (:func:`emotionlayer.paralinguistics.tags.normalise_cues`), so they are never read aloud;
 - ``text`` and ``audio`` :class:`~emotionlayer.systems.base.StreamEvent`\\ s are yielded as they happen;
 - closing the generator (the caller stopped reading) closes the text source, cancels the sentences not
   yet synthesised and waits for the one being synthesised, so no work goes on afterwards.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio import Audio
+from ..paralinguistics.tags import normalise_cues
 from ..text import clean_reply, join_sentences, pop_sentences
 from .base import StreamEvent
 
@@ -81,7 +84,8 @@ def speak_as_written(
         return audio, time.perf_counter() - start, clock()
 
     def submit(sentence: str) -> None:
-        sentence = clean_reply(sentence)
+        # Stage directions the model wrote ("(smiles)", "*sighs*") become events or are dropped: never read.
+        sentence = normalise_cues(clean_reply(sentence))
         if sentence:
             pending.append((sentence, pool.submit(synthesize, sentence)))
 

@@ -128,7 +128,8 @@ class FasterWhisperASR:
                 (multilingual models) or means English (``.en`` models).
 
         Returns:
-            The text, the language (given or detected) and this backend's ``name``.
+            The text, the language (given or detected), this backend's ``name`` and whisper's no-speech
+            probability (``None`` when no segment was kept: the text is then empty).
 
         Raises:
             ConfigError: a non-English language was asked of an English-only model.
@@ -148,8 +149,12 @@ class FasterWhisperASR:
             condition_on_previous_text=False,
             vad_filter=False,
         )
+        segments = list(segments)
         text = " ".join(seg.text.strip() for seg in segments).strip()
-        return Transcript(text=text, language=info.language or lang, model=self.name)
+        # faster-whisper already drops a segment whose no-speech probability is high and whose words are
+        # unlikely (whisper's own rule); what it keeps reports its no-speech probability for the caller.
+        no_speech = min((float(seg.no_speech_prob) for seg in segments), default=None)
+        return Transcript(text=text, language=info.language or lang, model=self.name, no_speech_prob=no_speech)
 
     def detect_language(self, audio: Audio) -> dict[str, float]:
         """Probability of each language for a multilingual model, most probable first.

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, ModelNotFoundError
+from ...files import check_weights_folder
 from ...registry import register
 from ...types import Audio, Transcript
 from ._common import SAMPLE_RATE, ModelCache, check_english_only, normalise_language, to_16k
@@ -33,6 +34,8 @@ class TransformersASR:
         local_files_only: Never contact a hub (the default).
         generate_kwargs: Extra arguments for ``generate`` (whisper), e.g. ``{"num_beams": 5}``.
         chunk_length_s: Split longer recordings into chunks of this many seconds (0: no chunking).
+        allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
+            Off by default: only ``model.safetensors`` is loaded.
     """
 
     requires = ("transformers", "torch")
@@ -47,6 +50,7 @@ class TransformersASR:
         local_files_only: bool = True,
         generate_kwargs: dict[str, Any] | None = None,
         chunk_length_s: float = 0.0,
+        allow_pickle: bool = False,
     ) -> None:
         if dtype not in ("float32", "float16", "bfloat16"):
             raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {dtype!r}.")
@@ -57,6 +61,7 @@ class TransformersASR:
         self.local_files_only = bool(local_files_only)
         self.generate_kwargs = dict(generate_kwargs or {})
         self.chunk_length_s = float(chunk_length_s)
+        self.allow_pickle = bool(allow_pickle)
         path = Path(self.model).expanduser()
         self.name = f"transformers/{path.name if path.exists() else self.model}"
 
@@ -69,6 +74,7 @@ class TransformersASR:
                 "or set local_files_only=False to fetch a hub model."
             )
         source = str(path) if path.exists() else self.model
+        check_weights_folder(path, "a transformers ASR model", self.allow_pickle)
         key = (source, self.device, self.dtype)
 
         def load() -> Any:
@@ -82,6 +88,7 @@ class TransformersASR:
                     model=source,
                     device=self.device,
                     dtype=getattr(torch, self.dtype),
+                    model_kwargs={} if self.allow_pickle else {"use_safetensors": True},
                 )
             except OSError as exc:
                 raise ModelNotFoundError(

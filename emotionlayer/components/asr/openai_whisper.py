@@ -1,12 +1,19 @@
-"""openai-whisper ASR: the reference implementation, offline with checkpoints converted from packaged weights."""
+"""openai-whisper ASR: the reference implementation, offline with the packaged weights built in memory.
+
+openai-whisper's own checkpoints (``.pt``) are pickles, which emotionlayer does not load unless told to
+(``allow_pickle=True``). The packaged models (``tiny.en``, ``base``) need none: their CTranslate2 weights
+are mapped onto openai-whisper's ``Whisper`` module in memory, and no file is written.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, ModelNotFoundError
+from ...errors import ConfigError, ModelNotFoundError, UnsafeFileError
+from ...files import check_not_pickle
 from ...registry import register
 from ...types import Audio, Transcript
 from ._common import ModelCache, check_english_only, normalise_language, to_16k
@@ -14,38 +21,41 @@ from ._common import ModelCache, check_english_only, normalise_language, to_16k
 logger = logging.getLogger(__name__)
 
 _CACHE = ModelCache()
+_PACKAGED = "packaged:"
 
 
-def packaged_checkpoint(name: str, cache: str | Path | None = None) -> Path:
-    """An openai-whisper checkpoint made from the packaged CTranslate2 weights of ``name`` (converted once).
+def packaged_model(name: str, device: str = "cpu") -> Any:
+    """An openai-whisper ``Whisper`` model built in memory from the packaged CTranslate2 weights of ``name``.
 
     Args:
         name: ``"tiny.en"`` or ``"base"``.
-        cache: Folder for the converted ``.pt`` files; defaults to ``<emotionlayer cache>/openai-whisper``.
+        device: torch device.
 
-    Returns:
-        The path of ``<cache>/<name>-from-ct2.pt``, ready for ``whisper.load_model(path)``.
+    Raises:
+        ModelNotFoundError: the package holding the weights is not installed (the message says which).
     """
-    from ...assets import cache_dir, whisper_ct2_dir
-    from ...encoders.convert import convert_ct2_to_openai_whisper
+    import torch
+    from whisper.model import ModelDimensions, Whisper
 
-    source = whisper_ct2_dir(name)  # raises ModelNotFoundError with the pip command if missing
-    folder = Path(cache).expanduser() if cache else cache_dir() / "openai-whisper"
-    target = folder / f"{name}-from-ct2.pt"
-    model_bin = source / "model.bin"
-    if not target.is_file() or target.stat().st_mtime < model_bin.stat().st_mtime:
-        logger.info("Converting the packaged whisper %s weights to an openai-whisper checkpoint at %s", name, target)
-        convert_ct2_to_openai_whisper(source, target)
-    return target
+    from ...assets import whisper_ct2_dir
+    from ...encoders.convert import openai_whisper_state_dict
+    from ...encoders.ctranslate2 import read_ctranslate2_model
+
+    _, variables = read_ctranslate2_model(whisper_ct2_dir(name))
+    dims, state = openai_whisper_state_dict(variables)
+    model = Whisper(ModelDimensions(**asdict(dims)))
+    model.load_state_dict({key: torch.from_numpy(value) for key, value in state.items()})
+    return model.to(device)
 
 
 @register("asr", "openai-whisper")
 class OpenAIWhisperASR:
     """The reference openai-whisper package; loads a checkpoint by name or path, audio passed as arrays.
 
-    Model resolution, in order: an existing ``.pt`` path; ``<download_root>/<name>.pt`` if already
-    downloaded; for ``"tiny.en"`` and ``"base"``, a checkpoint converted once from the packaged
-    CTranslate2 weights (no network); else a download by openai-whisper, only if ``allow_download``.
+    Model resolution, in order: an existing ``.pt`` path; for ``"tiny.en"`` and ``"base"``, the packaged
+    CTranslate2 weights, built into the model in memory (no network, no file); ``<download_root>/<name>.pt``
+    if already downloaded; else a download by openai-whisper, only if ``allow_download``. A ``.pt``
+    checkpoint (a path, or a downloaded one) is a pickle and is loaded only with ``allow_pickle=True``.
 
     Args:
         model: A whisper model name (``"tiny.en"``, ``"base"``, ``"small"``...) or a checkpoint path.
@@ -56,6 +66,7 @@ class OpenAIWhisperASR:
         temperature: Sampling temperature; 0 is deterministic.
         fp16: Half-precision inference (GPU only).
         allow_download: Let openai-whisper download a checkpoint that is not available locally.
+        allow_pickle: Load ``.pt`` checkpoints (pickles, which could run code) you trust.
     """
 
     requires = ("whisper", "torch")
@@ -71,6 +82,7 @@ class OpenAIWhisperASR:
         temperature: float = 0.0,
         fp16: bool = False,
         allow_download: bool = False,
+        allow_pickle: bool = False,
     ) -> None:
         if beam_size is not None and beam_size < 1:
             raise ConfigError(f"beam_size must be at least 1 (or None for greedy decoding), got {beam_size}.")
@@ -82,16 +94,20 @@ class OpenAIWhisperASR:
         self.temperature = float(temperature)
         self.fp16 = bool(fp16)
         self.allow_download = bool(allow_download)
+        self.allow_pickle = bool(allow_pickle)
         label = Path(self.model).stem if self.model.endswith(".pt") else self.model
         self.name = f"openai-whisper/{label}"
 
     def _checkpoint(self) -> str:
+        """What to load: a checkpoint path or name for ``whisper.load_model``, or ``packaged:<name>``."""
         import whisper
 
         from ...assets import packaged_whisper_models
 
+        fix = "Use a packaged model (model='tiny.en' or 'base'), or pass allow_pickle=True if you trust the file."
         path = Path(self.model).expanduser()
         if path.is_file():
+            check_not_pickle(path, "an openai-whisper checkpoint", fix, self.allow_pickle)
             return str(path)
         if self.model not in whisper.available_models():
             raise ModelNotFoundError(
@@ -100,16 +116,22 @@ class OpenAIWhisperASR:
             )
         root = Path(self.download_root or Path.home() / ".cache" / "whisper").expanduser()
         downloaded = root / f"{self.model}.pt"
+        if self.model in packaged_whisper_models() and not (self.allow_pickle and downloaded.is_file()):
+            return _PACKAGED + self.model
         if downloaded.is_file():
+            check_not_pickle(downloaded, "a downloaded openai-whisper checkpoint", fix, self.allow_pickle)
             return self.model  # load_model checks its SHA256 and uses it
-        if self.model in packaged_whisper_models():
-            return str(packaged_checkpoint(self.model))
         if self.allow_download:
+            if not self.allow_pickle:
+                raise UnsafeFileError(
+                    f"openai-whisper would download {self.model!r} as a .pt checkpoint, a Python pickle: loading it "
+                    f"could run any code it holds, so emotionlayer does not load it. {fix}"
+                )
             return self.model
         raise ModelNotFoundError(
             f"The whisper checkpoint {self.model!r} is not in {root} and downloads are off. Pass "
-            "allow_download=True (needs network), put the file there, or use a packaged model: "
-            f"{', '.join(packaged_whisper_models())}."
+            "allow_download=True and allow_pickle=True (needs network; openai's checkpoints are pickles), put the "
+            f"file there, or use a packaged model: {', '.join(packaged_whisper_models())}."
         )
 
     def _load(self) -> Any:
@@ -117,15 +139,17 @@ class OpenAIWhisperASR:
         key = (checkpoint, self.device, self.download_root)
 
         def load() -> Any:
+            logger.info("Loading openai-whisper %s on %s", checkpoint, self.device)
+            if checkpoint.startswith(_PACKAGED):
+                return packaged_model(checkpoint[len(_PACKAGED) :], self.device)
             import whisper
 
-            logger.info("Loading openai-whisper %s on %s", checkpoint, self.device)
             return whisper.load_model(checkpoint, device=self.device, download_root=self.download_root)
 
         return _CACHE.get(key, load)
 
     def warmup(self) -> None:
-        """Load the model (converting packaged weights on first use)."""
+        """Load the model (building packaged weights on first use)."""
         self._load()
 
     def transcribe(self, audio: Audio, language: str | None = None) -> Transcript:
@@ -136,7 +160,8 @@ class OpenAIWhisperASR:
             language: Language code for this call; ``None`` uses the constructor's or detects it.
 
         Returns:
-            The text, the language (given or detected) and this backend's ``name``.
+            The text, the language (given or detected), this backend's ``name`` and whisper's no-speech
+            probability (the lowest over the segments; ``None`` when there are none).
         """
         samples = to_16k(audio)
         model = self._load()
@@ -155,7 +180,8 @@ class OpenAIWhisperASR:
             **options,
         )
         text = str(result.get("text", "")).strip()
-        return Transcript(text=text, language=result.get("language") or lang, model=self.name)
+        no_speech = min((float(seg["no_speech_prob"]) for seg in result.get("segments") or () if "no_speech_prob" in seg), default=None)
+        return Transcript(text=text, language=result.get("language") or lang, model=self.name, no_speech_prob=no_speech)
 
     def detect_language(self, audio: Audio) -> dict[str, float]:
         """Probability of each language (multilingual models), most probable first."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError, ConfigError, MissingDependencyError, ModelNotFoundError
+from ...files import check_weights_folder
 from ...registry import register
 from ._reply import GenerationOptions, TokenStreamLLM
 from .packaged import PACKAGED_LLM_NAME, packaged_gguf
@@ -67,6 +68,8 @@ class TransformersLLM(TokenStreamLLM):
         stop: Extra strings that end the reply.
         max_sentences: End the reply after this many sentences (``None``: no limit).
         sentence_grace: Tokens allowed past ``max_tokens`` to finish a sentence (0: hard cap).
+        allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
+            Off by default: only ``model.safetensors`` or a GGUF file is loaded.
     """
 
     requires = ("transformers", "torch")
@@ -86,7 +89,9 @@ class TransformersLLM(TokenStreamLLM):
         stop: Sequence[str] | None = None,
         max_sentences: int | None = 3,
         sentence_grace: int = 24,
+        allow_pickle: bool = False,
     ) -> None:
+        self.allow_pickle = bool(allow_pickle)
         if model_path is None:
             path = packaged_gguf()
             self.model_path = str(path.parent)
@@ -151,12 +156,17 @@ class TransformersLLM(TokenStreamLLM):
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             kwargs: dict[str, Any] = {"local_files_only": self.local_files_only}
+            weights: dict[str, Any] = {}
             if self.gguf_file:
-                kwargs["gguf_file"] = self.gguf_file
+                kwargs["gguf_file"] = self.gguf_file  # GGUF holds tensors and metadata, no pickle
+            else:
+                check_weights_folder(self.model_path, "a transformers causal LM", self.allow_pickle)
+                if not self.allow_pickle:
+                    weights["use_safetensors"] = True
             try:
                 tokenizer = AutoTokenizer.from_pretrained(self.model_path, **kwargs)
                 model = AutoModelForCausalLM.from_pretrained(
-                    self.model_path, dtype=getattr(torch, self.dtype), **kwargs
+                    self.model_path, dtype=getattr(torch, self.dtype), **kwargs, **weights
                 )
             except ImportError as exc:
                 raise MissingDependencyError(

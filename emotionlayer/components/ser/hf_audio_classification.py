@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, ModelNotFoundError
+from ...files import check_weights_folder
 from ...labels import canonical, canonical_list, restrict
 from ...registry import register
 from ...types import Audio, EmotionPrediction
@@ -66,6 +67,8 @@ class TransformersSER:
         local_files_only: Never reach a hub (default).
         trust_remote_code: Allow model code shipped with the checkpoint (off by default).
         chunk_seconds: Longer clips are cut into chunks this long and their probabilities averaged.
+        allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
+            Off by default: only ``model.safetensors`` is loaded.
     """
 
     requires = ("torch", "transformers")
@@ -80,6 +83,7 @@ class TransformersSER:
         local_files_only: bool = True,
         trust_remote_code: bool = False,
         chunk_seconds: float = 30.0,
+        allow_pickle: bool = False,
     ) -> None:
         self.model_path = str(model)
         self.device = device
@@ -88,6 +92,7 @@ class TransformersSER:
         self.local_files_only = bool(local_files_only)
         self.trust_remote_code = bool(trust_remote_code)
         self.chunk_seconds = float(chunk_seconds)
+        self.allow_pickle = bool(allow_pickle)
         self.name = f"transformers:{Path(self.model_path).name}"
         self._classes: list[str | None] | None = None
 
@@ -103,9 +108,12 @@ class TransformersSER:
                         f"No model folder at {self.model_path}. Pass a local folder saved with save_pretrained(), "
                         "or set local_files_only=False to fetch a hub id (needs network access)."
                     )
+                check_weights_folder(key[0], "a transformers audio-classification model", self.allow_pickle)
                 options = {"local_files_only": self.local_files_only, "trust_remote_code": self.trust_remote_code}
                 try:
-                    model = AutoModelForAudioClassification.from_pretrained(source, **options)
+                    model = AutoModelForAudioClassification.from_pretrained(
+                        source, use_safetensors=None if self.allow_pickle else True, **options
+                    )
                 except (OSError, ValueError) as exc:
                     raise ModelNotFoundError(
                         f"Could not load an audio-classification model from {self.model_path} ({exc}). It needs "

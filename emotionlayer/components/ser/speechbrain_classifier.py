@@ -3,10 +3,12 @@
 The folder holds ``hyperparams.yaml`` (with ``modules``, ``label_encoder`` and ``pretrainer`` entries),
 the checkpoints it names, and ``label_encoder.txt``. It is used in place (nothing is copied or fetched).
 
-Safety: SpeechBrain builds the model by instantiating the classes named in ``hyperparams.yaml``; some
-published models also ship their own Python interface (``custom_interface.py``, loaded with
-``foreign_class``). Such Python files are **never** run unless ``allow_custom_code=True`` is passed:
-the folder is refused with an error that says so.
+Safety: a SpeechBrain folder is code as much as data. Its checkpoints (``*.ckpt``) are Python pickles
+(``torch.save``), and ``hyperparams.yaml`` names the classes to build (``!new:``). Such a folder is
+refused unless ``allow_pickle=True`` is passed for a folder you trust; SpeechBrain has no other weight
+format to convert to. Some published models also ship their own Python interface
+(``custom_interface.py``, loaded with ``foreign_class``); such Python files are **never** run unless
+``allow_custom_code=True`` is passed as well.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, ModelNotFoundError
+from ...files import check_not_pickle
 from ...labels import canonical_list, restrict
 from ...registry import register
 from ...types import Audio, EmotionPrediction
@@ -43,6 +46,8 @@ class SpeechBrainSER:
             ``custom_class``): that code is imported and run. Off by default.
         custom_class: Class name inside ``custom_interface.py`` (only with ``allow_custom_code``).
         sample_rate: Rate the model expects.
+        allow_pickle: Load the folder's pickled checkpoints (``*.ckpt``), which could run code. Off by
+            default; pass it only for a folder you trust.
     """
 
     requires = ("speechbrain", "torch", "torchaudio")
@@ -58,6 +63,7 @@ class SpeechBrainSER:
         allow_custom_code: bool = False,
         custom_class: str | None = None,
         sample_rate: int = 16000,
+        allow_pickle: bool = False,
     ) -> None:
         self.model_path = str(model)
         self.device = device
@@ -67,6 +73,7 @@ class SpeechBrainSER:
         self.allow_custom_code = bool(allow_custom_code)
         self.custom_class = custom_class
         self.sample_rate = int(sample_rate)
+        self.allow_pickle = bool(allow_pickle)
         self.name = f"speechbrain:{Path(self.model_path).name}"
         self._classes: list[str | None] | None = None
 
@@ -83,6 +90,13 @@ class SpeechBrainSER:
                 f"{folder} ships Python code ({', '.join(code)}), which loading it would run. Inspect it and pass "
                 "allow_custom_code=True (with custom_class='ClassName' for a custom interface) if you trust it."
             )
+        check_not_pickle(
+            folder,
+            "SpeechBrain checkpoints",
+            "SpeechBrain stores its weights only as pickles (and builds the classes its hyperparams.yaml names), "
+            "so loading this folder means trusting it: pass allow_pickle=True if you do.",
+            self.allow_pickle,
+        )
         return folder
 
     def _load(self) -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, ModelNotFoundError
+from ...files import check_not_pickle
 from ...labels import EMOTIONS, canonical
 from ...registry import register
 from ...text import split_sentences
@@ -139,7 +140,7 @@ def _read_state_dict(path: Path, use_ema: bool) -> dict[str, Any]:
         from safetensors.torch import load_file
 
         checkpoint: dict[str, Any] = load_file(str(path), device="cpu")
-    else:
+    else:  # a pickle, loaded only when the user passed allow_pickle=True (checked in F5TTS.__init__)
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
     if use_ema and "ema_model_state_dict" in checkpoint:
         state = {
@@ -158,8 +159,16 @@ def _read_state_dict(path: Path, use_ema: bool) -> dict[str, Any]:
     return state
 
 
-def _load(checkpoint: Path, vocab: Path, config: dict[str, Any], vocoder_dir: Path, device: str, use_ema: bool) -> Any:
-    key = json.dumps([str(checkpoint), str(vocab), config, str(vocoder_dir), device, use_ema], sort_keys=True)
+def _vocoder_weights(vocoder_dir: Path) -> Path | None:
+    """The Vocos weights in ``vocoder_dir``: ``model.safetensors`` if there, else ``pytorch_model.bin``."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (vocoder_dir / name).is_file():
+            return vocoder_dir / name
+    return None
+
+
+def _load(checkpoint: Path, vocab: Path, config: dict[str, Any], vocoder: Path, device: str, use_ema: bool) -> Any:
+    key = json.dumps([str(checkpoint), str(vocab), config, str(vocoder), device, use_ema], sort_keys=True)
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -190,8 +199,14 @@ def _load(checkpoint: Path, vocab: Path, config: dict[str, Any], vocoder_dir: Pa
                 "Pass the model_config the checkpoint was trained with and its own vocab.txt."
             ) from exc
         model = model.to(device).eval()
-        vocoder = Vocos.from_hparams(str(vocoder_dir / "config.yaml"))
-        vocoder.load_state_dict(torch.load(str(vocoder_dir / "pytorch_model.bin"), map_location="cpu", weights_only=True))
+        weights = vocoder
+        vocoder = Vocos.from_hparams(str(weights.parent / "config.yaml"))
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            vocoder.load_state_dict(load_file(str(weights), device="cpu"))
+        else:  # a pickle, loaded only when the user passed allow_pickle=True (checked in F5TTS.__init__)
+            vocoder.load_state_dict(torch.load(str(weights), map_location="cpu", weights_only=True))
         vocoder = vocoder.to(device).eval()
         _CACHE[key] = (model, vocoder)
         return model, vocoder
@@ -202,9 +217,11 @@ class F5TTS(SentenceSynthesizer):
     """F5-TTS flow-matching voice cloning; the emotion comes from a per-emotion reference clip.
 
     Args:
-        checkpoint: Local F5-TTS checkpoint (``.safetensors`` or ``.pt``).
+        checkpoint: Local F5-TTS checkpoint: ``.safetensors`` (as released), or a ``.pt`` training
+            checkpoint with ``allow_pickle=True``.
         voice_bank: ``emotion -> {"audio": wav, "text": transcript}`` as a dict or a YAML/JSON path.
-        vocoder_path: Folder with the Vocos vocoder's ``config.yaml`` and ``pytorch_model.bin``.
+        vocoder_path: Folder with the Vocos vocoder's ``config.yaml`` and ``model.safetensors`` (or, with
+            ``allow_pickle=True``, the ``pytorch_model.bin`` it is published as).
         vocab_file: The checkpoint's ``vocab.txt``; ``None`` uses the one packaged with f5-tts.
         model_config: Packaged config name (``F5TTS_v1_Base``), a config YAML path, or a dict with
             ``arch`` (backbone kwargs), optional ``backbone`` (``DiT``) and ``mel_spec``.
@@ -218,6 +235,9 @@ class F5TTS(SentenceSynthesizer):
             audio of tags such as ``[laugh]``; without it they are dropped with a logged note.
         pause_seconds: Length of a bare ``[pause]``.
         sentence_silence: Silence between sentences, in seconds.
+        allow_pickle: Load ``.pt`` / ``.bin`` weights, which are Python pickles (loading one could run
+            code); only for files you trust. Off by default: such a file is refused with a message saying
+            how to convert it to safetensors.
     """
 
     requires = ("f5_tts", "torch", "vocos")
@@ -240,20 +260,39 @@ class F5TTS(SentenceSynthesizer):
         event_renderer: EventRenderer | None = None,
         pause_seconds: float = 0.5,
         sentence_silence: float = 0.12,
+        allow_pickle: bool = False,
     ) -> None:
         super().__init__(event_renderer=event_renderer, pause_seconds=pause_seconds, sentence_silence=sentence_silence)
+        self.allow_pickle = bool(allow_pickle)
         self.checkpoint = Path(checkpoint).expanduser()
         if not self.checkpoint.is_file():
             raise ModelNotFoundError(
                 f"F5-TTS checkpoint not found: {self.checkpoint}. Download it where a model hub is reachable "
                 "(huggingface-cli download SWivid/F5-TTS F5TTS_v1_Base/model_1250000.safetensors) and pass its path."
             )
+        check_not_pickle(
+            self.checkpoint,
+            "an F5-TTS checkpoint",
+            "Use the released .safetensors checkpoint (F5TTS_v1_Base/model_1250000.safetensors), or pass "
+            "allow_pickle=True if you trust this file.",
+            self.allow_pickle,
+        )
         self.vocoder_path = Path(vocoder_path).expanduser()
-        if not (self.vocoder_path / "config.yaml").is_file() or not (self.vocoder_path / "pytorch_model.bin").is_file():
+        weights = _vocoder_weights(self.vocoder_path)
+        if not (self.vocoder_path / "config.yaml").is_file() or weights is None:
             raise ModelNotFoundError(
-                f"No Vocos vocoder in {self.vocoder_path} (config.yaml and pytorch_model.bin are needed). Get it with: "
-                "huggingface-cli download charactr/vocos-mel-24khz --local-dir vocos-mel-24khz"
+                f"No Vocos vocoder in {self.vocoder_path} (config.yaml and model.safetensors or pytorch_model.bin "
+                "are needed). Get it with: huggingface-cli download charactr/vocos-mel-24khz --local-dir vocos-mel-24khz"
             )
+        check_not_pickle(
+            weights,
+            "the Vocos vocoder weights",
+            "Convert them once to safetensors: python -c \"import torch; from safetensors.torch import save_file; "
+            f"save_file(torch.load('{weights}', weights_only=True), '{self.vocoder_path / 'model.safetensors'}')\", "
+            "or pass allow_pickle=True if you trust the file.",
+            self.allow_pickle,
+        )
+        self.vocoder_weights = weights
         if vocab_file is None:
             from importlib.resources import files
 
@@ -289,7 +328,7 @@ class F5TTS(SentenceSynthesizer):
         return int(self.config["mel_spec"]["hop_length"])
 
     def _models(self) -> Any:
-        return _load(self.checkpoint, self.vocab_file, self.config, self.vocoder_path, self.device, self.use_ema)
+        return _load(self.checkpoint, self.vocab_file, self.config, self.vocoder_weights, self.device, self.use_ema)
 
     def warmup(self) -> None:
         """Load the model and vocoder."""

@@ -126,7 +126,7 @@ class WindowClassifier:
                 info=info,
             )
 
-        with np.load(root / MODEL_FILE) as data:
+        with np.load(root / MODEL_FILE, allow_pickle=False) as data:
             model = build(data, "", int(config["layers"]), dict(config.get("info", {})))
             model.members = [build(data, f"m{k}_", int(n), {}) for k, n in enumerate(config.get("members", []))]
         return model
