@@ -219,7 +219,7 @@ def _record(seconds: float):
 @app.command()
 def components(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {kind, name, usable, reason}."),
-    kind: str | None = typer.Option(None, "--kind", help="Only this kind: ser, asr, llm, tts, events or system (dialogue systems)."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: ser, asr, llm, tts, events, vad or system (dialogue systems)."),
 ) -> None:
     """List every backend and dialogue system (built-in and plugins) and whether it can run here, with the fix if not."""
     from ..registry import describe
@@ -262,7 +262,8 @@ def config_check(config: Path = typer.Argument(..., help="The config file to che
     reason = missing_requirement(get_class("system", cfg.system.name))
     if reason:
         problems.append(f"system {cfg.system.name!r}: {reason}")
-    for kind in ("ser", "asr", "llm", "tts"):
+    kinds = ("ser", "asr", "llm", "tts") + (("vad",) if cfg.pipeline.speech_gate else ())
+    for kind in kinds:
         section = cfg.component(kind)
         reason = missing_requirement(get_class(kind, section.backend))
         if reason:
