@@ -117,3 +117,18 @@ def test_cli_respond_with_echat(monkeypatch, capsys, model_dir, tmp_path):
     data = json.loads(capsys.readouterr().out)
     assert data["system"] == "echat" and data["transcript"] == "" and data["response"]["text"]
     assert set(data["timings"]) == {"encode", "generate", "tts", "total", "time_to_first_audio"}
+
+
+def test_the_packaged_checkpoint_answers_a_real_recording():
+    from pathlib import Path
+
+    from emotionlayer.models.echat.inference import PACKAGED_DIR
+
+    if not (PACKAGED_DIR / "model.safetensors").is_file():
+        pytest.skip("no packaged E-chat checkpoint")
+    clip = Path(__file__).resolve().parents[1] / "examples" / "audio" / "sad_phone.wav"
+    system = build_system(DUMMIES, "echat:device=cpu,max_new_tokens=24")
+    turn = system.respond(clip)
+    assert turn.system == "echat" and len(turn.response.text.split()) >= 2
+    assert set(turn.emotion.probabilities) == set(EMOTIONS) and turn.emotion.model.startswith("echat")
+    assert turn.audio is not None and turn.audio.duration > 0.3
