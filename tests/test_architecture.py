@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "assets": 3,
     "prompting": 3,
     "files": 3,
+    "parallel": 3,
     "evaluation.metrics": 3,
     "encoders": 4,
     "data.manifest": 4,

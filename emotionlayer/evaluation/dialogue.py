@@ -62,7 +62,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -71,7 +71,8 @@ import numpy as np
 
 from ..config import PipelineConfig
 from ..data.manifest import ManifestError, ManifestRow, read_manifest
-from ..errors import ConfigError, MissingDependencyError
+from ..errors import ConfigError
+from ..parallel import run_in_processes, run_on_ray
 from .asr import error_rates, normalize_text
 from .dialogue_report import DialogueClip, DialogueReply, DialogueReport, SystemScores
 from .metrics import classification_report
@@ -232,23 +233,6 @@ def _answer_in_process(task: _Task) -> tuple[str, DialogueReply]:
     return _PROCESS_ANSWERER(task)
 
 
-def _bounded(submit: Callable[[_Task], Any], tasks: Sequence[_Task], window: int, wait_one: Callable) -> Iterator[Any]:
-    """Keep at most ``window`` tasks in flight; yield results as they finish."""
-    pending: set = set()
-    queue = iter(tasks)
-    exhausted = False
-    while True:
-        while not exhausted and len(pending) < window:
-            try:
-                pending.add(submit(next(queue)))
-            except StopIteration:
-                exhausted = True
-        if not pending:
-            return
-        done, pending = wait_one(pending)
-        yield from done
-
-
 def _run_serial(config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str]) -> Iterator[tuple[str, DialogueReply]]:
     answerer = _Answerer(config, modules)
     try:
@@ -264,21 +248,7 @@ def _run_serial(config: PipelineConfig, tasks: Sequence[_Task], modules: Sequenc
 def _run_processes(
     config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str], workers: int
 ) -> Iterator[tuple[str, DialogueReply]]:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    def wait_one(pending):
-        done, rest = wait(pending, return_when=FIRST_COMPLETED)
-        return [f.result() for f in done], rest
-
-    # spawn: a fresh interpreter per worker, so no thread pools or model handles are inherited by fork.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_process, initargs=(config, tuple(modules))) as pool:
-        try:
-            yield from _bounded(lambda task: pool.submit(_answer_in_process, task), tasks, 2 * workers, wait_one)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    yield from run_in_processes(_init_process, (config, tuple(modules)), _answer_in_process, tasks, workers)
 
 
 class _RayAnswerer:
@@ -294,42 +264,8 @@ class _RayAnswerer:
 def _run_ray(
     config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str], workers: int, address: str
 ) -> Iterator[tuple[str, DialogueReply]]:
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError("ray", "ray", purpose="evaluating with Ray") from None
+    yield from run_on_ray(_RayAnswerer, (config, tuple(modules)), tasks, workers, address, purpose="evaluating with Ray")
 
-    started = False
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-        started = True
-    try:
-        actor_class = ray.remote(num_cpus=1)(_RayAnswerer)
-        actors = [actor_class.remote(config, tuple(modules)) for _ in range(workers)]
-        free = list(actors)
-        owner: dict[Any, Any] = {}
-
-        def submit(task: _Task):
-            actor = free.pop()
-            ref = actor.run.remote(task)
-            owner[ref] = actor
-            return ref
-
-        def wait_one(pending):
-            done, rest = ray.wait(list(pending), num_returns=1)
-            results = []
-            for ref in done:
-                free.append(owner.pop(ref))
-                results.append(ray.get(ref))
-            return results, set(rest)
-
-        yield from _bounded(submit, tasks, len(actors), wait_one)
-    finally:
-        if started:
-            ray.shutdown()
 
 # -- scores --------------------------------------------------------------------------------------
 def _round(value: float | None, digits: int) -> float | None:

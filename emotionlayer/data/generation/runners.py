@@ -7,8 +7,8 @@ rows in flight, so the caller can write each result as soon as it arrives.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
+from ...parallel import run_in_processes, run_on_ray
 from .plan import PlannedRow
 from .workers import RowResult, RowWorker, WorkerConfig
 
@@ -25,23 +25,6 @@ def _run_in_process_worker(row: PlannedRow) -> RowResult:
     return _PROCESS_WORKER(row)
 
 
-def _bounded(submit, rows: Sequence[PlannedRow], window: int, wait_one) -> Iterator[RowResult]:
-    """Keep at most ``window`` rows in flight; yield results as they finish."""
-    pending: set = set()
-    queue = iter(rows)
-    exhausted = False
-    while True:
-        while not exhausted and len(pending) < window:
-            try:
-                pending.add(submit(next(queue)))
-            except StopIteration:
-                exhausted = True
-        if not pending:
-            return
-        done, pending = wait_one(pending)
-        yield from done
-
-
 def run_serial(config: WorkerConfig, rows: Sequence[PlannedRow]) -> Iterator[RowResult]:
     """Generate ``rows`` one after the other in this process, in plan order."""
     worker = RowWorker(config)
@@ -51,21 +34,7 @@ def run_serial(config: WorkerConfig, rows: Sequence[PlannedRow]) -> Iterator[Row
 
 def run_processes(config: WorkerConfig, rows: Sequence[PlannedRow], workers: int) -> Iterator[RowResult]:
     """Generate ``rows`` in ``workers`` spawned local processes, each holding one :class:`RowWorker`."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    def wait_one(pending):
-        done, rest = wait(pending, return_when=FIRST_COMPLETED)
-        return [f.result() for f in done], rest
-
-    # spawn: a fresh interpreter per worker, so no thread pools or model handles are inherited by fork.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_process_worker, initargs=(config,)) as pool:
-        try:
-            yield from _bounded(lambda row: pool.submit(_run_in_process_worker, row), rows, 2 * workers, wait_one)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    yield from run_in_processes(_init_process_worker, (config,), _run_in_process_worker, rows, workers)
 
 
 def run_ray(config: WorkerConfig, rows: Sequence[PlannedRow], workers: int, address: str) -> Iterator[RowResult]:
@@ -74,44 +43,7 @@ def run_ray(config: WorkerConfig, rows: Sequence[PlannedRow], workers: int, addr
     Raises:
         MissingDependencyError: Ray is not installed.
     """
-    try:
-        import ray
-    except ImportError:
-        from ...errors import MissingDependencyError
-
-        raise MissingDependencyError("ray", "ray", purpose="generating with --ray") from None
-
-    started = False
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-        started = True
-    try:
-        actor_class = ray.remote(num_cpus=1)(_RayRowWorker)
-        actors = [actor_class.remote(config) for _ in range(workers)]
-        free = list(actors)
-        owner: dict[Any, Any] = {}
-
-        def submit(row: PlannedRow):
-            actor = free.pop()
-            ref = actor.run.remote(row)
-            owner[ref] = actor
-            return ref
-
-        def wait_one(pending):
-            done, rest = ray.wait(list(pending), num_returns=1)
-            results = []
-            for ref in done:
-                free.append(owner.pop(ref))
-                results.append(ray.get(ref))
-            return results, set(rest)
-
-        yield from _bounded(submit, rows, len(actors), wait_one)
-    finally:
-        if started:
-            ray.shutdown()
+    yield from run_on_ray(_RayRowWorker, (config,), rows, workers, address, purpose="generating with --ray")
 
 
 class _RayRowWorker:
