@@ -14,7 +14,7 @@ from emotionlayer.models.echat.tiny import SENTENCES, tiny_llm, tiny_whisper  # 
 from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config, save_model_folder  # noqa: E402
 from emotionlayer.models.paralingpt.inference import ParalinGPT  # noqa: E402
-from emotionlayer.models.paralingpt.model import ParalinGPTBatch, build_model, mean_std_pool  # noqa: E402
+from emotionlayer.models.paralingpt.model import ParalinGPTBatch, build_model, mean_std_pool, pool_layers  # noqa: E402
 from emotionlayer.testing import tone  # noqa: E402
 
 #: The tiny tokenizer also learns the field names, so targets are short.
@@ -74,6 +74,25 @@ def test_mean_std_pool_ignores_padding():
     frames = torch.tensor([[[1.0], [3.0], [100.0]]])
     pooled = mean_std_pool(frames, torch.tensor([2]))
     assert pooled[0, 0] == pytest.approx(2.0) and pooled[0, 1] == pytest.approx(1.0, abs=1e-4)
+    states = torch.randn(3, 2, 7, 4)
+    per_layer = pool_layers(states, torch.tensor([7, 5]))
+    assert per_layer.shape == (2, 3, 8)
+    assert torch.allclose(per_layer[1], pool_layers(states[:, 1:, :5], torch.tensor([5]))[0], atol=1e-5)
+
+
+def test_features_are_standardised_with_the_stats(model):
+    batch = _batch(model)
+    pooled = model.pooled_features(batch.states, batch.lengths)
+    assert pooled.shape == (2, model.encoder.num_hidden_states, 2 * model.encoder.hidden_size)
+    before = model.encode_prefix(batch.states, batch.lengths)
+    model.set_feature_stats(pooled.mean(0), pooled.std(0))
+    try:
+        after = model.encode_prefix(batch.states, batch.lengths)
+        assert not torch.allclose(before, after)
+        with pytest.raises(ConfigError, match="shape"):
+            model.set_feature_stats(pooled.mean(0)[:1], pooled.std(0))
+    finally:
+        model.set_feature_stats(torch.zeros_like(pooled[0]), torch.ones_like(pooled[0]))
 
 
 def test_the_target_starts_with_the_forced_emotion_field(model):
@@ -87,8 +106,9 @@ def test_the_target_starts_with_the_forced_emotion_field(model):
 
 
 def test_only_the_adapter_trains(model):
-    names = set(model.trainable_state_dict())
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert names and {n.split(".")[0] for n in names} == {"layer_weights", "projector"}
+    assert set(model.trainable_state_dict()) == names | {"feature_mean", "feature_std"}  # and the stats
     frozen = [p for n, p in model.named_parameters() if n.startswith(("encoder.", "llm."))]
     assert frozen and not any(p.requires_grad for p in frozen)
     model.zero_grad(set_to_none=True)
@@ -121,6 +141,7 @@ def test_save_and_load_give_the_same_model(model, config, tmp_path):
     with torch.no_grad():
         for param in model.trainable_state_dict().values():
             param.add_(0.3 * torch.randn_like(param))
+        model.feature_std.abs_().add_(0.5)
     save_model_folder(tmp_path / "m", model.trainable_state_dict(), config, None)
     assert read_config(tmp_path / "m")[0] == config
     loaded = ParalinGPT.from_pretrained(tmp_path / "m", device="cpu")

@@ -15,10 +15,13 @@ from emotionlayer.config import PipelineConfig  # noqa: E402
 from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.echat.checkpoint import list_checkpoints, load_weights  # noqa: E402
 from emotionlayer.models.echat.config import TrainConfig  # noqa: E402
+from emotionlayer.models.echat.data import load_samples  # noqa: E402
 from emotionlayer.models.echat.tiny import SENTENCES, tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise, train_paralingpt  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.paralingpt.data import load_examples  # noqa: E402
+from emotionlayer.models.paralingpt.inference import ParalinGPT  # noqa: E402
+from emotionlayer.models.paralingpt.model import pool_layers  # noqa: E402
 
 TINY_SENTENCES = SENTENCES + (
     serialise("sad", "calm", "I am so sorry to hear that."),
@@ -113,11 +116,19 @@ def test_a_run_is_repeatable_and_saves_only_the_adapter(setup, tmp_path):
     b = train_paralingpt(setup["manifest"], tmp_path / "b", _model(setup), _train(tmp_path, max_steps=3), progress=False)
     assert a.losses == b.losses
     weights, other = load_weights(tmp_path / "a"), load_weights(tmp_path / "b")
-    assert {name.split(".")[0] for name in weights} == {"layer_weights", "projector"}
+    assert {name.split(".")[0] for name in weights} == {"layer_weights", "projector", "feature_mean", "feature_std"}
     assert all(torch.equal(weights[k], other[k]) for k in weights)
     assert read_config(tmp_path / "a") == (_model(setup), _train(tmp_path, max_steps=3))
     assert not list((tmp_path / "a").rglob("*.pt")) and not list((tmp_path / "a").rglob("*.bin"))
     assert (a.cache_misses, b.cache_hits) == (4, 4)  # the second run reads the cached features
+    # the features are standardised with the training clips' statistics
+    examples = load_examples(setup["manifest"], ParalinGPTConfig().labels)
+    model = ParalinGPT.from_pretrained(tmp_path / "a", device="cpu").model
+    pooled = torch.stack([
+        pool_layers(*model.encoder([torch.from_numpy(load_samples(e.path))]))[0] for e in examples
+    ])
+    assert torch.allclose(weights["feature_mean"], pooled.mean(0), atol=2e-2)
+    assert torch.allclose(weights["feature_std"], pooled.std(0, unbiased=False).clamp(min=1e-4), atol=2e-2)
 
 
 def test_resume_after_a_kill_continues_the_same_run(setup, tmp_path):

@@ -181,6 +181,30 @@ class ParalinGPTDataset(torch.utils.data.Dataset):
         return item
 
 
+def feature_statistics(model: Any, dataset: ParalinGPTDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation ``(layers, 2d)`` of the pooled features over a dataset's clips.
+
+    They standardise the features the adapter reads (:meth:`ParalinGPTModel.set_feature_stats`).
+    """
+    total = squares = None
+    with torch.no_grad():
+        for index in range(len(dataset)):
+            item = dataset[index]
+            if "states" in item:
+                states = item["states"].to(model.device).unsqueeze(1)
+                pooled = model.pooled_features(states, torch.tensor([states.shape[2]], device=model.device))
+            else:
+                pooled = model.pooled_features(waves=[item["wave"].to(model.device)])
+            pooled = pooled[0].double()
+            total = pooled if total is None else total + pooled
+            squares = pooled**2 if squares is None else squares + pooled**2
+    if total is None or squares is None:
+        raise ConfigError("No clips to compute feature statistics from.")
+    mean = total / len(dataset)
+    std = (squares / len(dataset) - mean**2).clamp(min=0).sqrt()
+    return mean.float(), std.float()
+
+
 def collate(items: Sequence[dict[str, Any]]) -> ParalinGPTBatch:
     """Stack items into a :class:`~emotionlayer.models.paralingpt.model.ParalinGPTBatch` (states zero-padded)."""
     prompts = [item["prompt_ids"] for item in items]

@@ -34,7 +34,7 @@ from ..echat.data import FeatureCache, batches_per_epoch, bucketed_batches, shar
 from ..echat.train import SUMMARY_FILE, TrainResult, _mixed_precision, _step_seed, _trainable_groups, learning_rate
 from .checkpoint import config_dict, read_config, save_checkpoint, save_model_folder
 from .config import ParalinGPTConfig, default_train_config
-from .data import ParalinGPTDataset, ParalinGPTExample, collate, data_fingerprint, load_examples
+from .data import ParalinGPTDataset, ParalinGPTExample, collate, data_fingerprint, feature_statistics, load_examples
 from .model import ParalinGPTModel, build_model
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ def train_paralingpt(
         accelerator.wait_for_everyone()
     dataset = ParalinGPTDataset(examples, model, cache=cache, keys=keys)
     lengths = [e.seconds for e in examples]
+    model.set_feature_stats(*feature_statistics(model, dataset))  # a resumed run loads the same ones
 
     per_epoch = batches_per_epoch(len(examples), train_config.batch_size, train_config.bucket_size, world)
     if per_epoch == 0:
