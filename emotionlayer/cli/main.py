@@ -282,6 +282,7 @@ def _register_groups() -> None:
     from . import echat as echat_cli
     from . import events as events_cli
     from . import llm as llm_cli
+    from . import paralingpt as paralingpt_cli
     from . import ser as ser_cli
     from . import tts as tts_cli
 
@@ -292,6 +293,7 @@ def _register_groups() -> None:
     app.add_typer(llm_cli.app, name="llm")
     app.add_typer(events_cli.app, name="events")
     app.add_typer(echat_cli.app, name="echat")
+    app.add_typer(paralingpt_cli.app, name="paralingpt")
     evaluate_app.command("ser")(ser_cli.evaluate_ser)
     evaluate_app.command("asr")(asr_cli.evaluate_asr)
     evaluate_app.command("events")(events_cli.evaluate_events)

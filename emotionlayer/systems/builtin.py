@@ -6,4 +6,5 @@ libraries lazily, so importing them here is cheap.
 
 from .. import pipeline  # noqa: F401  (registers "cascade")
 from ..models.echat import system as _echat_system  # noqa: F401,E402  (registers "echat")
+from ..models.paralingpt import system as _paralingpt_system  # noqa: F401,E402  (registers "paralingpt")
 from . import topline  # noqa: F401  (registers "topline")

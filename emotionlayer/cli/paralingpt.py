@@ -1,0 +1,164 @@
+"""`emotionlayer paralingpt ...`: train the ParalinGPT baseline, and let it answer recordings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help=(
+        "ParalinGPT, the baseline E-chat is compared against: the ASR transcript as text plus a speech-emotion "
+        "prefix (a trained projection of the speech encoder's layers into a few soft tokens) fed to a frozen LLM, "
+        "which writes the turn's emotion, the reply's emotion and the reply in one pass. Packaged defaults: whisper "
+        "tiny.en and SmolLM2-135M-Instruct."
+    ),
+    no_args_is_help=True,
+)
+
+
+@app.command("train")
+def train(
+    manifest: Path = typer.Option(
+        ...,
+        "--manifest",
+        "-m",
+        help="CSV or JSONL with columns path (relative to the manifest or absolute), text (the transcript), emotion, "
+        "reply (or response), and optionally response_emotion and split.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for checkpoints and the finished model."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its newest checkpoint (same options; after a kill)."
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help='JSON file with "model" and/or "train" settings, e.g. {"model": {"prefix_tokens": 8}, "train": '
+        '{"warmup_steps": 100}}. Options given on the command line win.',
+    ),
+    pipeline_config: Path | None = typer.Option(
+        None,
+        "--pipeline-config",
+        help="Pipeline config (YAML/JSON) whose empathy strategies give the response emotion of each row "
+        "(default: the packaged one; sad -> calm, angry -> calm, happy -> happy...).",
+    ),
+    encoder: str | None = typer.Option(
+        None, "--encoder", help="Frozen speech encoder: tiny.en (default), base, or a local HuBERT/wav2vec2/WavLM/whisper folder."
+    ),
+    llm: str | None = typer.Option(
+        None, "--llm", help="Frozen LLM: a local causal-LM folder or .gguf file (default: the packaged SmolLM2)."
+    ),
+    prefix_tokens: int | None = typer.Option(
+        None, "--prefix-tokens", min=1, help="Soft prefix tokens the speech-emotion embedding becomes (default 4)."
+    ),
+    emotion_weight: float | None = typer.Option(
+        None,
+        "--emotion-weight",
+        help="Loss weight of the emotion label's tokens (default 1: the plain language-model loss of the paper).",
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the data (default 10)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps to run (overrides --epochs)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Turns per micro-batch and device (default 8)."),
+    grad_accum: int | None = typer.Option(None, "--grad-accum", min=1, help="Micro-batches per optimizer step (default 1)."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default 5e-4)."),
+    save_every: int | None = typer.Option(None, "--save-every", min=0, help="Checkpoint every N steps (default 500)."),
+    split: str | None = typer.Option(None, "--split", help="Use only rows whose 'split' column has this value (e.g. train)."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Where encoder features are cached (default: the emotionlayer cache folder, shared with E-chat)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not cache encoder features (run the encoder every step)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0); the same seed repeats the run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train the ParalinGPT adapter; the model is saved to --out (config.json + model.safetensors).
+
+    Example: emotionlayer paralingpt train --manifest replies.jsonl --split train --out paralingpt --steps 400
+
+    Several GPUs: accelerate launch -m emotionlayer paralingpt train ... (bf16 on GPUs that have it).
+    """
+    from dataclasses import replace
+
+    from ..models.echat.train import train_config_with
+    from ..models.paralingpt.config import ParalinGPTConfig, default_train_config, read_config_file
+    from ..models.paralingpt.train import train_paralingpt
+
+    model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
+    for key, value in (
+        ("encoder", encoder),
+        ("llm", llm),
+        ("prefix_tokens", prefix_tokens),
+        ("emotion_weight", emotion_weight),
+    ):
+        if value is not None:
+            model_overrides[key] = value
+    model_config = ParalinGPTConfig.from_dict(model_overrides)
+    train_base = replace(default_train_config(), **train_overrides)
+    train_config = train_config_with(
+        train_base,
+        epochs=epochs,
+        max_steps=steps,
+        batch_size=batch_size,
+        grad_accum_steps=grad_accum,
+        learning_rate=lr,
+        save_every=save_every,
+        seed=seed,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        cache_features=False if no_cache else None,
+    )
+    result = train_paralingpt(
+        manifest,
+        out,
+        model_config,
+        train_config,
+        resume=resume,
+        split=split,
+        pipeline_config=str(pipeline_config) if pipeline_config is not None else None,
+        progress=not quiet,
+    )
+    final = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
+    typer.echo(f"Trained ParalinGPT for {result.steps} steps (final loss {final}); saved to {out}")
+
+
+@app.command("reply")
+def reply(
+    audio: list[Path] = typer.Argument(..., help="One or more recordings (WAV, FLAC, OGG or MP3)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="A trained model folder (--out of `paralingpt train`); default: the packaged checkpoint."
+    ),
+    text: str | None = typer.Option(
+        None, "--text", help="What was said (the same for every recording); default: transcribe with the config's ASR."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline config (YAML/JSON) whose 'asr' section transcribes (default: packaged)."
+    ),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Most tokens written after the emotion."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object per recording: path, transcript, text, emotion, response_emotion, raw, timings."
+    ),
+) -> None:
+    """Answer recordings with a trained ParalinGPT model (and show the emotions it wrote).
+
+    Example: emotionlayer paralingpt reply examples/audio/sad_phone.wav --model paralingpt
+    """
+    from .. import registry
+    from ..audio import load_audio
+    from ..config import PipelineConfig
+    from ..models.paralingpt.inference import ParalinGPT
+
+    paralingpt = ParalinGPT.from_pretrained(model, device=device)
+    asr = None
+    if text is None:
+        cfg = PipelineConfig.load(config) if config else PipelineConfig.default()
+        asr = registry.create("asr", cfg.asr.backend, **cfg.asr.params)
+    for path in audio:
+        clip = load_audio(path)
+        transcript = text if asr is None else asr.transcribe(clip).text
+        output = paralingpt.reply(clip, transcript, max_new_tokens=max_new_tokens)
+        if as_json:
+            typer.echo(json.dumps({"path": str(path), "transcript": transcript, **output.to_dict()}, ensure_ascii=False))
+            continue
+        heard = f"[{output.emotion.label} {output.emotion.confidence:.0%} -> {output.response_emotion or '?'}]"
+        typer.echo(f"{path}: {heard} {output.text}")

@@ -1,0 +1,155 @@
+"""ParalinGPT's settings: the model (:class:`ParalinGPTConfig`); runs use E-chat's :class:`TrainConfig`.
+
+The model config is a frozen dataclass of plain data, checked when built (every message says how to fix
+the value) and written to / read from JSON. A config file for ``emotionlayer paralingpt train --config``
+holds either section or both::
+
+    {"model": {"prefix_tokens": 8, "projection_dim": 768}, "train": {"batch_size": 16, "learning_rate": 3e-4}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Union
+
+from ...errors import ConfigError
+from ...labels import EMOTIONS, canonical_list
+from ..echat.config import TrainConfig
+
+PathLike = Union[str, os.PathLike]
+
+#: The text prompt that carries the ASR transcript (``{transcript}`` is replaced by it).
+USER_PROMPT = "User said: {transcript}"
+#: What the prompt says when the ASR heard no words.
+NO_WORDS = "(no words could be recognised)"
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _known(cls: type, data: Any, section: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"The ParalinGPT '{section}' settings must be a JSON object, got {type(data).__name__}.")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown ParalinGPT {section} setting(s) {unknown}. Known ones: {', '.join(sorted(known))}."
+        )
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class ParalinGPTConfig:
+    """The shape of a ParalinGPT model and the text it reads and writes.
+
+    Attributes:
+        encoder: Frozen speech encoder: ``tiny.en`` or ``base`` (the packaged whisper encoders, as the
+            SER uses), a CTranslate2 whisper folder, or a local Hugging Face HuBERT / wav2vec2 / WavLM /
+            whisper folder.
+        llm: Frozen causal LM: ``None`` for the packaged SmolLM2-135M-Instruct GGUF, a local Hugging Face
+            causal-LM folder, or a ``.gguf`` file.
+        prefix_tokens: Soft prefix tokens the speech-emotion embedding becomes (``K``).
+        projection_dim: Hidden width of the projection from the pooled features to the prefix.
+        dropout: Dropout inside the projection.
+        labels: Emotion labels the model writes (canonical names; aliases are accepted).
+        prompt: The text prompt; ``{transcript}`` is replaced by the ASR transcript.
+        emotion_weight: Loss weight of the current-turn emotion's label tokens relative to the other
+            target tokens (1 is the plain language-model loss of the paper).
+        max_audio_seconds: Longest clip accepted (whisper encoders take at most 30 s per pass).
+        max_transcript_tokens: Longest transcript in the prompt, in tokens (longer ones are cut).
+        max_target_tokens: Longest serialised target in tokens (the reply is cut to fit).
+    """
+
+    encoder: str = "tiny.en"
+    llm: str | None = None
+    prefix_tokens: int = 4
+    projection_dim: int = 512
+    dropout: float = 0.1
+    labels: tuple[str, ...] = EMOTIONS
+    prompt: str = USER_PROMPT
+    emotion_weight: float = 1.0
+    max_audio_seconds: float = 30.0
+    max_transcript_tokens: int = 96
+    max_target_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        _check(
+            bool(str(self.encoder).strip()),
+            "ParalinGPTConfig.encoder is empty. Use 'tiny.en', 'base' or a local model folder.",
+        )
+        for name in ("prefix_tokens", "projection_dim", "max_transcript_tokens", "max_target_tokens"):
+            value = getattr(self, name)
+            _check(
+                isinstance(value, int) and value >= 1,
+                f"ParalinGPTConfig.{name} must be a positive integer, got {value!r}.",
+            )
+        _check(0.0 <= self.dropout < 1.0, f"ParalinGPTConfig.dropout must be in [0, 1), got {self.dropout!r}.")
+        object.__setattr__(self, "labels", tuple(canonical_list(list(self.labels))))
+        _check(len(self.labels) >= 2, f"ParalinGPTConfig.labels needs at least two emotions, got {list(self.labels)}.")
+        _check(
+            "{transcript}" in self.prompt,
+            f"ParalinGPTConfig.prompt must contain '{{transcript}}' (where the ASR transcript goes), got {self.prompt!r}.",
+        )
+        _check(
+            math.isfinite(self.emotion_weight) and self.emotion_weight > 0,
+            f"ParalinGPTConfig.emotion_weight must be positive (1 = plain LM loss), got {self.emotion_weight!r}.",
+        )
+        _check(
+            math.isfinite(self.max_audio_seconds) and self.max_audio_seconds > 0,
+            f"ParalinGPTConfig.max_audio_seconds must be positive, got {self.max_audio_seconds!r}.",
+        )
+
+    def render_prompt(self, transcript: str) -> str:
+        """The text prompt for one transcript (a placeholder when it is empty)."""
+        text = " ".join(str(transcript).split()) or NO_WORDS
+        return self.prompt.replace("{transcript}", text)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParalinGPTConfig:
+        values = _known(cls, data, "model")
+        if "labels" in values:
+            values["labels"] = tuple(canonical_list(values["labels"]))
+        return cls(**values)
+
+
+def default_train_config() -> TrainConfig:
+    """The run defaults for ParalinGPT: E-chat's, with a higher learning rate (only a small projection trains)."""
+    return TrainConfig(learning_rate=5e-4, warmup_steps=30)
+
+
+def read_config_file(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read the ``model`` and ``train`` sections of a JSON config file (either may be missing).
+
+    Returns:
+        ``(model_overrides, train_overrides)``, plain dicts to merge over the defaults.
+
+    Raises:
+        ConfigError: the file is missing, not JSON, or has unknown sections or keys.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(
+            f"ParalinGPT config file {file} does not exist. Pass a JSON file with 'model' and/or 'train' sections."
+        )
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file} is not valid JSON ({exc.msg}, line {exc.lineno}).") from exc
+    if not isinstance(data, dict) or set(data) - {"model", "train"}:
+        raise ConfigError(
+            f"{file} must be a JSON object with only 'model' and/or 'train' sections, e.g. "
+            '{"model": {"prefix_tokens": 8}, "train": {"batch_size": 16}}.'
+        )
+    return _known(ParalinGPTConfig, data.get("model", {}), "model"), _known(TrainConfig, data.get("train", {}), "train")

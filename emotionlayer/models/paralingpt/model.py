@@ -1,0 +1,447 @@
+"""ParalinGPT's modules: the speech-emotion prefix and the whole model around a frozen LLM.
+
+The decoder input for one turn is::
+
+    BOS, K soft prefix tokens, "User said: {transcript}\\n", "emotion: E | response emotion: R | reply: TEXT" + EOS
+
+and the loss counts the target tokens only. The prefix comes from the frozen speech encoder: every hidden
+layer is normalised per frame and pooled over the clip (mean and standard deviation: the statistics the
+packaged SER uses), each pooled dimension is standardised with statistics of the training set, a learned
+softmax weighting (E-chat's :class:`~emotionlayer.models.echat.model.LayerWeightedSum` weights) mixes the
+layers, and a small MLP writes ``K`` vectors in the LLM's embedding space. Only the layer weights and that
+MLP train (about 1.6 M parameters for whisper tiny.en and SmolLM2-135M): the encoder and the LLM stay
+frozen.
+
+Why standardise: the pooled statistics of different clips share a large common part, and clip-to-clip
+differences (where the emotion is) are a few percent of it. Without standardisation the projector learns
+a nearly constant prefix (a soft prompt that ignores the audio): in a 350-step run on real data, the
+prefixes of different clips had a cosine similarity of 0.9998.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError
+from ..echat.backbones import SpeechEncoder
+from ..echat.model import IGNORE_INDEX, LayerWeightedSum, _pick, _special_ids, frame_mask
+from .config import ParalinGPTConfig
+from .fields import target_segments
+
+
+class PrefixProjector(nn.Module):
+    """Standardised pooled speech-emotion features -> ``K`` soft tokens at the scale of the LLM's token embeddings.
+
+    Args:
+        in_dim: Width of the pooled features (twice the encoder width: mean and standard deviation).
+        hidden: Hidden width.
+        llm_dim: The LLM's embedding width.
+        tokens: ``K``.
+        dropout: Dropout after the hidden layer.
+        scale: Typical norm-per-dimension of the LLM's token embeddings (the output's scale at the start).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, llm_dim: int, tokens: int, dropout: float, scale: float) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, tokens * llm_dim)
+        )
+        self.norm = nn.LayerNorm(llm_dim)
+        self.register_buffer("scale", torch.tensor(float(scale)), persistent=False)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """``(batch, in_dim)`` -> ``(batch, K, llm_dim)``."""
+        out = self.net(pooled).view(pooled.shape[0], self.tokens, -1)
+        return self.norm(out) * self.scale
+
+
+def mean_std_pool(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(..., batch, frames, d)`` -> ``(..., batch, 2d)``: mean and standard deviation over each clip's valid frames."""
+    mask = frame_mask(lengths, frames.shape[-2]).unsqueeze(-1).to(frames.dtype)
+    count = mask.sum(-2).clamp(min=1.0)
+    mean = (frames * mask).sum(-2) / count
+    var = (((frames - mean.unsqueeze(-2)) ** 2) * mask).sum(-2) / count
+    return torch.cat([mean, torch.sqrt(var + 1e-5)], dim=-1)
+
+
+def pool_layers(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Hidden states ``(layers, batch, frames, d)`` -> ``(batch, layers, 2d)``: each layer normalised per
+    frame, then its mean and standard deviation over the clip's valid frames."""
+    normed = F.layer_norm(states.float(), states.shape[-1:])
+    return mean_std_pool(normed, lengths.to(normed.device)).transpose(0, 1)
+
+
+@dataclass
+class ParalinGPTBatch:
+    """One training batch (see :func:`emotionlayer.models.paralingpt.data.collate`).
+
+    Attributes:
+        prompt_ids: Token ids of each turn's text prompt (ending with a newline).
+        target_ids: Token ids of each target (ending with EOS).
+        target_weights: Loss weight of each target token.
+        states: Cached hidden states ``(n_states, batch, frames, d)``, or ``None`` to run the encoder.
+        lengths: Valid frames per clip when ``states`` is given.
+        waves: 16 kHz waveforms when ``states`` is ``None``.
+    """
+
+    prompt_ids: list[list[int]]
+    target_ids: list[list[int]]
+    target_weights: list[list[float]]
+    states: torch.Tensor | None = None
+    lengths: torch.Tensor | None = None
+    waves: list[torch.Tensor] | None = None
+
+    def to(self, device: torch.device | str) -> ParalinGPTBatch:
+        return ParalinGPTBatch(
+            self.prompt_ids,
+            self.target_ids,
+            self.target_weights,
+            states=None if self.states is None else self.states.to(device),
+            lengths=None if self.lengths is None else self.lengths.to(device),
+            waves=None if self.waves is None else [w.to(device) for w in self.waves],
+        )
+
+
+@dataclass
+class ParalinGPTLoss:
+    """The loss of a batch and the number of target tokens it counted."""
+
+    loss: torch.Tensor
+    tokens: int
+
+
+@dataclass
+class Prefill:
+    """The LLM's state after reading one turn's input (see :meth:`ParalinGPTModel.prefill`).
+
+    Attributes:
+        logits: Next-token logits after the input.
+        cache: The key/value cache.
+        mask: The attention mask so far ``(1, positions)``.
+        emotion_scores: Log-probability of each label as the emotion field's value (label -> score).
+    """
+
+    logits: torch.Tensor
+    cache: Any
+    mask: torch.Tensor
+    emotion_scores: dict[str, float] = field(default_factory=dict)
+
+
+class ParalinGPTModel(nn.Module):
+    """ParalinGPT: frozen speech encoder -> layer weights + mean/std pooling -> prefix projector -> frozen LLM.
+
+    Args:
+        config: The model's settings.
+        encoder: A frozen speech encoder (:func:`emotionlayer.models.echat.backbones.load_speech_encoder`).
+        llm: A frozen causal LM (:func:`emotionlayer.models.echat.backbones.load_llm`).
+        tokenizer: Its tokenizer.
+    """
+
+    def __init__(self, config: ParalinGPTConfig, encoder: SpeechEncoder, llm: Any, tokenizer: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.llm = llm
+        self.tokenizer = tokenizer
+        table = llm.get_input_embeddings().weight
+        llm_dim = int(table.shape[1])
+        scale = float(table.detach().float().pow(2).mean().sqrt())
+        self.layer_weights = LayerWeightedSum(encoder.num_hidden_states)
+        # standardisation of the pooled features (training-set statistics; saved with the trained weights)
+        width = 2 * encoder.hidden_size
+        self.register_buffer("feature_mean", torch.zeros(encoder.num_hidden_states, width))
+        self.register_buffer("feature_std", torch.ones(encoder.num_hidden_states, width))
+        self.projector = PrefixProjector(
+            2 * encoder.hidden_size, config.projection_dim, llm_dim, config.prefix_tokens, config.dropout, scale
+        )
+        self.bos_id, self.eos_ids = _special_ids(tokenizer, llm)
+        signature = inspect.signature(llm.forward).parameters
+        # transformers 5.2x renamed past_key_values to cache
+        self._cache_arg = "cache" if "cache" in signature else "past_key_values"
+        self._label_ids = {label: self.ids(f" {label}") for label in config.labels}
+        self._field_ids = self.ids("emotion:")
+        self._bar_ids = self.ids(" |")
+        self.requires_grad_(False)
+        for module in self.trainable_modules().values():
+            module.requires_grad_(True)
+        self.train(self.training)
+
+    # ----------------------------------------------------------------------------------------------
+    # which parameters train
+
+    def trainable_modules(self) -> dict[str, nn.Module]:
+        """The modules that train: the layer weights and the prefix projector (the encoder and LLM never do)."""
+        return {"layer_weights": self.layer_weights, "projector": self.projector}
+
+    def train(self, mode: bool = True) -> ParalinGPTModel:
+        """Like ``nn.Module.train``, but the frozen encoder and LLM always stay in eval mode."""
+        super().train(mode)
+        self.llm.eval()
+        self.encoder.eval()
+        return self
+
+    #: Buffers a checkpoint holds besides the trained parameters.
+    STATS = ("feature_mean", "feature_std")
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint holds: every parameter that trains, and the feature statistics."""
+        state = {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
+        state.update({name: getattr(self, name).detach() for name in self.STATS})
+        return state
+
+    def set_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Set the standardisation of the pooled features: ``(layers, 2d)`` means and standard deviations."""
+        expected = tuple(self.feature_mean.shape)
+        if tuple(mean.shape) != expected or tuple(std.shape) != expected:
+            raise ConfigError(f"Feature statistics must have shape {expected}, got {tuple(mean.shape)} and {tuple(std.shape)}.")
+        with torch.no_grad():
+            self.feature_mean.copy_(mean)
+            self.feature_std.copy_(std.clamp(min=1e-4))
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Load checkpoint weights (exactly the trainable ones and the feature statistics, with the same shapes).
+
+        Raises:
+            ConfigError: names or shapes differ (the checkpoint was made for another encoder, LLM or config).
+        """
+        params = {**dict(self.named_parameters()), **{name: getattr(self, name) for name in self.STATS}}
+        expected = set(self.trainable_state_dict())
+        if set(state) != expected:
+            odd = sorted(set(state) ^ expected)
+            raise ConfigError(
+                f"The checkpoint's weights do not match this model ({', '.join(odd[:4])}...). It was made for another "
+                "encoder, LLM or config; use the config.json saved beside it."
+            )
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if params[name].shape != tensor.shape:
+                    raise ConfigError(
+                        f"Checkpoint weight {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}; "
+                        "the checkpoint was made with another config."
+                    )
+                params[name].copy_(tensor.to(params[name].dtype))
+        return sorted(state)
+
+    # ----------------------------------------------------------------------------------------------
+    # text
+
+    @property
+    def device(self) -> torch.device:
+        return self.layer_weights.logits.device
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def prompt_ids(self, transcript: str) -> list[int]:
+        """Token ids of the text prompt for a transcript (cut to ``max_transcript_tokens``), then a newline."""
+        config = self.config
+        text = config.render_prompt(transcript)
+        ids = self.ids(text)
+        limit = config.max_transcript_tokens + len(self.ids(config.render_prompt("x")))
+        return ids[:limit] + self.ids("\n")
+
+    def target_ids(self, emotion: str, response_emotion: str, reply: str) -> tuple[list[int], list[float]]:
+        """Token ids of a serialised target (the reply cut to fit ``max_target_tokens``) + EOS, and their loss weights.
+
+        The emotion label's tokens weigh ``emotion_weight``; every other token 1.
+        """
+        segments = [self.ids(piece) for piece in target_segments(emotion, response_emotion, reply)]
+        head = [i for piece in segments[:-1] for i in piece]
+        room = max(0, self.config.max_target_tokens - 1 - len(head))
+        ids = head + segments[-1][:room] + [self.eos_ids[0]]
+        weights = [1.0] * len(ids)
+        start = len(segments[0])
+        for i in range(start, start + len(segments[1])):
+            weights[i] = float(self.config.emotion_weight)
+        return ids, weights
+
+    # ----------------------------------------------------------------------------------------------
+    # forward
+
+    def pooled_features(
+        self,
+        states: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        waves: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Per-layer pooled features ``(batch, layers, 2d)`` of cached hidden ``states`` (with ``lengths``) or raw
+        ``waves``, before standardisation."""
+        if states is None:
+            if waves is None:
+                raise ConfigError("ParalinGPT needs hidden states or waveforms.")
+            with torch.no_grad():
+                states, lengths = self.encoder(waves)
+        assert lengths is not None
+        if states.shape[0] != self.feature_mean.shape[0]:
+            raise ConfigError(
+                f"Expected {self.feature_mean.shape[0]} hidden states, got {states.shape[0]}: the encoder does not "
+                "match the one this model was built for."
+            )
+        return pool_layers(states, lengths)
+
+    def encode_prefix(
+        self,
+        states: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        waves: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The soft prefix ``(batch, K, llm_dim)`` of cached hidden ``states`` (with ``lengths``) or raw ``waves``."""
+        pooled = self.pooled_features(states, lengths, waves)
+        standard = (pooled - self.feature_mean) / self.feature_std
+        mixed = torch.einsum("l,bld->bd", self.layer_weights.weights, standard)
+        return self.projector(mixed)
+
+    def _embed(self, ids: Sequence[int]) -> torch.Tensor:
+        table = self.llm.get_input_embeddings()
+        return table(torch.tensor(list(ids), dtype=torch.long, device=self.device))
+
+    def build_inputs(
+        self,
+        prefix: torch.Tensor,
+        prompt_ids: Sequence[Sequence[int]],
+        targets: Sequence[Sequence[int]] | None = None,
+        weights: Sequence[Sequence[float]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder input of a batch, right-padded.
+
+        Returns:
+            ``(inputs_embeds, attention_mask, labels, label_weights)``; ``labels[b, p]`` is the token at
+            position ``p`` if it is a target token, else ``-100``.
+        """
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        bos = self._embed([self.bos_id])
+        rows, labels, label_weights = [], [], []
+        for b in range(prefix.shape[0]):
+            target = list(targets[b]) if targets is not None else []
+            parts = [bos, prefix[b], self._embed(prompt_ids[b])]
+            if target:
+                parts.append(self._embed(target))
+            row = torch.cat([p.to(dtype) for p in parts])
+            label = torch.full((row.shape[0],), IGNORE_INDEX, dtype=torch.long, device=self.device)
+            weight = torch.zeros(row.shape[0], device=self.device)
+            if target:
+                label[-len(target) :] = torch.tensor(target, device=self.device)
+                weight[-len(target) :] = torch.tensor(
+                    list(weights[b]) if weights is not None else [1.0] * len(target), device=self.device
+                )
+            rows.append(row)
+            labels.append(label)
+            label_weights.append(weight)
+        width = max(r.shape[0] for r in rows)
+        embeds = torch.zeros(len(rows), width, rows[0].shape[1], dtype=dtype, device=self.device)
+        mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)
+        label_out = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long, device=self.device)
+        weight_out = torch.zeros(len(rows), width, device=self.device)
+        for b, row in enumerate(rows):
+            n = row.shape[0]
+            embeds[b, :n], mask[b, :n], label_out[b, :n], weight_out[b, :n] = row, 1, labels[b], label_weights[b]
+        return embeds, mask, label_out, weight_out
+
+    def _logits_at(self, embeds: torch.Tensor, mask: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """Next-token logits at the positions ``where`` (a boolean ``(batch, positions)`` mask) only.
+
+        The output layer runs on those positions alone: with a large vocabulary it is the costliest part.
+        """
+        base = getattr(self.llm, "base_model", None)
+        head = self.llm.get_output_embeddings()
+        if base is None or base is self.llm or head is None:
+            return self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits[where]
+        hidden = base(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
+        return head(hidden[where])
+
+    def forward(self, batch: ParalinGPTBatch) -> ParalinGPTLoss:
+        """The training loss of a batch: weighted cross-entropy over the target tokens."""
+        prefix = self.encode_prefix(batch.states, batch.lengths, batch.waves)
+        embeds, mask, labels, weights = self.build_inputs(prefix, batch.prompt_ids, batch.target_ids, batch.target_weights)
+        # logits at position p predict the token at p + 1
+        next_labels = torch.full_like(labels, IGNORE_INDEX)
+        next_labels[:, :-1] = labels[:, 1:]
+        next_weights = torch.zeros_like(weights)
+        next_weights[:, :-1] = weights[:, 1:]
+        where = next_labels != IGNORE_INDEX
+        logits = self._logits_at(embeds, mask, where)
+        token_loss = F.cross_entropy(logits.float(), next_labels[where], reduction="none")
+        w = next_weights[where]
+        return ParalinGPTLoss((token_loss * w).sum() / w.sum(), int(where.sum()))
+
+    # ----------------------------------------------------------------------------------------------
+    # inference
+
+    def _step(self, ids: Sequence[int], cache: Any, mask: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Feed tokens after a cache; return the last logits, the cache and the extended mask."""
+        mask = torch.cat([mask, mask.new_ones(1, len(ids))], dim=1)
+        out = self.llm(
+            input_ids=torch.tensor([list(ids)], device=self.device),
+            attention_mask=mask,
+            use_cache=True,
+            **{self._cache_arg: cache},
+        )
+        return out.logits[0], getattr(out, self._cache_arg), mask
+
+    @torch.inference_mode()
+    def prefill(self, prefix: torch.Tensor, transcript: str) -> Prefill:
+        """Read one turn (its ``(1, K, d)`` prefix and transcript) up to ``emotion:`` and score every label.
+
+        A label's score is the log-probability of its tokens as the value of the ``emotion`` field: the
+        model's own distribution over the labels, which no garbled text can break.
+        """
+        embeds, mask, _, _ = self.build_inputs(prefix, [self.prompt_ids(transcript) + self._field_ids])
+        out = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
+        logits = out.logits[0, -1]
+        cache = getattr(out, self._cache_arg)
+        first = torch.log_softmax(logits.float(), dim=-1)
+        scores: dict[str, float] = {}
+        for label, ids in self._label_ids.items():
+            score = float(first[ids[0]])
+            if len(ids) > 1:  # the label's later tokens, each after the ones before (on a copy of the cache)
+                rest, _, _ = self._step(ids[:-1], copy.deepcopy(cache), mask)
+                steps = torch.log_softmax(rest.float().reshape(len(ids) - 1, -1), dim=-1)
+                score += float(sum(steps[i, ids[i + 1]] for i in range(len(ids) - 1)))
+            scores[label] = score
+        return Prefill(logits, cache, mask, scores)
+
+    @torch.inference_mode()
+    def generate_ids(
+        self,
+        state: Prefill,
+        emotion: str,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[int]:
+        """Force `` {emotion} |`` after the prefill, then yield generated token ids until EOS.
+
+        ``state`` is used up (its cache grows).
+        """
+        logits, cache, mask = self._step(self._label_ids[emotion] + self._bar_ids, state.cache, state.mask)
+        logits = logits[-1]
+        for _ in range(max_new_tokens):
+            token = _pick(logits, temperature, top_p, generator)
+            if token in self.eos_ids:
+                return
+            yield token
+            logits, cache, mask = self._step([token], cache, mask)
+            logits = logits[-1]
+
+
+def build_model(config: ParalinGPTConfig, device: str = "cpu", llm_dtype: str = "float32") -> ParalinGPTModel:
+    """Load the frozen encoder and LLM ``config`` names (cached per process) and build a fresh model on ``device``.
+
+    The new modules are initialised from torch's random state: seed it first for a repeatable model.
+    """
+    from ..echat.backbones import load_llm, load_speech_encoder
+
+    encoder = load_speech_encoder(config.encoder, device)
+    llm, tokenizer = load_llm(config.llm, device, llm_dtype)
+    return ParalinGPTModel(config, encoder, llm, tokenizer).to(device)

@@ -1,0 +1,200 @@
+"""ParalinGPT as a dialogue system: ``respond``/``stream`` like the cascade (registered as ``paralingpt``).
+
+Per turn: the config's ASR writes the transcript; the frozen encoder and the trained adapter turn the audio
+into soft prefix tokens; the frozen LLM reads both, and its probability of each label as the ``emotion``
+field's value is the turn's emotion; it then writes the response emotion and the reply, which streams
+into the config's TTS sentence by sentence.
+
+The voice: the model's predicted *response* emotion decides how the reply sounds. The style is that of the
+empathy strategy for the user's emotion when that strategy's voice carries the predicted response emotion
+(the usual case: the model learns exactly that mapping), else that of the strategy for the response
+emotion itself, with that emotion. A missing or garbled response emotion falls back to the user's
+emotion's strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ...config import PipelineConfig, Strategy
+from ...errors import ConfigError
+from ...registry import register
+from ...systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from ...systems.speech import speak_as_written
+from ...types import Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
+from ..echat.system import first_sentences
+
+#: Said when the model writes nothing speakable.
+FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
+
+
+def voice_for(config: PipelineConfig, emotion: str, response_emotion: str | None) -> tuple[Strategy, SpeakingStyle]:
+    """The strategy and speaking style a reply is spoken with (see the module docstring).
+
+    Args:
+        config: The pipeline config (its empathy strategies).
+        emotion: The user's emotion.
+        response_emotion: The model's response emotion, or ``None`` when it wrote none.
+    """
+    strategy = config.strategy_for(emotion)
+    if response_emotion is None or strategy.style.emotion == response_emotion:
+        return strategy, strategy.style
+    other = config.strategy_for(response_emotion)
+    return other, dataclasses.replace(other.style, emotion=response_emotion)
+
+
+@register("system", "paralingpt")
+class ParalinGPTSystem:
+    """ParalinGPT (Lin et al., ICASSP 2024): ASR transcript + speech-emotion prefix into a frozen LLM.
+
+    Args:
+        model: A :class:`~emotionlayer.models.paralingpt.ParalinGPT`.
+        asr: The speech recogniser (``transcribe``).
+        tts: The voice (anything with ``synthesize(text, style)``).
+        config: The pipeline config (strategies pick the voice's style; limits; language).
+        max_new_tokens: Most tokens written after the emotion field (response emotion and reply).
+        max_sentences: Stop after this many sentences (a spoken answer); 0 for no limit.
+        temperature: 0 decodes greedily; higher values sample.
+    """
+
+    name = "paralingpt"
+    requires: tuple[str, ...] = ("torch", "transformers")
+    extra = "transformers"
+
+    def __init__(
+        self,
+        model: Any,
+        asr: Any,
+        tts: Any,
+        config: PipelineConfig | None = None,
+        max_new_tokens: int = 64,
+        max_sentences: int = 2,
+        temperature: float = 0.0,
+    ) -> None:
+        if max_new_tokens < 1 or max_sentences < 0:
+            raise ConfigError("paralingpt needs max_new_tokens >= 1 and max_sentences >= 0 (0: no sentence limit).")
+        self.model = model
+        self.asr = asr
+        self.tts = tts
+        self.config = config or PipelineConfig.default()
+        self.max_new_tokens = max_new_tokens
+        self.max_sentences = max_sentences
+        self.temperature = temperature
+        self._tts_executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PipelineConfig | None = None,
+        model: str | None = None,
+        device: str = "auto",
+        max_new_tokens: int = 64,
+        max_sentences: int = 2,
+        temperature: float = 0.0,
+    ) -> ParalinGPTSystem:
+        """Build the config's ASR (the cascade's ``asr`` section) and TTS, and load the model.
+
+        Args:
+            config: The pipeline config (``None``: the packaged default).
+            model: A folder from ``emotionlayer paralingpt train``; ``None`` is the packaged checkpoint.
+            device: ``auto``, ``cpu``, ``cuda``...
+            max_new_tokens: See the class.
+            max_sentences: See the class.
+            temperature: See the class.
+        """
+        from ... import registry
+        from ...pipeline import build_tts
+        from .inference import ParalinGPT
+
+        config = PipelineConfig.coerce(config)
+        paralingpt = ParalinGPT.from_pretrained(model, device=device)
+        asr = registry.create("asr", config.asr.backend, **config.asr.params)
+        return cls(paralingpt, asr, build_tts(config), config, max_new_tokens, max_sentences, temperature)
+
+    def _tts_pool(self) -> ThreadPoolExecutor:
+        if self._tts_executor is None:
+            self._tts_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotionlayer-paralingpt-tts")
+        return self._tts_executor
+
+    def close(self) -> None:
+        """Release the TTS thread."""
+        if self._tts_executor is not None:
+            self._tts_executor.shutdown(wait=False)
+            self._tts_executor = None
+
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+        """Answer one spoken turn as events: perceived, prompt, text pieces, spoken sentences, turn.
+
+        ``history`` is accepted for the common seam and not used: the model was trained on single turns.
+        Text given on the utterance is used as the transcript (the ASR is skipped). Closing the iterator
+        early stops the LLM and the voice.
+        """
+        start = time.perf_counter()
+
+        def now() -> float:
+            return time.perf_counter() - start
+
+        utt = as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
+        if utt.audio is None:
+            raise ConfigError(
+                "ParalinGPT hears how things were said, and this utterance has only text. Give it audio, or use a "
+                "text-capable system (--system cascade)."
+            )
+        language = utt.language or self.config.pipeline.language
+        t = time.perf_counter()
+        if utt.text is not None and utt.text.strip():
+            transcript = Transcript(utt.text.strip(), language, model="given")
+        else:
+            transcript = self.asr.transcribe(utt.audio, language=language)
+        asr_seconds = time.perf_counter() - t
+        encoded = self.model.encode(utt.audio)
+        reading = self.model.read(encoded, transcript.text)
+        emotion: EmotionPrediction = reading.emotion
+        perception = Perception(transcript, emotion, {"asr": asr_seconds, "encode": encoded.seconds})
+        yield StreamEvent("perceived", now(), perception=perception)
+        messages = ({"role": "user", "content": reading.prompt},)
+        yield StreamEvent("prompt", now(), messages=messages, detail=reading)
+
+        voice: dict[str, Any] = {}
+
+        def spoken_style() -> SpeakingStyle:
+            if "style" not in voice:  # decided once, when the first sentence is spoken
+                voice["strategy"], voice["style"] = voice_for(self.config, emotion.label, reading.response_emotion)
+            return voice["style"]
+
+        pieces = first_sentences(
+            reading.reply_pieces(self.max_new_tokens, self.temperature), self.max_sentences
+        )
+        spoken = yield from speak_as_written(
+            pieces,
+            lambda sentence: self.tts.synthesize(sentence, spoken_style()),
+            self._tts_pool(),
+            now,
+            fallback=FALLBACK_REPLY,
+        )
+        spoken_style()
+        turn = Turn(
+            transcript=transcript,
+            emotion=emotion,
+            prompt=messages,
+            response=Response(text=spoken.text, style=voice["style"], strategy=voice["strategy"].name),
+            audio=spoken.audio,
+            timings={
+                "asr": asr_seconds,
+                "encode": encoded.seconds,
+                "generate": reading.seconds + spoken.writing_seconds,
+                "tts": spoken.speaking_seconds,
+                "total": now(),
+                "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
+            },
+            system=self.name,
+        )
+        yield StreamEvent("turn", now(), turn=turn)
+
+    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
+        """The whole turn (see :meth:`stream`)."""
+        return turn_from_stream(self.stream(utterance, history))
