@@ -80,19 +80,22 @@ def test_mean_std_pool_ignores_padding():
     assert torch.allclose(per_layer[1], pool_layers(states[:, 1:, :5], torch.tensor([5]))[0], atol=1e-5)
 
 
-def test_features_are_standardised_with_the_stats(model):
-    batch = _batch(model)
-    pooled = model.pooled_features(batch.states, batch.lengths)
-    assert pooled.shape == (2, model.encoder.num_hidden_states, 2 * model.encoder.hidden_size)
-    before = model.encode_prefix(batch.states, batch.lengths)
-    model.set_feature_stats(pooled.mean(0), pooled.std(0))
-    try:
-        after = model.encode_prefix(batch.states, batch.lengths)
-        assert not torch.allclose(before, after)
-        with pytest.raises(ConfigError, match="shape"):
-            model.set_feature_stats(pooled.mean(0)[:1], pooled.std(0))
-    finally:
-        model.set_feature_stats(torch.zeros_like(pooled[0]), torch.ones_like(pooled[0]))
+def test_standardised_features_use_the_stats(model, config):
+    with pytest.raises(ConfigError, match="standardise"):
+        model.set_feature_stats(torch.zeros(1), torch.ones(1))
+    torch.manual_seed(0)
+    standard = build_model(ParalinGPTConfig(**{**config.to_dict(), "standardise": True}))
+    assert {"feature_mean", "feature_std"} <= set(standard.trainable_state_dict())
+    assert not isinstance(standard.projector.net[0], torch.nn.LayerNorm)  # the inputs are standardised already
+    batch = _batch(standard)
+    pooled = standard.pooled_features(batch.states, batch.lengths)
+    assert pooled.shape == (2, standard.encoder.num_hidden_states, 2 * standard.encoder.hidden_size)
+    before = standard.encode_prefix(batch.states, batch.lengths)
+    standard.set_feature_stats(pooled.mean(0), pooled.std(0))
+    assert not torch.allclose(before, standard.encode_prefix(batch.states, batch.lengths))
+    with pytest.raises(ConfigError, match="shape"):
+        standard.set_feature_stats(pooled.mean(0)[:1], pooled.std(0))
+    model(batch).loss.backward()
 
 
 def test_the_target_starts_with_the_forced_emotion_field(model):
@@ -108,7 +111,7 @@ def test_the_target_starts_with_the_forced_emotion_field(model):
 def test_only_the_adapter_trains(model):
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert names and {n.split(".")[0] for n in names} == {"layer_weights", "projector"}
-    assert set(model.trainable_state_dict()) == names | {"feature_mean", "feature_std"}  # and the stats
+    assert set(model.trainable_state_dict()) == names
     frozen = [p for n, p in model.named_parameters() if n.startswith(("encoder.", "llm."))]
     assert frozen and not any(p.requires_grad for p in frozen)
     model.zero_grad(set_to_none=True)
@@ -141,7 +144,6 @@ def test_save_and_load_give_the_same_model(model, config, tmp_path):
     with torch.no_grad():
         for param in model.trainable_state_dict().values():
             param.add_(0.3 * torch.randn_like(param))
-        model.feature_std.abs_().add_(0.5)
     save_model_folder(tmp_path / "m", model.trainable_state_dict(), config, None)
     assert read_config(tmp_path / "m")[0] == config
     loaded = ParalinGPT.from_pretrained(tmp_path / "m", device="cpu")

@@ -150,3 +150,13 @@ def test_cli_respond_with_paralingpt(monkeypatch, capsys, model_dir, tmp_path):
     data = json.loads(capsys.readouterr().out)
     assert data["system"] == "paralingpt" and data["transcript"] == "my phone won't turn on"
     assert data["response"]["text"] and set(data["timings"]) == TIMINGS
+
+
+@pytest.mark.slow
+def test_the_packaged_checkpoint_answers_a_turn():
+    """The shipped checkpoint with the packaged whisper tiny.en and SmolLM2 (loads the LLM: about a minute)."""
+    assert (inference_module.PACKAGED_DIR / "MODEL_CARD.md").is_file()
+    system = build_system(DUMMIES, "paralingpt:device=cpu,max_new_tokens=32")
+    turn = system.respond(Utterance(tone(1.5), text="my phone won't turn on"))
+    assert turn.system == "paralingpt" and turn.response.text
+    assert set(turn.emotion.probabilities) == set(EMOTIONS)

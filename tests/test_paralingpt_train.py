@@ -116,12 +116,18 @@ def test_a_run_is_repeatable_and_saves_only_the_adapter(setup, tmp_path):
     b = train_paralingpt(setup["manifest"], tmp_path / "b", _model(setup), _train(tmp_path, max_steps=3), progress=False)
     assert a.losses == b.losses
     weights, other = load_weights(tmp_path / "a"), load_weights(tmp_path / "b")
-    assert {name.split(".")[0] for name in weights} == {"layer_weights", "projector", "feature_mean", "feature_std"}
+    assert {name.split(".")[0] for name in weights} == {"layer_weights", "projector"}
     assert all(torch.equal(weights[k], other[k]) for k in weights)
     assert read_config(tmp_path / "a") == (_model(setup), _train(tmp_path, max_steps=3))
     assert not list((tmp_path / "a").rglob("*.pt")) and not list((tmp_path / "a").rglob("*.bin"))
     assert (a.cache_misses, b.cache_hits) == (4, 4)  # the second run reads the cached features
-    # the features are standardised with the training clips' statistics
+
+
+def test_standardised_features_use_the_training_statistics(setup, tmp_path):
+    config = _model(setup, standardise=True)
+    train_paralingpt(setup["manifest"], tmp_path / "a", config, _train(tmp_path, max_steps=2), progress=False)
+    weights = load_weights(tmp_path / "a")
+    assert {"feature_mean", "feature_std"} <= set(weights)
     examples = load_examples(setup["manifest"], ParalinGPTConfig().labels)
     model = ParalinGPT.from_pretrained(tmp_path / "a", device="cpu").model
     pooled = torch.stack([

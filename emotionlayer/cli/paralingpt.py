@@ -58,6 +58,12 @@ def train(
         "--emotion-weight",
         help="Loss weight of the emotion label's tokens (default 1: the plain language-model loss of the paper).",
     ),
+    standardise: bool = typer.Option(
+        False,
+        "--standardise",
+        help="Pool every encoder layer and standardise the features with training-set statistics before the layer "
+        "mix (the prefix follows the audio more; needs more steps). See docs/paralingpt.md.",
+    ),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the data (default 10)."),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps to run (overrides --epochs)."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Turns per micro-batch and device (default 8)."),
@@ -93,6 +99,8 @@ def train(
     ):
         if value is not None:
             model_overrides[key] = value
+    if standardise:
+        model_overrides["standardise"] = True
     model_config = ParalinGPTConfig.from_dict(model_overrides)
     train_base = replace(default_train_config(), **train_overrides)
     train_config = train_config_with(

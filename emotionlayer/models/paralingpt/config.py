@@ -62,6 +62,9 @@ class ParalinGPTConfig:
         prompt: The text prompt; ``{transcript}`` is replaced by the ASR transcript.
         emotion_weight: Loss weight of the current-turn emotion's label tokens relative to the other
             target tokens (1 is the plain language-model loss of the paper).
+        standardise: Pool every layer first and standardise each pooled dimension with training-set
+            statistics before the learned layer mix (the prefix then follows the audio more; see
+            docs/paralingpt.md). Off: mix the layers frame by frame, then pool.
         max_audio_seconds: Longest clip accepted (whisper encoders take at most 30 s per pass).
         max_transcript_tokens: Longest transcript in the prompt, in tokens (longer ones are cut).
         max_target_tokens: Longest serialised target in tokens (the reply is cut to fit).
@@ -75,6 +78,7 @@ class ParalinGPTConfig:
     labels: tuple[str, ...] = EMOTIONS
     prompt: str = USER_PROMPT
     emotion_weight: float = 1.0
+    standardise: bool = False
     max_audio_seconds: float = 30.0
     max_transcript_tokens: int = 96
     max_target_tokens: int = 128

@@ -4,18 +4,18 @@ The decoder input for one turn is::
 
     BOS, K soft prefix tokens, "User said: {transcript}\\n", "emotion: E | response emotion: R | reply: TEXT" + EOS
 
-and the loss counts the target tokens only. The prefix comes from the frozen speech encoder: every hidden
-layer is normalised per frame and pooled over the clip (mean and standard deviation: the statistics the
-packaged SER uses), each pooled dimension is standardised with statistics of the training set, a learned
-softmax weighting (E-chat's :class:`~emotionlayer.models.echat.model.LayerWeightedSum` weights) mixes the
-layers, and a small MLP writes ``K`` vectors in the LLM's embedding space. Only the layer weights and that
-MLP train (about 1.6 M parameters for whisper tiny.en and SmolLM2-135M): the encoder and the LLM stay
-frozen.
+and the loss counts the target tokens only. The prefix comes from the frozen speech encoder: a learned
+softmax-weighted sum of its hidden layers (E-chat's :class:`~emotionlayer.models.echat.model.LayerWeightedSum`,
+each layer normalised per frame), mean and standard deviation over the clip's frames, and a small MLP that
+writes ``K`` vectors in the LLM's embedding space. Only the layer weights and that MLP train (about 1.6 M
+parameters for whisper tiny.en and SmolLM2-135M): the encoder and the LLM stay frozen.
 
-Why standardise: the pooled statistics of different clips share a large common part, and clip-to-clip
-differences (where the emotion is) are a few percent of it. Without standardisation the projector learns
-a nearly constant prefix (a soft prompt that ignores the audio): in a 350-step run on real data, the
-prefixes of different clips had a cosine similarity of 0.9998.
+With ``standardise`` on, every layer is pooled first, each pooled dimension is standardised with
+statistics of the training set (saved with the weights), and the learned weights then mix the layers. The
+pooled statistics of different clips share a large common part and differ by a few percent (where the
+emotion is); without standardisation the projector learns a prefix that hardly depends on the audio (in a
+350-step run on real data, a cosine similarity of 0.9998 between clips' prefixes), with it the prefix
+follows the audio (0.33) but needs more steps to generalise (see docs/paralingpt.md).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .fields import target_segments
 
 
 class PrefixProjector(nn.Module):
-    """Standardised pooled speech-emotion features -> ``K`` soft tokens at the scale of the LLM's token embeddings.
+    """Pooled speech-emotion features -> ``K`` soft tokens at the scale of the LLM's token embeddings.
 
     Args:
         in_dim: Width of the pooled features (twice the encoder width: mean and standard deviation).
@@ -47,14 +47,17 @@ class PrefixProjector(nn.Module):
         tokens: ``K``.
         dropout: Dropout after the hidden layer.
         scale: Typical norm-per-dimension of the LLM's token embeddings (the output's scale at the start).
+        input_norm: Layer-normalise the input first (off when the features are already standardised).
     """
 
-    def __init__(self, in_dim: int, hidden: int, llm_dim: int, tokens: int, dropout: float, scale: float) -> None:
+    def __init__(
+        self, in_dim: int, hidden: int, llm_dim: int, tokens: int, dropout: float, scale: float, input_norm: bool = True
+    ) -> None:
         super().__init__()
         self.tokens = tokens
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, tokens * llm_dim)
-        )
+        layers: list[nn.Module] = [nn.LayerNorm(in_dim)] if input_norm else []
+        layers += [nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, tokens * llm_dim)]
+        self.net = nn.Sequential(*layers)
         self.norm = nn.LayerNorm(llm_dim)
         self.register_buffer("scale", torch.tensor(float(scale)), persistent=False)
 
@@ -156,12 +159,18 @@ class ParalinGPTModel(nn.Module):
         llm_dim = int(table.shape[1])
         scale = float(table.detach().float().pow(2).mean().sqrt())
         self.layer_weights = LayerWeightedSum(encoder.num_hidden_states)
-        # standardisation of the pooled features (training-set statistics; saved with the trained weights)
         width = 2 * encoder.hidden_size
-        self.register_buffer("feature_mean", torch.zeros(encoder.num_hidden_states, width))
-        self.register_buffer("feature_std", torch.ones(encoder.num_hidden_states, width))
+        if config.standardise:  # training-set statistics of the pooled features, saved with the trained weights
+            self.register_buffer("feature_mean", torch.zeros(encoder.num_hidden_states, width))
+            self.register_buffer("feature_std", torch.ones(encoder.num_hidden_states, width))
         self.projector = PrefixProjector(
-            2 * encoder.hidden_size, config.projection_dim, llm_dim, config.prefix_tokens, config.dropout, scale
+            width,
+            config.projection_dim,
+            llm_dim,
+            config.prefix_tokens,
+            config.dropout,
+            scale,
+            input_norm=not config.standardise,
         )
         self.bos_id, self.eos_ids = _special_ids(tokenizer, llm)
         signature = inspect.signature(llm.forward).parameters
@@ -189,17 +198,25 @@ class ParalinGPTModel(nn.Module):
         self.encoder.eval()
         return self
 
-    #: Buffers a checkpoint holds besides the trained parameters.
-    STATS = ("feature_mean", "feature_std")
+    @property
+    def stats_names(self) -> tuple[str, ...]:
+        """Buffers a checkpoint holds besides the trained parameters (the feature statistics, if standardised)."""
+        return ("feature_mean", "feature_std") if self.config.standardise else ()
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint holds: every parameter that trains, and the feature statistics."""
+        """The weights a checkpoint holds: every parameter that trains (and the feature statistics)."""
         state = {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
-        state.update({name: getattr(self, name).detach() for name in self.STATS})
+        state.update({name: getattr(self, name).detach() for name in self.stats_names})
         return state
 
     def set_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Set the standardisation of the pooled features: ``(layers, 2d)`` means and standard deviations."""
+        """Set the standardisation of the pooled features: ``(layers, 2d)`` means and standard deviations.
+
+        Raises:
+            ConfigError: the model does not standardise (``standardise`` is off), or the shapes are wrong.
+        """
+        if not self.config.standardise:
+            raise ConfigError("This ParalinGPT model does not standardise its features (standardise is off).")
         expected = tuple(self.feature_mean.shape)
         if tuple(mean.shape) != expected or tuple(std.shape) != expected:
             raise ConfigError(f"Feature statistics must have shape {expected}, got {tuple(mean.shape)} and {tuple(std.shape)}.")
@@ -213,7 +230,7 @@ class ParalinGPTModel(nn.Module):
         Raises:
             ConfigError: names or shapes differ (the checkpoint was made for another encoder, LLM or config).
         """
-        params = {**dict(self.named_parameters()), **{name: getattr(self, name) for name in self.STATS}}
+        params = {**dict(self.named_parameters()), **{name: getattr(self, name) for name in self.stats_names}}
         expected = set(self.trainable_state_dict())
         if set(state) != expected:
             odd = sorted(set(state) ^ expected)
@@ -276,18 +293,25 @@ class ParalinGPTModel(nn.Module):
     ) -> torch.Tensor:
         """Per-layer pooled features ``(batch, layers, 2d)`` of cached hidden ``states`` (with ``lengths``) or raw
         ``waves``, before standardisation."""
+        states, lengths = self._states(states, lengths, waves)
+        return pool_layers(states, lengths)
+
+    def _states(
+        self, states: torch.Tensor | None, lengths: torch.Tensor | None, waves: Sequence[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if states is None:
             if waves is None:
                 raise ConfigError("ParalinGPT needs hidden states or waveforms.")
             with torch.no_grad():
                 states, lengths = self.encoder(waves)
         assert lengths is not None
-        if states.shape[0] != self.feature_mean.shape[0]:
+        layers = self.layer_weights.logits.shape[0]
+        if states.shape[0] != layers:
             raise ConfigError(
-                f"Expected {self.feature_mean.shape[0]} hidden states, got {states.shape[0]}: the encoder does not "
-                "match the one this model was built for."
+                f"Expected {layers} hidden states, got {states.shape[0]}: the encoder does not match the one this "
+                "model was built for."
             )
-        return pool_layers(states, lengths)
+        return states, lengths
 
     def encode_prefix(
         self,
@@ -296,9 +320,13 @@ class ParalinGPTModel(nn.Module):
         waves: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """The soft prefix ``(batch, K, llm_dim)`` of cached hidden ``states`` (with ``lengths``) or raw ``waves``."""
-        pooled = self.pooled_features(states, lengths, waves)
-        standard = (pooled - self.feature_mean) / self.feature_std
-        mixed = torch.einsum("l,bld->bd", self.layer_weights.weights, standard)
+        states, lengths = self._states(states, lengths, waves)
+        if self.config.standardise:
+            standard = (pool_layers(states, lengths) - self.feature_mean) / self.feature_std
+            mixed = torch.einsum("l,bld->bd", self.layer_weights.weights, standard)
+        else:
+            frames = self.layer_weights(states.float())
+            mixed = mean_std_pool(frames, lengths.to(frames.device))
         return self.projector(mixed)
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:

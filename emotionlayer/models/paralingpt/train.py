@@ -144,7 +144,8 @@ def train_paralingpt(
         accelerator.wait_for_everyone()
     dataset = ParalinGPTDataset(examples, model, cache=cache, keys=keys)
     lengths = [e.seconds for e in examples]
-    model.set_feature_stats(*feature_statistics(model, dataset))  # a resumed run loads the same ones
+    if model_config.standardise:
+        model.set_feature_stats(*feature_statistics(model, dataset))  # a resumed run loads the same ones
 
     per_epoch = batches_per_epoch(len(examples), train_config.batch_size, train_config.bucket_size, world)
     if per_epoch == 0:
