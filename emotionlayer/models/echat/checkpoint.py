@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Union
 
@@ -124,17 +125,21 @@ def optimizer_from_files(tensors: dict[str, torch.Tensor], data: dict[str, Any])
     return {"state": state, "param_groups": data["param_groups"]}
 
 
-def save_checkpoint(
+def write_checkpoint(
     out: PathLike,
     step: int,
-    weights: dict[str, torch.Tensor],
+    write_model: Callable[[Path], Any],
     optimizer_state: dict[str, Any],
     trainer_state: dict[str, Any],
-    model: EChatConfig,
-    train: TrainConfig,
     keep: int,
 ) -> Path:
-    """Write ``out/checkpoints/step-NNNNNNNN`` atomically and delete all but the ``keep`` newest."""
+    """Write ``out/checkpoints/step-NNNNNNNN`` atomically and delete all but the ``keep`` newest.
+
+    ``write_model(folder)`` writes the model files (each trainable model's own ``save_model_folder``);
+    the optimizer state (safetensors + JSON, no pickle) and ``trainer_state`` go beside them. Everything
+    is written into a temporary folder, fsynced and renamed into place, so a kill never leaves half a
+    checkpoint.
+    """
     from safetensors.torch import save_file
 
     root = Path(out) / CHECKPOINTS
@@ -143,7 +148,7 @@ def save_checkpoint(
     tmp = root / f".step-{step:08d}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    save_model_folder(tmp, weights, model, train)
+    write_model(tmp)
     tensors, plain = optimizer_to_files(optimizer_state)
     save_file(tensors, str(tmp / OPTIMIZER_TENSORS))
     (tmp / OPTIMIZER_JSON).write_text(json.dumps(plain), encoding="utf-8")
@@ -157,6 +162,22 @@ def save_checkpoint(
     for old in list_checkpoints(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_checkpoint(
+    out: PathLike,
+    step: int,
+    weights: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
+    trainer_state: dict[str, Any],
+    model: EChatConfig,
+    train: TrainConfig,
+    keep: int,
+) -> Path:
+    """Write an E-chat checkpoint (see :func:`write_checkpoint`)."""
+    return write_checkpoint(
+        out, step, lambda folder: save_model_folder(folder, weights, model, train), optimizer_state, trainer_state, keep
+    )
 
 
 def list_checkpoints(out: PathLike) -> list[Path]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Union
 
@@ -23,14 +22,9 @@ import torch
 
 from ...errors import ConfigError, ModelNotFoundError
 from ..echat.checkpoint import (
-    CHECKPOINTS,
     CONFIG_FILE,
-    OPTIMIZER_JSON,
-    OPTIMIZER_TENSORS,
-    STATE_FILE,
     WEIGHTS_FILE,
-    list_checkpoints,
-    optimizer_to_files,
+    write_checkpoint,
     write_json_atomic,
 )
 from ..echat.config import TrainConfig
@@ -92,26 +86,13 @@ def save_checkpoint(
     model: ParalinGPTConfig,
     train: TrainConfig,
 ) -> Path:
-    """Write ``out/checkpoints/step-NNNNNNNN`` atomically and delete all but the ``train.keep_checkpoints`` newest."""
-    from safetensors.torch import save_file
-
-    root = Path(out) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:08d}"
-    tmp = root / f".step-{step:08d}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    save_model_folder(tmp, weights, model, train)
-    tensors, plain = optimizer_to_files(optimizer_state)
-    save_file(tensors, str(tmp / OPTIMIZER_TENSORS))
-    (tmp / OPTIMIZER_JSON).write_text(json.dumps(plain), encoding="utf-8")
-    (tmp / STATE_FILE).write_text(json.dumps(trainer_state, indent=2), encoding="utf-8")
-    for file in tmp.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in list_checkpoints(out)[: -train.keep_checkpoints]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+    """Write ``out/checkpoints/step-NNNNNNNN`` atomically, keeping the ``train.keep_checkpoints`` newest
+    (E-chat's :func:`~emotionlayer.models.echat.checkpoint.write_checkpoint`, with this model's files)."""
+    return write_checkpoint(
+        out,
+        step,
+        lambda folder: save_model_folder(folder, weights, model, train),
+        optimizer_state,
+        trainer_state,
+        train.keep_checkpoints,
+    )
