@@ -249,6 +249,20 @@ def test_bad_input_says_what_to_do(manifest, tmp_path):
         evaluate(no_emotion, ["test-mood"])  # the topline (the reference) needs them
 
 
+def test_split_keeps_only_that_split(manifest, tmp_path):
+    rows = list(csv.DictReader(open(manifest, encoding="utf-8")))
+    for i, row in enumerate(rows):
+        row["split"] = "test" if i % 2 else "train"
+        row["path"] = str(manifest.parent / row["path"])
+    split_manifest = write_manifest(tmp_path, rows, name="with_split.csv")
+    report = evaluate(split_manifest, ["test-mood"], split="test")
+    assert report.n == 5 and [Path(c.path).name for c in report.clips] == [Path(r["path"]).name for r in rows[1::2]]
+    with pytest.raises(ManifestError, match="has train, test|has test, train"):
+        evaluate(split_manifest, ["test-mood"], split="dev")
+    with pytest.raises(ManifestError, match="no 'split' column"):
+        evaluate(manifest, ["test-mood"], split="test")
+
+
 def test_split_system_specs():
     assert split_system_specs("cascade,topline") == ["cascade", "topline"]
     assert split_system_specs("echat:model=DIR,device=cpu,topline") == ["echat:model=DIR,device=cpu", "topline"]

@@ -31,7 +31,10 @@ def evaluate_dialogue(
         "is told the true text and emotion; the others hear the recording only.",
     ),
     config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON) the systems are built from; default: the packaged offline models."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Answer only the first N recordings."),
+    split: str | None = typer.Option(
+        None, "--split", help="Answer only the rows whose 'split' column has this value, e.g. test (manifests of `emotionlayer data generate` have one)."
+    ),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Answer only the first N recordings (after --split)."),
     report: Path | None = typer.Option(
         None, "--report", help="Write report.md (tables), scores.png (bar chart), replies.md/.csv (every reply side by side), per_emotion.csv and report.json into this folder."
     ),
@@ -79,6 +82,7 @@ def evaluate_dialogue(
         systems,
         config=cfg,
         limit=limit,
+        split=split,
         report_dir=report,
         workers=workers,
         ray=ray,

@@ -451,6 +451,7 @@ def evaluate_dialogue(
     limit: int | None = None,
     report_dir: PathLike | None = None,
     workers: int = 1,
+    split: str | None = None,
     ray: str | None = None,
     cache_dir: PathLike | None = None,
     progress: bool = False,
@@ -467,10 +468,12 @@ def evaluate_dialogue(
             Systems with ``needs_truth`` (the topline) are given the true text and emotion; the others
             the audio alone. Without a ``reference`` column the ``topline`` is added if not listed.
         config: The pipeline config systems are built from (default: the packaged one).
-        limit: Answer only the first ``limit`` clips.
+        limit: Answer only the first ``limit`` clips (after ``split``).
         report_dir: Write the report files here (:meth:`DialogueReport.write`).
         workers: Local worker processes (each builds every system once); 1 answers in this process.
             Workers share the CPUs, so latency figures are only comparable at the same ``workers``.
+        split: Answer only the rows whose ``split`` column has this value (e.g. ``test`` of a manifest
+            written by ``emotionlayer data generate``).
         ray: A Ray cluster address (``local`` starts one here) to answer in ``workers`` Ray actors.
         cache_dir: Keep every reply in ``<cache_dir>/replies.jsonl`` and reuse the ones already there.
         progress: Show a progress bar over clips on stderr.
@@ -500,6 +503,13 @@ def evaluate_dialogue(
     classes = {spec: registry.get_class("system", registry.parse_spec(spec)[0]) for spec in specs}
 
     rows = list(read_manifest(manifest)) if isinstance(manifest, (str, os.PathLike)) else list(manifest)
+    if split is not None:
+        splits = sorted({str(row.extra.get("split")) for row in rows if row.extra.get("split")})
+        if not splits:
+            raise ManifestError(f"--split {split}: the manifest has no 'split' column. Remove --split, or add the column.")
+        rows = [row for row in rows if str(row.extra.get("split", "")) == split]
+        if not rows:
+            raise ManifestError(f"--split {split}: no row has that split; the manifest has {', '.join(splits)}.")
     if limit is not None:
         rows = rows[: max(0, int(limit))]
     if not rows:
