@@ -9,8 +9,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from emotionlayer.labels import EMOTIONS  # noqa: E402
+from emotionlayer.models.common.backbones import CT2WhisperEncoder, load_llm, load_speech_encoder  # noqa: E402
 from emotionlayer.models.echat import EChatConfig  # noqa: E402
-from emotionlayer.models.echat.backbones import CT2WhisperEncoder, load_llm, load_speech_encoder  # noqa: E402
 from emotionlayer.models.echat.model import (  # noqa: E402
     IGNORE_INDEX,
     Connector,

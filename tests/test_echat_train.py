@@ -12,8 +12,8 @@ pytest.importorskip("accelerate")
 pytest.importorskip("tokenizers")
 
 from emotionlayer.errors import ConfigError  # noqa: E402
+from emotionlayer.models.common.backbones import load_speech_encoder  # noqa: E402
 from emotionlayer.models.echat import EChatConfig, TrainConfig, train_echat  # noqa: E402
-from emotionlayer.models.echat.backbones import load_speech_encoder  # noqa: E402
 from emotionlayer.models.echat.checkpoint import (  # noqa: E402
     list_checkpoints,
     load_weights,

@@ -5,10 +5,11 @@ speech embedding (through a connector into a frozen causal LM), the other the em
 extra LLM input in stage 2, and an auxiliary emotion classifier whose probabilities are reported).
 Stage 1 aligns speech with text (transcription); stage 2 learns emotional replies.
 
-Modules: :mod:`.config` (settings), :mod:`.backbones` (encoder and LLM loading), :mod:`.model`
-(``nn.Module`` s), :mod:`.data` (manifests, feature cache, batches), :mod:`.train` (accelerate trainer),
-:mod:`.checkpoint` (folders on disk), :mod:`.inference` (:class:`EChat`). Names are imported lazily, so
-``import emotionlayer.models.echat`` does not import torch.
+Modules: :mod:`.config` (settings), :mod:`.model` (``nn.Module`` s), :mod:`.data` (manifests, items,
+batches), :mod:`.train` (accelerate trainer), :mod:`.checkpoint` (folders on disk), :mod:`.inference`
+(:class:`EChat`); the parts ParalinGPT shares (backbones, feature cache, training loop...) are in
+:mod:`emotionlayer.models.common`. Names are imported lazily, so ``import emotionlayer.models.echat``
+does not import torch.
 
 Example::
 

@@ -28,7 +28,7 @@ import torch
 
 from ...data.manifest import ManifestError, read_manifest
 from ...errors import ConfigError
-from .backbones import SAMPLE_RATE, SpeechEncoder
+from ..common.backbones import SAMPLE_RATE, SpeechEncoder
 from .model import IGNORE_INDEX, EChatBatch
 
 logger = logging.getLogger(__name__)

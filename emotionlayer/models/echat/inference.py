@@ -25,6 +25,7 @@ import numpy as np
 
 from ...errors import AudioError, ConfigError, ModelNotFoundError
 from ...types import Audio, EmotionPrediction
+from ..common.backbones import choose_device
 from .checkpoint import load_weights, read_config
 from .config import EChatConfig
 
@@ -82,16 +83,6 @@ class EncodedSpeech:
     seconds: float
 
 
-def _choose_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but no CUDA device is available here; use device='cpu'.")
-    return device
-
-
 class EChat:
     """A trained E-chat model, ready to answer speech.
 
@@ -140,7 +131,7 @@ class EChat:
             )
         config, _ = read_config(folder)
         weights = load_weights(folder)
-        device = _choose_device(device)
+        device = choose_device(device)
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         model = build_model(config, device=device, llm_dtype=dtype)

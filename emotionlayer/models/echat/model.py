@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .backbones import SpeechEncoder
+from ..common.backbones import SpeechEncoder
 from .config import EChatConfig
 
 IGNORE_INDEX = -100
@@ -508,7 +508,7 @@ def build_model(config: EChatConfig, device: str = "cpu", llm_dtype: str = "floa
 
     The new modules are initialised from torch's random state: seed it first for a repeatable model.
     """
-    from .backbones import load_llm, load_speech_encoder
+    from ..common.backbones import load_llm, load_speech_encoder
 
     encoder = load_speech_encoder(config.encoder, device, trainable=config.unfreeze_encoder)
     llm, tokenizer = load_llm(config.llm, device, llm_dtype)

@@ -23,8 +23,8 @@ import numpy as np
 
 from ...errors import AudioError, ConfigError, ModelNotFoundError
 from ...types import Audio, EmotionPrediction
+from ..common.backbones import choose_device
 from ..echat.checkpoint import load_weights
-from ..echat.inference import _choose_device
 from .checkpoint import read_config
 from .config import ParalinGPTConfig
 from .fields import parse_fields, reply_pieces
@@ -186,7 +186,7 @@ class ParalinGPT:
             )
         config, _ = read_config(folder)
         weights = load_weights(folder)
-        device = _choose_device(device)
+        device = choose_device(device)
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         model = build_model(config, device=device, llm_dtype=dtype)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from ..echat.backbones import SpeechEncoder
+from ..common.backbones import SpeechEncoder
 from ..echat.model import IGNORE_INDEX, LayerWeightedSum, _pick, _special_ids, frame_mask
 from .config import ParalinGPTConfig
 from .fields import target_segments
@@ -144,8 +144,8 @@ class ParalinGPTModel(nn.Module):
 
     Args:
         config: The model's settings.
-        encoder: A frozen speech encoder (:func:`emotionlayer.models.echat.backbones.load_speech_encoder`).
-        llm: A frozen causal LM (:func:`emotionlayer.models.echat.backbones.load_llm`).
+        encoder: A frozen speech encoder (:func:`emotionlayer.models.common.backbones.load_speech_encoder`).
+        llm: A frozen causal LM (:func:`emotionlayer.models.common.backbones.load_llm`).
         tokenizer: Its tokenizer.
     """
 
@@ -468,7 +468,7 @@ def build_model(config: ParalinGPTConfig, device: str = "cpu", llm_dtype: str = 
 
     The new modules are initialised from torch's random state: seed it first for a repeatable model.
     """
-    from ..echat.backbones import load_llm, load_speech_encoder
+    from ..common.backbones import load_llm, load_speech_encoder
 
     encoder = load_speech_encoder(config.encoder, device)
     llm, tokenizer = load_llm(config.llm, device, llm_dtype)

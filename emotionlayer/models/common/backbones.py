@@ -1,4 +1,6 @@
-"""E-chat's pretrained parts: the speech encoder (every hidden layer) and the frozen causal LM.
+"""The speech LLMs' pretrained parts: the speech encoder (every hidden layer) and the frozen causal LM.
+
+Shared by E-chat and ParalinGPT, with :func:`choose_device` (the device a model is loaded on).
 
 Speech encoders:
 
@@ -380,3 +382,16 @@ def llm_name(spec: str | None) -> str:
 
         return PACKAGED_LLM_NAME
     return Path(spec).name
+
+
+def choose_device(device: str) -> str:
+    """The torch device for ``device``: ``auto`` is CUDA when available, else the CPU.
+
+    Raises:
+        ConfigError: a CUDA device is asked for and none is available.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but no CUDA device is available here; use device='cpu'.")
+    return device
