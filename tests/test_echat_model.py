@@ -10,15 +10,9 @@ pytest.importorskip("tokenizers")
 
 from emotionlayer.labels import EMOTIONS  # noqa: E402
 from emotionlayer.models.common.backbones import CT2WhisperEncoder, load_llm, load_speech_encoder  # noqa: E402
+from emotionlayer.models.common.layers import IGNORE_INDEX  # noqa: E402
 from emotionlayer.models.echat import EChatConfig  # noqa: E402
-from emotionlayer.models.echat.model import (  # noqa: E402
-    IGNORE_INDEX,
-    Connector,
-    EChatBatch,
-    EChatModel,
-    LayerWeightedSum,
-    build_model,
-)
+from emotionlayer.models.echat.model import Connector, EChatBatch, EChatModel, build_model  # noqa: E402
 from emotionlayer.models.echat.tiny import tiny_ct2_whisper_encoder, tiny_llm, tiny_ssl, tiny_whisper  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
@@ -80,16 +74,6 @@ def test_ct2_whisper_adapter_masks_padding():
     alone = adapter.encode_one(waves[0].numpy())
     # the shorter clip's frames barely change when it is padded in a batch (only the conv edge sees padding)
     assert torch.allclose(states[:, 0, :28], alone[:, :28], atol=1e-4)
-
-
-def test_layer_weighted_sum_is_a_softmax_mix():
-    mix = LayerWeightedSum(3)
-    assert torch.allclose(mix.weights, torch.full((3,), 1 / 3))
-    states = torch.randn(3, 2, 5, 4)
-    with torch.no_grad():
-        mix.logits.copy_(torch.tensor([0.0, 0.0, 50.0]))
-    normed = torch.nn.functional.layer_norm(states[2], (4,))
-    assert torch.allclose(mix(states), normed, atol=1e-5)
 
 
 def test_connector_stacks_frames_and_masks():

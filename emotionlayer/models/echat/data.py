@@ -29,7 +29,8 @@ import torch
 from ...data.manifest import ManifestError, read_manifest
 from ...errors import ConfigError
 from ..common.backbones import SAMPLE_RATE, SpeechEncoder
-from .model import IGNORE_INDEX, EChatBatch
+from ..common.layers import IGNORE_INDEX
+from .model import EChatBatch
 
 logger = logging.getLogger(__name__)
 

@@ -23,41 +23,17 @@ from torch import nn
 
 from ...errors import ConfigError
 from ..common.backbones import SpeechEncoder
+from ..common.layers import (
+    IGNORE_INDEX,
+    LayerWeightedSum,
+    cache_argument,
+    copy_weights,
+    embed_ids,
+    frame_mask,
+    sample_token,
+    special_ids,
+)
 from .config import EChatConfig
-
-IGNORE_INDEX = -100
-
-
-class LayerWeightedSum(nn.Module):
-    """A learned softmax-weighted sum of hidden layers (each layer normalised first, as in SUPERB).
-
-    Args:
-        num_layers: Hidden states combined.
-    """
-
-    def __init__(self, num_layers: int) -> None:
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(num_layers))
-
-    @property
-    def weights(self) -> torch.Tensor:
-        """The layer weights (they sum to 1)."""
-        return torch.softmax(self.logits, dim=0)
-
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """``(layers, batch, frames, d)`` -> ``(batch, frames, d)``."""
-        if states.shape[0] != self.logits.shape[0]:
-            raise ConfigError(
-                f"Expected {self.logits.shape[0]} hidden states, got {states.shape[0]}: the encoder does not match "
-                "the one this model was built for."
-            )
-        normed = F.layer_norm(states.float(), states.shape[-1:])
-        return torch.einsum("l,lbtd->btd", self.weights, normed)
-
-
-def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
-    """``(batch, frames)`` True where a frame is inside its clip."""
-    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
 
 
 class Connector(nn.Module):
@@ -222,11 +198,9 @@ class EChatModel(nn.Module):
         )
         self.emotion_head = EmotionHead(enc_dim, config.emotion_hidden_dim, len(config.labels), config.dropout)
         self.emotion_projector = EmotionProjector(enc_dim, config.emotion_hidden_dim, llm_dim)
-        self.bos_id, self.eos_ids = _special_ids(tokenizer, llm)
-        signature = inspect.signature(llm.forward).parameters
-        self._keeps_logits = "logits_to_keep" in signature
-        # transformers 5.2x renamed past_key_values to cache (the old name warns, then goes away)
-        self._cache_arg = "cache" if "cache" in signature else "past_key_values"
+        self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
+        self._keeps_logits = "logits_to_keep" in inspect.signature(llm.forward).parameters
+        self._cache_arg = cache_argument(llm)
         self.set_trainable()
 
     # ----------------------------------------------------------------------------------------------
@@ -293,15 +267,7 @@ class EChatModel(nn.Module):
                 f"The checkpoint lacks weights this model needs ({', '.join(missing[:4])}...). Is it a stage-1 "
                 "checkpoint? Start stage 2 from it with --init instead."
             )
-        with torch.no_grad():
-            for name, tensor in state.items():
-                if params[name].shape != tensor.shape:
-                    raise ConfigError(
-                        f"Checkpoint weight {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}; "
-                        "the checkpoint was made with another config."
-                    )
-                params[name].copy_(tensor.to(params[name].dtype))
-        return sorted(state)
+        return copy_weights(params, state)
 
     # ----------------------------------------------------------------------------------------------
     # forward
@@ -347,8 +313,7 @@ class EChatModel(nn.Module):
         return SpeechInputs(speech, speech_lengths, pooled, self.emotion_head(pooled))
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:
-        table = self.llm.get_input_embeddings()
-        return table(torch.tensor(list(ids), dtype=torch.long, device=self.device))
+        return embed_ids(self.llm, ids, self.device)
 
     def build_inputs(
         self,
@@ -456,7 +421,7 @@ class EChatModel(nn.Module):
         out = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
         logits = out.logits[0, -1]
         for _ in range(max_new_tokens):
-            token = _pick(logits, temperature, top_p, generator)
+            token = sample_token(logits, temperature, top_p, generator)
             if token in self.eos_ids:
                 return
             yield token
@@ -469,38 +434,6 @@ class EChatModel(nn.Module):
                 **{self._cache_arg: past},
             )
             logits = out.logits[0, -1]
-
-
-def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
-    if temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
-        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
-        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
-        return int(order[choice])
-    return int(torch.multinomial(probs, 1, generator=generator))
-
-
-def _special_ids(tokenizer: Any, llm: Any) -> tuple[int, list[int]]:
-    """The BOS id the input starts with (EOS when the tokenizer has none) and the ids that end a reply."""
-    eos: list[int] = []
-    for value in (tokenizer.eos_token_id, getattr(llm.generation_config, "eos_token_id", None)):
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(item, int) and item not in eos:
-                eos.append(item)
-    vocab = tokenizer.get_vocab()
-    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
-        if token in vocab and vocab[token] not in eos:
-            eos.append(vocab[token])
-    if not eos:
-        raise ConfigError(
-            "The LLM's tokenizer has no EOS token; E-chat needs one to end its targets. Set tokenizer.eos_token."
-        )
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos[0]
-    return int(bos), eos
 
 
 def build_model(config: EChatConfig, device: str = "cpu", llm_dtype: str = "float32") -> EChatModel:

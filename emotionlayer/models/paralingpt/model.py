@@ -5,7 +5,7 @@ The decoder input for one turn is::
     BOS, K soft prefix tokens, "User said: {transcript}\\n", "emotion: E | response emotion: R | reply: TEXT" + EOS
 
 and the loss counts the target tokens only. The prefix comes from the frozen speech encoder: a learned
-softmax-weighted sum of its hidden layers (E-chat's :class:`~emotionlayer.models.echat.model.LayerWeightedSum`,
+softmax-weighted sum of its hidden layers (:class:`~emotionlayer.models.common.layers.LayerWeightedSum`, as E-chat's,
 each layer normalised per frame), mean and standard deviation over the clip's frames, and a small MLP that
 writes ``K`` vectors in the LLM's embedding space. Only the layer weights and that MLP train (about 1.6 M
 parameters for whisper tiny.en and SmolLM2-135M): the encoder and the LLM stay frozen.
@@ -21,7 +21,6 @@ follows the audio (0.33) but needs more steps to generalise (see docs/paralingpt
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,16 @@ from torch import nn
 
 from ...errors import ConfigError
 from ..common.backbones import SpeechEncoder
-from ..echat.model import IGNORE_INDEX, LayerWeightedSum, _pick, _special_ids, frame_mask
+from ..common.layers import (
+    IGNORE_INDEX,
+    LayerWeightedSum,
+    cache_argument,
+    copy_weights,
+    embed_ids,
+    frame_mask,
+    sample_token,
+    special_ids,
+)
 from .config import ParalinGPTConfig
 from .fields import target_segments
 
@@ -172,10 +180,8 @@ class ParalinGPTModel(nn.Module):
             scale,
             input_norm=not config.standardise,
         )
-        self.bos_id, self.eos_ids = _special_ids(tokenizer, llm)
-        signature = inspect.signature(llm.forward).parameters
-        # transformers 5.2x renamed past_key_values to cache
-        self._cache_arg = "cache" if "cache" in signature else "past_key_values"
+        self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
+        self._cache_arg = cache_argument(llm)
         self._label_ids = {label: self.ids(f" {label}") for label in config.labels}
         self._field_ids = self.ids("emotion:")
         self._bar_ids = self.ids(" |")
@@ -238,15 +244,7 @@ class ParalinGPTModel(nn.Module):
                 f"The checkpoint's weights do not match this model ({', '.join(odd[:4])}...). It was made for another "
                 "encoder, LLM or config; use the config.json saved beside it."
             )
-        with torch.no_grad():
-            for name, tensor in state.items():
-                if params[name].shape != tensor.shape:
-                    raise ConfigError(
-                        f"Checkpoint weight {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}; "
-                        "the checkpoint was made with another config."
-                    )
-                params[name].copy_(tensor.to(params[name].dtype))
-        return sorted(state)
+        return copy_weights(params, state)
 
     # ----------------------------------------------------------------------------------------------
     # text
@@ -330,8 +328,7 @@ class ParalinGPTModel(nn.Module):
         return self.projector(mixed)
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:
-        table = self.llm.get_input_embeddings()
-        return table(torch.tensor(list(ids), dtype=torch.long, device=self.device))
+        return embed_ids(self.llm, ids, self.device)
 
     def build_inputs(
         self,
@@ -455,7 +452,7 @@ class ParalinGPTModel(nn.Module):
         logits, cache, mask = self._step(self._label_ids[emotion] + self._bar_ids, state.cache, state.mask)
         logits = logits[-1]
         for _ in range(max_new_tokens):
-            token = _pick(logits, temperature, top_p, generator)
+            token = sample_token(logits, temperature, top_p, generator)
             if token in self.eos_ids:
                 return
             yield token

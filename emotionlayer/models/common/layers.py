@@ -1,0 +1,115 @@
+"""Model pieces the speech LLMs share: layer-weighted sums, frame masks, the LLM's special tokens and
+token sampling, and the checked copy of checkpoint weights.
+
+E-chat mixes the encoder's hidden layers twice (speech and emotion), ParalinGPT once (its prefix); both
+read every layer through :class:`LayerWeightedSum`, feed a frozen causal LM whose inputs start with
+:func:`special_ids`' BOS, and decode with :func:`sample_token`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError
+
+#: Label of a position the loss ignores (PyTorch's cross-entropy default).
+IGNORE_INDEX = -100
+
+
+class LayerWeightedSum(nn.Module):
+    """A learned softmax-weighted sum of hidden layers (each layer normalised first, as in SUPERB).
+
+    Args:
+        num_layers: Hidden states combined.
+    """
+
+    def __init__(self, num_layers: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(num_layers))
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The layer weights (they sum to 1)."""
+        return torch.softmax(self.logits, dim=0)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """``(layers, batch, frames, d)`` -> ``(batch, frames, d)``."""
+        if states.shape[0] != self.logits.shape[0]:
+            raise ConfigError(
+                f"Expected {self.logits.shape[0]} hidden states, got {states.shape[0]}: the encoder does not match "
+                "the one this model was built for."
+            )
+        normed = F.layer_norm(states.float(), states.shape[-1:])
+        return torch.einsum("l,lbtd->btd", self.weights, normed)
+
+
+def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """``(batch, frames)`` True where a frame is inside its clip."""
+    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
+    """The next token from one position's logits: greedy at ``temperature`` 0, else sampled (nucleus ``top_p``)."""
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
+        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+        return int(order[choice])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def special_ids(tokenizer: Any, llm: Any) -> tuple[int, list[int]]:
+    """The BOS id the input starts with (EOS when the tokenizer has none) and the ids that end a reply."""
+    eos: list[int] = []
+    for value in (tokenizer.eos_token_id, getattr(llm.generation_config, "eos_token_id", None)):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, int) and item not in eos:
+                eos.append(item)
+    vocab = tokenizer.get_vocab()
+    for token in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>"):
+        if token in vocab and vocab[token] not in eos:
+            eos.append(vocab[token])
+    if not eos:
+        raise ConfigError(
+            "The LLM's tokenizer has no EOS token; the model needs one to end its targets. Set tokenizer.eos_token."
+        )
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos[0]
+    return int(bos), eos
+
+
+def cache_argument(llm: Any) -> str:
+    """The keyword of ``llm.forward`` that takes the key/value cache (transformers 5.2x renamed
+    ``past_key_values`` to ``cache``; the old name warns, then goes away)."""
+    return "cache" if "cache" in inspect.signature(llm.forward).parameters else "past_key_values"
+
+
+def embed_ids(llm: Any, ids: Any, device: torch.device) -> torch.Tensor:
+    """The LLM's input embeddings ``(len(ids), d)`` of token ids."""
+    table = llm.get_input_embeddings()
+    return table(torch.tensor(list(ids), dtype=torch.long, device=device))
+
+
+def copy_weights(params: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy checkpoint tensors into a model's parameters (and buffers) by name; the names loaded, sorted.
+
+    Raises:
+        ConfigError: a tensor's shape differs from its parameter's (the checkpoint was made with another config).
+    """
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if params[name].shape != tensor.shape:
+                raise ConfigError(
+                    f"Checkpoint weight {name} has shape {tuple(tensor.shape)}, the model {tuple(params[name].shape)}; "
+                    "the checkpoint was made with another config."
+                )
+            params[name].copy_(tensor.to(params[name].dtype))
+    return sorted(state)

@@ -1,0 +1,39 @@
+"""What the speech LLMs share (emotionlayer.models.common): layers, features, settings, checkpoints,
+the training loop's pieces, inference and the system wrapper."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
+
+COMMON = Path(__file__).resolve().parents[1] / "emotionlayer" / "models" / "common"
+
+
+def test_common_imports_no_model_package():
+    for file in COMMON.glob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                assert not module.startswith(("..echat", "..paralingpt")), f"{file.name} imports {module}"
+                assert "models.echat" not in module and "models.paralingpt" not in module, f"{file.name}: {module}"
+
+
+def test_layer_weighted_sum_is_a_softmax_mix():
+    mix = LayerWeightedSum(3)
+    assert torch.allclose(mix.weights, torch.full((3,), 1 / 3))
+    states = torch.randn(3, 2, 5, 4)
+    with torch.no_grad():
+        mix.logits.copy_(torch.tensor([0.0, 0.0, 50.0]))
+    normed = torch.nn.functional.layer_norm(states[2], (4,))
+    assert torch.allclose(mix(states), normed, atol=1e-5)
+
+
+def test_sample_token_is_greedy_at_zero_temperature_and_keeps_the_nucleus():
+    logits = torch.tensor([0.0, 3.0, 1.0, -2.0])
+    assert sample_token(logits, 0.0, 1.0, None) == 1
+    generator = torch.Generator().manual_seed(0)
+    assert {sample_token(logits, 1.0, 0.5, generator) for _ in range(20)} == {1}  # only the top token is in the nucleus
