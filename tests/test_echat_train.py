@@ -13,6 +13,7 @@ pytest.importorskip("tokenizers")
 
 from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.common.backbones import load_speech_encoder  # noqa: E402
+from emotionlayer.models.common.features import FeatureCache, load_samples  # noqa: E402
 from emotionlayer.models.echat import EChatConfig, TrainConfig, train_echat  # noqa: E402
 from emotionlayer.models.echat.checkpoint import (  # noqa: E402
     list_checkpoints,
@@ -21,13 +22,7 @@ from emotionlayer.models.echat.checkpoint import (  # noqa: E402
     optimizer_to_files,
     read_config,
 )
-from emotionlayer.models.echat.data import (  # noqa: E402
-    EChatDataset,
-    FeatureCache,
-    bucketed_batches,
-    load_examples,
-    shard_batches,
-)
+from emotionlayer.models.echat.data import EChatDataset, load_examples  # noqa: E402
 from emotionlayer.models.echat.tiny import tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.models.echat.train import learning_rate  # noqa: E402
 
@@ -176,8 +171,6 @@ def test_feature_cache_recomputes_a_torn_file_and_matches_the_encoder(setup, tmp
     examples = load_examples(setup["manifest"], stage=1)
     keys = cache.prepare(examples)
     dataset = EChatDataset(examples, [[1]] * len(examples), ("neutral", "happy"), cache=cache, keys=keys)
-    from emotionlayer.models.echat.data import load_samples
-
     expected = encoder.encode_one(load_samples(examples[0].path))
     assert torch.allclose(dataset[0]["states"].float(), expected, atol=2e-3)  # stored as float16
     cache.file(keys[examples[0].id]).write_bytes(b"torn")
@@ -185,19 +178,6 @@ def test_feature_cache_recomputes_a_torn_file_and_matches_the_encoder(setup, tmp
     assert dataset[0]["emotion"] == 1 and dataset[1]["emotion"] == -100  # happy; sad is not a label here
     other = FeatureCache(tmp_path / "cache", load_speech_encoder(setup["encoder"], trainable=True))
     assert other.key(examples[0].path) == cache.key(examples[0].path)  # same weights, same key
-
-
-def test_bucketed_batches_are_repeatable_and_length_sorted():
-    lengths = [float(i % 7) for i in range(40)]
-    a = bucketed_batches(lengths, 4, seed=0, epoch=0, bucket_size=5)
-    assert a == bucketed_batches(lengths, 4, seed=0, epoch=0, bucket_size=5)
-    assert a != bucketed_batches(lengths, 4, seed=0, epoch=1, bucket_size=5)
-    assert sorted(i for batch in a for i in batch) == list(range(40))
-    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a) / len(a)
-    plain = bucketed_batches(lengths, 4, seed=0, epoch=0, bucket_size=1)
-    assert spread < sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plain) / len(plain)
-    shards = [shard_batches(a, r, 3) for r in range(3)]
-    assert len({len(s) for s in shards}) == 1 and not set(map(tuple, shards[0])) & set(map(tuple, shards[1]))
 
 
 def test_optimizer_state_round_trips_without_pickle():

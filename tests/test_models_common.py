@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
 from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
 
 COMMON = Path(__file__).resolve().parents[1] / "emotionlayer" / "models" / "common"
@@ -37,3 +38,16 @@ def test_sample_token_is_greedy_at_zero_temperature_and_keeps_the_nucleus():
     assert sample_token(logits, 0.0, 1.0, None) == 1
     generator = torch.Generator().manual_seed(0)
     assert {sample_token(logits, 1.0, 0.5, generator) for _ in range(20)} == {1}  # only the top token is in the nucleus
+
+
+def test_bucketed_batches_are_repeatable_and_length_sorted():
+    lengths = [float(i % 7) for i in range(40)]
+    a = bucketed_batches(lengths, 4, seed=0, epoch=0, bucket_size=5)
+    assert a == bucketed_batches(lengths, 4, seed=0, epoch=0, bucket_size=5)
+    assert a != bucketed_batches(lengths, 4, seed=0, epoch=1, bucket_size=5)
+    assert sorted(i for batch in a for i in batch) == list(range(40))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in a) / len(a)
+    plain = bucketed_batches(lengths, 4, seed=0, epoch=0, bucket_size=1)
+    assert spread < sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plain) / len(plain)
+    shards = [shard_batches(a, r, 3) for r in range(3)]
+    assert len({len(s) for s in shards}) == 1 and not set(map(tuple, shards[0])) & set(map(tuple, shards[1]))

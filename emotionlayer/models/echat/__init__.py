@@ -35,7 +35,7 @@ _LAZY = {
     "train_echat": "train",
     "TrainResult": "train",
     "load_examples": "data",
-    "FeatureCache": "data",
+    "FeatureCache": ".common.features",
 }
 
 __all__ = ["ASR_PROMPT", "REPLY_PROMPT", "EChatConfig", "TrainConfig", "read_config_file", *_LAZY]

@@ -36,6 +36,7 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, MissingDependencyError
+from ..common.features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
 from .checkpoint import (
     CONFIG_FILE,
     config_dict,
@@ -48,16 +49,7 @@ from .checkpoint import (
     write_json_atomic,
 )
 from .config import EChatConfig, TrainConfig
-from .data import (
-    EChatDataset,
-    EChatExample,
-    FeatureCache,
-    batches_per_epoch,
-    bucketed_batches,
-    collate,
-    load_examples,
-    shard_batches,
-)
+from .data import EChatDataset, EChatExample, collate, load_examples
 from .model import EChatModel, build_model
 
 logger = logging.getLogger(__name__)

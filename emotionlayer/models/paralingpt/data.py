@@ -7,9 +7,9 @@ response emotion is the ``response_emotion`` column where there is one, else the
 empathy strategy gives the voice for the turn's emotion
 (``PipelineConfig.strategy_for(emotion).style.emotion``: a calm voice for a sad user).
 
-The frozen encoder's hidden states are cached per clip by E-chat's
-:class:`~emotionlayer.models.echat.data.FeatureCache` (float16 safetensors files keyed by the audio's
-bytes and the encoder's weights), so runs with the same encoder share them.
+The frozen encoder's hidden states are cached per clip by the shared
+:class:`~emotionlayer.models.common.features.FeatureCache` (float16 safetensors files keyed by the audio's
+bytes and the encoder's weights), so runs with the same encoder share them (E-chat's too).
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ import torch
 from ...data.manifest import ManifestError, read_manifest
 from ...errors import ConfigError
 from ...labels import canonical
-from ..echat.data import REPLY_COLUMNS, FeatureCache, _duration, load_samples
+from ..common.features import (
+    FeatureCache,
+    audio_seconds,
+    check_cache_keys,
+    clip_features,
+    reply_of,
+    rows_of_split,
+    stack_states,
+)
 from .model import ParalinGPTBatch
 
 logger = logging.getLogger(__name__)
@@ -87,15 +95,11 @@ def load_examples(
     from ...config import PipelineConfig
 
     strategies = PipelineConfig.coerce(pipeline_config)
-    rows = read_manifest(manifest)
-    if split is not None:
-        rows = [r for r in rows if str(r.extra.get("split", "")) == split]
-        if not rows:
-            raise ManifestError(f"{manifest} has no rows with split={split!r}. Check the 'split' column or drop --split.")
+    rows = rows_of_split(read_manifest(manifest), manifest, split)
     examples: list[ParalinGPTExample] = []
     for row in rows:
         where = f"{manifest} line {row.line}"
-        reply = next((str(row.extra[c]).strip() for c in REPLY_COLUMNS if str(row.extra.get(c) or "").strip()), None)
+        reply = reply_of(row)
         if not reply:
             raise ManifestError(
                 f"{where} has no reply. ParalinGPT learns to answer: add a 'reply' (or 'response') column, e.g. with "
@@ -116,7 +120,7 @@ def load_examples(
             response = canonical(given) if given else strategies.strategy_for(row.emotion).style.emotion
         except ConfigError as exc:
             raise ManifestError(f"{where}: {exc}") from exc
-        seconds = _duration(row.path)
+        seconds = audio_seconds(row.path)
         if seconds > max_seconds:
             raise ManifestError(
                 f"{where}: {row.path} is {seconds:.1f} s long; the encoder takes at most {max_seconds:g} s. Cut it into "
@@ -160,8 +164,7 @@ class ParalinGPTDataset(torch.utils.data.Dataset):
         self.targets = [model.target_ids(e.emotion, e.response_emotion, e.reply) for e in self.examples]
         self.cache = cache
         self.keys = keys or {}
-        if cache is not None and any(e.id not in self.keys for e in self.examples):
-            raise ConfigError("Every clip needs a cache key: run FeatureCache.prepare on the examples first.")
+        check_cache_keys(self.examples, cache, self.keys)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -169,16 +172,12 @@ class ParalinGPTDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         example = self.examples[index]
         ids, weights = self.targets[index]
-        item: dict[str, Any] = {"prompt_ids": self.prompts[index], "target_ids": ids, "target_weights": weights}
-        if self.cache is not None:
-            states = self.cache.load(self.keys[example.id])
-            if states is None:
-                states = self.cache.encoder.encode_one(load_samples(example.path))
-                self.cache.save(self.keys[example.id], states)
-            item["states"] = states
-        else:
-            item["wave"] = torch.from_numpy(load_samples(example.path))
-        return item
+        return {
+            "prompt_ids": self.prompts[index],
+            "target_ids": ids,
+            "target_weights": weights,
+            **clip_features(example, self.cache, self.keys),
+        }
 
 
 def feature_statistics(model: Any, dataset: ParalinGPTDataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,10 +210,6 @@ def collate(items: Sequence[dict[str, Any]]) -> ParalinGPTBatch:
     targets = [item["target_ids"] for item in items]
     weights = [item["target_weights"] for item in items]
     if "states" in items[0]:
-        lengths = torch.tensor([item["states"].shape[1] for item in items], dtype=torch.long)
-        first = items[0]["states"]
-        states = torch.zeros(first.shape[0], len(items), int(lengths.max()), first.shape[2], dtype=torch.float32)
-        for b, item in enumerate(items):
-            states[:, b, : item["states"].shape[1]] = item["states"].float()
+        states, lengths = stack_states(items)
         return ParalinGPTBatch(prompts, targets, weights, states=states, lengths=lengths)
     return ParalinGPTBatch(prompts, targets, weights, waves=[item["wave"] for item in items])
