@@ -48,21 +48,6 @@ def test_bad_model_settings_say_how_to_fix(kwargs, hint):
         EChatConfig(**kwargs)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "hint"),
-    [
-        ({"batch_size": 0}, "batch_size"),
-        ({"max_steps": 0}, "max_steps"),
-        ({"learning_rate": 0}, "learning_rate"),
-        ({"mixed_precision": "fp8"}, "mixed_precision"),
-        ({"llm_dtype": "int4"}, "llm_dtype"),
-    ],
-)
-def test_bad_train_settings_say_how_to_fix(kwargs, hint):
-    with pytest.raises(ConfigError, match=hint):
-        TrainConfig(**kwargs)
-
-
 def test_unknown_keys_are_named():
     with pytest.raises(ConfigError, match="connector_width"):
         EChatConfig.from_dict({"connector_width": 3})

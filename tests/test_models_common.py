@@ -8,6 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from emotionlayer.errors import ConfigError  # noqa: E402
+from emotionlayer.models.common.config import TrainConfig, known_fields, train_config_with  # noqa: E402
 from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
 from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
 
@@ -51,3 +53,26 @@ def test_bucketed_batches_are_repeatable_and_length_sorted():
     assert spread < sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plain) / len(plain)
     shards = [shard_batches(a, r, 3) for r in range(3)]
     assert len({len(s) for s in shards}) == 1 and not set(map(tuple, shards[0])) & set(map(tuple, shards[1]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"mixed_precision": "fp8"}, "mixed_precision"),
+        ({"llm_dtype": "int4"}, "llm_dtype"),
+    ],
+)
+def test_bad_train_settings_say_how_to_fix(kwargs, hint):
+    with pytest.raises(ConfigError, match=hint):
+        TrainConfig(**kwargs)
+
+
+def test_known_fields_name_the_unknown_ones_and_train_config_with_skips_none():
+    with pytest.raises(ConfigError, match=r"Unknown ParalinGPT train setting\(s\) \['batch'\]"):
+        known_fields(TrainConfig, {"batch": 3}, "train", "ParalinGPT")
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        known_fields(TrainConfig, [1], "train")
+    assert train_config_with(TrainConfig(seed=3), max_steps=None, batch_size=4) == TrainConfig(seed=3, batch_size=4)

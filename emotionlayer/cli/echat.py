@@ -91,9 +91,10 @@ def train(
 
     Several GPUs: accelerate launch -m emotionlayer echat train ... (bf16 on GPUs that have it).
     """
+    from ..models.common.config import TrainConfig, train_config_with
     from ..models.echat.checkpoint import read_config
     from ..models.echat.config import read_config_file
-    from ..models.echat.train import stage_config, train_config_with, train_echat
+    from ..models.echat.train import stage_config, train_echat
 
     model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
     base = read_config(init)[0] if init is not None else None
@@ -106,8 +107,6 @@ def train(
             raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
         model_overrides["unfreeze_encoder"] = True
     model_config = stage_config(stage, base, model_overrides)
-    from ..models.echat.config import TrainConfig
-
     train_config = train_config_with(
         TrainConfig.from_dict(train_overrides),
         epochs=epochs,

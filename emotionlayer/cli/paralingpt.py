@@ -86,7 +86,7 @@ def train(
     """
     from dataclasses import replace
 
-    from ..models.echat.train import train_config_with
+    from ..models.common.config import train_config_with
     from ..models.paralingpt.config import ParalinGPTConfig, default_train_config, read_config_file
     from ..models.paralingpt.train import train_paralingpt
 

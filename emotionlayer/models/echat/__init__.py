@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import ASR_PROMPT, REPLY_PROMPT, EChatConfig, TrainConfig, read_config_file
+from ..common.config import TrainConfig
+from .config import ASR_PROMPT, REPLY_PROMPT, EChatConfig, read_config_file
 
 _LAZY = {
     "EChat": "inference",

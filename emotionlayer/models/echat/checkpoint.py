@@ -26,7 +26,8 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, ModelNotFoundError
-from .config import EChatConfig, TrainConfig
+from ..common.config import TrainConfig
+from .config import EChatConfig
 
 PathLike = Union[str, os.PathLike]
 

@@ -1,4 +1,5 @@
-"""E-chat's settings: the model (:class:`EChatConfig`) and the training run (:class:`TrainConfig`).
+"""E-chat's settings: the model (:class:`EChatConfig`); the training run is the shared
+:class:`~emotionlayer.models.common.config.TrainConfig`.
 
 Both are frozen dataclasses of plain data, checked when built (every message says how to fix the value),
 and written to / read from JSON with ``to_dict`` / ``from_dict``. A config file for ``emotionlayer echat
@@ -9,15 +10,17 @@ train --config`` holds either section or both::
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Union
 
-from ...errors import ConfigError
 from ...labels import EMOTIONS, canonical_list
+from ..common.config import TrainConfig, known_fields
+from ..common.config import check as _check
+from ..common.config import read_config_file as _read_config_file
+
+__all__ = ["ASR_PROMPT", "REPLY_PROMPT", "EChatConfig", "TrainConfig", "read_config_file"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,24 +30,6 @@ ASR_PROMPT = "Transcribe the speech."
 REPLY_PROMPT = "You are requested to provide a comforting response based on the emotion conveyed in this speech."
 #: Weight ``a`` of the emotion loss in ``(1 - a) * L_decoder + a * L_emotion`` per stage.
 DEFAULT_EMOTION_LOSS_WEIGHT = {1: 0.0, 2: 0.1}
-
-_MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _from_known_fields(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"The E-chat '{section}' settings must be a JSON object, got {type(data).__name__}.")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"Unknown E-chat {section} setting(s) {unknown}. Known ones: {', '.join(sorted(known))}.")
-    return dict(data)
 
 
 @dataclass(frozen=True)
@@ -164,102 +149,14 @@ class EChatConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EChatConfig:
-        values = _from_known_fields(cls, data, "model")
+        values = known_fields(cls, data, "model", "E-chat")
         if "labels" in values:
             values["labels"] = tuple(canonical_list(values["labels"]))
         return cls(**values)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a training run goes.
-
-    Attributes:
-        batch_size: Clips per micro-batch (per device).
-        grad_accum_steps: Micro-batches per optimizer step.
-        learning_rate: Peak learning rate (AdamW).
-        weight_decay: AdamW weight decay.
-        warmup_steps: Linear warm-up steps; the rate then follows a cosine down to 10% of the peak.
-        epochs: Passes over the data (ignored when ``max_steps`` is set).
-        max_steps: Optimizer steps to run; ``None`` runs ``epochs`` epochs.
-        max_grad_norm: Gradient clipping norm (0 turns clipping off).
-        seed: Seed of everything random (batch order, dropout, initial weights): the same seed and data
-            give the same run.
-        mixed_precision: ``auto`` (bf16 on a GPU that has it, else none), ``no``, ``bf16`` or ``fp16``.
-        llm_dtype: Dtype of the frozen LLM: ``auto`` (bfloat16 on GPU, float32 on CPU) or a dtype name.
-        save_every: Write a resumable checkpoint every this many optimizer steps (0: only at the end).
-        keep_checkpoints: How many resumable checkpoints to keep.
-        log_every: Log the mean loss every this many optimizer steps.
-        cache_features: Cache the frozen encoder's hidden states per clip (ignored when the encoder trains).
-        cache_dir: Feature cache folder; ``None`` uses the emotionlayer cache folder.
-        bucket_size: Batches drawn from each pool of similar-length clips (length bucketing; 1 = plain
-            shuffling).
-        num_workers: DataLoader worker processes.
-        gradient_checkpointing: Recompute the LLM's activations in the backward pass (saves memory on
-            large LLMs).
-    """
-
-    batch_size: int = 8
-    grad_accum_steps: int = 1
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    epochs: int = 10
-    max_steps: int | None = None
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    mixed_precision: str = "auto"
-    llm_dtype: str = "auto"
-    save_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    cache_features: bool = True
-    cache_dir: str | None = None
-    bucket_size: int = 50
-    num_workers: int = 0
-    gradient_checkpointing: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "grad_accum_steps", "epochs", "keep_checkpoints", "log_every", "bucket_size"):
-            value = getattr(self, name)
-            _check(
-                isinstance(value, int) and value >= 1, f"TrainConfig.{name} must be a positive integer, got {value!r}."
-            )
-        for name in ("warmup_steps", "save_every", "num_workers"):
-            value = getattr(self, name)
-            _check(isinstance(value, int) and value >= 0, f"TrainConfig.{name} must be an integer >= 0, got {value!r}.")
-        _check(
-            self.max_steps is None or (isinstance(self.max_steps, int) and self.max_steps >= 1),
-            f"TrainConfig.max_steps must be a positive integer or null (train for `epochs`), got {self.max_steps!r}.",
-        )
-        _check(
-            math.isfinite(self.learning_rate) and self.learning_rate > 0,
-            f"TrainConfig.learning_rate must be positive, got {self.learning_rate!r}.",
-        )
-        _check(self.weight_decay >= 0, f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}.")
-        _check(
-            self.max_grad_norm >= 0,
-            f"TrainConfig.max_grad_norm must be >= 0 (0 = no clipping), got {self.max_grad_norm!r}.",
-        )
-        _check(
-            self.mixed_precision in _MIXED_PRECISION,
-            f"TrainConfig.mixed_precision must be one of {', '.join(_MIXED_PRECISION)}, got {self.mixed_precision!r}.",
-        )
-        _check(
-            self.llm_dtype in _DTYPES,
-            f"TrainConfig.llm_dtype must be one of {', '.join(_DTYPES)}, got {self.llm_dtype!r}.",
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**_from_known_fields(cls, data, "train"))
-
-
 def read_config_file(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read the ``model`` and ``train`` sections of a JSON config file (either may be missing).
+    """Read the ``model`` and ``train`` sections of an E-chat JSON config file (either may be missing).
 
     Returns:
         ``(model_overrides, train_overrides)``, plain dicts to merge over defaults.
@@ -267,20 +164,4 @@ def read_config_file(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     Raises:
         ConfigError: the file is missing, not JSON, or has unknown sections or keys.
     """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(
-            f"E-chat config file {file} does not exist. Pass a JSON file with 'model' and/or 'train' sections."
-        )
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file} is not valid JSON ({exc.msg}, line {exc.lineno}).") from exc
-    if not isinstance(data, dict) or set(data) - {"model", "train"}:
-        raise ConfigError(
-            f"{file} must be a JSON object with only 'model' and/or 'train' sections, e.g. "
-            '{"model": {"connector_layers": 4}, "train": {"batch_size": 16}}.'
-        )
-    model = _from_known_fields(EChatConfig, data.get("model", {}), "model")
-    train = _from_known_fields(TrainConfig, data.get("train", {}), "train")
-    return model, train
+    return _read_config_file(path, EChatConfig, "E-chat", {"connector_layers": 4})

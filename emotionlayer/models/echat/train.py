@@ -29,13 +29,14 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 import torch
 
 from ...errors import ConfigError, MissingDependencyError
+from ..common.config import TrainConfig
 from ..common.features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
 from .checkpoint import (
     CONFIG_FILE,
@@ -48,7 +49,7 @@ from .checkpoint import (
     save_model_folder,
     write_json_atomic,
 )
-from .config import EChatConfig, TrainConfig
+from .config import EChatConfig
 from .data import EChatDataset, EChatExample, collate, load_examples
 from .model import EChatModel, build_model
 
@@ -379,8 +380,3 @@ def stage_config(
     if stage == 2:
         data["unfreeze_encoder"] = False
     return EChatConfig.from_dict(data)
-
-
-def train_config_with(base: TrainConfig | None = None, **overrides: Any) -> TrainConfig:
-    """``base`` (or the defaults) with the non-``None`` overrides applied."""
-    return replace(base or TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})

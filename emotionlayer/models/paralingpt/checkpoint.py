@@ -21,13 +21,13 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, ModelNotFoundError
+from ..common.config import TrainConfig
 from ..echat.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     write_checkpoint,
     write_json_atomic,
 )
-from ..echat.config import TrainConfig
 from .config import ParalinGPTConfig
 
 PathLike = Union[str, os.PathLike]

@@ -1,4 +1,4 @@
-"""ParalinGPT's settings: the model (:class:`ParalinGPTConfig`); runs use E-chat's :class:`TrainConfig`.
+"""ParalinGPT's settings: the model (:class:`ParalinGPTConfig`); runs use the shared :class:`TrainConfig`.
 
 The model config is a frozen dataclass of plain data, checked when built (every message says how to fix
 the value) and written to / read from JSON. A config file for ``emotionlayer paralingpt train --config``
@@ -9,16 +9,15 @@ holds either section or both::
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any, Union
 
-from ...errors import ConfigError
 from ...labels import EMOTIONS, canonical_list
-from ..echat.config import TrainConfig
+from ..common.config import TrainConfig, known_fields
+from ..common.config import check as _check
+from ..common.config import read_config_file as _read_config_file
 
 PathLike = Union[str, os.PathLike]
 
@@ -26,23 +25,6 @@ PathLike = Union[str, os.PathLike]
 USER_PROMPT = "User said: {transcript}"
 #: What the prompt says when the ASR heard no words.
 NO_WORDS = "(no words could be recognised)"
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _known(cls: type, data: Any, section: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"The ParalinGPT '{section}' settings must be a JSON object, got {type(data).__name__}.")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown ParalinGPT {section} setting(s) {unknown}. Known ones: {', '.join(sorted(known))}."
-        )
-    return dict(data)
 
 
 @dataclass(frozen=True)
@@ -122,19 +104,19 @@ class ParalinGPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParalinGPTConfig:
-        values = _known(cls, data, "model")
+        values = known_fields(cls, data, "model", "ParalinGPT")
         if "labels" in values:
             values["labels"] = tuple(canonical_list(values["labels"]))
         return cls(**values)
 
 
 def default_train_config() -> TrainConfig:
-    """The run defaults for ParalinGPT: E-chat's, with a higher learning rate (only a small projection trains)."""
+    """The run defaults for ParalinGPT: :class:`TrainConfig`'s, with a higher learning rate (only a small projection trains)."""
     return TrainConfig(learning_rate=5e-4, warmup_steps=30)
 
 
 def read_config_file(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read the ``model`` and ``train`` sections of a JSON config file (either may be missing).
+    """Read the ``model`` and ``train`` sections of a ParalinGPT JSON config file (either may be missing).
 
     Returns:
         ``(model_overrides, train_overrides)``, plain dicts to merge over the defaults.
@@ -142,18 +124,4 @@ def read_config_file(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
     Raises:
         ConfigError: the file is missing, not JSON, or has unknown sections or keys.
     """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(
-            f"ParalinGPT config file {file} does not exist. Pass a JSON file with 'model' and/or 'train' sections."
-        )
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{file} is not valid JSON ({exc.msg}, line {exc.lineno}).") from exc
-    if not isinstance(data, dict) or set(data) - {"model", "train"}:
-        raise ConfigError(
-            f"{file} must be a JSON object with only 'model' and/or 'train' sections, e.g. "
-            '{"model": {"prefix_tokens": 8}, "train": {"batch_size": 16}}.'
-        )
-    return _known(ParalinGPTConfig, data.get("model", {}), "model"), _known(TrainConfig, data.get("train", {}), "train")
+    return _read_config_file(path, ParalinGPTConfig, "ParalinGPT", {"prefix_tokens": 8})

@@ -28,9 +28,9 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, MissingDependencyError
+from ..common.config import TrainConfig
 from ..common.features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
 from ..echat.checkpoint import CONFIG_FILE, list_checkpoints, load_checkpoint, write_json_atomic
-from ..echat.config import TrainConfig
 from ..echat.train import SUMMARY_FILE, TrainResult, _mixed_precision, _step_seed, _trainable_groups, learning_rate
 from .checkpoint import config_dict, read_config, save_checkpoint, save_model_folder
 from .config import ParalinGPTConfig, default_train_config
