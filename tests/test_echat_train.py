@@ -13,15 +13,10 @@ pytest.importorskip("tokenizers")
 
 from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.common.backbones import load_speech_encoder  # noqa: E402
+from emotionlayer.models.common.checkpoint import list_checkpoints, load_weights  # noqa: E402
 from emotionlayer.models.common.features import FeatureCache, load_samples  # noqa: E402
 from emotionlayer.models.echat import EChatConfig, TrainConfig, train_echat  # noqa: E402
-from emotionlayer.models.echat.checkpoint import (  # noqa: E402
-    list_checkpoints,
-    load_weights,
-    optimizer_from_files,
-    optimizer_to_files,
-    read_config,
-)
+from emotionlayer.models.echat.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.echat.data import EChatDataset, load_examples  # noqa: E402
 from emotionlayer.models.echat.tiny import tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.models.echat.train import learning_rate  # noqa: E402
@@ -178,18 +173,6 @@ def test_feature_cache_recomputes_a_torn_file_and_matches_the_encoder(setup, tmp
     assert dataset[0]["emotion"] == 1 and dataset[1]["emotion"] == -100  # happy; sad is not a label here
     other = FeatureCache(tmp_path / "cache", load_speech_encoder(setup["encoder"], trainable=True))
     assert other.key(examples[0].path) == cache.key(examples[0].path)  # same weights, same key
-
-
-def test_optimizer_state_round_trips_without_pickle():
-    param = torch.nn.Parameter(torch.randn(3, 2))
-    optimizer = torch.optim.AdamW([param], lr=0.1)
-    param.grad = torch.ones_like(param)
-    optimizer.step()
-    tensors, plain = optimizer_to_files(optimizer.state_dict())
-    json.dumps(plain)
-    fresh = torch.optim.AdamW([torch.nn.Parameter(param.detach().clone())], lr=0.1)
-    fresh.load_state_dict(optimizer_from_files(tensors, json.loads(json.dumps(plain))))
-    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
 
 
 def test_learning_rate_warms_up_then_decays():

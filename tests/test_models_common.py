@@ -2,6 +2,7 @@
 the training loop's pieces, inference and the system wrapper."""
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from emotionlayer.errors import ConfigError  # noqa: E402
+from emotionlayer.models.common.checkpoint import optimizer_from_files, optimizer_to_files  # noqa: E402
 from emotionlayer.models.common.config import TrainConfig, known_fields, train_config_with  # noqa: E402
 from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
 from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
@@ -76,3 +78,15 @@ def test_known_fields_name_the_unknown_ones_and_train_config_with_skips_none():
     with pytest.raises(ConfigError, match="must be a JSON object"):
         known_fields(TrainConfig, [1], "train")
     assert train_config_with(TrainConfig(seed=3), max_steps=None, batch_size=4) == TrainConfig(seed=3, batch_size=4)
+
+
+def test_optimizer_state_round_trips_without_pickle():
+    param = torch.nn.Parameter(torch.randn(3, 2))
+    optimizer = torch.optim.AdamW([param], lr=0.1)
+    param.grad = torch.ones_like(param)
+    optimizer.step()
+    tensors, plain = optimizer_to_files(optimizer.state_dict())
+    json.dumps(plain)
+    fresh = torch.optim.AdamW([torch.nn.Parameter(param.detach().clone())], lr=0.1)
+    fresh.load_state_dict(optimizer_from_files(tensors, json.loads(json.dumps(plain))))
+    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])

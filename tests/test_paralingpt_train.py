@@ -13,9 +13,9 @@ pytest.importorskip("tokenizers")
 
 from emotionlayer.config import PipelineConfig  # noqa: E402
 from emotionlayer.errors import ConfigError  # noqa: E402
+from emotionlayer.models.common.checkpoint import list_checkpoints, load_weights  # noqa: E402
 from emotionlayer.models.common.config import TrainConfig  # noqa: E402
 from emotionlayer.models.common.features import load_samples  # noqa: E402
-from emotionlayer.models.echat.checkpoint import list_checkpoints, load_weights  # noqa: E402
 from emotionlayer.models.echat.tiny import SENTENCES, tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise, train_paralingpt  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config  # noqa: E402

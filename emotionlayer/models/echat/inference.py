@@ -26,7 +26,8 @@ import numpy as np
 from ...errors import AudioError, ConfigError, ModelNotFoundError
 from ...types import Audio, EmotionPrediction
 from ..common.backbones import choose_device
-from .checkpoint import load_weights, read_config
+from ..common.checkpoint import load_weights
+from .checkpoint import read_config
 from .config import EChatConfig
 
 PathLike = Union[str, os.PathLike]

@@ -36,19 +36,10 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, MissingDependencyError
+from ..common.checkpoint import CONFIG_FILE, list_checkpoints, load_checkpoint, load_weights, write_json_atomic
 from ..common.config import TrainConfig
 from ..common.features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
-from .checkpoint import (
-    CONFIG_FILE,
-    config_dict,
-    list_checkpoints,
-    load_checkpoint,
-    load_weights,
-    read_config,
-    save_checkpoint,
-    save_model_folder,
-    write_json_atomic,
-)
+from .checkpoint import FOLDER, config_dict, read_config, save_model_folder
 from .config import EChatConfig
 from .data import EChatDataset, EChatExample, collate, load_examples
 from .model import EChatModel, build_model
@@ -286,15 +277,8 @@ def train_echat(
     def save(at_step: int) -> None:
         if main:
             state = {"step": at_step, "losses": losses, "data": fingerprint, "examples": len(examples)}
-            save_checkpoint(
-                out,
-                at_step,
-                unwrapped.trainable_state_dict(),
-                optimizer.state_dict(),
-                state,
-                model_config,
-                train_config,
-                train_config.keep_checkpoints,
+            FOLDER.save_checkpoint(
+                out, at_step, unwrapped.trainable_state_dict(), optimizer.state_dict(), state, model_config, train_config
             )
         accelerator.wait_for_everyone()
 

@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import AudioError, ConfigError, ModelNotFoundError
 from ...types import Audio, EmotionPrediction
 from ..common.backbones import choose_device
-from ..echat.checkpoint import load_weights
+from ..common.checkpoint import load_weights
 from .checkpoint import read_config
 from .config import ParalinGPTConfig
 from .fields import parse_fields, reply_pieces

@@ -28,11 +28,11 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, MissingDependencyError
+from ..common.checkpoint import CONFIG_FILE, list_checkpoints, load_checkpoint, write_json_atomic
 from ..common.config import TrainConfig
 from ..common.features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
-from ..echat.checkpoint import CONFIG_FILE, list_checkpoints, load_checkpoint, write_json_atomic
 from ..echat.train import SUMMARY_FILE, TrainResult, _mixed_precision, _step_seed, _trainable_groups, learning_rate
-from .checkpoint import config_dict, read_config, save_checkpoint, save_model_folder
+from .checkpoint import FOLDER, config_dict, read_config, save_model_folder
 from .config import ParalinGPTConfig, default_train_config
 from .data import ParalinGPTDataset, ParalinGPTExample, collate, data_fingerprint, feature_statistics, load_examples
 from .model import ParalinGPTModel, build_model
@@ -199,7 +199,7 @@ def train_paralingpt(
     def save(at_step: int) -> None:
         if main:
             state = {"step": at_step, "losses": losses, "data": fingerprint, "examples": len(examples)}
-            save_checkpoint(
+            FOLDER.save_checkpoint(
                 out, at_step, unwrapped.trainable_state_dict(), optimizer.state_dict(), state, model_config, train_config
             )
         accelerator.wait_for_everyone()
