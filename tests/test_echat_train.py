@@ -19,7 +19,6 @@ from emotionlayer.models.echat import EChatConfig, TrainConfig, train_echat  # n
 from emotionlayer.models.echat.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.echat.data import EChatDataset, load_examples  # noqa: E402
 from emotionlayer.models.echat.tiny import tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
-from emotionlayer.models.echat.train import learning_rate  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
 
@@ -173,13 +172,6 @@ def test_feature_cache_recomputes_a_torn_file_and_matches_the_encoder(setup, tmp
     assert dataset[0]["emotion"] == 1 and dataset[1]["emotion"] == -100  # happy; sad is not a label here
     other = FeatureCache(tmp_path / "cache", load_speech_encoder(setup["encoder"], trainable=True))
     assert other.key(examples[0].path) == cache.key(examples[0].path)  # same weights, same key
-
-
-def test_learning_rate_warms_up_then_decays():
-    config = TrainConfig(learning_rate=1.0, warmup_steps=4)
-    rates = [learning_rate(s, 20, config) for s in range(20)]
-    assert rates[0] == 0.25 and rates[3] == 1.0
-    assert all(a >= b for a, b in zip(rates[3:], rates[4:], strict=False)) and rates[-1] >= 0.1
 
 
 def test_stage_targets_come_from_text_and_reply(setup, tmp_path):

@@ -14,6 +14,7 @@ from emotionlayer.models.common.checkpoint import optimizer_from_files, optimize
 from emotionlayer.models.common.config import TrainConfig, known_fields, train_config_with  # noqa: E402
 from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
 from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
+from emotionlayer.models.common.training import learning_rate, step_seed  # noqa: E402
 
 COMMON = Path(__file__).resolve().parents[1] / "emotionlayer" / "models" / "common"
 
@@ -90,3 +91,15 @@ def test_optimizer_state_round_trips_without_pickle():
     fresh = torch.optim.AdamW([torch.nn.Parameter(param.detach().clone())], lr=0.1)
     fresh.load_state_dict(optimizer_from_files(tensors, json.loads(json.dumps(plain))))
     assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(learning_rate=1.0, warmup_steps=4)
+    rates = [learning_rate(s, 20, config) for s in range(20)]
+    assert rates[0] == 0.25 and rates[3] == 1.0
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:], strict=False)) and rates[-1] >= 0.1
+
+
+def test_step_seeds_differ_by_step_and_run():
+    assert step_seed(1, 0) != step_seed(1, 1) != step_seed(2, 1)
+    assert 0 <= step_seed(10**9, 10**6) < 2**31 - 1

@@ -34,7 +34,7 @@ _LAZY = {
     "EChatModel": "model",
     "build_model": "model",
     "train_echat": "train",
-    "TrainResult": "train",
+    "TrainResult": ".common.training",
     "load_examples": "data",
     "FeatureCache": ".common.features",
 }

@@ -3,7 +3,8 @@
 Run it with ``emotionlayer echat train`` (single process) or ``accelerate launch -m emotionlayer echat
 train ...`` (several GPUs; each process takes every N-th batch, and gradients are averaged).
 
-A run is repeatable and resumable:
+The loop is the shared one (:func:`emotionlayer.models.common.training.run_training`), so a run is
+repeatable and resumable:
 
 * The batch order of epoch ``e`` depends only on ``(seed, e)``; dropout is reseeded from ``(seed, step)``
   before every optimizer step; the learning rate is a function of the step. A checkpoint therefore needs
@@ -22,24 +23,18 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import math
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, Union
 
-import torch
-
-from ...errors import ConfigError, MissingDependencyError
-from ..common.checkpoint import CONFIG_FILE, list_checkpoints, load_checkpoint, load_weights, write_json_atomic
+from ...errors import ConfigError
+from ..common.checkpoint import load_weights
 from ..common.config import TrainConfig
-from ..common.features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
-from .checkpoint import FOLDER, config_dict, read_config, save_model_folder
+from ..common.features import FeatureCache
+from ..common.training import Recipe, TrainResult, run_training
+from .checkpoint import FOLDER, read_config
 from .config import EChatConfig
 from .data import EChatDataset, EChatExample, collate, load_examples
 from .model import EChatModel, build_model
@@ -48,53 +43,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
-#: Written into ``--out`` when a run ends: losses, steps and timing.
-SUMMARY_FILE = "training.json"
-
-
-@dataclass
-class TrainResult:
-    """What a training run did.
-
-    Attributes:
-        out: The model folder.
-        steps: Optimizer steps taken in total (also those before a resume).
-        losses: Mean loss of every optimizer step, from step 1.
-        seconds_per_step: Mean wall time of the steps this process ran (the first one excluded).
-        cache_hits: Clips whose features were already cached.
-        cache_misses: Clips whose features were computed.
-        resumed_from: The step the run resumed from (0: a fresh run).
-    """
-
-    out: Path
-    steps: int
-    losses: list[float] = field(default_factory=list)
-    seconds_per_step: float = float("nan")
-    cache_hits: int = 0
-    cache_misses: int = 0
-    resumed_from: int = 0
-
-
-def learning_rate(step: int, total: int, config: TrainConfig) -> float:
-    """Rate of optimizer step ``step`` (0-based): linear warm-up, then a cosine down to 10% of the peak."""
-    peak = config.learning_rate
-    if config.warmup_steps and step < config.warmup_steps:
-        return peak * (step + 1) / config.warmup_steps
-    span = max(1, total - config.warmup_steps)
-    progress = min(1.0, (step - config.warmup_steps) / span)
-    return peak * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def _step_seed(seed: int, step: int) -> int:
-    return (int(seed) * 1_000_003 + int(step)) % (2**31 - 1)
-
-
-def _mixed_precision(setting: str) -> str:
-    if setting != "auto":
-        return setting
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "no"
+__all__ = ["TrainResult", "stage_config", "train_echat"]
 
 
 def _data_fingerprint(examples: Sequence[EChatExample]) -> str:
@@ -102,31 +51,6 @@ def _data_fingerprint(examples: Sequence[EChatExample]) -> str:
     for example in examples:
         digest.update(f"{example.id}|{example.target}|{example.emotion}\n".encode())
     return digest.hexdigest()
-
-
-def _trainable_groups(model: EChatModel, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for _, param in model.named_parameters():
-        if param.requires_grad:
-            (decay if param.dim() >= 2 else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _check_resume(out: Path, model_config: EChatConfig, train_config: TrainConfig) -> None:
-    saved_model, saved_train = read_config(out)
-    if saved_model != model_config or saved_train != train_config:
-        saved = config_dict(saved_model, saved_train)
-        given = config_dict(model_config, train_config)
-        changed = sorted(
-            f"{section}.{key}"
-            for section in ("model", "train")
-            for key in set(saved.get(section, {})) | set(given.get(section, {}))
-            if saved.get(section, {}).get(key) != given.get(section, {}).get(key)
-        )
-        raise ConfigError(
-            f"--resume: the settings differ from the run in {out} ({', '.join(changed)}). Resume with the same "
-            "options (the saved ones are in its config.json), or start a new run in another --out folder."
-        )
 
 
 def train_echat(
@@ -155,201 +79,51 @@ def train_echat(
         callback: Called as ``callback(step, loss)`` after every optimizer step.
 
     Returns:
-        A :class:`TrainResult`.
+        A :class:`~emotionlayer.models.common.training.TrainResult`.
 
     Raises:
         ConfigError: bad settings, a changed run on ``resume``, or an ``out`` that already holds a run.
     """
-    try:
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs, set_seed
-    except ImportError as exc:
-        raise MissingDependencyError("accelerate", "transformers", "E-chat training") from exc
-    from tqdm.auto import tqdm
 
-    train_config = train_config or TrainConfig()
-    out = Path(out)
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if model_config.unfreeze_encoder else []
-    accelerator = Accelerator(mixed_precision=_mixed_precision(train_config.mixed_precision), kwargs_handlers=handlers)
-    main = accelerator.is_main_process
-    rank, world = accelerator.process_index, accelerator.num_processes
+    def build(device: str, llm_dtype: str) -> EChatModel:
+        if init is not None:
+            init_model, _ = read_config(init)
+            if (init_model.encoder, init_model.llm) != (model_config.encoder, model_config.llm):
+                raise ConfigError(
+                    f"--init {init} was trained with encoder={init_model.encoder!r}, llm={init_model.llm!r}, but this run uses "
+                    f"encoder={model_config.encoder!r}, llm={model_config.llm!r}. Use the same ones (or no --init)."
+                )
+        model = build_model(model_config, device=device, llm_dtype=llm_dtype)
+        if init is not None:
+            loaded = model.load_trainable_state_dict(
+                {k: v for k, v in load_weights(init).items() if k in dict(model.named_parameters())}, partial=True
+            )
+            logger.info("Started from %s (%d tensors).", init, len(loaded))
+        return model
 
-    checkpoints = list_checkpoints(out)
-    if (out / CONFIG_FILE).is_file() and not resume:
-        raise ConfigError(
-            f"{out} already holds an E-chat run. Pass --resume to continue it, or choose another --out folder."
+    def dataset(
+        model: EChatModel, examples: list[EChatExample], cache: FeatureCache | None, keys: dict[str, str]
+    ) -> EChatDataset:
+        return EChatDataset(
+            examples, [model.target_ids(e.target) for e in examples], model_config.labels, cache=cache, keys=keys
         )
-    if resume and (out / CONFIG_FILE).is_file():
-        _check_resume(out, model_config, train_config)
 
-    device = str(accelerator.device)
-    llm_dtype = train_config.llm_dtype
-    if llm_dtype == "auto":
-        llm_dtype = "bfloat16" if accelerator.device.type == "cuda" else "float32"
-    if init is not None:
-        init_model, _ = read_config(init)
-        if (init_model.encoder, init_model.llm) != (model_config.encoder, model_config.llm):
-            raise ConfigError(
-                f"--init {init} was trained with encoder={init_model.encoder!r}, llm={init_model.llm!r}, but this run uses "
-                f"encoder={model_config.encoder!r}, llm={model_config.llm!r}. Use the same ones (or no --init)."
-            )
-    set_seed(train_config.seed)
-    model = build_model(model_config, device=device, llm_dtype=llm_dtype)
-    if init is not None:
-        loaded = model.load_trainable_state_dict(
-            {k: v for k, v in load_weights(init).items() if k in dict(model.named_parameters())}, partial=True
-        )
-        logger.info("Started from %s (%d tensors).", init, len(loaded))
-    if train_config.gradient_checkpointing:
-        model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-    max_seconds = min(model_config.max_audio_seconds, model.encoder.max_seconds)
-    if isinstance(manifest, (str, os.PathLike)):
-        examples = load_examples(manifest, model_config.stage, max_seconds=max_seconds, split=split)
-    else:
-        examples = list(manifest)
-    if not examples:
-        raise ConfigError("No training clips. Pass a manifest with at least one row.")
-
-    cache = None
-    keys: dict[str, str] = {}
-    if train_config.cache_features and not model_config.unfreeze_encoder:
-        from ...assets import cache_dir
-
-        folder = train_config.cache_dir or str(cache_dir() / "echat-features")
-        cache = FeatureCache(folder, model.encoder)
-        share = math.ceil(len(examples) / world)
-        with tqdm(total=share, desc="encoder features", disable=not (progress and main), leave=False) as bar:
-            keys = cache.prepare(examples, rank, world, progress=bar.update)
-        accelerator.wait_for_everyone()
-    dataset = EChatDataset(
-        examples, [model.target_ids(e.target) for e in examples], model_config.labels, cache=cache, keys=keys
+    recipe = Recipe(
+        name="E-chat",
+        label=f"E-chat stage {model_config.stage}",
+        unit="clips",
+        folder=FOLDER,
+        build=build,
+        load_examples=lambda path, seconds: load_examples(path, model_config.stage, max_seconds=seconds, split=split),
+        dataset=dataset,
+        collate=collate,
+        fingerprint=_data_fingerprint,
+        cache_features=not model_config.unfreeze_encoder,
+        find_unused_parameters=model_config.unfreeze_encoder,
     )
-    lengths = [e.seconds for e in examples]
-
-    per_epoch = batches_per_epoch(len(examples), train_config.batch_size, train_config.bucket_size, world)
-    if per_epoch == 0:
-        raise ConfigError(f"{len(examples)} clips make no batch for {world} processes. Lower batch_size.")
-    steps_per_epoch = max(1, per_epoch // train_config.grad_accum_steps)
-    total_steps = train_config.max_steps or train_config.epochs * steps_per_epoch
-
-    optimizer = torch.optim.AdamW(
-        _trainable_groups(model, train_config.weight_decay), lr=train_config.learning_rate, betas=(0.9, 0.98)
+    return run_training(
+        recipe, manifest, out, model_config, train_config or TrainConfig(), resume, progress, callback
     )
-    step = 0
-    losses: list[float] = []
-    fingerprint = _data_fingerprint(examples)
-    if resume and checkpoints:
-        weights, optimizer_state, state = load_checkpoint(checkpoints[-1])
-        if state.get("data") != fingerprint:
-            raise ConfigError(
-                f"--resume: the training clips differ from those of the run in {out}. Resume with the same manifest "
-                "and --split, or start a new run in another --out folder."
-            )
-        model.load_trainable_state_dict(weights)
-        optimizer.load_state_dict(optimizer_state)
-        step, losses = int(state["step"]), [float(x) for x in state["losses"]]
-        logger.info("Resumed %s at step %d.", out, step)
-    resumed_from = step
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / CONFIG_FILE, config_dict(model_config, train_config))
-
-    prepared, optimizer = accelerator.prepare(model, optimizer)
-    unwrapped: EChatModel = accelerator.unwrap_model(prepared)
-    params = [p for p in unwrapped.parameters() if p.requires_grad]
-
-    def micro_batches(start: int) -> Iterator[Any]:
-        """Micro-batches from global index ``start`` on, epoch after epoch."""
-        epoch, offset = divmod(start, per_epoch)
-        while True:
-            plan = shard_batches(
-                bucketed_batches(lengths, train_config.batch_size, train_config.seed, epoch, train_config.bucket_size),
-                rank,
-                world,
-            )[:per_epoch]
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_sampler=plan[offset:], collate_fn=collate, num_workers=train_config.num_workers
-            )
-            yield from loader
-            epoch, offset = epoch + 1, 0
-
-    def save(at_step: int) -> None:
-        if main:
-            state = {"step": at_step, "losses": losses, "data": fingerprint, "examples": len(examples)}
-            FOLDER.save_checkpoint(
-                out, at_step, unwrapped.trainable_state_dict(), optimizer.state_dict(), state, model_config, train_config
-            )
-        accelerator.wait_for_everyone()
-
-    batches = micro_batches(step * train_config.grad_accum_steps)
-    prepared.train()
-    times: list[float] = []
-    bar = tqdm(
-        total=total_steps, initial=step, desc=f"E-chat stage {model_config.stage}", disable=not (progress and main)
-    )
-    try:
-        while step < total_steps:
-            started = time.perf_counter()
-            set_seed(_step_seed(train_config.seed, step), device_specific=True)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, total_steps, train_config)
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for k in range(train_config.grad_accum_steps):
-                batch = next(batches).to(accelerator.device)
-                sync = k == train_config.grad_accum_steps - 1
-                with contextlib.nullcontext() if sync else accelerator.no_sync(prepared):
-                    result = prepared(batch)
-                    accelerator.backward(result.loss / train_config.grad_accum_steps)
-                step_loss += float(result.loss.detach()) / train_config.grad_accum_steps
-            if train_config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, train_config.max_grad_norm)
-            optimizer.step()
-            step += 1
-            if world > 1:
-                step_loss = float(accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean"))
-            losses.append(step_loss)
-            times.append(time.perf_counter() - started)
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
-            if step % train_config.log_every == 0:
-                recent = losses[-train_config.log_every :]
-                logger.info("step %d/%d loss %.4f", step, total_steps, sum(recent) / len(recent))
-            if train_config.save_every and step % train_config.save_every == 0 and step < total_steps:
-                save(step)
-            if callback is not None:
-                callback(step, step_loss)
-    finally:
-        bar.close()
-    save(step)
-    if main:
-        save_model_folder(out, unwrapped.trainable_state_dict(), model_config, train_config)
-    seconds = sum(times[1:]) / len(times[1:]) if len(times) > 1 else (times[0] if times else float("nan"))
-    result = TrainResult(
-        out=out,
-        steps=step,
-        losses=losses,
-        seconds_per_step=seconds,
-        cache_hits=cache.hits if cache else 0,
-        cache_misses=cache.misses if cache else 0,
-        resumed_from=resumed_from,
-    )
-    if main:
-        write_json_atomic(
-            out / SUMMARY_FILE,
-            {
-                "steps": step,
-                "final_loss": losses[-1] if losses else None,
-                "losses": losses,
-                "seconds_per_step": seconds,
-                "examples": len(examples),
-                "processes": world,
-                "mixed_precision": accelerator.mixed_precision,
-                "device": device,
-            },
-        )
-    return result
 
 
 def stage_config(
