@@ -23,12 +23,12 @@ from typing import Any, Union
 
 import numpy as np
 
-from ...errors import AudioError, ConfigError, ModelNotFoundError
+from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
-from ..common.backbones import choose_device
-from ..common.checkpoint import load_weights
-from .checkpoint import read_config
+from ..common.inference import SpeechLLM
+from .checkpoint import FOLDER
 from .config import EChatConfig
+from .model import build_model
 
 PathLike = Union[str, os.PathLike]
 
@@ -84,7 +84,7 @@ class EncodedSpeech:
     seconds: float
 
 
-class EChat:
+class EChat(SpeechLLM):
     """A trained E-chat model, ready to answer speech.
 
     Build it with :meth:`from_pretrained`. The encoder and the LLM are shared with other E-chat models of
@@ -95,67 +95,27 @@ class EChat:
         name: Name reported in emotion predictions.
     """
 
-    def __init__(self, model: Any, name: str = "echat") -> None:
-        self.model = model.eval()
-        self.name = name
+    display_name = "E-chat"
+    short_name = "echat"
+    train_command = "emotionlayer echat train"
+    no_packaged_hint = (
+        "No packaged E-chat checkpoint is installed. Train one: `emotionlayer echat train --stage 1 "
+        "--manifest asr.csv --out echat-s1`, then `emotionlayer echat train --stage 2 --manifest replies.jsonl "
+        "--init echat-s1 --out echat-s2`, and load it with EChat.from_pretrained('echat-s2')."
+    )
+    folder = FOLDER
+    build_model = staticmethod(build_model)
 
     @property
     def config(self) -> EChatConfig:
         return self.model.config
 
     @classmethod
-    def from_pretrained(cls, path: PathLike | None = None, device: str = "auto", dtype: str = "auto") -> EChat:
-        """Load a model folder written by ``emotionlayer echat train`` (or one of its checkpoints).
-
-        Args:
-            path: The folder; ``None`` is the checkpoint packaged in ``emotionlayer/assets/echat/default``.
-            device: ``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1``...
-            dtype: Dtype of the LLM: ``auto`` (bfloat16 on GPU, float32 on CPU), ``float32``, ``bfloat16``...
-
-        Raises:
-            ModelNotFoundError: no such folder, or no packaged checkpoint when ``path`` is ``None``.
-        """
-        from .model import build_model
-
-        if path is None:
-            if not (PACKAGED_DIR / "config.json").is_file():
-                raise ModelNotFoundError(
-                    "No packaged E-chat checkpoint is installed. Train one: `emotionlayer echat train --stage 1 "
-                    "--manifest asr.csv --out echat-s1`, then `emotionlayer echat train --stage 2 --manifest replies.jsonl "
-                    "--init echat-s1 --out echat-s2`, and load it with EChat.from_pretrained('echat-s2')."
-                )
-            path = PACKAGED_DIR
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise ModelNotFoundError(
-                f"No E-chat model folder at {folder}. Pass the --out folder of `emotionlayer echat train`."
-            )
-        config, _ = read_config(folder)
-        weights = load_weights(folder)
-        device = choose_device(device)
-        if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        model = build_model(config, device=device, llm_dtype=dtype)
-        model.load_trainable_state_dict(weights)
-        return cls(model, name=f"echat-{folder.name}")
+    def packaged_dir(cls) -> Path:
+        """Where the packaged checkpoint lives (``emotionlayer/assets/echat/default``)."""
+        return PACKAGED_DIR
 
     # ------------------------------------------------------------------------------------------------
-
-    def _samples(self, audio: Audio) -> np.ndarray:
-        if not isinstance(audio, Audio):
-            raise AudioError(
-                f"E-chat takes an emotionlayer Audio, got {type(audio).__name__}. Load it with load_audio()."
-            )
-        samples = audio.resample(16000).samples
-        limit = min(self.config.max_audio_seconds, self.model.encoder.max_seconds)
-        if len(samples) / 16000 > limit:
-            raise AudioError(
-                f"The audio is {len(samples) / 16000:.1f} s long; this E-chat model takes at most {limit:g} s. "
-                "Cut it into shorter turns."
-            )
-        if len(samples) == 0:
-            raise AudioError("The audio is empty. Pass a recording that contains speech.")
-        return samples
 
     def _encode(self, audio: Audio) -> Any:
         import torch

@@ -21,13 +21,13 @@ from typing import Any, Union
 
 import numpy as np
 
-from ...errors import AudioError, ConfigError, ModelNotFoundError
+from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
-from ..common.backbones import choose_device
-from ..common.checkpoint import load_weights
-from .checkpoint import read_config
+from ..common.inference import SpeechLLM
+from .checkpoint import FOLDER
 from .config import ParalinGPTConfig
 from .fields import parse_fields, reply_pieces
+from .model import build_model
 
 PathLike = Union[str, os.PathLike]
 
@@ -138,7 +138,7 @@ class Reading:
         )
 
 
-class ParalinGPT:
+class ParalinGPT(SpeechLLM):
     """A trained ParalinGPT model, ready to answer a turn (speech plus its transcript).
 
     Build it with :meth:`from_pretrained`. The encoder and the LLM are shared with other models of the same
@@ -149,67 +149,27 @@ class ParalinGPT:
         name: Name reported in emotion predictions.
     """
 
-    def __init__(self, model: Any, name: str = "paralingpt") -> None:
-        self.model = model.eval()
-        self.name = name
+    display_name = "ParalinGPT"
+    short_name = "paralingpt"
+    train_command = "emotionlayer paralingpt train"
+    no_packaged_hint = (
+        "No packaged ParalinGPT checkpoint is installed (emotionlayer/assets/paralingpt/default is missing). "
+        "Train one: `emotionlayer paralingpt train --manifest replies.jsonl --out paralingpt`, and load it "
+        "with ParalinGPT.from_pretrained('paralingpt') or --system paralingpt:model=paralingpt."
+    )
+    folder = FOLDER
+    build_model = staticmethod(build_model)
 
     @property
     def config(self) -> ParalinGPTConfig:
         return self.model.config
 
     @classmethod
-    def from_pretrained(cls, path: PathLike | None = None, device: str = "auto", dtype: str = "auto") -> ParalinGPT:
-        """Load a model folder written by ``emotionlayer paralingpt train`` (or one of its checkpoints).
-
-        Args:
-            path: The folder; ``None`` is the checkpoint packaged in ``emotionlayer/assets/paralingpt/default``.
-            device: ``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1``...
-            dtype: Dtype of the LLM: ``auto`` (bfloat16 on GPU, float32 on CPU), ``float32``, ``bfloat16``...
-
-        Raises:
-            ModelNotFoundError: no such folder, or no packaged checkpoint when ``path`` is ``None``.
-        """
-        from .model import build_model
-
-        if path is None:
-            if not (PACKAGED_DIR / "config.json").is_file():
-                raise ModelNotFoundError(
-                    "No packaged ParalinGPT checkpoint is installed (emotionlayer/assets/paralingpt/default is missing). "
-                    "Train one: `emotionlayer paralingpt train --manifest replies.jsonl --out paralingpt`, and load it "
-                    "with ParalinGPT.from_pretrained('paralingpt') or --system paralingpt:model=paralingpt."
-                )
-            path = PACKAGED_DIR
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise ModelNotFoundError(
-                f"No ParalinGPT model folder at {folder}. Pass the --out folder of `emotionlayer paralingpt train`."
-            )
-        config, _ = read_config(folder)
-        weights = load_weights(folder)
-        device = choose_device(device)
-        if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        model = build_model(config, device=device, llm_dtype=dtype)
-        model.load_trainable_state_dict(weights)
-        return cls(model, name=f"paralingpt-{folder.name}")
+    def packaged_dir(cls) -> Path:
+        """Where the packaged checkpoint lives (``emotionlayer/assets/paralingpt/default``)."""
+        return PACKAGED_DIR
 
     # ------------------------------------------------------------------------------------------------
-
-    def _samples(self, audio: Audio) -> np.ndarray:
-        if not isinstance(audio, Audio):
-            raise AudioError(
-                f"ParalinGPT takes an emotionlayer Audio, got {type(audio).__name__}. Load it with load_audio()."
-            )
-        samples = audio.resample(16000).samples
-        limit = min(self.config.max_audio_seconds, self.model.encoder.max_seconds)
-        if len(samples) / 16000 > limit:
-            raise AudioError(
-                f"The audio is {len(samples) / 16000:.1f} s long; this ParalinGPT model takes at most {limit:g} s. "
-                "Cut it into shorter turns."
-            )
-        if len(samples) == 0:
-            raise AudioError("The audio is empty. Pass a recording that contains speech.")
-        return samples
 
     def encode(self, audio: Audio) -> EncodedSpeech:
         """Run the frozen encoder and the adapter once: the soft prefix of the clip."""
