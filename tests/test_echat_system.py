@@ -18,7 +18,7 @@ from emotionlayer.labels import EMOTIONS  # noqa: E402
 from emotionlayer.models.echat import EChatConfig  # noqa: E402
 from emotionlayer.models.echat.checkpoint import save_model_folder  # noqa: E402
 from emotionlayer.models.echat.model import build_model  # noqa: E402
-from emotionlayer.models.echat.system import EChatSystem, first_sentences  # noqa: E402
+from emotionlayer.models.echat.system import EChatSystem  # noqa: E402
 from emotionlayer.models.echat.tiny import tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.systems import DialogueSystem, build_system  # noqa: E402
 from emotionlayer.testing import tone  # noqa: E402
@@ -82,20 +82,6 @@ def test_echat_stream_events_and_closing(system):
 def test_echat_needs_speech(system):
     with pytest.raises(ConfigError, match="answers speech"):
         system.respond(Utterance(text="hello"))
-
-
-def test_first_sentences_stops_the_source():
-    closed = []
-
-    def source():
-        try:
-            yield from ["One. ", "Two", ". Three. ", "Four."]
-        finally:
-            closed.append(True)
-
-    assert "".join(first_sentences(source(), 2)) == "One. Two."
-    assert closed == [True]
-    assert "".join(first_sentences(iter(["a. b. c."]), 0)) == "a. b. c."
 
 
 def test_cli_respond_with_echat(monkeypatch, capsys, model_dir, tmp_path):

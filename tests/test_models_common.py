@@ -14,6 +14,7 @@ from emotionlayer.models.common.checkpoint import optimizer_from_files, optimize
 from emotionlayer.models.common.config import TrainConfig, known_fields, train_config_with  # noqa: E402
 from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
 from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
+from emotionlayer.models.common.system import first_sentences  # noqa: E402
 from emotionlayer.models.common.training import learning_rate, step_seed  # noqa: E402
 
 COMMON = Path(__file__).resolve().parents[1] / "emotionlayer" / "models" / "common"
@@ -103,3 +104,17 @@ def test_learning_rate_warms_up_then_decays():
 def test_step_seeds_differ_by_step_and_run():
     assert step_seed(1, 0) != step_seed(1, 1) != step_seed(2, 1)
     assert 0 <= step_seed(10**9, 10**6) < 2**31 - 1
+
+
+def test_first_sentences_stops_the_source():
+    closed = []
+
+    def source():
+        try:
+            yield from ["One. ", "Two", ". Three. ", "Four."]
+        finally:
+            closed.append(True)
+
+    assert "".join(first_sentences(source(), 2)) == "One. Two."
+    assert closed == [True]
+    assert "".join(first_sentences(iter(["a. b. c."]), 0)) == "a. b. c."

@@ -10,48 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...config import PipelineConfig
-from ...errors import ConfigError
 from ...labels import EMOTIONS
 from ...registry import register
-from ...systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from ...systems.base import Perception, StreamEvent, UtteranceLike
 from ...systems.speech import speak_as_written
-from ...text import pop_sentences
 from ...types import Dialogue, EmotionPrediction, Response, Transcript, Turn
-
-#: Said when the model writes nothing speakable.
-FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
-
-
-def first_sentences(pieces: Iterator[str], limit: int | None) -> Iterator[str]:
-    """Pass text pieces through until ``limit`` sentences are finished, then close the source."""
-    if not limit:
-        yield from pieces
-        return
-    buffer, done = "", 0
-    try:
-        for piece in pieces:
-            sentences, rest = pop_sentences(buffer + piece)
-            if done + len(sentences) >= limit:
-                finished = sentences[: limit - done]
-                # the part of this piece that completes the last allowed sentence
-                end = (buffer + piece).find(finished[-1]) + len(finished[-1])
-                yield (buffer + piece)[:end][len(buffer) :]
-                return
-            done += len(sentences)
-            buffer = rest
-            yield piece
-    finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+from ..common.system import FALLBACK_REPLY, SpeechLLMSystem, first_sentences
 
 
 @register("system", "echat")
-class EChatSystem:
+class EChatSystem(SpeechLLMSystem):
     """E-chat (Xu et al. 2024): speech encoder + connector + frozen LLM, answering speech end to end.
 
     Args:
@@ -64,8 +35,10 @@ class EChatSystem:
     """
 
     name = "echat"
-    requires: tuple[str, ...] = ("torch", "transformers")
-    extra = "transformers"
+    needs_audio = (
+        "E-chat answers speech, and this utterance has only text. Give it audio, or use a text-capable "
+        "system (--system cascade)."
+    )
 
     def __init__(
         self,
@@ -76,15 +49,7 @@ class EChatSystem:
         max_sentences: int = 2,
         temperature: float = 0.0,
     ) -> None:
-        if max_new_tokens < 1 or max_sentences < 0:
-            raise ConfigError("echat needs max_new_tokens >= 1 and max_sentences >= 0 (0: no sentence limit).")
-        self.model = model
-        self.tts = tts
-        self.config = config or PipelineConfig.default()
-        self.max_new_tokens = max_new_tokens
-        self.max_sentences = max_sentences
-        self.temperature = temperature
-        self._tts_executor: ThreadPoolExecutor | None = None
+        super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature)
 
     @classmethod
     def from_config(
@@ -105,17 +70,6 @@ class EChatSystem:
         echat = EChat.from_pretrained(model, device=device)
         return cls(echat, build_tts(config), config, max_new_tokens, max_sentences, temperature)
 
-    def _tts_pool(self) -> ThreadPoolExecutor:
-        if self._tts_executor is None:
-            self._tts_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotionlayer-echat-tts")
-        return self._tts_executor
-
-    def close(self) -> None:
-        """Release the TTS thread."""
-        if self._tts_executor is not None:
-            self._tts_executor.shutdown(wait=False)
-            self._tts_executor = None
-
     def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
         """Answer one spoken turn as events: perceived (the emotion heard), text pieces, spoken sentences, turn.
 
@@ -127,12 +81,7 @@ class EChatSystem:
         def now() -> float:
             return time.perf_counter() - start
 
-        utt = as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
-        if utt.audio is None:
-            raise ConfigError(
-                "E-chat answers speech, and this utterance has only text. Give it audio, or use a text-capable "
-                "system (--system cascade)."
-            )
+        utt = self._spoken(utterance)
         encoded = self.model.encode(utt.audio)
         emotion = encoded.emotion
         if emotion is None:  # a stage-1 model has no trained emotion head
@@ -168,7 +117,3 @@ class EChatSystem:
             system=self.name,
         )
         yield StreamEvent("turn", now(), turn=turn)
-
-    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
-        """The whole turn (see :meth:`stream`)."""
-        return turn_from_stream(self.stream(utterance, history))

@@ -17,19 +17,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...config import PipelineConfig, Strategy
-from ...errors import ConfigError
 from ...registry import register
-from ...systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from ...systems.base import Perception, StreamEvent, UtteranceLike
 from ...systems.speech import speak_as_written
 from ...types import Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
-from ..echat.system import first_sentences
-
-#: Said when the model writes nothing speakable.
-FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
+from ..common.system import FALLBACK_REPLY, SpeechLLMSystem, first_sentences
 
 
 def voice_for(config: PipelineConfig, emotion: str, response_emotion: str | None) -> tuple[Strategy, SpeakingStyle]:
@@ -48,7 +43,7 @@ def voice_for(config: PipelineConfig, emotion: str, response_emotion: str | None
 
 
 @register("system", "paralingpt")
-class ParalinGPTSystem:
+class ParalinGPTSystem(SpeechLLMSystem):
     """ParalinGPT (Lin et al., ICASSP 2024): ASR transcript + speech-emotion prefix into a frozen LLM.
 
     Args:
@@ -62,8 +57,10 @@ class ParalinGPTSystem:
     """
 
     name = "paralingpt"
-    requires: tuple[str, ...] = ("torch", "transformers")
-    extra = "transformers"
+    needs_audio = (
+        "ParalinGPT hears how things were said, and this utterance has only text. Give it audio, or use a "
+        "text-capable system (--system cascade)."
+    )
 
     def __init__(
         self,
@@ -75,16 +72,8 @@ class ParalinGPTSystem:
         max_sentences: int = 2,
         temperature: float = 0.0,
     ) -> None:
-        if max_new_tokens < 1 or max_sentences < 0:
-            raise ConfigError("paralingpt needs max_new_tokens >= 1 and max_sentences >= 0 (0: no sentence limit).")
-        self.model = model
+        super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature)
         self.asr = asr
-        self.tts = tts
-        self.config = config or PipelineConfig.default()
-        self.max_new_tokens = max_new_tokens
-        self.max_sentences = max_sentences
-        self.temperature = temperature
-        self._tts_executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_config(
@@ -115,17 +104,6 @@ class ParalinGPTSystem:
         asr = registry.create("asr", config.asr.backend, **config.asr.params)
         return cls(paralingpt, asr, build_tts(config), config, max_new_tokens, max_sentences, temperature)
 
-    def _tts_pool(self) -> ThreadPoolExecutor:
-        if self._tts_executor is None:
-            self._tts_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emotionlayer-paralingpt-tts")
-        return self._tts_executor
-
-    def close(self) -> None:
-        """Release the TTS thread."""
-        if self._tts_executor is not None:
-            self._tts_executor.shutdown(wait=False)
-            self._tts_executor = None
-
     def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
         """Answer one spoken turn as events: perceived, prompt, text pieces, spoken sentences, turn.
 
@@ -138,12 +116,7 @@ class ParalinGPTSystem:
         def now() -> float:
             return time.perf_counter() - start
 
-        utt = as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
-        if utt.audio is None:
-            raise ConfigError(
-                "ParalinGPT hears how things were said, and this utterance has only text. Give it audio, or use a "
-                "text-capable system (--system cascade)."
-            )
+        utt = self._spoken(utterance)
         language = utt.language or self.config.pipeline.language
         t = time.perf_counter()
         if utt.text is not None and utt.text.strip():
@@ -194,7 +167,3 @@ class ParalinGPTSystem:
             system=self.name,
         )
         yield StreamEvent("turn", now(), turn=turn)
-
-    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
-        """The whole turn (see :meth:`stream`)."""
-        return turn_from_stream(self.stream(utterance, history))

@@ -1,0 +1,117 @@
+"""The common part of the speech LLMs' dialogue systems (``echat``, ``paralingpt``).
+
+:class:`SpeechLLMSystem` holds what both registered systems do the same way: the ``max_new_tokens`` /
+``max_sentences`` checks, the one-thread TTS pool that speaks sentences while the LLM writes, ``close``,
+``respond`` (the whole turn of ``stream``) and the refusal of an utterance without audio. Each system
+keeps its own ``stream`` and ``from_config``. :func:`first_sentences` cuts a streamed reply to a spoken
+answer's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from ...config import PipelineConfig
+from ...errors import ConfigError
+from ...systems.base import StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from ...text import pop_sentences
+from ...types import Dialogue, Turn, Utterance
+
+#: Said when the model writes nothing speakable.
+FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
+
+
+def first_sentences(pieces: Iterator[str], limit: int | None) -> Iterator[str]:
+    """Pass text pieces through until ``limit`` sentences are finished, then close the source."""
+    if not limit:
+        yield from pieces
+        return
+    buffer, done = "", 0
+    try:
+        for piece in pieces:
+            sentences, rest = pop_sentences(buffer + piece)
+            if done + len(sentences) >= limit:
+                finished = sentences[: limit - done]
+                # the part of this piece that completes the last allowed sentence
+                end = (buffer + piece).find(finished[-1]) + len(finished[-1])
+                yield (buffer + piece)[:end][len(buffer) :]
+                return
+            done += len(sentences)
+            buffer = rest
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+class SpeechLLMSystem:
+    """Base of the registered speech-LLM systems.
+
+    Class attributes (set by each subclass): ``name`` (the registered name) and ``needs_audio`` (the
+    message when an utterance has only text).
+
+    Args:
+        model: The loaded model (``EChat``, ``ParalinGPT``).
+        tts: The voice (anything with ``synthesize(text, style)``).
+        config: The pipeline config (strategies pick the voice's style; limits).
+        max_new_tokens: Most tokens a reply may have.
+        max_sentences: Stop after this many sentences (a spoken answer); 0 for no limit.
+        temperature: 0 decodes greedily; higher values sample.
+    """
+
+    name: ClassVar[str] = ""
+    needs_audio: ClassVar[str] = ""
+    requires: tuple[str, ...] = ("torch", "transformers")
+    extra = "transformers"
+
+    def __init__(
+        self,
+        model: Any,
+        tts: Any,
+        config: PipelineConfig | None,
+        max_new_tokens: int,
+        max_sentences: int,
+        temperature: float,
+    ) -> None:
+        if max_new_tokens < 1 or max_sentences < 0:
+            raise ConfigError(f"{self.name} needs max_new_tokens >= 1 and max_sentences >= 0 (0: no sentence limit).")
+        self.model = model
+        self.tts = tts
+        self.config = config or PipelineConfig.default()
+        self.max_new_tokens = max_new_tokens
+        self.max_sentences = max_sentences
+        self.temperature = temperature
+        self._tts_executor: ThreadPoolExecutor | None = None
+
+    def _tts_pool(self) -> ThreadPoolExecutor:
+        if self._tts_executor is None:
+            self._tts_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"emotionlayer-{self.name}-tts")
+        return self._tts_executor
+
+    def close(self) -> None:
+        """Release the TTS thread."""
+        if self._tts_executor is not None:
+            self._tts_executor.shutdown(wait=False)
+            self._tts_executor = None
+
+    def _spoken(self, utterance: UtteranceLike) -> Utterance:
+        """The utterance, checked to carry audio (these models hear speech).
+
+        Raises:
+            ConfigError: it has only text.
+        """
+        utt = as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
+        if utt.audio is None:
+            raise ConfigError(self.needs_audio)
+        return utt
+
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+        """Answer one spoken turn as events (each system's own)."""
+        raise NotImplementedError
+
+    def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
+        """The whole turn (see :meth:`stream`)."""
+        return turn_from_stream(self.stream(utterance, history))
