@@ -16,7 +16,9 @@ from emotionlayer.ser.corpora import (
 
 
 def _row(speaker: str, emotion: str = "happy", corpus: str = "") -> ManifestRow:
-    return ManifestRow(path=f"/x/{speaker}.flac", emotion=emotion, speaker=speaker, extra={"corpus": corpus} if corpus else {})
+    return ManifestRow(
+        path=f"/x/{speaker}.flac", emotion=emotion, speaker=speaker, extra={"corpus": corpus} if corpus else {}
+    )
 
 
 def test_corpus_from_column_or_speaker_prefix():
