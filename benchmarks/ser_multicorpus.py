@@ -43,9 +43,10 @@ def training_rows(manifests: list[str]):
     return train, [corpus_of(row) for row in train]
 
 
-def nonspeech_audio(n: int = 96, seed: int = 1234):
+def nonspeech_audio(n: int = 128, seed: int = 1234):
     """Synthetic non-speech for training (distinct from emotionlayer.testing's generators used in tests):
-    coloured noise, chords with envelopes, mains hum with harmonics, clicks and near-silence, 1-4 s."""
+    coloured noise, chords with envelopes, mains hum with harmonics, clicks, near-silence, band-limited
+    noise, digital silence and melodies of single notes (random pitches and timbres), 1-4 s."""
     from emotionlayer.types import Audio
 
     rng = np.random.default_rng(seed)
@@ -54,7 +55,7 @@ def nonspeech_audio(n: int = 96, seed: int = 1234):
     for i in range(n):
         seconds = float(rng.uniform(1.0, 4.0))
         t = np.arange(int(seconds * sr)) / sr
-        kind = i % 6
+        kind = i % 8
         if kind == 0:  # coloured noise, random slope
             spectrum = rng.standard_normal(t.size // 2 + 1) + 1j * rng.standard_normal(t.size // 2 + 1)
             spectrum /= np.maximum(np.arange(t.size // 2 + 1), 1) ** rng.uniform(0.0, 1.0)
@@ -74,18 +75,30 @@ def nonspeech_audio(n: int = 96, seed: int = 1234):
             x += 0.01 * rng.standard_normal(t.size)
         elif kind == 4:  # near-silence (quiet electronic noise)
             x = rng.standard_normal(t.size) * 1e-4
+        elif kind == 6:  # digital silence, sometimes with a DC offset or a single click
+            x = np.zeros_like(t) + (rng.uniform(-1e-3, 1e-3) if rng.random() < 0.5 else 0.0)
+            if rng.random() < 0.3:
+                x[rng.integers(0, t.size)] = 0.5
+        elif kind == 7:  # a melody of single notes with random timbre, length and decay
+            x = np.zeros_like(t)
+            length = rng.uniform(0.15, 0.7)
+            for start in np.arange(0, seconds, length):
+                f = 80 * 2 ** (rng.integers(0, 48) / 12)
+                env = np.exp(-np.clip(t - start, 0, None) * rng.uniform(0.5, 6)) * ((t >= start) & (t < start + length))
+                x += env * sum(rng.uniform(0, 1) / k * np.sin(2 * np.pi * f * k * t) for k in range(1, 6))
         else:  # band-limited noise (fan, rain)
             from scipy.signal import butter, sosfilt
 
             low = rng.uniform(100, 2000)
             sos = butter(2, [low, min(7900, low * rng.uniform(1.5, 4))], btype="bandpass", fs=sr, output="sos")
             x = sosfilt(sos, rng.standard_normal(t.size))
-        x = x / (np.abs(x).max() + 1e-9) * rng.uniform(0.01, 0.5)
+        if np.abs(x).max() > 0:
+            x = x / np.abs(x).max() * rng.uniform(0.01, 0.5)
         clips.append(Audio(x.astype(np.float32), sr))
     return clips
 
 
-def nonspeech_statistics(encoder: str, n: int = 96, seed: int = 1234) -> np.ndarray:
+def nonspeech_statistics(encoder: str, n: int = 128, seed: int = 1234) -> np.ndarray:
     """Pooled layer statistics of :func:`nonspeech_audio` (cached)."""
     from emotionlayer.ser.cache import cache_dir
     from emotionlayer.ser.features import DEFAULT_LEVEL_DB, WhisperFeatures
@@ -213,6 +226,14 @@ RECIPES: list[dict] = [
     },
     {"name": "masked, layer-weighted, + non-speech 1.0", "kind": "masked", "nonspeech_weight": 1.0},
     {"name": "masked, layer-weighted, + non-speech 0.25", "kind": "masked", "nonspeech_weight": 0.25},
+    {"name": "masked, layer-weighted, + non-speech 2.0", "kind": "masked", "nonspeech_weight": 2.0},
+    {
+        "name": "masked, layer-weighted, wd 1e-2, + non-speech 1.0",
+        "kind": "masked",
+        "weight_decay": 1e-2,
+        "nonspeech_weight": 1.0,
+    },
+    {"name": "masked, layer-weighted, + non-speech 4.0", "kind": "masked", "nonspeech_weight": 4.0},
 ]
 
 
@@ -308,7 +329,51 @@ def write_model(head, args, recipe, rows, corpora, validation) -> None:
         "licence": "CC BY-NC-SA 4.0 (RAVDESS) and research-only terms (CASIA, URDU): non-commercial research use only",
     }
     model = SERModel([SERMember(features, head)], name="emotionlayer-ser-tiny-v3", metadata=metadata)
-    model.save(args.out)
+    model.save(args.out, card=card(model, validation))
+
+
+def card(model, validation: dict) -> str:
+    """The MODEL_CARD.md written next to the weights (the locked-test figures are added once measured)."""
+    meta = model.metadata
+    lines = [
+        f"# SER model card: {model.name}",
+        "",
+        "Full card: docs/model-card-ser.md in the emotionlayer repository.",
+        "",
+        "## Model",
+        "",
+        f"- features: `{model.members[0].features.spec}`",
+        f"- head: multi-corpus masked-softmax linear head, exported as `logreg` (temperature {meta['temperature']})",
+        f"- recipe: {meta['recipe']['name']}",
+        f"- layer weights: {[round(v, 3) for v in meta['layer_mix'] or []]}",
+        f"- labels: {', '.join(model.labels)}",
+        "",
+        "## Training data",
+        "",
+        f"- {meta['trained_on']['description']}",
+        f"- {meta['trained_on']['clips']} clips, {meta['trained_on']['speakers']} speakers",
+        f"- clips per corpus and label: {meta['trained_on']['label_counts_per_corpus']}",
+        "- plus 128 synthetic non-speech clips (noise, chords, melodies, hum, clicks, silence) trained towards the uniform "
+        "distribution",
+        "",
+        "## Validation (grouped, speaker-disjoint, 4 folds on the training side; chose the recipe)",
+        "",
+        "| corpus | classes | UA | ECE |",
+        "|---|---|---|---|",
+    ]
+    for corpus in SCORED:
+        if corpus in validation:
+            v = validation[corpus]
+            lines.append(f"| {corpus} | {v['classes']} | {v['ua']:.1%} | {v['ece']:.3f} |")
+    lines += [
+        f"| macro | | {validation['macro_ua']:.1%} | |",
+        "",
+        "## Licence",
+        "",
+        meta["licence"],
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def train(
     augment: str = typer.Option(
         "",
         "--augment",
-        help="Extra augmented copies of every clip, comma-separated: speed, pitch, gain, noise (one copy each).",
+        help="Extra augmented copies of every clip, comma-separated: speed, pitch, gain, noise, reverb, codec (one copy each).",
     ),
     labels: str | None = typer.Option(
         None, "--labels", help="Train on these emotions only, e.g. neutral,happy,sad,angry."
@@ -245,7 +245,7 @@ def evaluate_per_corpus(
 
     Returns:
         ``{"model", "locked_test", "corpora": {corpus: {"n", "labels", "unweighted_accuracy", "accuracy",
-        "macro_f1", "ece", "per_label", "confusion"[, "unweighted_accuracy_4class"]}},
+        "macro_f1", "ece", "mean_confidence", "per_label", "confusion"[, "unweighted_accuracy_4class"]}},
         "macro_unweighted_accuracy"}``.
     """
     import numpy as np
@@ -277,6 +277,7 @@ def evaluate_per_corpus(
         result = run(chosen, model=recogniser, labels=allowed, limit=limit, progress=progress)
         figures = result.to_dict()
         figures["labels"] = allowed
+        figures["mean_confidence"] = float(np.mean([item.confidence for item in result.items]))
         figures["ece"] = calibration_error(
             [item.confidence for item in result.items], [item.prediction == item.reference for item in result.items]
         )
