@@ -1,14 +1,19 @@
-"""Speech emotion recognition benchmark: leave-speakers-out accuracy and latency.
+"""Speech emotion recognition benchmark: the locked, speaker-disjoint test split, per corpus, and latency.
 
-Cross-validates a feature/head recipe on a labelled manifest (one fold per speaker by default, so no
-speaker is ever in both the training and the test part), prints 8-class and 4-class unweighted accuracy,
-and times the packaged default model on a 3 s clip (warm, on the CPU).
+Reads the labelled manifests given, keeps only the clips of the locked test split
+(:mod:`emotionlayer.ser.corpora`: RAVDESS actors 13-16, CASIA speaker wangzhe, 5 URDU speakers, all of ESD;
+none of them ever trained or chose a recipe), and scores a SER model on every corpus separately, each
+over its own labels: unweighted accuracy (UA), expected calibration error (ECE) and, for RAVDESS, the
+4-class UA (neutral/happy/sad/angry), then the macro average over corpora. It also reports how confident
+the model is on audio without speech (white noise, music, silence, mains hum) and times it on a 3 s clip
+(warm, on the CPU).
+
+Recipes are chosen elsewhere, on the training side only (``benchmarks/ser_multicorpus.py select``).
 
 Usage:
-    python benchmarks/ser.py --manifest path/to/ravdess-dev/manifest.csv
-    python benchmarks/ser.py --manifest M --recipe default          # the packaged model's recipe (default)
-    python benchmarks/ser.py --manifest M --features whisper-base --head logreg
-    python benchmarks/ser.py --manifest M --extra-manifest path/to/other/manifest.csv   # score the packaged model on other data
+    python benchmarks/ser.py --manifest path/to/ravdess-dev/manifest.csv --manifest path/to/casia-zh-dev/manifest.csv \
+        --manifest path/to/urdu-dev/manifest.csv --manifest path/to/esd-en-0020/manifest.csv
+    python benchmarks/ser.py --manifest M --model path/to/model-folder --json
     python benchmarks/ser.py --latency-only
 """
 
@@ -26,11 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def latency(threads: int, repeats: int = 20) -> dict[str, float]:
-    """Median and p90 seconds of the default model on a 3 s clip, after a warm-up call."""
+def latency(threads: int, repeats: int = 20, model: str = "default") -> dict[str, float]:
+    """Median and p90 seconds of a SER model on a 3 s clip, after a warm-up call."""
     import torch
 
-    from emotionlayer.registry import create
+    from emotionlayer.evaluation.ser import build_recogniser
     from emotionlayer.types import Audio
 
     torch.set_num_threads(threads)
@@ -42,9 +47,11 @@ def latency(threads: int, repeats: int = 20) -> dict[str, float]:
         ),
         16000,
     )
-    ser = create("ser", "default")
+    ser = build_recogniser(model)
     started = time.perf_counter()
-    ser.warmup()
+    if hasattr(ser, "warmup"):
+        ser.warmup()
+    ser.predict(clip)
     cold = time.perf_counter() - started
     times = []
     for _ in range(repeats):
@@ -61,103 +68,69 @@ def latency(threads: int, repeats: int = 20) -> dict[str, float]:
     }
 
 
-def recipe_members(name: str) -> list[tuple[dict, dict]]:
-    """(features, head) specs of the packaged default model."""
-    from emotionlayer.ser.model import DEFAULT_MODEL_DIR, MODEL_FILE
+def non_speech(model: str = "default") -> dict[str, dict]:
+    """Top label and its probability on 3 s of audio without speech (uniform over 8 labels is 0.125)."""
+    from emotionlayer.evaluation.ser import build_recogniser
+    from emotionlayer.testing import hum, music, white_noise
+    from emotionlayer.types import Audio
 
-    spec = json.loads((DEFAULT_MODEL_DIR / MODEL_FILE).read_text())
-    return [(m["features"], {k: v for k, v in m["head"].items() if k != "temperature"}) for m in spec["members"]]
+    ser = build_recogniser(model)
+    clips = {
+        "white_noise": white_noise(3.0),
+        "music": music(3.0),
+        "silence": Audio(np.zeros(48000, dtype=np.float32), 16000),
+        "hum": hum(3.0),
+    }
+    out = {}
+    for name, audio in clips.items():
+        prediction = ser.predict(audio)
+        out[name] = {"label": prediction.label, "probability": round(prediction.confidence, 3)}
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--manifest", help="labelled manifest with a speaker column (e.g. path/to/ravdess-dev/manifest.csv)"
-    )
-    parser.add_argument("--recipe", default="default", help="'default' = the packaged model's features and head")
-    parser.add_argument(
-        "--features", help="override: feature string (whisper-tiny.en, whisper-base, egemaps, ssl:path, joined with +)"
-    )
-    parser.add_argument("--head", help="override: head name (logreg, svm, attentive)")
-    parser.add_argument(
-        "--augment", default="", help="comma-separated augmentations, one extra copy each (speed,pitch,gain,noise)"
-    )
-    parser.add_argument("--folds", type=int, default=None, help="CV folds (default: one per speaker)")
-    parser.add_argument(
-        "--extra-manifest", action="append", default=[], help="also score the packaged model on this manifest"
-    )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for the latency figure")
+    parser.add_argument("--manifest", action="append", default=[], help="labelled emotion manifest (repeat per corpus)")
+    parser.add_argument("--model", default="default", help="'default' (packaged), a backend name or a model folder")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the latency figure")
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     import torch
 
-    from emotionlayer.ser.train import train_ser
-
     out: dict = {}
     if not args.latency_only:
         if not args.manifest:
             parser.error("--manifest is required unless --latency-only")
+        from emotionlayer.cli.ser import evaluate_per_corpus
+        from emotionlayer.data.manifest import read_manifest
+
         torch.set_num_threads(1)
-        members = recipe_members(args.recipe)
-        if args.features or args.head:
-            members = [(args.features or members[0][0], args.head or members[0][1])]
+        rows = []
+        for manifest in args.manifest:
+            rows += list(read_manifest(manifest, require_emotion=True))
         started = time.time()
-        probabilities = None
-        result = None
-        for features, head in members:
-            _, result = train_ser(
-                args.manifest,
-                features=features,
-                head=head,
-                augment=[a for a in args.augment.split(",") if a],
-                cross_validate=True,
-                n_folds=args.folds,
-                progress=not args.json,
-            )
-            probabilities = result.probabilities if probabilities is None else probabilities + result.probabilities
-        from emotionlayer.ser.train import summarise_predictions
-
-        combined = summarise_predictions(
-            result.references, probabilities / len(members), result.labels, result.folds, result.fold_accuracy
-        )
-        out["cross_validation"] = {
-            "recipe": [{"features": f, "head": h} for f, h in members],
-            "augment": args.augment,
-            "folds": len(combined.folds),
-            "clips": combined.report.n,
-            "unweighted_accuracy_8class": combined.report.unweighted_accuracy,
-            "unweighted_accuracy_4class": combined.four_class.unweighted_accuracy if combined.four_class else None,
-            "macro_f1": combined.report.macro_f1,
-            "recall": {k: v.recall for k, v in combined.report.per_label.items()},
-            "seconds": round(time.time() - started, 1),
-        }
-    for extra in args.extra_manifest:
-        from emotionlayer.evaluation.ser import evaluate_ser
-
-        report = evaluate_ser(extra, model="default").report
-        counts = {label: sum(row[i] for row in report.confusion) for i, label in enumerate(report.labels)}
-        out.setdefault("other_data", {})[Path(extra).parent.name or extra] = {
-            "n": report.n,
-            "unweighted_accuracy": report.unweighted_accuracy,
-            "accuracy": report.accuracy,
-            "predicted_label_counts": {k: v for k, v in counts.items() if v},
-        }
-    out["latency_3s_clip"] = latency(args.threads)
+        out["locked_test"] = evaluate_per_corpus(rows, model=args.model, locked_test=True, progress=not args.json)
+        out["locked_test"]["seconds"] = round(time.time() - started, 1)
+        out["non_speech"] = non_speech(args.model)
+    out["latency_3s_clip"] = latency(args.threads, model=args.model)
     if args.json:
         print(json.dumps(out))
         return
-    cv = out.get("cross_validation")
-    if cv:
-        print(f"Leave-speakers-out CV on {cv['clips']} clips, {cv['folds']} folds ({cv['seconds']} s)")
-        print(f"  8-class unweighted accuracy: {cv['unweighted_accuracy_8class']:.1%}")
-        if cv["unweighted_accuracy_4class"] is not None:
-            print(f"  4-class unweighted accuracy (neutral/happy/sad/angry): {cv['unweighted_accuracy_4class']:.1%}")
-        print("  recall: " + ", ".join(f"{k} {v:.0%}" for k, v in cv["recall"].items()))
-    for name, figures in out.get("other_data", {}).items():
+    test = out.get("locked_test")
+    if test:
+        print(f"Locked test split, model {test['model']}:")
+        for corpus, figures in test["corpora"].items():
+            four = figures.get("unweighted_accuracy_4class")
+            print(
+                f"  {corpus:<8} n={figures['n']:<5} {len(figures['labels'])}-class UA {figures['unweighted_accuracy']:.1%}"
+                f"  ECE {figures['ece']:.3f}" + (f"  4-class UA {four:.1%}" if four is not None else "")
+            )
+        print(f"  macro UA over {len(test['corpora'])} corpora: {test['macro_unweighted_accuracy']:.1%}")
         print(
-            f"Packaged model on {name}: n={figures['n']} UA {figures['unweighted_accuracy']:.1%}, predicted {figures['predicted_label_counts']}"
+            "Without speech: "
+            + ", ".join(f"{k} -> {v['label']} {v['probability']:.2f}" for k, v in out["non_speech"].items())
         )
     lat = out["latency_3s_clip"]
     print(

@@ -90,6 +90,18 @@ def test_events_from_scores_merges_runs_and_finds_pauses() -> None:
     assert [e.label for e in EventDetector(min_pause=0).events_from_scores(scores)] == ["laugh"]
 
 
+def test_other_is_never_an_event_but_can_be_the_clip_label() -> None:
+    """A detector trained with an 'other' class (lip, teeth, nose sounds) does not report it as an event."""
+    labels = ("silence", "speech", "cough", "other")
+    rows = [0] * 2 + [3] * 8 + [2] * 2 + [0] * 2
+    probs = np.full((len(rows), 4), 0.03)
+    probs[np.arange(len(rows)), rows] = 0.91
+    scores = WindowScores(np.arange(len(rows)) * 0.1, 0.4, 0.1, labels, probs, len(rows) * 0.1 + 0.3)
+    detector = EventDetector(min_pause=0)
+    assert [e.label for e in detector.events_from_scores(scores)] == ["cough"]
+    assert [e.label for e in detector.events_from_scores(scores, include_other=True)] == ["other", "cough"]
+
+
 def test_score_event_timing() -> None:
     refs = [[Event("laugh", 1.0, 2.0), Event("cough", 3.0, 3.5)], [Event("sigh", 0.0, 1.0)]]
     preds = [[Event("laugh", 1.1, 2.1), Event("cough", 5.0, 5.5)], [Event("sigh", 0.2, 1.0), Event("tsk", 2.0, 2.1)]]

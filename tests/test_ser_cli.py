@@ -119,3 +119,57 @@ def test_train_then_predict_and_evaluate_with_the_trained_folder(manifest, tmp_p
     result = CliRunner().invoke(_cli(), ["evaluate", "ser", "-m", str(manifest), "--model", str(out)])
     assert result.exit_code == 0, result.output
     assert "Unweighted accuracy" in result.output
+
+
+@pytest.fixture()
+def corpora_manifest(tmp_path):
+    """Two corpora by speaker prefix: RAVDESS (one training actor, one locked test actor) and URDU."""
+    rng = np.random.default_rng(1)
+    lines = ["path,emotion,speaker"]
+    rows = [
+        ("neutral", "ravdess_actor01"),
+        ("sad", "ravdess_actor01"),
+        ("neutral", "ravdess_actor13"),
+        ("angry", "ravdess_actor13"),
+        ("calm", "ravdess_actor13"),
+        ("neutral", "urdu_SM2"),
+        ("happy", "urdu_SM2"),
+        ("calm", "urdu_SM2"),
+    ]
+    for i, (emotion, speaker) in enumerate(rows):
+        sf.write(tmp_path / f"k{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+        lines.append(f"k{i}.wav,{emotion},{speaker}")
+    (tmp_path / "corpora.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "corpora.csv"
+
+
+def test_evaluate_per_corpus_scores_each_corpus_over_its_own_labels(corpora_manifest):
+    result = CliRunner().invoke(
+        _cli(), ["evaluate", "ser", "--manifest", str(corpora_manifest), "--model", "dummy", "--per-corpus", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data["corpora"]) == {"ravdess", "urdu"}
+    # URDU has four labels: its "calm" clip is not scored, and the decision is among its four labels
+    assert data["corpora"]["urdu"]["labels"] == ["neutral", "happy", "sad", "angry"]
+    assert data["corpora"]["urdu"]["n"] == 2
+    assert data["corpora"]["ravdess"]["n"] == 5 and len(data["corpora"]["ravdess"]["labels"]) == 8
+    assert "unweighted_accuracy_4class" in data["corpora"]["ravdess"]
+    assert 0.0 <= data["corpora"]["ravdess"]["ece"] <= 1.0
+    expected = (data["corpora"]["ravdess"]["unweighted_accuracy"] + data["corpora"]["urdu"]["unweighted_accuracy"]) / 2
+    assert data["macro_unweighted_accuracy"] == pytest.approx(expected)
+
+
+def test_evaluate_locked_test_keeps_only_the_locked_split(corpora_manifest):
+    result = CliRunner().invoke(
+        _cli(), ["evaluate", "ser", "--manifest", str(corpora_manifest), "--model", "dummy", "--locked-test", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["locked_test"] is True
+    assert set(data["corpora"]) == {"ravdess"}  # actor 13 is locked; urdu_SM2 and actor 1 are not
+    assert data["corpora"]["ravdess"]["n"] == 3
+    text = CliRunner().invoke(
+        _cli(), ["evaluate", "ser", "--manifest", str(corpora_manifest), "--model", "dummy", "--locked-test"]
+    )
+    assert text.exit_code == 0 and "macro UA" in text.output

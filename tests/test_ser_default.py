@@ -85,3 +85,13 @@ def test_recording_level_does_not_decide_the_emotion(ser):
     loud = Audio(quiet.samples * 8.0, quiet.sample_rate)  # +18 dB, as a closer microphone would give
     a, b = ser.predict(quiet).probabilities, ser.predict(loud).probabilities
     assert max(abs(a[k] - b[k]) for k in a) < 0.02
+
+
+@pytest.mark.parametrize("kind", ["white_noise", "music", "silence", "hum"])
+def test_no_confident_emotion_without_speech(ser, kind):
+    """Noise, music, silence and hum get a spread-out answer (uniform over 8 labels is 0.125), not an emotion."""
+    from emotionlayer import testing
+
+    audio = Audio(np.zeros(48000, dtype=np.float32), 16000) if kind == "silence" else getattr(testing, kind)(3.0)
+    prediction = ser.predict(audio)
+    assert prediction.confidence < 0.4, (kind, prediction.top(3))

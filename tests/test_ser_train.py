@@ -88,8 +88,8 @@ def test_augmentations_change_the_waveform_as_named():
     assert snr == pytest.approx(20.0, abs=0.5)
     louder = augment(audio, ["gain"], rng)
     assert len(louder.samples) == 16000 and not np.allclose(louder.samples, audio.samples)
-    with pytest.raises(ConfigError, match="speed, pitch, gain, noise"):
-        augment(audio, ["reverb"], rng)
+    with pytest.raises(ConfigError, match="speed, pitch, gain, noise, reverb, codec"):
+        augment(audio, ["echo"], rng)  # reverb and codec are augmentations now; echo is not
 
 
 @pytest.mark.parametrize("head", [LogisticHead(), SVMHead(), AttentiveHead(epochs=15, hidden=32, batch_size=8)])

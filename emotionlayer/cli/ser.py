@@ -40,7 +40,7 @@ def train(
     augment: str = typer.Option(
         "",
         "--augment",
-        help="Extra augmented copies of every clip, comma-separated: speed, pitch, gain, noise (one copy each).",
+        help="Extra augmented copies of every clip, comma-separated: speed, pitch, gain, noise, reverb, codec (one copy each).",
     ),
     labels: str | None = typer.Option(
         None, "--labels", help="Train on these emotions only, e.g. neutral,happy,sad,angry."
@@ -158,6 +158,17 @@ def evaluate_ser(
         "--json",
         help='Print one JSON object {"n", "accuracy", "unweighted_accuracy", "macro_f1", "per_label", "confusion"} and nothing else.',
     ),
+    per_corpus: bool = typer.Option(
+        False,
+        "--per-corpus",
+        help="Score every corpus of the manifest (its corpus column or speaker prefix) separately, each over its own "
+        "labels, and the macro average over corpora.",
+    ),
+    locked_test: bool = typer.Option(
+        False,
+        "--locked-test",
+        help="Score only the clips of the locked test split (emotionlayer.ser.corpora); implies --per-corpus.",
+    ),
 ) -> None:
     """Accuracy of a speech emotion model on recordings with known emotions.
 
@@ -168,6 +179,29 @@ def evaluate_ser(
     """
     from ..evaluation.ser import evaluate_ser as run
 
+    if per_corpus or locked_test:
+        from ..data.manifest import read_manifest
+
+        rows = list(read_manifest(manifest, require_emotion=True))
+        data = evaluate_per_corpus(
+            rows, model=model, labels=labels, locked_test=locked_test, limit=limit, progress=not as_json
+        )
+        if as_json:
+            typer.echo(json.dumps(data))
+            return
+        typer.echo(f"Model: {data['model']}" + ("  (locked test split)" if locked_test else ""))
+        for corpus, figures in data["corpora"].items():
+            extra = (
+                f", 4-class UA {figures['unweighted_accuracy_4class']:.1%}"
+                if "unweighted_accuracy_4class" in figures
+                else ""
+            )
+            typer.echo(
+                f"  {corpus:<10} n={figures['n']:<5} {len(figures['labels'])} classes  UA {figures['unweighted_accuracy']:.1%}"
+                f"  ECE {figures['ece']:.3f}{extra}"
+            )
+        typer.echo(f"  macro UA over {len(data['corpora'])} corpora: {data['macro_unweighted_accuracy']:.1%}")
+        return
     result = run(manifest, model=model, labels=labels, limit=limit, progress=not as_json)
     if plot is not None:
         result.plot(plot)
@@ -189,3 +223,73 @@ def evaluate_ser(
             typer.echo(f"  {label:<10} {scores.recall:6.1%} {scores.precision:6.1%} {scores.support:5d}")
     if plot is not None:
         typer.echo(f"Confusion matrix: {plot}")
+
+
+def evaluate_per_corpus(
+    rows: list,
+    model: str = "default",
+    labels: str | None = None,
+    locked_test: bool = False,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """Score a SER model on every corpus of ``rows`` separately, each over its own labels.
+
+    Args:
+        rows: Manifest rows (their corpus comes from the ``corpus`` column or the speaker-id prefix).
+        model: As for :func:`emotionlayer.evaluation.ser.evaluate_ser`.
+        labels: Decide among these labels only (intersected with each corpus's labels).
+        locked_test: Keep only the locked test split of :mod:`emotionlayer.ser.corpora`.
+        limit: At most this many clips per corpus.
+        progress: Show progress bars.
+
+    Returns:
+        ``{"model", "locked_test", "corpora": {corpus: {"n", "labels", "unweighted_accuracy", "accuracy",
+        "macro_f1", "ece", "mean_confidence", "per_label", "confusion"[, "unweighted_accuracy_4class"]}},
+        "macro_unweighted_accuracy"}``.
+    """
+    import numpy as np
+
+    from ..evaluation.ser import build_recogniser
+    from ..evaluation.ser import evaluate_ser as run
+    from ..labels import EMOTIONS, FOUR_CLASS, canonical_list
+    from ..ser.corpora import CORPUS_LABELS, corpus_of, is_locked_test
+    from ..ser.multicorpus import calibration_error
+
+    recogniser = build_recogniser(model)
+    known = list(getattr(recogniser, "labels", []) or EMOTIONS)
+    wanted = canonical_list(labels) if labels else None
+    groups: dict[str, list] = {}
+    for row in rows:
+        if locked_test and not is_locked_test(row):
+            continue
+        groups.setdefault(corpus_of(row), []).append(row)
+    out: dict = {"model": getattr(recogniser, "name", str(model)), "locked_test": locked_test, "corpora": {}}
+    for corpus in sorted(groups):
+        present = {row.emotion for row in groups[corpus]}
+        own = CORPUS_LABELS.get(corpus) or tuple(label for label in EMOTIONS if label in present)
+        allowed = [
+            label for label in EMOTIONS if label in own and label in known and (wanted is None or label in wanted)
+        ]
+        chosen = [row for row in groups[corpus] if row.emotion in allowed]
+        if len(allowed) < 2 or not chosen:
+            continue
+        result = run(chosen, model=recogniser, labels=allowed, limit=limit, progress=progress)
+        figures = result.to_dict()
+        figures["labels"] = allowed
+        figures["mean_confidence"] = float(np.mean([item.confidence for item in result.items]))
+        figures["ece"] = calibration_error(
+            [item.confidence for item in result.items], [item.prediction == item.reference for item in result.items]
+        )
+        if corpus == "ravdess" and all(label in allowed for label in FOUR_CLASS):
+            four = run(
+                [r for r in chosen if r.emotion in FOUR_CLASS],
+                model=recogniser,
+                labels=list(FOUR_CLASS),
+                progress=False,
+            )
+            figures["unweighted_accuracy_4class"] = four.report.unweighted_accuracy
+        out["corpora"][corpus] = figures
+    scores = [f["unweighted_accuracy"] for f in out["corpora"].values()]
+    out["macro_unweighted_accuracy"] = float(np.mean(scores)) if scores else None
+    return out

@@ -1,7 +1,8 @@
-"""Waveform augmentation for SER training: speed, pitch, gain and noise.
+"""Waveform augmentation for SER training: speed, pitch, gain, noise, reverberation and codec.
 
 Each augmentation draws its strength at random (from a seeded generator) within a range that keeps the
-emotion audible: speed 0.9-1.1x, pitch -2..+2 semitones, gain -6..+6 dB, noise at 15-30 dB SNR.
+emotion audible: speed 0.9-1.1x, pitch -2..+2 semitones, gain -6..+6 dB, noise at 15-30 dB SNR,
+reverberation with a 0.2-0.8 s decay, and a telephone codec (300-3400 Hz band, 8 kHz, 8-bit mu-law).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..types import Audio
 
-AUGMENTATIONS: tuple[str, ...] = ("speed", "pitch", "gain", "noise")
+AUGMENTATIONS: tuple[str, ...] = ("speed", "pitch", "gain", "noise", "reverb", "codec")
 
 
 def speed(audio: Audio, factor: float) -> Audio:
@@ -50,6 +51,34 @@ def noise(audio: Audio, snr_db: float, rng: np.random.Generator) -> Audio:
     return Audio(np.clip(audio.samples + coloured, -1, 1).astype(np.float32), audio.sample_rate, audio.path)
 
 
+def reverb(audio: Audio, rt60: float, rng: np.random.Generator) -> Audio:
+    """Convolve with a synthetic room response: exponentially decaying noise reaching -60 dB after ``rt60`` s."""
+    from scipy.signal import fftconvolve
+
+    sr = audio.sample_rate
+    n = max(1, int(rt60 * sr))
+    t = np.arange(n) / sr
+    response = rng.standard_normal(n) * np.exp(-6.9 * t / max(rt60, 1e-3))
+    response[0] = 1.0  # the direct sound
+    wet = fftconvolve(audio.samples.astype(np.float64), response)[: len(audio.samples)]
+    wet *= np.sqrt((np.mean(audio.samples.astype(np.float64) ** 2) + 1e-12) / (np.mean(wet**2) + 1e-12))
+    return Audio(np.clip(wet, -1, 1).astype(np.float32), sr, audio.path)
+
+
+def codec(audio: Audio) -> Audio:
+    """A telephone channel: band-pass 300-3400 Hz, 8 kHz sampling, 8-bit mu-law, back to the original rate."""
+    from scipy.signal import butter, sosfiltfilt
+
+    narrow = audio.resample(8000).samples.astype(np.float64)
+    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
+    narrow = np.clip(sosfiltfilt(sos, narrow), -1, 1)
+    mu = 255.0
+    coded = np.sign(narrow) * np.log1p(mu * np.abs(narrow)) / np.log1p(mu)
+    coded = np.round((coded + 1) / 2 * mu) / mu * 2 - 1
+    decoded = np.sign(coded) * ((1 + mu) ** np.abs(coded) - 1) / mu
+    return Audio(decoded.astype(np.float32), 8000, audio.path).resample(audio.sample_rate)
+
+
 def check_augmentations(names: Sequence[str]) -> list[str]:
     """Validate augmentation names; raise a :class:`ConfigError` listing the valid ones."""
     out = []
@@ -72,4 +101,8 @@ def augment(audio: Audio, names: Sequence[str], rng: np.random.Generator) -> Aud
             audio = gain(audio, float(rng.uniform(-6.0, 6.0)))
         elif name == "noise":
             audio = noise(audio, float(rng.uniform(15.0, 30.0)), rng)
+        elif name == "reverb":
+            audio = reverb(audio, float(rng.uniform(0.2, 0.8)), rng)
+        elif name == "codec":
+            audio = codec(audio)
     return audio

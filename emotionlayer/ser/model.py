@@ -34,6 +34,9 @@ CARD_FILE = "MODEL_CARD.md"
 FORMAT = "emotionlayer-ser"
 FORMAT_VERSION = 1
 
+#: Peak amplitude below which a clip is digital silence (about -100 dBFS): no emotion is predicted for it.
+SILENCE_PEAK = 1e-5
+
 #: Where the packaged default model lives.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "ser" / "default"
 
@@ -81,7 +84,13 @@ class SERModel:
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, audio: Audio) -> dict[str, float]:
-        """Probability of every label the model knows, for one clip."""
+        """Probability of every label the model knows, for one clip.
+
+        A clip without any signal (every sample below :data:`SILENCE_PEAK`, about -100 dBFS) carries no
+        emotion: it gets the uniform distribution without running the model.
+        """
+        if audio.samples.size == 0 or float(np.max(np.abs(audio.samples))) < SILENCE_PEAK:
+            return {label: 1.0 / len(self.labels) for label in self.labels}
         total = np.zeros(len(self.labels))
         weights = 0.0
         for member in self.members:

@@ -12,6 +12,10 @@ from ...types import Audio, Event
 from .features import audio_windows
 from .model import BACKGROUND_LABELS, WindowClassifier
 
+#: The "none of the known events" class a detector may be trained with (lip, teeth or nose sounds, screams...):
+#: ``classify`` can answer it, ``detect`` never reports it as an event.
+OTHER_LABEL = "other"
+
 #: Where the packaged detector lives.
 PACKAGED_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "events" / "detector"
 
@@ -93,8 +97,14 @@ class EventDetector:
             probs = np.stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(probs.shape[1])], axis=1)
         return WindowScores(starts, config.window, config.hop, model.labels, probs, len(samples) / config.sample_rate)
 
-    def events_from_scores(self, scores: WindowScores) -> list[Event]:
-        """Merge runs of windows with the same event label into events."""
+    def events_from_scores(self, scores: WindowScores, include_other: bool = False) -> list[Event]:
+        """Merge runs of windows with the same event label into events.
+
+        Args:
+            scores: Window probabilities from :meth:`window_scores`.
+            include_other: Also report runs of the :data:`OTHER_LABEL` class (a detector trained with it);
+                by default they are dropped, as they are no paralinguistic event.
+        """
         if len(scores.starts) == 0:
             return []
         best = np.argmax(scores.probabilities, axis=1)
@@ -121,7 +131,7 @@ class EventDetector:
                     confidence = float(scores.probabilities[i : j + 1, best[i]].mean())
                     events.append(Event("pause", round(start, 3), round(end, 3), round(confidence, 4)))
                 continue
-            if label in BACKGROUND_LABELS:
+            if label in BACKGROUND_LABELS or (label == OTHER_LABEL and not include_other):
                 continue
             confidence = float(scores.probabilities[i : j + 1, best[i]].mean())
             if confidence >= self.min_confidence:
@@ -137,12 +147,14 @@ class EventDetector:
 
         The label is the event class with the largest confidence-weighted detected duration; if nothing
         is detected, the event class with the highest mean probability over the clip's non-silent windows.
+        A detector trained with the :data:`OTHER_LABEL` class can answer ``other`` (a sound it has no
+        label for).
 
         Returns:
             ``(label, scores)``: scores are the share of each event label, summing to 1.
         """
         scores = self.window_scores(audio)
-        events = self.events_from_scores(scores)
+        events = self.events_from_scores(scores, include_other=True)
         event_labels = [label for label in scores.labels if label not in BACKGROUND_LABELS]
         weight = dict.fromkeys(event_labels, 0.0)
         for event in events:
