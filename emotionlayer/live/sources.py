@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +97,7 @@ class WaitFor:
 Step = Say | Quiet | WaitFor
 
 
-def scripted(session: Any, steps: Sequence[Step], speed: float = 1.0, on_frame: Callable[[], None] | None = None) -> Iterator[np.ndarray]:
+def scripted(session: Any, steps: Sequence[Step], speed: float = 1.0) -> Iterator[np.ndarray]:
     """Frames of a scripted conversation: clips, silences and waits for the session's own events.
 
     A wait (e.g. ``WaitFor("playback_started", 0.8)``: interrupt 0.8 s into the reply) makes a test
@@ -127,11 +127,12 @@ def scripted(session: Any, steps: Sequence[Step], speed: float = 1.0, on_frame: 
                 yield from paced(iter(noise.reshape(-1, FRAME_SAMPLES)))
         elif isinstance(step, WaitFor):
             seen = len(session.events)
-            limit = session.time + step.timeout_seconds
+            waited = 0
             while not any(e.kind == step.kind for e in session.events[seen:]):
-                if session.time >= limit:
+                if waited * FRAME_SECONDS >= step.timeout_seconds:
                     raise EmotionLayerError(f"Scripted conversation: no {step.kind!r} event within {step.timeout_seconds} s.")
                 pacer.wait()
+                waited += 1
                 yield np.zeros(FRAME_SAMPLES, dtype=np.float32)
             yield from paced(silence(step.after_seconds))
         else:
