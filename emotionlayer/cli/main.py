@@ -281,13 +281,17 @@ def _register_groups() -> None:
     from . import dialogue as dialogue_cli
     from . import echat as echat_cli
     from . import events as events_cli
+    from . import live as live_cli
     from . import llm as llm_cli
     from . import paralingpt as paralingpt_cli
     from . import ser as ser_cli
+    from . import serve as serve_cli
     from . import tts as tts_cli
 
     app.command("speak")(tts_cli.speak)
     app.command("transcribe")(asr_cli.transcribe)
+    app.command("live")(live_cli.live)
+    app.command("serve")(serve_cli.serve)
     app.add_typer(ser_cli.app, name="ser")
     app.add_typer(data_cli.app, name="data")
     app.add_typer(llm_cli.app, name="llm")
