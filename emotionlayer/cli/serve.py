@@ -16,7 +16,6 @@ A bad upload gets HTTP 400 (413 when over the size or length limit, refused befo
 ``{"error": MESSAGE}``, MESSAGE being the line the CLI prints after ``error:``; the server goes on serving.
 """
 
-from __future__ import annotations
 
 import io
 import re
