@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import emotionlayer.testing as fakes  # noqa: E402
 from emotionlayer.audio import load_audio  # noqa: E402
-from emotionlayer.cli.main import turn_json  # noqa: E402
+from emotionlayer.cli.output import turn_json  # noqa: E402
 from emotionlayer.cli.serve import create_app  # noqa: E402
 from emotionlayer.errors import EmotionLayerError  # noqa: E402
 from emotionlayer.pipeline import CascadePipeline  # noqa: E402

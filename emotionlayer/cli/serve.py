@@ -5,7 +5,7 @@
 - ``GET /health``: ``{"status": "ok", "system": ...}``;
 - ``POST /api/respond``: a multipart upload (field ``audio``: WAV/FLAC/OGG/MP3; optional field
   ``system``: NAME or NAME:KEY=VALUE,...), answered with the JSON of ``emotionlayer respond --json``
-  (:func:`emotionlayer.cli.main.turn_json`) plus ``audio_url``, where the spoken reply can be fetched;
+  (:func:`emotionlayer.cli.output.turn_json`) plus ``audio_url``, where the spoken reply can be fetched;
 - ``GET /api/audio/{name}``: a spoken reply (kept in a temporary folder while the server runs);
 - ``WS /ws/live``: a live conversation (:class:`~emotionlayer.live.LiveSession`): send 16 kHz mono float32
   audio as binary messages, receive the session's events as JSON and each reply sentence as a WAV message;
@@ -118,7 +118,7 @@ class Demo:
 
     def respond(self, data: bytes, system: str | None = None) -> dict[str, Any]:
         """One turn from uploaded file bytes: the ``respond --json`` object plus ``audio_url``."""
-        from .main import turn_json
+        from .output import turn_json
 
         audio = self.load_upload(data)
         answerer = self.system(system)
@@ -277,7 +277,7 @@ def build_page(demo: Demo) -> Any:
         gr.Markdown("# emotionlayer\nSpeak or upload a recording: the reply fits what you said and how you said it.")
         with gr.Row():
             with gr.Column():
-                recording = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your turn", elem_id="recording")
+                recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Your turn", elem_id="recording")
                 system = gr.Textbox(value=demo.default_system or "", label="System (empty: the default)", placeholder=demo.system_name(), elem_id="system")
                 go = gr.Button("Answer", variant="primary", elem_id="answer")
             with gr.Column():
