@@ -141,7 +141,9 @@ class Interrupted(LiveEvent):
     """The user took the turn while the reply played: playback and generation stopped.
 
     ``spoken`` is the part of the reply the user heard (kept in the history), ``dropped`` the rest,
-    ``heard`` what the user said, ``stop_seconds`` the time from detecting the user's speech to playback stopping.
+    ``heard`` what the user said, ``stop_seconds`` the time from detecting the user's speech to playback stopping
+    (paused at once with ``pause_on_speech``), ``decide_seconds`` the time from detecting it to deciding it was
+    an interruption (its transcript was not a backchannel), when generation was stopped too.
     """
 
     kind: ClassVar[str] = "interrupted"
@@ -149,6 +151,7 @@ class Interrupted(LiveEvent):
     dropped: str
     heard: str
     stop_seconds: float
+    decide_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -528,7 +528,8 @@ class LiveSession:
             answering.reply.cancel()
         spoken, dropped = self.playback.heard()
         self.playback.clear()
-        event = Interrupted(self._time, answering.index, " ".join(spoken), " ".join(dropped), transcript.text, stopped - barge["detected"])
+        event = Interrupted(self._time, answering.index, " ".join(spoken), " ".join(dropped), transcript.text,
+                            stopped - barge["detected"], self._time - barge["detected"])
         self.interruptions.append(event)
         out.append(event)
         self._finish_turn(answering, out, interrupted=" ".join(spoken))
