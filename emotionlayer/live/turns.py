@@ -35,7 +35,7 @@ UNFINISHED_WORDS: frozenset[str] = frozenset(
 
 #: Short replies a listener makes while the other one talks; they do not take the turn.
 BACKCHANNELS: frozenset[str] = frozenset(
-    """uh-huh uh huh uhhuh mhm mhmm mm-hmm mm hmm mmm mm-mm hm hmm hmmm ok okay k yeah yea yep yup yes ya
+    """uh-huh uh huh uhhuh mhm mhmm mm-hmm mm-hm mmhmm hm-hm hmm-hmm mm hmm mmm hm hmmm ok okay k yeah yea yep yup yes ya
     right sure alright all i see got it gotcha cool nice great good true exactly indeed really wow oh ah aha
     ahh oh-oh uh um""".split()
 )
