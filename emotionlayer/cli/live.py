@@ -35,7 +35,7 @@ def live(
     from ..audio import load_audio
     from ..config import PipelineConfig
     from ..live import LiveConfig, LiveSession
-    from ..live.sources import SpeakerSink, microphone, play_file
+    from ..live.sources import SpeakerSink, microphone, play_file, require_sounddevice
     from ..systems import build_system
 
     cfg = PipelineConfig.load(config) if config else PipelineConfig.default()
@@ -44,6 +44,7 @@ def live(
         clip = load_audio(input_file, max_seconds=cfg.pipeline.max_seconds)  # check the input before loading models
         source = play_file(clip, speed=speed)
     else:
+        require_sounddevice()  # say so before loading models
         source = microphone(max_seconds=seconds)
     typer.echo("Loading models...", err=True)
     answerer = build_system(cfg, system)

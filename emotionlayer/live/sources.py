@@ -139,7 +139,12 @@ def scripted(session: Any, steps: Sequence[Step], speed: float = 1.0) -> Iterato
             raise EmotionLayerError(f"Unknown script step {step!r}: use Say, Quiet or WaitFor.")
 
 
-def _sounddevice() -> Any:
+def require_sounddevice() -> Any:
+    """The ``sounddevice`` module.
+
+    Raises:
+        MissingDependencyError: it (or the PortAudio library) is not installed; the message says how to fix it.
+    """
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:  # OSError: PortAudio missing
@@ -153,7 +158,7 @@ def microphone(device: int | str | None = None, max_seconds: float | None = None
     Raises:
         MissingDependencyError: ``sounddevice`` (or PortAudio) is not installed.
     """
-    sd = _sounddevice()
+    sd = require_sounddevice()
     frames_in: queue.Queue = queue.Queue()
 
     def callback(indata: np.ndarray, count: int, stamp: Any, status: Any) -> None:
@@ -179,7 +184,7 @@ class SpeakerSink:
     """
 
     def __init__(self, rate: int = 16000, device: int | str | None = None) -> None:
-        sd = _sounddevice()
+        sd = require_sounddevice()
         self._blocks: queue.Queue = queue.Queue()
         self._rest = np.zeros(0, dtype=np.float32)
 
