@@ -372,7 +372,7 @@ class LiveSession:
             # Speech during the reply: a backchannel, a noise, or an interruption.
             turn = _UserTurn(self._turns + 1, start, frames, frames_start)
             self._barge = {"turn": turn, "detected": self._time, "paused_at": None, "job": None, "text": None, "ended": False}
-            if self.config.pause_on_speech and self.playback.pending:
+            if self.config.pause_on_speech:  # also holds back a reply that has not started playing yet
                 self.playback.paused = True
                 self._barge["paused_at"] = self._time
             return

@@ -66,8 +66,9 @@ class LiveConfig:
             decided; its output is held back until then, and thrown away if the user goes on.
         barge_in: Whether the user's speech during the reply can interrupt it.
         barge_in_min_seconds: Speech during the reply shorter than this never interrupts (a cough, a knock).
-        pause_on_speech: Pause playback as soon as speech is heard during it (``min_speech_seconds``), and
-            resume it if the speech turns out to be a backchannel or a short noise.
+        pause_on_speech: Pause playback as soon as speech is heard during the reply (``min_speech_seconds``;
+            a reply not playing yet is held back too), and resume it if the speech turns out to be a
+            backchannel or a short noise.
         no_speech_threshold: A turn whose transcript has this no-speech probability or more is dropped.
         output_rate: Sample rate of the reply audio given to the output sink.
     """
