@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from ..errors import EmotionLayerError
+from .output import turn_json
 
 app = typer.Typer(
     name="emotionlayer",
@@ -71,19 +72,6 @@ def _load_system(config, system: str | None, quiet: bool):
 
     _status("Loading models...", quiet)
     return build_system(config, system)
-
-
-def turn_json(turn, audio_out: str | None) -> dict:
-    """The one JSON object `respond --json` prints for a turn (also what the web API answers)."""
-    return {
-        "system": turn.system,
-        "transcript": turn.transcript.text,
-        "emotion": {"label": turn.emotion.label, "probabilities": turn.emotion.probabilities},
-        "response": {"text": turn.response.text, "style": turn.response.style.to_dict(), "strategy": turn.response.strategy},
-        "audio_out": audio_out,
-        "timings": {k: round(float(v), 4) for k, v in turn.timings.items()},
-        "speech_detected": turn.speech_detected,
-    }
 
 
 def _print_turn(turn, audio_out: str | None) -> None:
@@ -281,13 +269,17 @@ def _register_groups() -> None:
     from . import dialogue as dialogue_cli
     from . import echat as echat_cli
     from . import events as events_cli
+    from . import live as live_cli
     from . import llm as llm_cli
     from . import paralingpt as paralingpt_cli
     from . import ser as ser_cli
+    from . import serve as serve_cli
     from . import tts as tts_cli
 
     app.command("speak")(tts_cli.speak)
     app.command("transcribe")(asr_cli.transcribe)
+    app.command("live")(live_cli.live)
+    app.command("serve")(serve_cli.serve)
     app.add_typer(ser_cli.app, name="ser")
     app.add_typer(data_cli.app, name="data")
     app.add_typer(llm_cli.app, name="llm")

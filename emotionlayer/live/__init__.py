@@ -1,0 +1,26 @@
+"""Live conversation: streaming turns with end-of-turn detection, barge-in and latency accounting.
+
+See ``docs/live.md``. The parts:
+
+- :class:`LiveSession` (:mod:`.session`): audio frames in, typed events (:mod:`.events`) and reply audio out;
+- :class:`LiveConfig`, :class:`TurnDetector`, :func:`phrase_finished`, :func:`is_backchannel` (:mod:`.turns`):
+  the end-of-turn rule and the backchannel filter;
+- :mod:`.sources`: files played as a microphone, scripted conversations, the microphone and speaker.
+"""
+
+from .events import LiveEvent, TurnLatency, latency_summary
+from .session import INTERRUPTED_NOTE, LiveSession, Playback
+from .turns import LiveConfig, TurnDetector, is_backchannel, phrase_finished
+
+__all__ = [
+    "INTERRUPTED_NOTE",
+    "LiveConfig",
+    "LiveEvent",
+    "LiveSession",
+    "Playback",
+    "TurnDetector",
+    "TurnLatency",
+    "is_backchannel",
+    "latency_summary",
+    "phrase_finished",
+]

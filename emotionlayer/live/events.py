@@ -1,0 +1,216 @@
+"""What a live session tells its user interface: typed records, one class per kind, each with ``to_dict``.
+
+Every event has ``time`` (seconds of the session clock: the audio time of the input stream, see
+:class:`~emotionlayer.live.session.LiveSession`) and ``turn`` (the user turn it belongs to, from 1).
+``to_dict()`` gives a JSON-ready dict with a ``kind`` key (audio samples only with ``include_samples``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from ..types import Audio, Turn
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """Base of the live events: ``kind`` names the class, ``time`` is the session clock, ``turn`` the user turn."""
+
+    kind: ClassVar[str] = "event"
+    time: float
+    turn: int
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Audio):
+                value = value.to_dict(include_samples=include_samples)
+            elif isinstance(value, Turn):
+                value = value.to_dict()
+                if not include_samples and value.get("audio"):
+                    value["audio"].pop("samples", None)
+            elif isinstance(value, float):
+                value = round(value, 4)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class SpeechStarted(LiveEvent):
+    """The user started speaking (``start``: where the speech began, before the VAD was sure)."""
+
+    kind: ClassVar[str] = "speech_started"
+    start: float
+
+
+@dataclass(frozen=True)
+class TranscriptPartial(LiveEvent):
+    """What the user said so far (the growing turn, transcribed in the background)."""
+
+    kind: ClassVar[str] = "transcript_partial"
+    text: str
+
+
+@dataclass(frozen=True)
+class EndOfTurn(LiveEvent):
+    """The user finished: ``speech_end`` is the end of the last voiced frame, ``finished`` whether the
+    phrase read as finished (the shorter wait) and ``silence`` the silence waited for."""
+
+    kind: ClassVar[str] = "end_of_turn"
+    speech_end: float
+    finished: bool
+    silence: float
+
+
+@dataclass(frozen=True)
+class TranscriptFinal(LiveEvent):
+    """The whole turn's transcript."""
+
+    kind: ClassVar[str] = "transcript_final"
+    text: str
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Discarded(LiveEvent):
+    """Sound the VAD took for speech in which the ASR found no words: no reply."""
+
+    kind: ClassVar[str] = "discarded"
+    reason: str
+
+
+@dataclass(frozen=True)
+class EmotionHeard(LiveEvent):
+    """How the user sounded: a label and a probability per label."""
+
+    kind: ClassVar[str] = "emotion"
+    label: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Strategy(LiveEvent):
+    """The empathy strategy the system chose (systems with a prompt)."""
+
+    kind: ClassVar[str] = "strategy"
+    strategy: str
+
+
+@dataclass(frozen=True)
+class ReplyText(LiveEvent):
+    """A new piece of the reply text."""
+
+    kind: ClassVar[str] = "reply_text"
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyAudio(LiveEvent):
+    """One spoken sentence, queued for playback."""
+
+    kind: ClassVar[str] = "reply_audio"
+    text: str
+    audio: Audio
+
+
+@dataclass(frozen=True)
+class PlaybackStarted(LiveEvent):
+    """The first sample of the reply went to the output."""
+
+    kind: ClassVar[str] = "playback_started"
+
+
+@dataclass(frozen=True)
+class Backchannel(LiveEvent):
+    """The user spoke during the reply but did not take the turn ("uh-huh", a cough): playback goes on.
+
+    ``paused`` is how long playback was paused while it was being decided (0 when it never was).
+    """
+
+    kind: ClassVar[str] = "backchannel"
+    text: str
+    paused: float = 0.0
+
+
+@dataclass(frozen=True)
+class Interrupted(LiveEvent):
+    """The user took the turn while the reply played: playback and generation stopped.
+
+    ``spoken`` is the part of the reply the user heard (kept in the history), ``dropped`` the rest,
+    ``heard`` what the user said, ``stop_seconds`` the time from detecting the user's speech to playback stopping
+    (paused at once with ``pause_on_speech``), ``decide_seconds`` the time from detecting it to deciding it was
+    an interruption (its transcript was not a backchannel), when generation was stopped too.
+    """
+
+    kind: ClassVar[str] = "interrupted"
+    spoken: str
+    dropped: str
+    heard: str
+    stop_seconds: float
+    decide_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TurnLatency(LiveEvent):
+    """Where the time went in one turn, on the session clock (seconds; ``None`` where it did not happen).
+
+    The ``*_after_speech`` values of :meth:`relative` are measured from ``speech_end`` (the end of the last
+    voiced frame of the user's speech).
+    """
+
+    kind: ClassVar[str] = "latency"
+    speech_end: float | None = None
+    end_of_turn: float | None = None
+    asr_final: float | None = None
+    llm_first_token: float | None = None
+    first_sentence: float | None = None
+    first_audio: float | None = None
+
+    MOMENTS: ClassVar[tuple[str, ...]] = ("end_of_turn", "asr_final", "llm_first_token", "first_sentence", "first_audio")
+
+    def relative(self) -> dict[str, float]:
+        """Seconds from the end of speech to each moment that happened."""
+        if self.speech_end is None:
+            return {}
+        return {m: getattr(self, m) - self.speech_end for m in self.MOMENTS if getattr(self, m) is not None}
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        out = super().to_dict(include_samples)
+        out["after_speech"] = {k: round(v, 4) for k, v in self.relative().items()}
+        return out
+
+
+@dataclass(frozen=True)
+class TurnDone(LiveEvent):
+    """A reply ended (played to the end, or ``interrupted``); ``record`` is the turn as kept in the history."""
+
+    kind: ClassVar[str] = "turn_done"
+    record: Turn
+    interrupted: bool = False
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def latency_summary(latencies: list[TurnLatency]) -> dict[str, dict[str, float]]:
+    """p50 and p90 over turns of the seconds from the end of speech to each moment, and how many turns had it."""
+    out: dict[str, dict[str, float]] = {}
+    for moment in TurnLatency.MOMENTS:
+        values = [r[moment] for r in (lat.relative() for lat in latencies) if moment in r]
+        if values:
+            out[moment] = {"p50": statistics.median(values), "p90": percentile(values, 90), "n": len(values)}
+    return out

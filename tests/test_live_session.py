@@ -1,0 +1,313 @@
+"""The live session's rules on fake components: end of turn, backchannels, barge-in, latency, sources."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import emotionlayer.testing as fakes
+from emotionlayer.errors import ConfigError, EmotionLayerError
+from emotionlayer.live import (
+    INTERRUPTED_NOTE,
+    LiveConfig,
+    LiveSession,
+    Playback,
+    TurnDetector,
+    is_backchannel,
+    phrase_finished,
+)
+from emotionlayer.live.events import TurnLatency, latency_summary, percentile
+from emotionlayer.live.sources import Quiet, Say, WaitFor, frames, play_file, scripted, silence
+from emotionlayer.pipeline import CascadePipeline
+from emotionlayer.types import Transcript
+
+FRAME = 0.032
+
+
+# -- the end-of-turn rule --------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["My phone won't turn on.", "Can you help me?", "That's great!", "I need it today."])
+def test_finished_phrases(text):
+    assert phrase_finished(text)
+
+
+@pytest.mark.parametrize("text", ["", "My phone won't turn on and", "I was thinking, um", "so", "I need it today, but...",
+                                  "I went to the", "I bought milk and.", "because", "it was fine,", "no punctuation here"])
+def test_unfinished_phrases(text):
+    assert not phrase_finished(text)
+
+
+def feed(detector, probabilities, start=0.0):
+    """Feed frame probabilities; return [(what, frame end time)]."""
+    out = []
+    for i, p in enumerate(probabilities):
+        t0 = start + i * FRAME
+        for what in detector.update(p, t0, t0 + FRAME):
+            out.append((what, round(t0 + FRAME, 3)))
+    return out
+
+
+def test_short_bursts_never_start_a_turn():
+    detector = TurnDetector(LiveConfig(min_speech_seconds=0.15))
+    # 4 voiced frames (0.128 s) then silence, twice: a click, a knock
+    assert feed(detector, [0.9] * 4 + [0.0] * 10 + [0.9] * 4 + [0.0] * 10) == []
+    assert detector.state == "idle"
+
+
+def test_end_of_turn_waits_longer_after_an_unfinished_phrase():
+    cfg = LiveConfig(min_speech_seconds=0.15, finished_silence_seconds=0.4, unfinished_silence_seconds=1.0)
+
+    def end_after(transcript):
+        detector = TurnDetector(cfg)
+        events = feed(detector, [0.9] * 30)
+        assert events[0][0] == "speech_start"
+        speech_end = 30 * FRAME
+        paused = feed(detector, [0.0] * 2, start=speech_end)
+        assert paused[0][0] == "pause"
+        detector.set_transcript(transcript)
+        ends = feed(detector, [0.0] * 60, start=speech_end + 2 * FRAME)
+        assert [w for w, _ in ends] == ["end_of_turn"]
+        return ends[0][1] - speech_end
+
+    assert end_after("My phone won't turn on.") == pytest.approx(0.4, abs=FRAME)
+    assert end_after("My phone won't turn on and") == pytest.approx(1.0, abs=FRAME)
+    assert end_after("um") == pytest.approx(1.0, abs=FRAME)
+    assert end_after(None) == pytest.approx(1.0, abs=FRAME)  # transcript not known yet: the longer wait
+
+
+def test_speech_after_a_pause_resumes_the_turn():
+    detector = TurnDetector(LiveConfig(finished_silence_seconds=0.4))
+    events = feed(detector, [0.9] * 10 + [0.0] * 5 + [0.9] * 10 + [0.0] * 45)  # no transcript: the longer wait
+    assert [w for w, _ in events] == ["speech_start", "pause", "resume", "pause", "end_of_turn"]
+
+
+def test_wavering_probabilities_between_the_thresholds_are_still_speech():
+    detector = TurnDetector(LiveConfig(threshold=0.5))
+    events = feed(detector, [0.9] * 10 + [0.4] * 20)  # 0.4 is above 0.5 - 0.15
+    assert [w for w, _ in events] == ["speech_start"]
+
+
+def test_config_checks_and_round_trip():
+    cfg = LiveConfig(finished_silence_seconds=0.3)
+    assert LiveConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unfinished_silence_seconds"):
+        LiveConfig(finished_silence_seconds=2.0, unfinished_silence_seconds=1.0)
+    with pytest.raises(ConfigError, match="vad"):
+        LiveConfig(vad="webrtc")
+    with pytest.raises(ConfigError, match="Unknown live setting"):
+        LiveConfig.from_dict({"silence": 1})
+
+
+# -- backchannels ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["uh-huh", "Uh-huh.", "Mm-hmm.", "mhm", "Mm.", "OK", "Okay.", "Yeah.", "Yeah, right.",
+                                  "Right.", "Oh, okay.", "I see.", "", "Hmm?"])
+def test_backchannels(text):
+    assert is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["Wait, stop.", "No, that's wrong.", "Okay, but what about my phone?", "Yeah, can you repeat that?",
+                                  "Hold on", "Sorry, I meant tomorrow."])
+def test_interruptions_are_not_backchannels(text):
+    assert not is_backchannel(text)
+
+
+# -- a session on fake components --------------------------------------------------------------------
+class ToneASR:
+    """Fake ASR: the text of the tone frequency nearest the clip's loudest one ('' for silence)."""
+
+    name = "tone-asr"
+
+    def __init__(self, words: dict[float, str]) -> None:
+        self.words = words
+        self.calls = 0
+
+    def transcribe(self, audio, language=None):
+        self.calls += 1
+        samples = audio.resample(16000).samples
+        if np.sqrt(np.mean(samples**2)) < 0.01:
+            return Transcript("", "en", self.name)
+        frequency = np.argmax(np.abs(np.fft.rfft(samples))) * 16000 / samples.size
+        return Transcript(self.words[min(self.words, key=lambda f: abs(f - frequency))], "en", self.name, 0.01)
+
+
+WORDS = {220.0: "My phone won't turn on.", 300.0: "My phone won't turn on and", 440.0: "Uh-huh.", 600.0: "Wait, stop, I have a question."}
+
+
+def dummy_cascade(reply="I hear you. Let's sort this out together. Tell me more about it."):
+    return CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": {"backend": "dummy", "params": {"reply": reply}},
+                                        "tts": "dummy", "vad": "energy"})
+
+
+def run(session, steps, speed=8.0):
+    try:
+        events = list(session.run(scripted(session, steps, speed=speed)))
+        events += session.finish()
+    finally:
+        session.close()
+    return events
+
+
+def make_session(system=None, **cfg):
+    cfg.setdefault("vad", "energy")
+    return LiveSession(system or dummy_cascade(), LiveConfig(**cfg), asr=ToneASR(WORDS), speed=8.0)
+
+
+def test_a_turn_is_answered_with_events_in_order_and_latency():
+    blocks = []
+    session = make_session()
+    session.sink = blocks.append
+    events = run(session, [Quiet(0.3), Say(fakes.tone(1.2, frequency=220)), WaitFor("turn_done", 0.1)])
+    kinds = [e.kind for e in events]
+    order = ["speech_started", "end_of_turn", "transcript_final", "emotion", "strategy", "reply_text", "reply_audio",
+             "playback_started", "latency", "turn_done"]
+    assert [k for k in kinds if k in order and kinds.index(k) == kinds.index(k)] and all(k in kinds for k in order)
+    assert [kinds.index(k) for k in order] == sorted(kinds.index(k) for k in order)
+    eot = next(e for e in events if e.kind == "end_of_turn")
+    assert eot.finished and eot.silence == pytest.approx(LiveConfig().finished_silence_seconds, abs=2 * FRAME)
+    final = next(e for e in events if e.kind == "transcript_final")
+    assert final.text == WORDS[220.0] and final.model == "tone-asr"
+    (lat,) = session.latencies
+    assert lat.speech_end == pytest.approx(1.5, abs=2 * FRAME)
+    assert lat.speech_end < lat.end_of_turn <= lat.first_audio
+    # The output sink got one block per input frame; the reply audio is in it.
+    assert len(blocks) == round(session.time / FRAME)
+    assert sum(float(np.abs(b).sum()) > 0 for b in blocks) > 10
+    # The history holds the turn with the session's transcript (not "given").
+    (turn,) = session.history.turns
+    assert turn.transcript.model == "tone-asr" and turn.response.text.startswith("I hear you.")
+
+
+def test_noise_without_words_is_discarded_and_silence_starts_nothing():
+    session = make_session()
+    events = run(session, [Quiet(1.0), Say(fakes.white_noise(0.8, amplitude=0.005)), Quiet(2.0)])
+    assert not [e for e in events if e.kind == "speech_started"]  # -46 dBFS: below the energy VAD's threshold
+
+    class Silent(ToneASR):
+        def transcribe(self, audio, language=None):
+            return Transcript("", "en", self.name)
+
+    session = LiveSession(dummy_cascade(), LiveConfig(vad="energy"), asr=Silent(WORDS), speed=8.0)
+    events = run(session, [Say(fakes.white_noise(1.0, amplitude=0.1)), Quiet(2.0)])
+    assert [e.kind for e in events if e.kind in ("speech_started", "discarded", "reply_text")] == ["speech_started", "discarded"]
+    assert len(session.history) == 0
+
+
+def test_silero_vad_does_not_take_white_noise_for_speech():
+    session = LiveSession(dummy_cascade(), LiveConfig(), asr=ToneASR(WORDS), speed=float("inf"))
+    events = run(session, [Quiet(2.0, fakes.white_noise(2.0, amplitude=0.1)), Quiet(0.5, fakes.hum(0.5))], speed=0)
+    assert not [e for e in events if e.kind == "speech_started"]
+
+
+def test_a_backchannel_and_a_short_noise_do_not_interrupt():
+    session = make_session()
+    events = run(session, [
+        Say(fakes.tone(1.0, frequency=220)), WaitFor("playback_started", 0.2),
+        Say(fakes.tone(0.5, frequency=440)),                  # "uh-huh"
+        Quiet(0.3), Say(fakes.tone(0.2, frequency=600)),      # 0.2 s: shorter than barge_in_min_seconds
+        WaitFor("turn_done", 0.1),
+    ])
+    assert not [e for e in events if e.kind == "interrupted"]
+    texts = [e.text for e in events if e.kind == "backchannel"]
+    assert "Uh-huh." in texts and "" in texts
+    (turn,) = session.history.turns
+    assert turn.response.text == "I hear you. Let's sort this out together. Tell me more about it."
+
+
+def test_barge_in_stops_playback_and_generation_and_notes_it_in_the_history():
+    system = fakes.EchoSystem(delay=0.02)
+    session = LiveSession(system, LiveConfig(vad="energy"), asr=ToneASR(WORDS), speed=8.0, pass_transcript=True)
+    events = run(session, [
+        Say(fakes.tone(1.0, frequency=220)), WaitFor("playback_started", 0.1),
+        Say(fakes.tone(1.0, frequency=600)),                  # interrupts (turn_done of turn 1) while said
+        WaitFor("turn_done", 0.1),                             # the answer to it
+    ])
+    (cut,) = [e for e in events if e.kind == "interrupted"]
+    assert cut.turn == 1 and cut.heard == WORDS[600.0] and cut.stop_seconds <= 0.2
+    first, second = session.history.turns
+    assert first.response.text.endswith(INTERRUPTED_NOTE) and first.audio is None
+    assert second.transcript.text == WORDS[600.0]
+    # The interrupted turn is in the history the second reply saw (echo counts the turns it was given).
+    assert second.response.text.startswith("Turn 2:")
+
+
+def test_barge_in_during_generation_closes_the_system_stream():
+    system = fakes.EchoSystem(delay=0.1)  # slow words: still writing when interrupted
+    session = LiveSession(system, LiveConfig(vad="energy"), asr=ToneASR(WORDS), speed=8.0, pass_transcript=True)
+    steps = [Say(fakes.tone(1.0, frequency=220)), WaitFor("reply_text", 0.0), Say(fakes.tone(0.8, frequency=600))]
+    try:
+        events = list(session.run(scripted(session, steps, speed=8.0)))
+        (cut,) = [e for e in events if e.kind == "interrupted"]
+        assert cut.turn == 1 and cut.spoken == ""  # nothing had been played yet
+        time.sleep(0.3)  # the reply thread stops at its next word
+        words = system.words_streamed
+        time.sleep(0.5)
+        assert system.words_streamed == words  # no word written after the interruption
+        assert words < len("Turn 1: you said My phone won't turn on..".split())
+    finally:
+        session.close()
+    assert session.history.turns[0].response.text == INTERRUPTED_NOTE
+
+
+def test_barge_in_can_be_switched_off():
+    session = make_session(barge_in=False)
+    events = run(session, [Say(fakes.tone(1.0, frequency=220)), WaitFor("playback_started", 0.1),
+                           Say(fakes.tone(1.0, frequency=600)), WaitFor("turn_done", 0.1)])
+    assert not [e for e in events if e.kind in ("interrupted", "backchannel")]
+    assert len(session.history) == 1
+
+
+def test_speculative_reply_is_dropped_when_the_user_goes_on():
+    # 220 Hz ("finished") then a 0.3 s pause (shorter than the wait) then more speech: one turn, one reply.
+    session = make_session(finished_silence_seconds=0.5, unfinished_silence_seconds=1.0)
+    events = run(session, [Say(fakes.tone(1.0, frequency=220)), Quiet(0.3), Say(fakes.tone(0.8, frequency=220)),
+                           WaitFor("turn_done", 0.1)])
+    assert [e.kind for e in events].count("speech_started") == 1
+    assert [e.kind for e in events].count("playback_started") == 1
+    assert [e.kind for e in events].count("end_of_turn") == 1
+
+
+def test_frames_and_sources(tmp_path):
+    from emotionlayer.audio import save_audio
+
+    clip = fakes.tone(1.0, sample_rate=22050)
+    cut = list(frames(clip))
+    assert len(cut) == 32 and all(f.shape == (512,) and f.dtype == np.float32 for f in cut)
+    path = save_audio(fakes.tone(0.5), tmp_path / "a.wav")
+    start = time.perf_counter()
+    played = list(play_file(path, speed=4.0, tail_seconds=0.5))
+    assert len(played) == len(list(frames(path))) + len(list(silence(0.5)))
+    assert time.perf_counter() - start >= 0.9 * len(played) * FRAME / 4.0
+    session = make_session()
+    with pytest.raises(EmotionLayerError, match="512"):
+        session.feed(np.zeros(100, dtype=np.float32))
+    with pytest.raises(EmotionLayerError, match="no 'turn_done' event"):
+        list(session.run(scripted(session, [WaitFor("turn_done", timeout_seconds=0.1)], speed=0)))
+
+
+def test_playback_blocks_follow_the_output_rate_and_stop_where_told():
+    playback = Playback(22050)
+    playback.add("One.", fakes.tone(0.1, sample_rate=22050))
+    playback.add("Two.", fakes.tone(0.1, sample_rate=22050))
+    sizes, playing = [], []
+    for _ in range(100):
+        block, on = playback.next_block()
+        sizes.append(block.size)
+        playing.append(on)
+    assert sum(sizes) == round(100 * FRAME * 22050)
+    assert playing[:6] == [True] * 6 and not any(playing[8:])
+    playback.clear()
+    playback.add("One.", fakes.tone(0.1))
+    playback.add("Two.", fakes.tone(0.1))
+    playback.next_block()
+    assert playback.heard() == (["One."], ["Two."])
+
+
+def test_latency_summary_percentiles():
+    lats = [TurnLatency(0, i, speech_end=0.0, end_of_turn=0.4, first_audio=x) for i, x in enumerate([0.5, 0.6, 0.7, 0.8, 0.9])]
+    summary = latency_summary(lats)
+    assert summary["first_audio"]["p50"] == pytest.approx(0.7)
+    assert summary["first_audio"]["p90"] == pytest.approx(float(np.percentile([0.5, 0.6, 0.7, 0.8, 0.9], 90)))
+    assert "asr_final" not in summary
+    assert percentile([1.0], 90) == 1.0
+    assert lats[0].to_dict()["after_speech"] == {"end_of_turn": 0.4, "first_audio": 0.5}
