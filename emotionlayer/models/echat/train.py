@@ -267,6 +267,11 @@ def train_echat(
         step, losses = int(state["step"]), [float(x) for x in state["losses"]]
         logger.info("Resumed %s at step %d.", out, step)
     resumed_from = step
+    if train_config.emotion_warmup_steps and step == 0:
+        from .warmup import warm_up_emotion
+
+        with tqdm(total=train_config.emotion_warmup_steps, desc="emotion warm-up", disable=not (progress and main)) as bar:
+            warm_up_emotion(model, dataset, train_config, progress=bar)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / CONFIG_FILE, config_dict(model_config, train_config))
