@@ -5,20 +5,30 @@
 writes, in --out:
 
 - ``stage1.csv``: speech with its transcript (path, text, emotion, split) for stage 1: ESD English speaker
-  0020, Common Voice training speakers, RAVDESS training actors, LibriSpeech utterances transcribed by
-  the packaged whisper tiny.en (they come without text), and the train rows of a dataset made by
-  ``emotionlayer data generate`` (TTS speech in several voices and acted styles);
+  0020, Common Voice training speakers, RAVDESS training actors, LibriSpeech (it comes without text: the
+  clips of at most 6 s are transcribed by the packaged whisper tiny.en, the longer ones cut at its word
+  timestamps into pieces of at most 6 s, written under ``librispeech-chunks/``; ``--no-chunk-long``
+  leaves those out), and the train rows of a dataset made by ``emotionlayer data generate`` (TTS speech
+  in several voices and acted styles);
 - ``stage2.jsonl``: speech, its true emotion and a reply for stage 2: the generated dataset's train rows
   (their replies were written by the LLM from the true text and emotion) and the real emotional clips of
   ESD and the RAVDESS training actors, with replies written the same way (``topline.j2``);
 - ``test_asr.csv`` (real read speech of Common Voice test speakers), ``test_tts.csv`` (the generated
   dataset's test split, whose voice is held out) and ``test_emotion.csv`` (RAVDESS test actors).
 
-The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. Then:
+The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. The
+packaged checkpoint (its model card and docs/echat.md have the figures) was then trained in three runs:
 
-    emotionlayer echat train --stage 1 --manifest echat-work/stage1.csv --out echat-work/s1 --split train
-    emotionlayer echat train --stage 2 --manifest echat-work/stage2.jsonl --init echat-work/s1 --out echat-work/s2 --split train
-    python benchmarks/echat.py --model echat-work/s2 --work echat-work
+    python examples/echat_recipe.py manifests --data DATA --generated echat-data --out echat-v1 --no-chunk-long
+    emotionlayer echat train --stage 1 --manifest echat-v1/stage1.csv --out echat-work/s1 --split train \
+        --batch-size 8 --steps 600 --lr 5e-4 --save-every 100
+    python examples/echat_recipe.py manifests --data DATA --generated echat-data --out echat-work
+    echo '{"train": {"warmup_steps": 15}}' > s1b.json
+    emotionlayer echat train --stage 1 --manifest echat-work/stage1.csv --init echat-work/s1 --out echat-work/s1b \
+        --split train --batch-size 8 --steps 150 --lr 5e-4 --save-every 25 --config s1b.json
+    emotionlayer echat train --stage 2 --manifest echat-work/stage2.jsonl --init echat-work/s1b --out echat-work/s2b \
+        --split train --batch-size 8 --steps STEPS2 --lr 5e-4 --save-every 25 --emotion-warmup 2000
+    python benchmarks/echat.py --asr-model echat-work/s1b --model echat-work/s2b --work echat-work
 """
 
 from __future__ import annotations
@@ -231,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
     build.add_argument("--max-seconds", type=float, default=6.0, help="longest stage-1 clip (the LLM's input grows with the audio)")
     build.add_argument("--esd-replies", type=int, default=100, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
+    build.add_argument(
+        "--no-chunk-long",
+        action="store_true",
+        help="leave out the LibriSpeech clips longer than --max-seconds instead of cutting them into pieces",
+    )
     args = parser.parse_args(argv)
-    manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds)
+    manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds, not args.no_chunk_long)
     return 0
 
 
