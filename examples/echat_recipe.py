@@ -27,7 +27,7 @@ packaged checkpoint (its model card and docs/echat.md have the figures) was then
     emotionlayer echat train --stage 1 --manifest echat-work/stage1.csv --init echat-work/s1 --out echat-work/s1b \
         --split train --batch-size 8 --steps 150 --lr 5e-4 --save-every 25 --config s1b.json
     emotionlayer echat train --stage 2 --manifest echat-work/stage2.jsonl --init echat-work/s1b --out echat-work/s2b \
-        --split train --batch-size 8 --steps STEPS2 --lr 5e-4 --save-every 25 --emotion-warmup 2000
+        --split train --batch-size 8 --steps 200 --lr 5e-4 --save-every 25 --emotion-warmup 2000
     python benchmarks/echat.py --asr-model echat-work/s1b --model echat-work/s2b --work echat-work
 """
 
