@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many clips per WER set")
     parser.add_argument("--replies", type=int, default=4, help="print this many replies to real clips")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--skip-wer", action="store_true", help="leave out the WER sets (e.g. when measured already)")
+    parser.add_argument("--skip-emotion", action="store_true", help="leave out the emotion set and the replies")
     args = parser.parse_args(argv)
 
     from emotionlayer.audio import load_audio
@@ -91,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     model = EChat.from_pretrained(None if args.model == "packaged" else args.model, device="cpu")
     asr_model = EChat.from_pretrained(args.asr_model, device="cpu") if args.asr_model else model
     result: dict[str, object] = {"model": args.model, "asr_model": args.asr_model or args.model}
-    result["real_read_speech"] = word_error_rate(asr_model, _rows(args.work / "test_asr.csv"), args.limit)
-    result["tts_held_out_voice"] = word_error_rate(asr_model, _rows(args.work / "test_tts.csv"), args.limit)
-    emotion_rows = _rows(args.work / "test_emotion.csv")
+    wer_sets = {} if args.skip_wer else {"real_read_speech": "test_asr.csv", "tts_held_out_voice": "test_tts.csv"}
+    for key, name in wer_sets.items():
+        result[key] = word_error_rate(asr_model, _rows(args.work / name), args.limit)
+    emotion_rows = [] if args.skip_emotion else _rows(args.work / "test_emotion.csv")
     result["ravdess_unseen_actors"] = emotion_accuracy(model, emotion_rows) if model.config.stage == 2 else None
     samples = []
     for row in emotion_rows[: args.replies * 6 : 6]:
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     for key in ("real_read_speech", "tts_held_out_voice", "ravdess_unseen_actors"):
-        print(f"{key:<24}{json.dumps(result[key])}")
+        if key in result:
+            print(f"{key:<24}{json.dumps(result[key])}")
     for sample in samples:
         print(f"- {sample['clip']} ({sample['emotion']}, heard {sample['heard']}): {sample['reply']}")
     return 0

@@ -5,20 +5,30 @@
 writes, in --out:
 
 - ``stage1.csv``: speech with its transcript (path, text, emotion, split) for stage 1: ESD English speaker
-  0020, Common Voice training speakers, RAVDESS training actors, LibriSpeech utterances transcribed by
-  the packaged whisper tiny.en (they come without text), and the train rows of a dataset made by
-  ``emotionlayer data generate`` (TTS speech in several voices and acted styles);
+  0020, Common Voice training speakers, RAVDESS training actors, LibriSpeech (it comes without text: the
+  clips of at most 6 s are transcribed by the packaged whisper tiny.en, the longer ones cut at its word
+  timestamps into pieces of at most 6 s, written under ``librispeech-chunks/``; ``--no-chunk-long``
+  leaves those out), and the train rows of a dataset made by ``emotionlayer data generate`` (TTS speech
+  in several voices and acted styles);
 - ``stage2.jsonl``: speech, its true emotion and a reply for stage 2: the generated dataset's train rows
   (their replies were written by the LLM from the true text and emotion) and the real emotional clips of
   ESD and the RAVDESS training actors, with replies written the same way (``topline.j2``);
 - ``test_asr.csv`` (real read speech of Common Voice test speakers), ``test_tts.csv`` (the generated
   dataset's test split, whose voice is held out) and ``test_emotion.csv`` (RAVDESS test actors).
 
-The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. Then:
+The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. The
+packaged checkpoint (its model card and docs/echat.md have the figures) was then trained in three runs:
 
-    emotionlayer echat train --stage 1 --manifest echat-work/stage1.csv --out echat-work/s1 --split train
-    emotionlayer echat train --stage 2 --manifest echat-work/stage2.jsonl --init echat-work/s1 --out echat-work/s2 --split train
-    python benchmarks/echat.py --model echat-work/s2 --work echat-work
+    python examples/echat_recipe.py manifests --data DATA --generated echat-data --out echat-v1 --no-chunk-long
+    emotionlayer echat train --stage 1 --manifest echat-v1/stage1.csv --out echat-work/s1 --split train \
+        --batch-size 8 --steps 600 --lr 5e-4 --save-every 100
+    python examples/echat_recipe.py manifests --data DATA --generated echat-data --out echat-work
+    echo '{"train": {"warmup_steps": 15}}' > s1b.json
+    emotionlayer echat train --stage 1 --manifest echat-work/stage1.csv --init echat-work/s1 --out echat-work/s1b \
+        --split train --batch-size 8 --steps 150 --lr 5e-4 --save-every 25 --config s1b.json
+    emotionlayer echat train --stage 2 --manifest echat-work/stage2.jsonl --init echat-work/s1b --out echat-work/s2b \
+        --split train --batch-size 8 --steps 200 --lr 5e-4 --save-every 25 --emotion-warmup 2000
+    python benchmarks/echat.py --asr-model echat-work/s1b --model echat-work/s2b --work echat-work
 """
 
 from __future__ import annotations
@@ -72,6 +82,58 @@ def _transcribe(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]
     return [dict(row, text=known[row["path"]]) for row in rows if known[row["path"]]]
 
 
+def _chunk(rows: list[dict[str, str]], out: Path, max_seconds: float) -> list[dict[str, str]]:
+    """Clips longer than ``max_seconds`` cut at word boundaries into pieces with whisper's own words.
+
+    The packaged whisper tiny.en transcribes each clip with word timestamps (cached in a JSON file); the
+    words are grouped greedily into pieces of at most ``max_seconds - 0.5`` s, each cut a little around
+    its words and written as FLAC under ``out/librispeech-chunks``. Their text is whisper's (a
+    pseudo-transcript), as for the whole short clips.
+    """
+    import numpy as np
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from emotionlayer.assets import whisper_ct2_dir
+    from emotionlayer.audio import load_audio
+
+    cache = out / "librispeech_words.json"
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    folder = out / "librispeech-chunks"
+    folder.mkdir(parents=True, exist_ok=True)
+    model = None
+    pieces: list[dict[str, str]] = []
+    for row in tqdm(rows, desc="cutting LibriSpeech", disable=all(r["path"] in known for r in rows)):
+        if row["path"] not in known:
+            if model is None:
+                from faster_whisper import WhisperModel
+
+                model = WhisperModel(str(whisper_ct2_dir("tiny.en")), device="cpu", compute_type="int8")
+            samples = load_audio(row["path"], 16000).samples
+            segments, _ = model.transcribe(samples, language="en", word_timestamps=True)
+            known[row["path"]] = [[w.start, w.end, w.word] for s in segments for w in (s.words or [])]
+            cache.write_text(json.dumps(known))
+        words = known[row["path"]]
+        audio = load_audio(row["path"], 16000).samples
+        groups: list[list[list]] = []
+        for word in words:
+            if groups and word[1] - groups[-1][0][0] <= max_seconds - 0.5:
+                groups[-1].append(word)
+            else:
+                groups.append([word])
+        for k, group in enumerate(groups):
+            following = groups[k + 1][0][0] if k + 1 < len(groups) else len(audio) / 16000
+            start, end = max(0.0, group[0][0] - 0.15), min(following, group[-1][1] + 0.15)
+            text = "".join(w[2] for w in group).strip()
+            if end - start < 1.0 or len(group) < 3:
+                continue
+            path = folder / f"{Path(row['path']).stem}_{k:02d}.flac"
+            if not path.exists():
+                sf.write(path, np.asarray(audio[int(start * 16000) : int(end * 16000)]), 16000)
+            pieces.append(dict(row, path=str(path.resolve()), text=text))
+    return pieces
+
+
 def _replies(rows: list[dict[str, str]], cache: Path, variants: int = 6) -> list[dict[str, str]]:
     """A reply per clip from the packaged LLM given the true text and emotion (cached, resumable).
 
@@ -106,7 +168,14 @@ def _replies(rows: list[dict[str, str]], cache: Path, variants: int = 6) -> list
     return [dict(row, reply=known[key]) for row, key in zip(rows, keys, strict=True) if known[key]]
 
 
-def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 100, max_seconds: float = 6.0) -> None:
+def manifests(
+    data: Path,
+    generated: Path | None,
+    out: Path,
+    esd_replies: int = 100,
+    max_seconds: float = 6.0,
+    chunk_long: bool = True,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stage1: list[dict[str, str]] = []
     emotional: list[dict[str, str]] = []
@@ -125,7 +194,11 @@ def manifests(data: Path, generated: Path | None, out: Path, esd_replies: int = 
     test_asr = [r for r in commonvoice if r["speaker"] in LOCKED_TEST["commonvoice-en"]]
     stage1 += [dict(r, split="train", emotion="") for r in commonvoice if r["speaker"] not in LOCKED_TEST["commonvoice-en"]]
 
-    libri = _transcribe(_rows(data / "librispeech-untranscribed"), out / "librispeech_text.json")
+    libri_rows = _rows(data / "librispeech-untranscribed")
+    short = [r for r in libri_rows if _seconds(r["path"]) <= max_seconds]
+    libri = _transcribe(short, out / "librispeech_text.json")
+    if chunk_long:  # the long clips, cut into pieces: 261 speakers instead of the 33 with short clips
+        libri += _chunk([r for r in libri_rows if _seconds(r["path"]) > max_seconds], out, max_seconds)
     stage1 += [dict(r, split="train", emotion="") for r in libri]
 
     generated_replies: list[dict[str, str]] = []
@@ -168,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
     build.add_argument("--max-seconds", type=float, default=6.0, help="longest stage-1 clip (the LLM's input grows with the audio)")
     build.add_argument("--esd-replies", type=int, default=100, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
+    build.add_argument(
+        "--no-chunk-long",
+        action="store_true",
+        help="leave out the LibriSpeech clips longer than --max-seconds instead of cutting them into pieces",
+    )
     args = parser.parse_args(argv)
-    manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds)
+    manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds, not args.no_chunk_long)
     return 0
 
 

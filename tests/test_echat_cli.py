@@ -72,6 +72,26 @@ def test_train_then_reply_on_tiny_models(tmp_path):
             app, ["train", "--stage", "2", "--out", str(tmp_path / "s2"), "--init", str(tmp_path / "s1"), *common]
         )
         assert s2.exit_code == 0, s2.output
+        warmed = runner.invoke(
+            app,
+            [
+                "train",
+                "--stage",
+                "2",
+                "--out",
+                str(tmp_path / "s2w"),
+                "--init",
+                str(tmp_path / "s1"),
+                "--emotion-warmup",
+                "3",
+                "--emotion-loss-weight",
+                "0.5",
+                *common,
+            ],
+        )
+        assert warmed.exit_code == 0, warmed.output
+        saved = json.loads((tmp_path / "s2w" / "config.json").read_text())
+        assert saved["train"]["emotion_warmup_steps"] == 3 and saved["model"]["emotion_loss_weight"] == 0.5
         wav = next((tmp_path / "data" / "clips").glob("*.wav"))
         answer = runner.invoke(
             app,

@@ -186,3 +186,53 @@ def test_stage_targets_come_from_text_and_reply(setup, tmp_path):
         load_examples(bad, 2)
     with pytest.raises(ConfigError, match="at most 0.2 s"):
         load_examples(setup["manifest"], 1, max_seconds=0.2)
+
+
+def test_emotion_warmup_trains_only_the_emotion_branch(setup, tmp_path):
+    from emotionlayer.models.echat.data import collate
+    from emotionlayer.models.echat.model import build_model
+    from emotionlayer.models.echat.warmup import clip_layer_means, warm_up_emotion
+
+    config = _model(setup, stage=2, dropout=0.0)
+    model = build_model(config)
+    examples = load_examples(setup["manifest"], 2)
+    dataset = EChatDataset(examples, [model.target_ids(e.target) for e in examples], config.labels)
+    means, labels = clip_layer_means(model, dataset, list(range(len(dataset))))
+    batch = collate([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        pooled = model.encode_speech(batch.states, batch.lengths, batch.waves).emotion_pooled
+        assert torch.allclose(model.emotion_weights.mix(means.transpose(0, 1)), pooled, atol=1e-5)
+    assert labels.tolist() == batch.emotion.tolist()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = warm_up_emotion(model, dataset, _train(tmp_path, emotion_warmup_steps=60, learning_rate=1e-2))
+    assert len(losses) == 60
+    assert sum(losses[-10:]) < 0.7 * sum(losses[:10]), losses
+    after = model.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"emotion_weights", "emotion_head"}
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ConfigError, match="stage 2"):
+        warm_up_emotion(build_model(_model(setup)), dataset, _train(tmp_path, emotion_warmup_steps=2))
+
+
+def test_emotion_warmup_runs_once_and_a_resumed_run_matches(setup, tmp_path):
+    config = _model(setup, stage=2)
+    train = _train(tmp_path, max_steps=4, save_every=2, emotion_warmup_steps=5)
+    plain = train_echat(setup["manifest"], tmp_path / "plain", config, _train(tmp_path, max_steps=4), progress=False)
+    straight = train_echat(setup["manifest"], tmp_path / "straight", config, train, progress=False)
+    assert straight.losses != plain.losses  # the head started warmed up
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(step, loss):
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_echat(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at_3)
+    resumed = train_echat(setup["manifest"], tmp_path / "resumed", config, train, resume=True, progress=False)
+    assert resumed.resumed_from == 2
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)
+    final_a, final_b = load_weights(tmp_path / "straight"), load_weights(tmp_path / "resumed")
+    assert all(torch.allclose(final_a[k], final_b[k], atol=1e-6) for k in final_a)

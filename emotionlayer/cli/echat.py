@@ -81,6 +81,20 @@ def train(
         False, "--no-cache", help="Do not cache encoder features (run the encoder every step)."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0); the same seed repeats the run."),
+    emotion_warmup: int | None = typer.Option(
+        None,
+        "--emotion-warmup",
+        min=0,
+        help="Stage 2: first train the emotion layer weights and head alone on the emotion labels for N steps "
+        "(no LLM; seconds on a CPU). Default 0.",
+    ),
+    emotion_loss_weight: float | None = typer.Option(
+        None,
+        "--emotion-loss-weight",
+        min=0.0,
+        max=1.0,
+        help="a in (1 - a) * L_decoder + a * L_emotion (default: 0 in stage 1, 0.1 in stage 2).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train one E-chat stage; the model is saved to --out (config.json + model.safetensors).
@@ -106,6 +120,8 @@ def train(
         if stage != 1:
             raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
         model_overrides["unfreeze_encoder"] = True
+    if emotion_loss_weight is not None:
+        model_overrides["emotion_loss_weight"] = emotion_loss_weight
     model_config = stage_config(stage, base, model_overrides)
     train_config = train_config_with(
         TrainConfig.from_dict(train_overrides),
@@ -118,6 +134,7 @@ def train(
         seed=seed,
         cache_dir=str(cache_dir) if cache_dir is not None else None,
         cache_features=False if no_cache else None,
+        emotion_warmup_steps=emotion_warmup,
     )
     result = train_echat(
         manifest, out, model_config, train_config, init=init, resume=resume, split=split, progress=not quiet

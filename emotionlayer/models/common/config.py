@@ -80,6 +80,9 @@ class TrainConfig:
         num_workers: DataLoader worker processes.
         gradient_checkpointing: Recompute the LLM's activations in the backward pass (saves memory on
             large LLMs).
+        emotion_warmup_steps: E-chat stage 2: before the first step of a fresh run, train the emotion layer
+            weights and the emotion head alone on the emotion labels for this many steps (the LLM does
+            not run; see :mod:`emotionlayer.models.echat.warmup`). 0 turns it off.
     """
 
     batch_size: int = 8
@@ -101,6 +104,7 @@ class TrainConfig:
     bucket_size: int = 50
     num_workers: int = 0
     gradient_checkpointing: bool = False
+    emotion_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "grad_accum_steps", "epochs", "keep_checkpoints", "log_every", "bucket_size"):
@@ -108,7 +112,7 @@ class TrainConfig:
             check(
                 isinstance(value, int) and value >= 1, f"TrainConfig.{name} must be a positive integer, got {value!r}."
             )
-        for name in ("warmup_steps", "save_every", "num_workers"):
+        for name in ("warmup_steps", "save_every", "num_workers", "emotion_warmup_steps"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 0, f"TrainConfig.{name} must be an integer >= 0, got {value!r}.")
         check(

@@ -37,15 +37,22 @@ class LayerWeightedSum(nn.Module):
         """The layer weights (they sum to 1)."""
         return torch.softmax(self.logits, dim=0)
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """``(layers, batch, frames, d)`` -> ``(batch, frames, d)``."""
+    def normed(self, states: torch.Tensor) -> torch.Tensor:
+        """Each layer normalised (float32), shape unchanged: ``(layers, ..., d)``."""
         if states.shape[0] != self.logits.shape[0]:
             raise ConfigError(
                 f"Expected {self.logits.shape[0]} hidden states, got {states.shape[0]}: the encoder does not match "
                 "the one this model was built for."
             )
-        normed = F.layer_norm(states.float(), states.shape[-1:])
-        return torch.einsum("l,lbtd->btd", self.weights, normed)
+        return F.layer_norm(states.float(), states.shape[-1:])
+
+    def mix(self, normed: torch.Tensor) -> torch.Tensor:
+        """The weighted sum over the first (layer) axis of already normalised states: ``(layers, ...)`` -> ``(...)``."""
+        return torch.einsum("l,l...->...", self.weights, normed)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """``(layers, batch, frames, d)`` -> ``(batch, frames, d)``."""
+        return self.mix(self.normed(states))
 
 
 def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:

@@ -140,6 +140,9 @@ class Recipe:
         find_unused_parameters: Tell distributed data parallel that some parameters may get no gradient.
         prepare: ``prepare(model, dataset)``, run once the dataset exists and before the optimizer (e.g.
             feature statistics); ``None`` for none.
+        before_first_step: ``before_first_step(model, dataset, train_config, progress)``, run once at the
+            start of a fresh run (never on resume, so a resumed run repeats an unbroken one), before the
+            first optimizer step (e.g. E-chat's emotion warm-up); ``progress`` says whether to show a bar.
     """
 
     name: str
@@ -154,6 +157,7 @@ class Recipe:
     cache_features: bool = True
     find_unused_parameters: bool = False
     prepare: Callable[[Any, Any], None] | None = None
+    before_first_step: Callable[[Any, Any, TrainConfig, bool], None] | None = None
 
 
 def run_training(
@@ -262,6 +266,8 @@ def run_training(
         step, losses = int(state["step"]), [float(x) for x in state["losses"]]
         logger.info("Resumed %s at step %d.", out, step)
     resumed_from = step
+    if recipe.before_first_step is not None and step == 0:
+        recipe.before_first_step(model, dataset, train_config, progress and main)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / CONFIG_FILE, recipe.folder.config_dict(model_config, train_config))

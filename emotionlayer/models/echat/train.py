@@ -108,6 +108,16 @@ def train_echat(
             examples, [model.target_ids(e.target) for e in examples], model_config.labels, cache=cache, keys=keys
         )
 
+    def warm_up(model: EChatModel, data: EChatDataset, config: TrainConfig, show: bool) -> None:
+        if not config.emotion_warmup_steps:
+            return
+        from tqdm.auto import tqdm
+
+        from .warmup import warm_up_emotion
+
+        with tqdm(total=config.emotion_warmup_steps, desc="emotion warm-up", disable=not show) as bar:
+            warm_up_emotion(model, data, config, progress=bar)
+
     recipe = Recipe(
         name="E-chat",
         label=f"E-chat stage {model_config.stage}",
@@ -120,6 +130,7 @@ def train_echat(
         fingerprint=_data_fingerprint,
         cache_features=not model_config.unfreeze_encoder,
         find_unused_parameters=model_config.unfreeze_encoder,
+        before_first_step=warm_up,
     )
     return run_training(
         recipe, manifest, out, model_config, train_config or TrainConfig(), resume, progress, callback
