@@ -138,8 +138,9 @@ def streaming(pipeline, clip, repeats: int) -> dict:
     interruption = pipeline.speak("Wait, stop. Can you say that again, more slowly?")
     live = session()
     events = play(live, [
-        Quiet(0.3), Say(clip), WaitFor("playback_started", 0.5), Say(backchannel), WaitFor("turn_done", 0.3),
-        Say(clip), WaitFor("playback_started", 0.5), Say(interruption), WaitFor("turn_done", 0.1), WaitFor("turn_done", 0.1),
+        Quiet(0.3), Say(clip), WaitFor("playback_started", 0.5), Say(backchannel), WaitFor("turn_done", 0.3, turn=1),
+        Say(clip), WaitFor("playback_started", 0.5), Say(interruption), WaitFor("turn_done", 0.1, turn=2),
+        WaitFor("turn_done", 0.1, turn=3),
     ])
     first_reply = [e for e in events if e.turn == 1]
     cut = [e for e in events if e.kind == "interrupted"]

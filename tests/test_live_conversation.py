@@ -46,12 +46,12 @@ def test_simulated_conversation(cascade, speech):
         Say(load_audio(CLIPS / "sad_phone.wav")),            # turn 1
         WaitFor("playback_started", 0.3),
         Say(speech["uh-huh"]),                               # a backchannel during the reply: goes on
-        WaitFor("turn_done", 0.5),
+        WaitFor("turn_done", 0.5, turn=1),
         Say(load_audio(CLIPS / "angry_phone.wav")),          # turn 2
         WaitFor("playback_started", 0.4),
         Say(speech["stop"]),                                 # interrupts turn 2's reply, is turn 3
-        WaitFor("turn_done", 0.2),                           # turn 2 cut
-        WaitFor("turn_done", 0.2, timeout_seconds=90),       # turn 3 answered to the end
+        WaitFor("turn_done", 0.2, turn=2),                   # turn 2 cut (maybe while "stop" still plays)
+        WaitFor("turn_done", 0.2, turn=3, timeout_seconds=90),  # turn 3 answered to the end
     ]
     try:
         events = list(session.run(scripted(session, steps, speed=SPEED)))

@@ -220,7 +220,7 @@ def test_barge_in_stops_playback_and_generation_and_notes_it_in_the_history():
     events = run(session, [
         Say(fakes.tone(1.0, frequency=220)), WaitFor("playback_started", 0.1),
         Say(fakes.tone(1.0, frequency=600)),                  # interrupts (turn_done of turn 1) while said
-        WaitFor("turn_done", 0.1),                             # the answer to it
+        WaitFor("turn_done", 0.1, turn=2),                     # the answer to it
     ])
     (cut,) = [e for e in events if e.kind == "interrupted"]
     assert cut.turn == 1 and cut.heard == WORDS[600.0] and cut.stop_seconds <= 0.2
@@ -265,6 +265,17 @@ def test_speculative_reply_is_dropped_when_the_user_goes_on():
     assert [e.kind for e in events].count("speech_started") == 1
     assert [e.kind for e in events].count("playback_started") == 1
     assert [e.kind for e in events].count("end_of_turn") == 1
+
+
+def test_wait_for_a_turn_counts_events_from_before_the_step():
+    # A wait for turn 1's end after turn 1 already ended returns at once; a plain wait would hang.
+    session = make_session()
+    events = run(session, [Say(fakes.tone(1.0, frequency=220)), WaitFor("turn_done", 0.1),
+                           WaitFor("turn_done", 0.0, turn=1)])
+    assert [e.kind for e in events].count("turn_done") == 1
+    with pytest.raises(EmotionLayerError, match="no 'turn_done' event of turn 2 within 1.0 s"):
+        run(make_session(), [Say(fakes.tone(1.0, frequency=220)), WaitFor("turn_done", 0.1),
+                             WaitFor("turn_done", 0.0, timeout_seconds=1.0, turn=2)])
 
 
 def test_frames_and_sources(tmp_path):

@@ -87,11 +87,17 @@ class Quiet:
 @dataclass(frozen=True)
 class WaitFor:
     """A scripted step: silence until the session has emitted an event of ``kind`` (counted from the
-    start of this step), then ``after_seconds`` more; at most ``timeout_seconds`` of audio time."""
+    start of this step), then ``after_seconds`` more; at most ``timeout_seconds`` of audio time.
+
+    With ``turn``, the event must belong to that turn (1-based) and may have come before this step
+    began: e.g. ``WaitFor("turn_done", turn=2)`` after an interruption, whose cut turn may end while the
+    interrupting speech is still being played (on a fast machine) or only after it (on a slow one).
+    """
 
     kind: str
     after_seconds: float = 0.0
     timeout_seconds: float = 60.0
+    turn: int | None = None
 
 
 Step = Say | Quiet | WaitFor
@@ -126,11 +132,15 @@ def scripted(session: Any, steps: Sequence[Step], speed: float = 1.0) -> Iterato
                 noise = np.tile(clip, reps)[: n * FRAME_SAMPLES]
                 yield from paced(iter(noise.reshape(-1, FRAME_SAMPLES)))
         elif isinstance(step, WaitFor):
-            seen = len(session.events)
+            seen = 0 if step.turn is not None else len(session.events)
             waited = 0
-            while not any(e.kind == step.kind for e in session.events[seen:]):
+            while not any(
+                e.kind == step.kind and (step.turn is None or getattr(e, "turn", None) == step.turn)
+                for e in session.events[seen:]
+            ):
                 if waited * FRAME_SECONDS >= step.timeout_seconds:
-                    raise EmotionLayerError(f"Scripted conversation: no {step.kind!r} event within {step.timeout_seconds} s.")
+                    which = f"{step.kind!r} event" + (f" of turn {step.turn}" if step.turn is not None else "")
+                    raise EmotionLayerError(f"Scripted conversation: no {which} within {step.timeout_seconds} s.")
                 pacer.wait()
                 waited += 1
                 yield np.zeros(FRAME_SAMPLES, dtype=np.float32)
