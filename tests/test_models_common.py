@@ -9,11 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from emotionlayer.components.llm.decoding import sample_token, text_pieces  # noqa: E402
 from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.common.checkpoint import optimizer_from_files, optimizer_to_files  # noqa: E402
 from emotionlayer.models.common.config import TrainConfig, known_fields, train_config_with  # noqa: E402
 from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
-from emotionlayer.models.common.layers import LayerWeightedSum, sample_token  # noqa: E402
+from emotionlayer.models.common.layers import LayerWeightedSum  # noqa: E402
 from emotionlayer.models.common.system import first_sentences  # noqa: E402
 from emotionlayer.models.common.training import learning_rate, step_seed  # noqa: E402
 
@@ -44,6 +45,21 @@ def test_sample_token_is_greedy_at_zero_temperature_and_keeps_the_nucleus():
     assert sample_token(logits, 0.0, 1.0, None) == 1
     generator = torch.Generator().manual_seed(0)
     assert {sample_token(logits, 1.0, 0.5, generator) for _ in range(20)} == {1}  # only the top token is in the nucleus
+
+
+class ByteTokenizer:
+    """Token id = one UTF-8 byte (256: a special token), decoded like a byte-level BPE tokenizer."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        data = bytes(i for i in ids if i < 256 or not skip_special_tokens)
+        return data.decode("utf-8", errors="replace")
+
+
+def test_text_pieces_hold_back_half_characters_and_skip_empty_additions():
+    ids = list(b"Hi ") + [256] + list("é你".encode())
+    pieces = list(text_pieces(iter(ids), ByteTokenizer()))
+    assert "".join(pieces) == "Hi é你"
+    assert pieces == ["H", "i", " ", "é", "你"]  # no piece for the special token; each character whole
 
 
 def test_bucketed_batches_are_repeatable_and_length_sorted():

@@ -12,6 +12,7 @@ from ...errors import BackendError, ConfigError, MissingDependencyError, ModelNo
 from ...files import check_weights_folder
 from ...registry import register
 from ._reply import GenerationOptions, TokenStreamLLM
+from .decoding import sample_token, text_pieces
 from .packaged import PACKAGED_LLM_NAME, packaged_gguf
 
 # (folder, gguf file, device, dtype) -> (model, tokenizer)
@@ -25,23 +26,6 @@ def clear_cache() -> None:
     """Forget every cached transformers model."""
     with _MODELS_LOCK:
         _MODELS.clear()
-
-
-def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
-    """Next token id from the last position's logits: greedy at temperature 0, else nucleus sampling."""
-    import torch
-
-    if temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        cumulative = torch.cumsum(sorted_probs, dim=-1)
-        keep = cumulative - sorted_probs < top_p  # always keeps the most likely token
-        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
-        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
-        return int(order[choice])
-    return int(torch.multinomial(probs, 1, generator=generator))
 
 
 @register("llm", "transformers")
@@ -229,23 +213,18 @@ class TransformersLLM(TokenStreamLLM):
         seed = options.seed if options.seed is not None else random.randrange(2**31)
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         eos = self._eos_ids(model, tokenizer)
-        generated: list[int] = []
-        text = ""
-        past = None
-        step_ids = input_ids
-        with torch.inference_mode():
-            for _ in range(options.token_budget):
-                out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                token = _sample(out.logits[0, -1], float(options.temperature), float(options.top_p), generator)
-                if token in eos:
-                    break
-                generated.append(token)
-                step_ids = torch.tensor([[token]], device=self.device)
-                new_text = tokenizer.decode(generated, skip_special_tokens=True)
-                if new_text.endswith("\ufffd"):
-                    continue  # part of a multi-byte character; wait for the rest
-                # byte-level BPE decodes prefix-stably, so the new text is what this token added
-                piece = new_text[len(text) :]
-                text = new_text
-                yield piece
+
+        def tokens() -> Iterator[int]:
+            past = None
+            step_ids = input_ids
+            with torch.inference_mode():
+                for _ in range(options.token_budget):
+                    out = model(input_ids=step_ids, past_key_values=past, use_cache=True)
+                    past = out.past_key_values
+                    token = sample_token(out.logits[0, -1], float(options.temperature), float(options.top_p), generator)
+                    if token in eos:
+                        return
+                    step_ids = torch.tensor([[token]], device=self.device)
+                    yield token
+
+        yield from text_pieces(tokens(), tokenizer)

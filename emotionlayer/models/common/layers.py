@@ -1,9 +1,10 @@
-"""Model pieces the speech LLMs share: layer-weighted sums, frame masks, the LLM's special tokens and
-token sampling, and the checked copy of checkpoint weights.
+"""Model pieces the speech LLMs share: layer-weighted sums, frame masks, the LLM's special tokens and the
+checked copy of checkpoint weights.
 
 E-chat mixes the encoder's hidden layers twice (speech and emotion), ParalinGPT once (its prefix); both
 read every layer through :class:`LayerWeightedSum`, feed a frozen causal LM whose inputs start with
-:func:`special_ids`' BOS, and decode with :func:`sample_token`.
+:func:`special_ids`' BOS, and decode with
+:func:`emotionlayer.components.llm.decoding.sample_token` (shared with the ``transformers`` LLM backend).
 """
 
 from __future__ import annotations
@@ -58,20 +59,6 @@ class LayerWeightedSum(nn.Module):
 def frame_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     """``(batch, frames)`` True where a frame is inside its clip."""
     return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
-    """The next token from one position's logits: greedy at ``temperature`` 0, else sampled (nucleus ``top_p``)."""
-    if temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
-        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
-        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
-        return int(order[choice])
-    return int(torch.multinomial(probs, 1, generator=generator))
 
 
 def special_ids(tokenizer: Any, llm: Any) -> tuple[int, list[int]]:

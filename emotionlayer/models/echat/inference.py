@@ -23,6 +23,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ...components.llm.decoding import text_pieces
 from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
 from ..common.inference import SpeechLLM
@@ -175,20 +176,14 @@ class EChat(SpeechLLM):
         generator = None
         if temperature > 0:
             generator = torch.Generator(device=self.model.device).manual_seed(int(seed if seed is not None else 0))
-        tokenizer = self.model.tokenizer
-        ids: list[int] = []
-        text = ""
         start = time.perf_counter()
-        for token in self.model.generate_ids(encoded.speech, prompt, max_new_tokens, temperature, top_p, generator):
-            if not ids:
-                timings["first_token"] = time.perf_counter() - start
-            ids.append(token)
-            new_text = tokenizer.decode(ids, skip_special_tokens=True)
-            if new_text.endswith("\ufffd"):
-                continue  # half of a multi-byte character
-            piece, text = new_text[len(text) :], new_text
-            if piece:
-                yield piece
+
+        def tokens() -> Iterator[int]:
+            for token in self.model.generate_ids(encoded.speech, prompt, max_new_tokens, temperature, top_p, generator):
+                timings.setdefault("first_token", time.perf_counter() - start)
+                yield token
+
+        yield from text_pieces(tokens(), self.model.tokenizer)
         timings["generate"] = time.perf_counter() - start
         timings.setdefault("first_token", timings["generate"])
 

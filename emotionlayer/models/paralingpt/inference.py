@@ -21,6 +21,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ...components.llm.decoding import text_pieces
 from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
 from ..common.inference import SpeechLLM
@@ -115,17 +116,10 @@ class Reading:
         generator = None
         if temperature > 0:
             generator = torch.Generator(device=inner.device).manual_seed(int(seed if seed is not None else 0))
-        ids: list[int] = []
-        text = ""
-        for token in inner.generate_ids(state, self.emotion.label, max_new_tokens, temperature, top_p, generator):
-            ids.append(token)
-            new_text = inner.tokenizer.decode(ids, skip_special_tokens=True)
-            if new_text.endswith("\ufffd"):
-                continue  # half of a multi-byte character
-            piece, text = new_text[len(text) :], new_text
-            self.generated = text
-            if piece:
-                yield piece
+        tokens = inner.generate_ids(state, self.emotion.label, max_new_tokens, temperature, top_p, generator)
+        for piece in text_pieces(tokens, inner.tokenizer):
+            self.generated += piece
+            yield piece
 
     def reply_pieces(self, max_new_tokens: int = 64, temperature: float = 0.0, seed: int | None = 0) -> Iterator[str]:
         """Yield only the reply, as soon as its field starts; sets :attr:`response_emotion` before the first piece."""

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...components.llm.decoding import sample_token
 from ...errors import ConfigError
 from ..common.backbones import SpeechEncoder
 from ..common.layers import (
@@ -38,7 +39,6 @@ from ..common.layers import (
     copy_weights,
     embed_ids,
     frame_mask,
-    sample_token,
     special_ids,
 )
 from .config import ParalinGPTConfig
