@@ -155,6 +155,9 @@ class RunConfig:
         max_seconds: Longer input is refused, with a message saying how to split it.
         concurrent_perception: Run SER and ASR at the same time.
         stream_tts: Speak each sentence as soon as the LLM has finished it.
+        first_clause_words: With ``stream_tts``, speak the first clause of the reply on its own as soon as
+            it is written (at a comma, semicolon, colon or dash after at least this many words), so the
+            first audio does not wait for the whole first sentence. 0 waits for the sentence.
         language: Language of the input (``None``: the ASR decides).
         render_events: Play ``[laugh]``-style cues in a reply from the event bank (never read aloud).
         event_bank: The user's own per-label folders of event clips, searched before the packaged bank.
@@ -168,6 +171,7 @@ class RunConfig:
     max_seconds: float = 120.0
     concurrent_perception: bool = True
     stream_tts: bool = True
+    first_clause_words: int = 4
     language: str | None = None
     render_events: bool = True
     event_bank: tuple[str, ...] = ()
@@ -175,6 +179,8 @@ class RunConfig:
     no_speech_threshold: float = 0.8
 
     def __post_init__(self) -> None:
+        if int(self.first_clause_words) < 0:
+            raise ConfigError(f"pipeline.first_clause_words must be 0 or more, got {self.first_clause_words}.")
         if not 0.0 < float(self.no_speech_threshold) <= 1.0:
             raise ConfigError(f"pipeline.no_speech_threshold must be in (0, 1], got {self.no_speech_threshold}.")
 
@@ -183,6 +189,7 @@ class RunConfig:
             "max_seconds": self.max_seconds,
             "concurrent_perception": self.concurrent_perception,
             "stream_tts": self.stream_tts,
+            "first_clause_words": self.first_clause_words,
             "language": self.language,
             "render_events": self.render_events,
             "event_bank": list(self.event_bank),

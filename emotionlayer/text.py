@@ -74,6 +74,32 @@ def pop_sentences(buffer: str) -> tuple[list[str], str]:
     return sentences, buffer[start:].lstrip()
 
 
+#: Where a clause may end inside a sentence: a comma, semicolon, colon or dash followed by white space
+#: (Latin), or the CJK comma, enumeration comma, semicolon or colon.
+CLAUSE_END = re.compile(r"[,;:\u2013\u2014](?=\s)|\s-(?=\s)|[，、；：]")
+
+
+def pop_clause(buffer: str, min_words: int) -> tuple[str | None, str]:
+    """Split the first clause off an unfinished sentence once it has ``min_words`` words (CJK: characters
+    / 2), for speaking the start of a reply before its first sentence is finished.
+
+    Returns:
+        The clause (stripped) or ``None`` when no clause end has that many words before it, and the rest.
+
+    Example:
+        >>> pop_clause("Oh no, I'm so sorry to hear", 2)
+        ('Oh no,', "I'm so sorry to hear")
+    """
+    for match in CLAUSE_END.finditer(buffer):
+        head = buffer[: match.end()].strip()
+        words = len(head.split())
+        if words <= 1:
+            words = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff]", head)) // 2 or words
+        if words >= min_words:
+            return head, buffer[match.end() :].lstrip()
+    return None, buffer
+
+
 def split_sentences(text: str) -> list[str]:
     """Split a whole text into sentences (the text after the last sentence end is the last sentence)."""
     sentences, rest = pop_sentences(text.strip())

@@ -168,3 +168,15 @@ def test_system_from_the_config_file(monkeypatch, capsys, clip, tmp_path):
 def test_unknown_system_is_one_error_line(monkeypatch, capsys, clip, config):
     code, out, err = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "nonesuch")
     assert code == 2 and "Unknown system backend 'nonesuch'" in err and "cascade" in err
+
+
+def test_live_from_a_file_prints_json_events_and_checks_its_options(monkeypatch, capsys, clip, tmp_path):
+    cfg = tmp_path / "dummy.yaml"
+    cfg.write_text(DUMMY_CONFIG)
+    args = ["live", "--input", str(clip), "--config", str(cfg), "--vad", "energy", "--no-speaker", "--json", "--speed", "8"]
+    code, out, err = run(monkeypatch, capsys, *args, "--partial-interval", "0")
+    assert code == 0, err
+    kinds = [json.loads(line)["kind"] for line in out.splitlines() if line.startswith("{")]
+    assert {"speech_started", "end_of_turn", "reply_text", "latency", "turn_done"} <= set(kinds)
+    code, out, err = run(monkeypatch, capsys, *args, "--partial-interval", "-1")
+    assert code == 2 and "partial_interval_seconds must be >= 0" in err

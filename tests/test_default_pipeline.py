@@ -38,6 +38,22 @@ def test_default_turn_on_a_real_clip(pipeline):
     assert turn.timings["time_to_first_audio"] <= turn.timings["total"]
 
 
+def test_primed_strategies_give_the_same_replies_from_their_saved_prompt_states(pipeline):
+    from emotionlayer.types import EmotionPrediction
+
+    state = pipeline.llm._load()[1]
+    expected = {}
+    for label in ("sad", "angry", "happy"):  # before priming: each prompt from the live context only
+        state.clear_saved()
+        prompt = pipeline.render_prompt("My phone will not turn on.", EmotionPrediction.certain(label))
+        expected[label] = pipeline.generate(prompt)
+    assert pipeline.prime_prompts() >= min(len(pipeline.renderer.strategies), state.saved_states)
+    for label in ("sad", "angry", "happy", "sad"):
+        prompt = pipeline.render_prompt("My phone will not turn on.", EmotionPrediction.certain(label))
+        assert pipeline.generate(prompt) == expected[label]
+        assert state.restored and state.reused_tokens >= 64, "the strategy's system prompt was evaluated again"
+
+
 def test_cli_respond_json_with_real_models(tmp_path):
     out = tmp_path / "reply.wav"
     proc = subprocess.run(

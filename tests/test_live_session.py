@@ -322,3 +322,35 @@ def test_latency_summary_percentiles():
     assert "asr_final" not in summary
     assert percentile([1.0], 90) == 1.0
     assert lats[0].to_dict()["after_speech"] == {"end_of_turn": 0.4, "first_audio": 0.5}
+
+
+def test_partial_transcripts_come_while_speaking_and_can_be_switched_off():
+    session = make_session(partial_interval_seconds=0.3)
+    events = run(session, [Quiet(0.3), Say(fakes.tone(2.0, frequency=220)), WaitFor("turn_done", 0.1)])
+    start = next(e.time for e in events if e.kind == "speech_started")
+    eot = next(e.time for e in events if e.kind == "end_of_turn")
+    assert [e for e in events if e.kind == "transcript_partial" and start < e.time < eot - 0.3]
+    asr = ToneASR(WORDS)
+    session = LiveSession(dummy_cascade(), LiveConfig(vad="energy", partial_interval_seconds=0), asr=asr, speed=8.0)
+    events = run(session, [Quiet(0.3), Say(fakes.tone(2.0, frequency=220)), WaitFor("turn_done", 0.1)])
+    assert asr.calls == 1  # only the transcript at the pause
+    assert next(e for e in events if e.kind == "transcript_final").text == WORDS[220.0]
+
+
+def test_warmup_primes_the_systems_prompts():
+    class Priming:
+        def __init__(self):
+            self.inner, self.primed = dummy_cascade(), 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def prime_prompts(self):
+            self.primed += 1
+            return 0
+
+    system = Priming()
+    session = LiveSession(system, LiveConfig(vad="energy"), asr=ToneASR(WORDS), speed=8.0)
+    session.warmup()
+    session.close()
+    assert system.primed == 1

@@ -121,3 +121,28 @@ def test_bad_settings_are_clear_errors(tmp_path: Path) -> None:
         create("llm", "llama-cpp", model="x")
     with pytest.raises(ConfigError, match="Valid options"):
         LlamaCppLLM().generate(SAD, max_new_tokens=3)
+
+
+def _long_system(strategy: str) -> list[dict[str, str]]:
+    head = "You are a caring voice assistant. You hear the user's words and the tone of their voice. " * 3
+    return [{"role": "system", "content": head + strategy}]
+
+
+def test_saved_states_serve_prompts_that_differ_early_and_keep_replies_exact() -> None:
+    llm = create("llm", "llama-cpp", n_threads=1, saved_states=4)
+    fresh = create("llm", "llama-cpp", n_threads=1, cache_prompt=False)
+    state = llm._load()[1]
+    state.clear_saved()
+    comfort = _long_system("Comfort the user; be gentle and offer a small, kind next step.")
+    cheer = _long_system("Share the user's joy; be warm and upbeat, and celebrate with them.")
+    asks = [comfort + [{"role": "user", "content": "My phone will not turn on."}],
+            cheer + [{"role": "user", "content": "I passed the exam!"}]]
+    assert llm.prime([comfort + [{"role": "user", "content": "..."}], cheer + [{"role": "user", "content": "..."}]]) == 2
+    expected = [fresh.generate(ask, temperature=0.9, seed=7) for ask in asks]
+    for i in (0, 1, 0, 1):  # each time the live context holds the other prompt
+        assert llm.generate(asks[i], temperature=0.9, seed=7) == expected[i]
+        assert state.restored, "the prompt should start from its primed state, not the live context"
+        assert state.reused_tokens >= 32
+    assert state.saved <= 4
+    with pytest.raises(ConfigError, match="saved_states"):
+        create("llm", "llama-cpp", saved_states=-1)

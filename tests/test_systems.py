@@ -198,3 +198,10 @@ def test_speak_as_written_returns_what_was_spoken():
     assert reply.text == "" and reply.audio is None and events == []
     events, reply = run(["  "], fallback="Sorry?")
     assert reply.text == "Sorry?" and [e.text for e in events if e.kind == "audio"] == ["Sorry?"]
+    # the first clause is spoken before its sentence ends, once it has enough words; later ones are not
+    pieces = ["Oh no, I'm so", " sorry to hear that, really", ". Is it, maybe, broken? Yes, it is."]
+    events, reply = run(pieces, first_clause_words=4)
+    spoken = [e.text for e in events if e.kind == "audio"]
+    assert spoken == ["Oh no, I'm so sorry to hear that,", "really.", "Is it, maybe, broken?", "Yes, it is."]
+    assert reply.text == "Oh no, I'm so sorry to hear that, really. Is it, maybe, broken? Yes, it is."
+    assert [e.text for e in run(pieces)[0] if e.kind == "audio"][0] == "Oh no, I'm so sorry to hear that, really."

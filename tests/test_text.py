@@ -7,6 +7,7 @@ from emotionlayer.text import (
     clean_reply,
     could_be_role_marker,
     join_sentences,
+    pop_clause,
     pop_sentences,
     split_sentences,
     strip_role_prefix,
@@ -78,3 +79,12 @@ def test_join_sentences_spaces_latin_but_not_cjk():
     assert join_sentences(["你好。", "我很好！", "OK."]) == "你好。我很好！OK."
     assert join_sentences(["他说：“好。”", "Then left."]) == "他说：“好。”Then left."
     assert join_sentences([]) == ""
+
+
+def test_pop_clause_needs_enough_words_before_a_clause_end():
+    assert pop_clause("Oh no, I am so", 4) == (None, "Oh no, I am so")
+    assert pop_clause("Oh no, I am so sorry, that", 4) == ("Oh no, I am so sorry,", "that")
+    assert pop_clause("That is hard - really", 3) == ("That is hard -", "really")
+    assert pop_clause("Well-known facts, yes", 1) == ("Well-known facts,", "yes")
+    assert pop_clause("1,000 people", 1) == (None, "1,000 people")  # no space after the comma
+    assert pop_clause("我很难过，因为今天", 2) == ("我很难过，", "因为今天")

@@ -280,11 +280,16 @@ class LiveSession:
         return self._answering is not None
 
     def warmup(self) -> None:
-        """Load every model now (the system's, the ASR and the VAD)."""
+        """Load every model now (the system's, the ASR and the VAD), and have the system evaluate the
+        start of each of its prompts (``prime_prompts()``, where it has one: the cascade's empathy
+        strategies), so that a turn's first token does not wait for a prompt it could have cached."""
         for part in (self.system, self.asr, self.vad):
             warm = getattr(part, "warmup", None)
             if callable(warm):
                 warm()
+        prime = getattr(self.system, "prime_prompts", None)
+        if callable(prime):
+            prime()
 
     # -- input ----------------------------------------------------------------------------------
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[LiveEvent]:
@@ -451,7 +456,8 @@ class LiveSession:
         user = self._user
         if user is None or self.detector.state != "speech":
             return
-        if self._partial_job is None and self._time - self._partial_at >= self.config.partial_interval_seconds:
+        interval = self.config.partial_interval_seconds
+        if interval > 0 and self._partial_job is None and self._time - self._partial_at >= interval:
             self._partial_at = self._time
             self._partial_job = (self._asr_pool.submit(self._transcribe, self._turn_audio(user)), user.index)
 

@@ -61,7 +61,9 @@ class LiveConfig:
         max_turn_seconds: A turn this long ends at the next pause of ``finished_silence_seconds``.
         pre_roll_seconds: Audio kept from before the start of speech (the VAD starts a little late).
         tail_seconds: Audio kept after the last voiced frame in the turn given to the system.
-        partial_interval_seconds: Transcribe the growing turn this often while the user speaks.
+        partial_interval_seconds: Transcribe the growing turn this often while the user speaks (0: never;
+            the transcript then comes at the pause only). Whisper cannot be stopped half-way, so the
+            final transcript waits for a partial one still running at the pause (see docs/live.md).
         speculative: Start the reply (ASR, SER, LLM, TTS) at the pause, before the end of the turn is
             decided; its output is held back until then, and thrown away if the user goes on.
         barge_in: Whether the user's speech during the reply can interrupt it.

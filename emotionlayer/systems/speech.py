@@ -26,7 +26,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..paralinguistics.tags import normalise_cues
-from ..text import clean_reply, join_sentences, pop_sentences
+from ..text import clean_reply, join_sentences, pop_clause, pop_sentences
 from .base import StreamEvent
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def speak_as_written(
     *,
     fallback: str | None = None,
     by_sentence: bool = True,
+    first_clause_words: int = 0,
 ) -> Generator[StreamEvent, None, SpokenReply]:
     """Yield ``text`` and ``audio`` events while ``pieces`` are written and spoken; return the result.
 
@@ -71,6 +72,8 @@ def speak_as_written(
         clock: Seconds since the turn started (event times and ``first_audio``).
         fallback: Spoken when the source writes nothing speakable; ``None`` speaks nothing then.
         by_sentence: Speak each sentence as soon as it is finished (else the whole text at the end).
+        first_clause_words: With ``by_sentence``, speak the reply's first clause (:func:`pop_clause`, at
+            least this many words) as soon as it is written, before its sentence is finished; 0: off.
     """
     writing = speaking = 0.0
     first_audio: float | None = None
@@ -114,6 +117,9 @@ def speak_as_written(
             buffer += piece
             if by_sentence:
                 sentences, buffer = pop_sentences(buffer)
+                if first_clause_words > 0 and not sentences and not pending and not spoken:
+                    clause, buffer = pop_clause(buffer, first_clause_words)
+                    sentences = [clause] if clause else []
                 for sentence in sentences:
                     submit(sentence)
                 yield from ready(wait=False)

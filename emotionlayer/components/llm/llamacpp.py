@@ -6,6 +6,7 @@ import atexit
 import os
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,17 +31,27 @@ class _ModelState:
     llama.cpp's arithmetic for a token depends slightly on the batch it was evaluated in, so reusing the
     cached part of a prompt naively makes the reply for a given seed depend on what was generated before.
     Here a prompt is always evaluated in chunks of ``PROMPT_CHUNK`` tokens starting at position 0, and
-    only whole chunks of the previous *prompt* (never generated tokens) are reused: every reused key and
+    only whole chunks of an earlier *prompt* (never generated tokens) are reused: every reused key and
     value was computed exactly as a fresh evaluation would compute it, so the reply is the same whether
     or not the cache was used.
+
+    Two caches are searched for the longest reusable start of a new prompt: the model's live context
+    (the previous prompt) and up to ``saved_states`` saved states of earlier prompts (llama.cpp state
+    snapshots, least recently used dropped first). The saved states let a dialogue system whose prompt
+    differs early between turns (one system prompt per empathy strategy) reuse each variant's evaluated
+    start: see :meth:`LlamaCppLLM.prime`.
     """
 
-    def __init__(self, llm: Any) -> None:
+    def __init__(self, llm: Any, saved_states: int = 0) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None
         self.reuse_prompt = False
         self.prompt_tokens = 0  # length of the last prompt evaluated
         self.reused_tokens = 0  # how many of its tokens came from the cache
+        self.restored = False  # whether the last prompt started from a saved state
+        self.saved_states = int(saved_states)
+        self._saved: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # chunk-aligned prompt start -> state
+        self._last_prompt: tuple[int, ...] = ()
         self.llm = llm
         self._generate = llm.generate
         llm.generate = self.generate  # llama-cpp-python calls self.generate(prompt_tokens, ...)
@@ -54,25 +65,73 @@ class _ModelState:
         self._lock.acquire()
         self._owner = threading.get_ident()
         self.reuse_prompt = reuse_prompt
+        self._last_prompt = ()
 
     def release(self) -> None:
-        self._owner = None
-        self._lock.release()
+        try:
+            self._save()
+        finally:
+            self._owner = None
+            self._lock.release()
+
+    @property
+    def saved(self) -> int:
+        """How many prompt states are saved."""
+        return len(self._saved)
+
+    def clear_saved(self) -> None:
+        """Forget every saved prompt state."""
+        self._saved.clear()
+
+    def _save(self) -> None:
+        """Snapshot the context after a prompt, keyed by the prompt's whole chunks (most recent last)."""
+        if not (self.reuse_prompt and self.saved_states > 0):
+            return
+        key = self._last_prompt[: len(self._last_prompt) // PROMPT_CHUNK * PROMPT_CHUNK]
+        if not key or self.llm.n_tokens < len(key):
+            return
+        if key in self._saved:
+            self._saved.move_to_end(key)
+            return
+        self._saved[key] = self.llm.save_state()
+        while len(self._saved) > self.saved_states:
+            self._saved.popitem(last=False)
+
+    @staticmethod
+    def _common(cached: Sequence[int], tokens: Sequence[int], limit: int) -> int:
+        keep = 0
+        limit = min(limit, len(cached))
+        while keep < limit and int(cached[keep]) == tokens[keep]:
+            keep += 1
+        return keep // PROMPT_CHUNK * PROMPT_CHUNK
 
     def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
         llm = self.llm
         tokens = list(tokens)
         keep = 0
+        self.restored = False
         if self.reuse_prompt:
-            # the common start of the cached prompt and this one, leaving at least one token to evaluate
-            limit = min(llm.n_tokens, self.prompt_tokens, len(tokens) - 1)
-            while keep < limit and int(llm.input_ids[keep]) == tokens[keep]:
-                keep += 1
-            keep = keep // PROMPT_CHUNK * PROMPT_CHUNK
+            # the common start of a cached prompt and this one, leaving at least one token to evaluate
+            limit = len(tokens) - 1
+            keep = self._common(llm.input_ids[: min(llm.n_tokens, self.prompt_tokens)], tokens, limit)
+            best, best_key = keep, None
+            for key in self._saved:
+                common = self._common(key, tokens, limit)
+                if common > best:
+                    best, best_key = common, key
+            if best_key is not None:
+                self._saved.move_to_end(best_key)
+                seed = getattr(llm, "_seed", None)  # set for this call; load_state would put the old one back
+                llm.load_state(self._saved[best_key])
+                if seed is not None:
+                    llm._seed = seed
+                keep = best
+                self.restored = True
         # llama-cpp-python reuses exactly the first n_tokens cached tokens that match; 0 evaluates afresh
         llm.n_tokens = keep
         self.prompt_tokens = len(tokens)
         self.reused_tokens = keep
+        self._last_prompt = tuple(tokens)
         return self._generate(tokens, *args, **kwargs)
 
 
@@ -108,7 +167,7 @@ atexit.register(clear_cache)
 
 @register("llm", "llama-cpp")
 class LlamaCppLLM(TokenStreamLLM):
-    """Chat with a GGUF model through llama.cpp (default: the packaged SmolLM2-135M-Instruct).
+    r"""Chat with a GGUF model through llama.cpp (default: the packaged SmolLM2-135M-Instruct).
 
     The model loads on first use and is cached per process, keyed by path, ``n_ctx`` and ``n_threads``,
     so pipelines with the same settings share it. The chat template is the one stored in the GGUF file
@@ -134,6 +193,11 @@ class LlamaCppLLM(TokenStreamLLM):
         cache_prompt: Reuse the evaluated start of the previous prompt (system prompt, earlier turns)
             instead of evaluating it again: a faster first token in a dialogue. Replies stay exactly
             the same as without it (only whole 32-token chunks of the previous prompt are reused).
+        saved_states: With ``cache_prompt``, also keep this many snapshots of earlier prompts (about 10 MB
+            each for the packaged model) and start a new prompt from the one sharing its longest start.
+            A prompt that differs early between turns (the cascade names the empathy strategy near the
+            top) then costs only its new part once each variant has been seen or :meth:`prime`\ d.
+            0 keeps only the previous prompt. Per loaded model; the largest value asked for wins.
     """
 
     requires = ("llama_cpp",)
@@ -155,6 +219,7 @@ class LlamaCppLLM(TokenStreamLLM):
         sentence_grace: int = 24,
         repeat_penalty: float = 1.1,
         cache_prompt: bool = True,
+        saved_states: int = 12,
     ) -> None:
         if model_path is None:
             self.model_path = packaged_gguf()
@@ -183,6 +248,9 @@ class LlamaCppLLM(TokenStreamLLM):
         self.chat_format = chat_format
         self.repeat_penalty = float(repeat_penalty)
         self.cache_prompt = bool(cache_prompt)
+        if int(saved_states) < 0:
+            raise ConfigError(f"saved_states must be 0 or more, got {saved_states}.")
+        self.saved_states = int(saved_states)
         self.options = GenerationOptions(
             max_tokens=max_tokens,
             temperature=temperature,
@@ -207,6 +275,8 @@ class LlamaCppLLM(TokenStreamLLM):
         key = self._key()
         with _MODELS_LOCK:
             if key in _MODELS:
+                state = _MODELS[key][1]
+                state.saved_states = max(state.saved_states, self.saved_states)
                 return _MODELS[key]
             try:
                 from llama_cpp import Llama
@@ -230,7 +300,7 @@ class LlamaCppLLM(TokenStreamLLM):
                     f"llama.cpp could not load {self.model_path}: {exc}. Check that it is a complete GGUF "
                     "file of a model architecture this llama-cpp-python version supports."
                 ) from exc
-            _MODELS[key] = (llm, _ModelState(llm))
+            _MODELS[key] = (llm, _ModelState(llm, self.saved_states))
             return _MODELS[key]
 
     def load(self) -> None:
@@ -240,6 +310,23 @@ class LlamaCppLLM(TokenStreamLLM):
     def warmup(self) -> None:
         """Load the model now (and run one token) instead of on the first reply."""
         self.generate([{"role": "user", "content": "Hi"}], max_tokens=1, sentence_grace=0)
+
+    def prime(self, conversations: Sequence[Sequence[dict[str, str]]]) -> int:
+        """Evaluate the start of each conversation now and keep its state, so replies to prompts that
+        begin the same way get their first token sooner (needs ``cache_prompt`` and ``saved_states``).
+
+        Give each conversation as it will be sent, with a placeholder for what changes (the user's
+        words): whole 32-token chunks up to the first difference are reused. Replies do not change.
+
+        Returns:
+            How many prompt states are saved now.
+        """
+        _llm, state = self._load()
+        if not (self.cache_prompt and self.saved_states > 0):
+            return state.saved
+        for messages in conversations:
+            self.generate(list(messages), max_tokens=1, sentence_grace=0, temperature=0)
+        return state.saved
 
     def _check_context(self, llm: Any, messages: list[dict[str, str]]) -> None:
         """Refuse a prompt that cannot fit in ``n_ctx`` (llama.cpp's own failure is obscure)."""
