@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from . import training as options
+
 app = typer.Typer(
     help=(
         "E-chat, an end-to-end emotion-sensitive speech LLM: a speech encoder, a small connector and a frozen "
@@ -36,51 +38,27 @@ def train(
         help="CSV or JSONL with columns path (relative to the manifest), text (stage 1), reply (stage 2), and "
         "emotion (optional; the emotion head's label).",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for checkpoints and the finished model."),
+    out: Path = options.OUT,
     init: Path | None = typer.Option(
         None, "--init", help="Start from this trained model folder (stage 2 starts from the stage-1 --out folder)."
     ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its newest checkpoint (same options; after a kill)."
-    ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        "-c",
-        help='JSON file with "model" and/or "train" settings, e.g. {"model": {"connector_layers": 4}, "train": '
-        '{"warmup_steps": 500}}. Options given on the command line win.',
-    ),
-    encoder: str | None = typer.Option(
-        None,
-        "--encoder",
-        help="Speech encoder: tiny.en (default), base, or a local HuBERT/wav2vec2/WavLM/whisper folder.",
-    ),
-    llm: str | None = typer.Option(
-        None, "--llm", help="Frozen LLM: a local causal-LM folder or .gguf file (default: the packaged SmolLM2)."
-    ),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the data (default 10)."),
-    steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps to run (overrides --epochs)."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", min=1, help="Clips per micro-batch and device (default 8)."
-    ),
-    grad_accum: int | None = typer.Option(
-        None, "--grad-accum", min=1, help="Micro-batches per optimizer step (default 1)."
-    ),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default 1e-4)."),
-    save_every: int | None = typer.Option(None, "--save-every", min=0, help="Checkpoint every N steps (default 500)."),
+    resume: bool = options.RESUME,
+    config: Path | None = options.config_option('{"model": {"connector_layers": 4}, "train": {"warmup_steps": 500}}'),
+    encoder: str | None = options.ENCODER,
+    llm: str | None = options.LLM,
+    epochs: int | None = options.epochs_option(10),
+    steps: int | None = options.STEPS,
+    batch_size: int | None = options.batch_size_option("Clips", 8),
+    grad_accum: int | None = options.GRAD_ACCUM,
+    lr: float | None = options.lr_option("1e-4"),
+    save_every: int | None = options.SAVE_EVERY,
     unfreeze_encoder: bool = typer.Option(
         False, "--unfreeze-encoder", help="Stage 1 only: fine-tune the speech encoder too (slower; no feature cache)."
     ),
-    split: str | None = typer.Option(
-        None, "--split", help="Use only rows whose 'split' column has this value (e.g. train)."
-    ),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Where encoder features are cached (default: the emotionlayer cache folder)."
-    ),
-    no_cache: bool = typer.Option(
-        False, "--no-cache", help="Do not cache encoder features (run the encoder every step)."
-    ),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0); the same seed repeats the run."),
+    split: str | None = options.SPLIT,
+    cache_dir: Path | None = options.CACHE_DIR,
+    no_cache: bool = options.NO_CACHE,
+    seed: int | None = options.SEED,
     emotion_warmup: int | None = typer.Option(
         None,
         "--emotion-warmup",
@@ -95,7 +73,7 @@ def train(
         max=1.0,
         help="a in (1 - a) * L_decoder + a * L_emotion (default: 0 in stage 1, 0.1 in stage 2).",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Train one E-chat stage; the model is saved to --out (config.json + model.safetensors).
 
@@ -105,7 +83,7 @@ def train(
 
     Several GPUs: accelerate launch -m emotionlayer echat train ... (bf16 on GPUs that have it).
     """
-    from ..models.common.config import TrainConfig, train_config_with
+    from ..models.common.config import TrainConfig
     from ..models.echat.checkpoint import read_config
     from ..models.echat.config import read_config_file
     from ..models.echat.train import stage_config, train_echat
@@ -123,24 +101,23 @@ def train(
     if emotion_loss_weight is not None:
         model_overrides["emotion_loss_weight"] = emotion_loss_weight
     model_config = stage_config(stage, base, model_overrides)
-    train_config = train_config_with(
+    train_config = options.train_config_from_options(
         TrainConfig.from_dict(train_overrides),
         epochs=epochs,
-        max_steps=steps,
+        steps=steps,
         batch_size=batch_size,
-        grad_accum_steps=grad_accum,
-        learning_rate=lr,
+        grad_accum=grad_accum,
+        lr=lr,
         save_every=save_every,
         seed=seed,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        cache_features=False if no_cache else None,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
         emotion_warmup_steps=emotion_warmup,
     )
     result = train_echat(
         manifest, out, model_config, train_config, init=init, resume=resume, split=split, progress=not quiet
     )
-    final = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-    typer.echo(f"Trained E-chat stage {stage} for {result.steps} steps (final loss {final}); saved to {out}")
+    options.report_trained(f"E-chat stage {stage}", result, out)
 
 
 @app.command("reply")

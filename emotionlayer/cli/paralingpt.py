@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from . import training as options
+
 app = typer.Typer(
     help=(
         "ParalinGPT, the baseline E-chat is compared against: the ASR transcript as text plus a speech-emotion "
@@ -27,29 +29,17 @@ def train(
         help="CSV or JSONL with columns path (relative to the manifest or absolute), text (the transcript), emotion, "
         "reply (or response), and optionally response_emotion and split.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for checkpoints and the finished model."),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its newest checkpoint (same options; after a kill)."
-    ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        "-c",
-        help='JSON file with "model" and/or "train" settings, e.g. {"model": {"prefix_tokens": 8}, "train": '
-        '{"warmup_steps": 100}}. Options given on the command line win.',
-    ),
+    out: Path = options.OUT,
+    resume: bool = options.RESUME,
+    config: Path | None = options.config_option('{"model": {"prefix_tokens": 8}, "train": {"warmup_steps": 100}}'),
     pipeline_config: Path | None = typer.Option(
         None,
         "--pipeline-config",
         help="Pipeline config (YAML/JSON) whose empathy strategies give the response emotion of each row "
         "(default: the packaged one; sad -> calm, angry -> calm, happy -> happy...).",
     ),
-    encoder: str | None = typer.Option(
-        None, "--encoder", help="Frozen speech encoder: tiny.en (default), base, or a local HuBERT/wav2vec2/WavLM/whisper folder."
-    ),
-    llm: str | None = typer.Option(
-        None, "--llm", help="Frozen LLM: a local causal-LM folder or .gguf file (default: the packaged SmolLM2)."
-    ),
+    encoder: str | None = options.ENCODER,
+    llm: str | None = options.LLM,
     prefix_tokens: int | None = typer.Option(
         None, "--prefix-tokens", min=1, help="Soft prefix tokens the speech-emotion embedding becomes (default 4)."
     ),
@@ -64,19 +54,17 @@ def train(
         help="Pool every encoder layer and standardise the features with training-set statistics before the layer "
         "mix (the prefix follows the audio more; needs more steps). See docs/paralingpt.md.",
     ),
-    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the data (default 10)."),
-    steps: int | None = typer.Option(None, "--steps", min=1, help="Optimizer steps to run (overrides --epochs)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Turns per micro-batch and device (default 8)."),
-    grad_accum: int | None = typer.Option(None, "--grad-accum", min=1, help="Micro-batches per optimizer step (default 1)."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default 5e-4)."),
-    save_every: int | None = typer.Option(None, "--save-every", min=0, help="Checkpoint every N steps (default 500)."),
-    split: str | None = typer.Option(None, "--split", help="Use only rows whose 'split' column has this value (e.g. train)."),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Where encoder features are cached (default: the emotionlayer cache folder, shared with E-chat)."
-    ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not cache encoder features (run the encoder every step)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0); the same seed repeats the run."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    epochs: int | None = options.epochs_option(10),
+    steps: int | None = options.STEPS,
+    batch_size: int | None = options.batch_size_option("Turns", 8),
+    grad_accum: int | None = options.GRAD_ACCUM,
+    lr: float | None = options.lr_option("5e-4"),
+    save_every: int | None = options.SAVE_EVERY,
+    split: str | None = options.SPLIT,
+    cache_dir: Path | None = options.CACHE_DIR,
+    no_cache: bool = options.NO_CACHE,
+    seed: int | None = options.SEED,
+    quiet: bool = options.QUIET,
 ) -> None:
     """Train the ParalinGPT adapter; the model is saved to --out (config.json + model.safetensors).
 
@@ -86,7 +74,6 @@ def train(
     """
     from dataclasses import replace
 
-    from ..models.common.config import train_config_with
     from ..models.paralingpt.config import ParalinGPTConfig, default_train_config, read_config_file
     from ..models.paralingpt.train import train_paralingpt
 
@@ -103,17 +90,17 @@ def train(
         model_overrides["standardise"] = True
     model_config = ParalinGPTConfig.from_dict(model_overrides)
     train_base = replace(default_train_config(), **train_overrides)
-    train_config = train_config_with(
+    train_config = options.train_config_from_options(
         train_base,
         epochs=epochs,
-        max_steps=steps,
+        steps=steps,
         batch_size=batch_size,
-        grad_accum_steps=grad_accum,
-        learning_rate=lr,
+        grad_accum=grad_accum,
+        lr=lr,
         save_every=save_every,
         seed=seed,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        cache_features=False if no_cache else None,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
     )
     result = train_paralingpt(
         manifest,
@@ -125,8 +112,7 @@ def train(
         pipeline_config=str(pipeline_config) if pipeline_config is not None else None,
         progress=not quiet,
     )
-    final = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
-    typer.echo(f"Trained ParalinGPT for {result.steps} steps (final loss {final}); saved to {out}")
+    options.report_trained("ParalinGPT", result, out)
 
 
 @app.command("reply")
