@@ -210,6 +210,7 @@ async def _live_socket(websocket: Any, demo: Demo, run_in_threadpool: Any) -> No
     from ..live.session import FRAME_SAMPLES
 
     session = LiveSession(demo.system(), pipeline_config=demo.config)
+    await run_in_threadpool(session.warmup)  # models loaded, prompts primed: the first turn is not slower
     buffer = np.zeros(0, dtype=np.float32)
     try:
         while True:
