@@ -108,3 +108,28 @@ def test_multilingual_base_detects_and_transcribes_chinese() -> None:
     # Traditional characters, which scoring maps to Simplified only when the optional opencc is installed.
     for simplified, traditional in (("这就是我", "這就是我"), ("万人", "萬人"), ("真人", "真人")):
         assert simplified in text or traditional in text, text
+
+
+def test_short_window_transcribes_like_the_full_window(tiny, english_clip: Audio) -> None:
+    short = create("asr", "faster-whisper", short_window=True)
+    assert normalize_text(short.transcribe(english_clip).text) == "some call me nature others call me mother nature"
+    clips = sorted((Path(__file__).resolve().parents[1] / "examples" / "audio").glob("*_phone.wav"))
+    assert len(clips) >= 8
+    for path in clips:
+        clip = load_audio(path)
+        full, fast = tiny.transcribe(clip), short.transcribe(clip)
+        assert normalize_text(fast.text) == normalize_text(full.text), path.name
+        assert fast.no_speech_prob is not None and fast.no_speech_prob < 0.5
+    noise = Audio(np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32), 16000)
+    assert short.transcribe(noise).text == ""  # whisper's silent-window rule holds in the short window
+    with pytest.raises(ConfigError, match="window_margin_seconds"):
+        create("asr", "faster-whisper", short_window=True, window_margin_seconds=30)
+
+
+def test_collapse_repetition_keeps_one_copy_of_a_repeated_start() -> None:
+    from emotionlayer.components.asr.faster_whisper import collapse_repetition
+
+    assert collapse_repetition("I do not eat bread. I do not eat bread. I do not e") == "I do not eat bread."
+    assert collapse_repetition("Thank you, sir. Thank you, sir.") == "Thank you, sir."
+    assert collapse_repetition("No, no, I said no.") == "No, no, I said no."  # one-word repeats are speech
+    assert collapse_repetition("") == ""
