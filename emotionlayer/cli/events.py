@@ -100,7 +100,7 @@ def train(
 
     Uses the manifests' timed events, the --clips recordings (labels renamed by --label-map), isolated-event
     recordings made from the event bank and noise-only recordings, each augmented; use the result with
-    --model-dir. Example (the packaged detector's recipe, see docs/paralinguistics.md):
+    --model-dir. Example (the packaged detector's recipe plus real clips, see docs/paralinguistics.md):
 
     emotionlayer events train --manifest para_train/manifest.jsonl --clips nonverbal/manifest.csv
     --label-map deeply-nonverbal --members 3 --out detector
