@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         from emotionlayer.evaluation.events import evaluate_event_timing
 
         data["synthetic_timing"] = evaluate_event_timing(args.synthetic, detector)
+    if args.speech is not None:
+        data["plain_speech"] = false_alarms(args.speech, detector, args.speech_limit)
     if args.json:
         print(json.dumps(data, indent=1))
         return
@@ -123,8 +125,6 @@ def main(argv: list[str] | None = None) -> None:
     print("confusion (rows: truth, columns: predicted):", data["confusion"]["labels"])
     for label, row in zip(data["confusion"]["labels"], data["confusion"]["matrix"], strict=False):
         print(f"  {label:<16} {row}")
-    if args.speech is not None:
-        data["plain_speech"] = false_alarms(args.speech, detector, args.speech_limit)
     if "plain_speech" in data:
         fa = data["plain_speech"]
         print(

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from emotionlayer.audio import save_audio
 from emotionlayer.cli.events import app, evaluate_events
 from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
+from emotionlayer.paralinguistics.detection.detector import EventDetector
 from emotionlayer.paralinguistics.detection.train import isolated_recording
 from emotionlayer.types import Audio
 
@@ -72,3 +73,27 @@ def test_speak_writes_audio_with_events(tmp_path) -> None:
     data = json.loads(result.output)
     assert out.is_file() and [e["label"] for e in data["events"]] == ["laugh"]
     assert 0 < data["events"][0]["start"] < data["events"][0]["end"] < data["duration"]
+
+
+def test_train_takes_real_clips_through_a_label_map_and_an_ensemble(tmp_path) -> None:
+    lines = ["path,label,speaker"]
+    for label, corpus_class in (("cough", "coughing"), ("laugh", "screaming")):  # screaming has no event label
+        for clip in sorted((DEFAULT_BANK_DIR / label).glob("*.flac"))[:3]:
+            shutil.copy(clip, tmp_path / clip.name)
+            lines.append(f"{clip.name},{corpus_class},s{len(lines)}")
+    (tmp_path / "clips.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "detector"
+    args = ["train", "--clips", str(tmp_path / "clips.csv"), "--label-map", "deeply-nonverbal", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--isolated", "0", "--background", "2", "--copies", "1", "--members", "2", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["labels"] == ["silence", "speech", "cough", "other"]
+    assert data["trained_on"]["clips"] == 6 and data["real_clips"] == 6
+    assert data["ensemble_seeds"] == [3, 4]
+    config = json.loads((out / "config.json").read_text())
+    assert config["labels"] == data["labels"] and len(config["members"]) == 1
+    assert EventDetector(out).labels == ("cough", "pause")  # `detect` never reports other
+    train_help = runner.invoke(app, ["train", "--help"]).output
+    assert "--clips" in train_help and "deeply-nonverbal" in train_help and "--members" in train_help
+    bad = runner.invoke(app, [*args[:3], "--label-map", "nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "deeply-nonverbal" in bad.output

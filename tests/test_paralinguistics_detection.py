@@ -8,13 +8,19 @@ import shutil
 import numpy as np
 import pytest
 
+from emotionlayer.data.manifest import EventRow
 from emotionlayer.errors import ConfigError, ModelNotFoundError
 from emotionlayer.evaluation.events import score_event_timing
 from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
-from emotionlayer.paralinguistics.detection.detector import EventDetector, WindowScores
+from emotionlayer.paralinguistics.detection.detector import OTHER_LABEL, EventDetector, WindowScores
 from emotionlayer.paralinguistics.detection.features import FeatureConfig, audio_windows
 from emotionlayer.paralinguistics.detection.model import WindowClassifier
-from emotionlayer.paralinguistics.detection.train import isolated_recording, train_detector, window_targets
+from emotionlayer.paralinguistics.detection.train import (
+    isolated_recording,
+    map_clip_labels,
+    train_detector,
+    window_targets,
+)
 from emotionlayer.types import Audio, Event
 
 SR = 16000
@@ -129,3 +135,14 @@ def test_an_ensemble_averages_its_members_and_round_trips(tiny_model, tmp_path) 
     np.testing.assert_allclose(loaded.predict_proba(feats), expected, atol=1e-6)
     with pytest.raises(ConfigError, match="same labels"):
         combine([model, WindowClassifier(("a", "b"), model.mean, model.scale, model.weights, model.biases)])
+
+
+def test_label_maps_rename_clip_labels_and_send_the_rest_to_other() -> None:
+    rows = [EventRow("a.wav", "coughing"), EventRow("b.wav", "panting"), EventRow("c.wav", "teeth-chattering")]
+    assert [r.label for r in map_clip_labels(rows, "deeply-nonverbal")] == ["cough", "breath", OTHER_LABEL]
+    assert [r.label for r in map_clip_labels(rows, {"coughing": "cough"})] == ["cough", OTHER_LABEL, OTHER_LABEL]
+    assert map_clip_labels(rows, None) == rows
+    with pytest.raises(ConfigError, match="deeply-nonverbal"):
+        map_clip_labels(rows, "unknown")
+    with pytest.raises(ConfigError, match="clip-level"):
+        map_clip_labels([EventRow("d.wav", "", (Event("cough", 0.1, 0.2),))], "deeply-nonverbal")

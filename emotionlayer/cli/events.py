@@ -60,13 +60,30 @@ def detect(
 @app.command("train")
 def train(
     manifest: list[Path] = typer.Option(
-        ...,
+        [],
         "--manifest",
         "-m",
         help="Training manifest: a manifest.jsonl from `events make-data` (utterances with timed events) "
-        "or a CSV with path,label of clips each holding one event. Repeat to combine several.",
+        "or a CSV with path,label of clips each holding one event (labels used as they are). Repeat to combine several.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the detector to (model.npz, config.json)."),
+    clips: list[Path] = typer.Option(
+        [],
+        "--clips",
+        help="CSV (path,label[,speaker]) of real event recordings, one event kind per clip, whose labels go "
+        "through --label-map (repeatable).",
+    ),
+    label_map: str | None = typer.Option(
+        None,
+        "--label-map",
+        help="How to rename the --clips labels: 'deeply-nonverbal' maps the Deeply Nonverbal classes (coughing -> "
+        "cough, sighing -> sigh, throat-clearing -> throat_clearing, tongue-clicking -> tsk, panting -> breath) and "
+        "every other class to 'other' (a sound with no event label: `classify` may answer it, `detect` never "
+        "reports it). Omit to keep the labels.",
+    ),
+    clip_copies: int | None = typer.Option(
+        None, "--clip-copies", help="Augmented copies of every --clips recording (default: --copies)."
+    ),
     bank: list[Path] = typer.Option(
         [], "--bank", help="Extra event-bank folder (sub-folders per label) for isolated-event training examples."
     ),
@@ -74,24 +91,39 @@ def train(
     background: int = typer.Option(30, "--background", help="Recordings of background noise alone to add as silence."),
     copies: int = typer.Option(2, "--copies", help="Augmented copies (noise, gain, band limit) of every recording."),
     extra_speech: list[Path] = typer.Option([], "--speech", help="Audio file of plain speech to add as speech (repeatable)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    members: int = typer.Option(
+        1, "--members", help="Train this many detectors (seeds SEED, SEED+1, ...) and save their average (an ensemble)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (of the first member)."),
 ) -> None:
-    """Train a detector on synthesised speech; save to OUT.
+    """Train a detector on synthesised speech and real clips; save to OUT.
 
-    Uses the manifests' timed events, isolated-event recordings made from the event bank and noise-only
-    recordings, each augmented; use the result with --model-dir.
+    Uses the manifests' timed events, the --clips recordings (labels renamed by --label-map), isolated-event
+    recordings made from the event bank and noise-only recordings, each augmented; use the result with
+    --model-dir. Example (the packaged detector's recipe plus real clips, see docs/paralinguistics.md):
+
+    emotionlayer events train --manifest para_train/manifest.jsonl --clips nonverbal/manifest.csv
+    --label-map deeply-nonverbal --members 3 --out detector
     """
-    from ..paralinguistics.detection.train import train_detector
+    from ..paralinguistics.detection.train import LABEL_MAPS, train_ensemble
 
-    model = train_detector(
-        manifest,
+    if label_map is not None and label_map not in LABEL_MAPS:
+        raise typer.BadParameter(f"unknown map {label_map!r}; known: {', '.join(sorted(LABEL_MAPS))}", param_hint="--label-map")
+    if label_map is not None and not clips:
+        raise typer.BadParameter("--label-map renames the labels of --clips manifests; give at least one --clips.", param_hint="--label-map")
+    model = train_ensemble(
+        members,
+        seed,
         out,
+        manifests=manifest,
+        clips=clips,
+        label_map=label_map,
+        clip_copies=clip_copies,
         bank_folders=bank,
         isolated_per_label=isolated,
         background=background,
         copies=copies,
         extra_speech=extra_speech,
-        seed=seed,
     )
     typer.echo(json.dumps({"out": str(out), "labels": list(model.labels), **model.info}))
 

@@ -80,9 +80,9 @@ class EventDetector:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """Event labels this detector can report (``pause`` included when pauses are on)."""
+        """Event labels :meth:`detect` can report (``pause`` included when pauses are on; never ``other``)."""
         extra = ("pause",) if self.min_pause > 0 else ()
-        return self.classifier.event_labels + extra
+        return tuple(label for label in self.classifier.event_labels if label != OTHER_LABEL) + extra
 
     def window_scores(self, audio: Audio) -> WindowScores:
         """Class probabilities for every window of ``audio`` (smoothed over ``smooth`` windows)."""

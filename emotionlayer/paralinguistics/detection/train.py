@@ -7,7 +7,10 @@ Training data:
    covered by an event take its label; other windows are ``speech`` or ``silence`` by level.
 2. Isolated-event recordings made on the fly from the event bank: two to four clips of one label with
    background noise between them, like a recording of someone coughing into a phone.
-3. Clip-level manifests (``path,label`` CSV): the loud part of each clip is taken as the event.
+3. Clip-level manifests (``path,label`` CSV): the loud part of each clip is taken as the event. Real
+   recordings of another corpus can be given as ``clips`` with a label map (:data:`LABEL_MAPS`): their
+   classes are renamed to the detector's labels and every unmapped class becomes :data:`OTHER_LABEL`, a
+   sound the detector has no label for (``classify`` may answer it, ``detect`` never reports it).
 4. Background noise alone (``silence`` throughout) and, optionally, plain speech recordings.
 
 Every recording is augmented (background noise of a random colour and level, gain, occasional band
@@ -19,7 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,12 +31,51 @@ import numpy as np
 from ...data.manifest import EventRow, read_event_manifest
 from ...errors import ConfigError
 from ...types import Event
+from .detector import OTHER_LABEL
 from .features import FeatureConfig, frame_features, reference_level, window_features, window_starts
-from .model import BACKGROUND_LABELS, WindowClassifier, fit_classifier
+from .model import BACKGROUND_LABELS, WindowClassifier, combine, fit_classifier
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -1
+
+#: Class names of real corpora -> the detector's labels. Classes a map does not name become
+#: :data:`OTHER_LABEL` when the map is used (:func:`map_clip_labels`).
+LABEL_MAPS: dict[str, dict[str, str]] = {
+    # Deeply Nonverbal Vocalization dataset (13 classes; the rest, e.g. lip popping, teeth chattering, nose
+    # blowing, screaming, moaning, yawning, are sounds the detector has no label for).
+    "deeply-nonverbal": {
+        "coughing": "cough",
+        "sighing": "sigh",
+        "throat-clearing": "throat_clearing",
+        "tongue-clicking": "tsk",
+        "panting": "breath",
+    },
+}
+
+
+def map_clip_labels(rows: Sequence[EventRow], label_map: Mapping[str, str] | str | None) -> list[EventRow]:
+    """Clip-level rows with their labels renamed by ``label_map`` (unmapped labels -> :data:`OTHER_LABEL`).
+
+    Args:
+        rows: Rows of a clip-level event manifest.
+        label_map: A mapping, the name of one in :data:`LABEL_MAPS`, or ``None`` (labels kept as they are).
+
+    Raises:
+        ConfigError: ``label_map`` names no known map, or a row has timed events instead of a clip label.
+    """
+    if label_map is None:
+        return list(rows)
+    if isinstance(label_map, str):
+        if label_map not in LABEL_MAPS:
+            raise ConfigError(f"Unknown label map {label_map!r}. Known maps: {', '.join(sorted(LABEL_MAPS))}.")
+        label_map = LABEL_MAPS[label_map]
+    out = []
+    for row in rows:
+        if row.events is not None:
+            raise ConfigError(f"{row.path} has timed events; a label map applies to clip-level rows (path,label) only.")
+        out.append(replace(row, label=label_map.get(row.label, OTHER_LABEL)))
+    return out
 
 
 def _coloured_noise(n: int, rng: np.random.Generator, colour: str) -> np.ndarray:
@@ -199,6 +242,9 @@ def train_detector(
     hidden: tuple[int, ...] = (128, 64),
     seed: int = 0,
     max_recordings: int | None = None,
+    clips: Sequence[str | os.PathLike] = (),
+    label_map: Mapping[str, str] | str | None = None,
+    clip_copies: int | None = None,
 ) -> WindowClassifier:
     """Train an event detector and (with ``out_dir``) save it.
 
@@ -217,6 +263,10 @@ def train_detector(
         hidden: MLP hidden layer sizes.
         seed: Random seed.
         max_recordings: Use at most this many manifest rows (for quick experiments).
+        clips: Clip-level manifests (``path,label``) of real recordings whose labels go through ``label_map``.
+        label_map: How to rename the ``clips`` labels: a mapping or a name in :data:`LABEL_MAPS` (unmapped
+            labels become :data:`OTHER_LABEL`); ``None`` keeps them.
+        clip_copies: Augmented copies of every ``clips`` recording (``copies`` if ``None``).
 
     Returns:
         The trained :class:`WindowClassifier` (its ``info`` says what it was trained on).
@@ -233,11 +283,14 @@ def train_detector(
         records.extend(read_event_manifest(manifest))
     if max_recordings is not None:
         records = records[:max_recordings]
+    real_clips: list[EventRow] = []
+    for manifest in clips:
+        real_clips.extend(map_clip_labels(read_event_manifest(manifest), label_map))
     bank = None
     if isolated_per_label > 0:
         bank = EventBank(list(bank_folders), include_packaged=include_packaged_bank, seed=seed, match_pitch=False)
     event_labels = set(bank.labels if bank is not None else ())
-    for record in records:
+    for record in [*records, *real_clips]:
         if record.events is not None:
             event_labels.update(e.label for e in record.events if e.label not in ("pause",))
         elif record.label:
@@ -251,16 +304,18 @@ def train_detector(
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     sources = {"utterances": 0, "clips": 0, "isolated": 0, "speech_files": 0, "background": 0}
-    for record in records:
+    n_real = len(real_clips)
+    for index, record in enumerate([*records, *real_clips]):
         audio = load_audio(record.path, sr, max_seconds=None)
+        n_copies = copies if index < len(records) or clip_copies is None else clip_copies
         if record.events is not None:
             events, has_speech = list(record.events), True
             sources["utterances"] += 1
         else:
             events, has_speech = _energy_events(audio.samples, record.label, sr), False
             sources["clips"] += 1
-        for copy in range(copies):
-            samples = augment(audio.samples, sr, rng) if copy or copies == 1 else audio.samples
+        for copy in range(n_copies):
+            samples = augment(audio.samples, sr, rng) if copy or n_copies == 1 else audio.samples
             x, y = _examples(samples, events, has_speech, label_index, config)
             xs.append(x)
             ys.append(y)
@@ -296,11 +351,40 @@ def train_detector(
             "trained_on": sources,
             "windows_per_label": counts,
             "augmented_copies": copies,
+            "real_clips": n_real,
+            "real_clip_copies": copies if clip_copies is None else clip_copies,
             "speed_perturb": speed_perturb,
             "seconds": round(time.perf_counter() - started, 1),
             "seed": seed,
         }
     )
+    if out_dir is not None:
+        model.save(out_dir)
+    return model
+
+
+def train_ensemble(members: int = 1, seed: int = 0, out_dir: str | os.PathLike | None = None, **options: Any) -> WindowClassifier:
+    """Train ``members`` detectors with seeds ``seed``, ``seed + 1``, ... and average them (:func:`combine`).
+
+    Args:
+        members: How many detectors to train (1: a single detector, as :func:`train_detector`).
+        seed: Seed of the first member.
+        out_dir: Where to save the ensemble.
+        **options: Everything else :func:`train_detector` takes (``out_dir`` and ``seed`` aside).
+
+    Returns:
+        The ensemble (its ``info`` is the first member's, with ``ensemble_seeds`` added).
+    """
+    if members < 1:
+        raise ConfigError(f"members must be at least 1, not {members}.")
+    seeds = [seed + k for k in range(members)]
+    models = [train_detector(seed=s, **options) for s in seeds]
+    info = dict(models[0].info)
+    if members > 1:
+        info["ensemble_seeds"] = seeds
+        info["member_seconds"] = [m.info.get("seconds") for m in models]
+    model = combine(models, info) if members > 1 else models[0]
+    model.info = info
     if out_dir is not None:
         model.save(out_dir)
     return model
