@@ -11,14 +11,14 @@ from ...encoders.ctranslate2 import resolve_ct2_model
 from ...errors import BackendError, ConfigError, ModelNotFoundError
 from ...registry import register
 from ...types import Audio, Transcript
-from ._common import ModelCache, check_english_only, normalise_language, to_16k
+from ._common import SAMPLE_RATE, ModelCache, check_english_only, normalise_language, to_16k
 
 logger = logging.getLogger(__name__)
 
 _CACHE = ModelCache()
 
-SAMPLE_RATE = 16000
-#: Whisper's fixed window: 30 s of 10 ms log-mel frames.
+#: Whisper's fixed window, in seconds and in 10 ms log-mel frames.
+WINDOW_SECONDS = 30.0
 FULL_WINDOW_FRAMES = 3000
 #: With ``short_window``, the most tokens written per second of audio (fast speech is 4-5).
 SHORT_WINDOW_TOKENS_PER_SECOND = 8
@@ -94,7 +94,7 @@ class FasterWhisperASR:
         self.beam_size = int(beam_size)
         self.language = normalise_language(language)
         self.cpu_threads = int(cpu_threads)
-        if not 0.0 <= float(window_margin_seconds) < 30.0:
+        if not 0.0 <= float(window_margin_seconds) < WINDOW_SECONDS:
             raise ConfigError(f"window_margin_seconds must be in [0, 30), got {window_margin_seconds}.")
         self.short_window = bool(short_window)
         self.window_margin_seconds = float(window_margin_seconds)
@@ -177,7 +177,7 @@ class FasterWhisperASR:
         check_english_only(self.model, multilingual, lang)
         if not multilingual:
             lang = "en"
-        if self.short_window and samples.size / SAMPLE_RATE + self.window_margin_seconds <= 30.0:
+        if self.short_window and samples.size / SAMPLE_RATE + self.window_margin_seconds <= WINDOW_SECONDS:
             text, language, no_speech = self._transcribe_short(model, samples, lang, multilingual)
             return Transcript(text=text, language=language, model=self.name, no_speech_prob=no_speech)
         segments, info = model.transcribe(
