@@ -21,3 +21,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture()
+def kill_at():
+    """``kill_at(step)``: a training-step callback that stops the run at that step, as a kill would.
+
+    It raises ``kill_at.Killed``, for ``pytest.raises``.
+    """
+
+    class Killed(Exception):
+        pass
+
+    def at(step: int):
+        def callback(current: int, loss: float) -> None:
+            if current == step:
+                raise Killed
+
+        return callback
+
+    at.Killed = Killed
+    return at

@@ -89,22 +89,15 @@ def test_a_run_is_repeatable_and_saves_only_trainable_weights(setup, tmp_path):
     assert not list((tmp_path / "a").rglob("*.pt")) and not list((tmp_path / "a").rglob("*.bin"))
 
 
-def test_resume_after_a_kill_continues_the_same_run(setup, tmp_path):
+def test_resume_after_a_kill_continues_the_same_run(setup, tmp_path, kill_at):
     config, train = (
         _model(setup, stage=2),
         _train(tmp_path, max_steps=6, save_every=2, grad_accum_steps=2, batch_size=1),
     )
     straight = train_echat(setup["manifest"], tmp_path / "straight", config, train, progress=False)
 
-    class Killed(Exception):
-        pass
-
-    def kill_at_3(step, loss):
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_echat(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at_3)
+    with pytest.raises(kill_at.Killed):
+        train_echat(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at(3))
     assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["step-00000002"]
     with pytest.raises(ConfigError, match="--resume"):
         train_echat(setup["manifest"], tmp_path / "resumed", config, train, progress=False)
@@ -215,22 +208,15 @@ def test_emotion_warmup_trains_only_the_emotion_branch(setup, tmp_path):
         warm_up_emotion(build_model(_model(setup)), dataset, _train(tmp_path, emotion_warmup_steps=2))
 
 
-def test_emotion_warmup_runs_once_and_a_resumed_run_matches(setup, tmp_path):
+def test_emotion_warmup_runs_once_and_a_resumed_run_matches(setup, tmp_path, kill_at):
     config = _model(setup, stage=2)
     train = _train(tmp_path, max_steps=4, save_every=2, emotion_warmup_steps=5)
     plain = train_echat(setup["manifest"], tmp_path / "plain", config, _train(tmp_path, max_steps=4), progress=False)
     straight = train_echat(setup["manifest"], tmp_path / "straight", config, train, progress=False)
     assert straight.losses != plain.losses  # the head started warmed up
 
-    class Killed(Exception):
-        pass
-
-    def kill_at_3(step, loss):
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_echat(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at_3)
+    with pytest.raises(kill_at.Killed):
+        train_echat(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at(3))
     resumed = train_echat(setup["manifest"], tmp_path / "resumed", config, train, resume=True, progress=False)
     assert resumed.resumed_from == 2
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)

@@ -137,19 +137,12 @@ def test_standardised_features_use_the_training_statistics(setup, tmp_path):
     assert torch.allclose(weights["feature_std"], pooled.std(0, unbiased=False).clamp(min=1e-4), atol=2e-2)
 
 
-def test_resume_after_a_kill_continues_the_same_run(setup, tmp_path):
+def test_resume_after_a_kill_continues_the_same_run(setup, tmp_path, kill_at):
     config, train = _model(setup), _train(tmp_path, max_steps=6, save_every=2, grad_accum_steps=2, batch_size=1)
     straight = train_paralingpt(setup["manifest"], tmp_path / "straight", config, train, progress=False)
 
-    class Killed(Exception):
-        pass
-
-    def kill_at_3(step, loss):
-        if step == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_paralingpt(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at_3)
+    with pytest.raises(kill_at.Killed):
+        train_paralingpt(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at(3))
     assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["step-00000002"]
     with pytest.raises(ConfigError, match="--resume"):
         train_paralingpt(setup["manifest"], tmp_path / "resumed", config, train, progress=False)
