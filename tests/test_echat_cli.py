@@ -91,7 +91,7 @@ def test_train_then_reply_on_tiny_models(tmp_path):
         )
         assert warmed.exit_code == 0, warmed.output
         saved = json.loads((tmp_path / "s2w" / "config.json").read_text())
-        assert saved["train"]["emotion_warmup_steps"] == 3 and saved["model"]["emotion_loss_weight"] == 0.5
+        assert saved["model"]["emotion_warmup_steps"] == 3 and saved["model"]["emotion_loss_weight"] == 0.5
         wav = next((tmp_path / "data" / "clips").glob("*.wav"))
         answer = runner.invoke(
             app,

@@ -197,7 +197,7 @@ def test_emotion_warmup_trains_only_the_emotion_branch(setup, tmp_path):
         assert torch.allclose(model.emotion_weights.mix(means.transpose(0, 1)), pooled, atol=1e-5)
     assert labels.tolist() == batch.emotion.tolist()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    losses = warm_up_emotion(model, dataset, _train(tmp_path, emotion_warmup_steps=60, learning_rate=1e-2))
+    losses = warm_up_emotion(model, dataset, _train(tmp_path, learning_rate=1e-2), steps=60)
     assert len(losses) == 60
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10]), losses
     after = model.state_dict()
@@ -205,13 +205,14 @@ def test_emotion_warmup_trains_only_the_emotion_branch(setup, tmp_path):
     assert changed == {"emotion_weights", "emotion_head"}
     assert all(p.grad is None for p in model.parameters())
     with pytest.raises(ConfigError, match="stage 2"):
-        warm_up_emotion(build_model(_model(setup)), dataset, _train(tmp_path, emotion_warmup_steps=2))
+        warm_up_emotion(build_model(_model(setup)), dataset, _train(tmp_path), steps=2)
 
 
 def test_emotion_warmup_runs_once_and_a_resumed_run_matches(setup, tmp_path, kill_at):
-    config = _model(setup, stage=2)
-    train = _train(tmp_path, max_steps=4, save_every=2, emotion_warmup_steps=5)
-    plain = train_echat(setup["manifest"], tmp_path / "plain", config, _train(tmp_path, max_steps=4), progress=False)
+    config = _model(setup, stage=2, emotion_warmup_steps=5)
+    train = _train(tmp_path, max_steps=4, save_every=2)
+    plain_config = _model(setup, stage=2)
+    plain = train_echat(setup["manifest"], tmp_path / "plain", plain_config, _train(tmp_path, max_steps=4), progress=False)
     straight = train_echat(setup["manifest"], tmp_path / "straight", config, train, progress=False)
     assert straight.losses != plain.losses  # the head started warmed up
 

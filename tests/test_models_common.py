@@ -98,6 +98,46 @@ def test_known_fields_name_the_unknown_ones_and_train_config_with_skips_none():
     assert train_config_with(TrainConfig(seed=3), max_steps=None, batch_size=4) == TrainConfig(seed=3, batch_size=4)
 
 
+def test_the_old_train_key_emotion_warmup_steps_is_read_with_a_deprecation_message(tmp_path):
+    from emotionlayer.models.common.config import read_config_file
+    from emotionlayer.models.echat.checkpoint import FOLDER as ECHAT
+    from emotionlayer.models.echat.config import EChatConfig
+    from emotionlayer.models.paralingpt.config import ParalinGPTConfig
+
+    assert "emotion_warmup_steps" not in TrainConfig().to_dict()
+    old = {"model": {"stage": 2}, "train": {"batch_size": 4, "emotion_warmup_steps": 7}}
+    file = tmp_path / "old.json"
+    file.write_text(json.dumps(old))
+    with pytest.warns(FutureWarning, match="emotion_warmup_steps moved"):
+        model, train = read_config_file(file, EChatConfig, "E-chat", {})
+    assert model == {"stage": 2, "emotion_warmup_steps": 7} and train == {"batch_size": 4}
+    file.write_text(json.dumps({"train": old["train"]}))
+    with pytest.raises(ConfigError, match="Remove it"):
+        read_config_file(file, ParalinGPTConfig, "ParalinGPT", {})
+    file.write_text(json.dumps({"train": {"emotion_warmup_steps": 0}}))  # what older runs of any model saved
+    with pytest.warns(FutureWarning, match="no longer read"):
+        assert read_config_file(file, ParalinGPTConfig, "ParalinGPT", {}) == ({}, {})
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"format": ECHAT.format, **old}))
+    with pytest.warns(FutureWarning):
+        model_config, train_config = ECHAT.read_config(folder)
+    assert model_config.emotion_warmup_steps == 7 and train_config == TrainConfig(batch_size=4)
+
+
+def test_the_feature_cache_folder_is_shared_and_an_old_one_is_still_read(tmp_path, monkeypatch):
+    from emotionlayer.models.common.features import CACHE_FOLDER, feature_cache_dir
+
+    monkeypatch.setenv("EMOTIONLAYER_CACHE", str(tmp_path))
+    assert feature_cache_dir("~/x") == Path("~/x").expanduser()
+    assert feature_cache_dir() == tmp_path / CACHE_FOLDER != tmp_path / "echat-features"
+    (tmp_path / "echat-features").mkdir()
+    assert feature_cache_dir() == tmp_path / "echat-features"
+    (tmp_path / CACHE_FOLDER).mkdir()
+    assert feature_cache_dir() == tmp_path / CACHE_FOLDER
+
+
 def test_optimizer_state_round_trips_without_pickle():
     param = torch.nn.Parameter(torch.randn(3, 2))
     optimizer = torch.optim.AdamW([param], lr=0.1)

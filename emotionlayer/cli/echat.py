@@ -100,6 +100,8 @@ def train(
         model_overrides["unfreeze_encoder"] = True
     if emotion_loss_weight is not None:
         model_overrides["emotion_loss_weight"] = emotion_loss_weight
+    if emotion_warmup is not None:
+        model_overrides["emotion_warmup_steps"] = emotion_warmup
     model_config = stage_config(stage, base, model_overrides)
     train_config = options.train_config_from_options(
         TrainConfig.from_dict(train_overrides),
@@ -112,7 +114,6 @@ def train(
         seed=seed,
         cache_dir=cache_dir,
         no_cache=no_cache,
-        emotion_warmup_steps=emotion_warmup,
     )
     result = train_echat(
         manifest, out, model_config, train_config, init=init, resume=resume, split=split, progress=not quiet

@@ -31,7 +31,7 @@ from typing import Any, Union
 import torch
 
 from ...errors import ConfigError, ModelNotFoundError
-from ..common.config import TrainConfig
+from .config import TrainConfig, move_train_keys
 
 PathLike = Union[str, os.PathLike]
 
@@ -89,8 +89,8 @@ class ModelFolder:
         data = json.loads(file.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("format") != self.format or "model" not in data:
             raise ConfigError(f'{file} is not {self.name} config (expected "format": "{self.format}").')
-        train = TrainConfig.from_dict(data["train"]) if "train" in data else None
-        return self.model_class.from_dict(data["model"]), train
+        model, train = move_train_keys(self.model_class, data["model"], data.get("train", {}))
+        return self.model_class.from_dict(model), TrainConfig.from_dict(train) if "train" in data else None
 
     def save_model_folder(
         self, folder: PathLike, weights: dict[str, torch.Tensor], model: Any, train: TrainConfig | None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Union
@@ -80,9 +81,6 @@ class TrainConfig:
         num_workers: DataLoader worker processes.
         gradient_checkpointing: Recompute the LLM's activations in the backward pass (saves memory on
             large LLMs).
-        emotion_warmup_steps: E-chat stage 2: before the first step of a fresh run, train the emotion layer
-            weights and the emotion head alone on the emotion labels for this many steps (the LLM does
-            not run; see :mod:`emotionlayer.models.echat.warmup`). 0 turns it off.
     """
 
     batch_size: int = 8
@@ -104,7 +102,6 @@ class TrainConfig:
     bucket_size: int = 50
     num_workers: int = 0
     gradient_checkpointing: bool = False
-    emotion_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "grad_accum_steps", "epochs", "keep_checkpoints", "log_every", "bucket_size"):
@@ -112,7 +109,7 @@ class TrainConfig:
             check(
                 isinstance(value, int) and value >= 1, f"TrainConfig.{name} must be a positive integer, got {value!r}."
             )
-        for name in ("warmup_steps", "save_every", "num_workers", "emotion_warmup_steps"):
+        for name in ("warmup_steps", "save_every", "num_workers"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 0, f"TrainConfig.{name} must be an integer >= 0, got {value!r}.")
         check(
@@ -142,7 +139,60 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**known_fields(cls, data, "train"))
+        """Read a ``train`` section (keys older versions wrote and that moved away are read; see
+        :func:`move_train_keys`)."""
+        return cls(**known_fields(cls, drop_moved_keys(data), "train"))
+
+
+#: Settings older versions kept in the ``train`` section that are model settings now, with the value that
+#: meant "off" (a model that does not have the setting reads only that value).
+MOVED_TRAIN_KEYS: dict[str, Any] = {"emotion_warmup_steps": 0}
+
+
+def drop_moved_keys(train: dict[str, Any]) -> dict[str, Any]:
+    """A ``train`` section without the keys of :data:`MOVED_TRAIN_KEYS` (with a deprecation message); call
+    :func:`move_train_keys` first for a model that has them.
+
+    Raises:
+        ConfigError: such a key has a value other than "off" (the model it is given for has no such setting).
+    """
+    if not isinstance(train, dict):
+        return train  # known_fields says what is wrong with it
+    data = dict(train)
+    for key in sorted(set(data) & set(MOVED_TRAIN_KEYS)):
+        value = data.pop(key)
+        if value != MOVED_TRAIN_KEYS[key]:
+            raise ConfigError(
+                f"The train setting {key!r} is now a model setting, and this model has none. Remove it from the "
+                "'train' section."
+            )
+        warnings.warn(
+            f"The train setting {key!r} is no longer read (it moved to the model settings); remove it.",
+            FutureWarning,
+            stacklevel=3,
+        )
+    return data
+
+
+def move_train_keys(model_class: type, model: dict[str, Any], train: dict[str, Any]) -> tuple[dict, dict]:
+    """``(model, train)`` sections with the keys of :data:`MOVED_TRAIN_KEYS` that ``model_class`` has moved from
+    the train section to the model section (with a deprecation message; a value already in the model section wins).
+    """
+    names = {f.name for f in fields(model_class)}
+    moved = sorted(k for k in set(train) & set(MOVED_TRAIN_KEYS) if k in names)
+    if not moved:
+        return model, train
+    warnings.warn(
+        f"{', '.join(moved)} moved from the 'train' to the 'model' section of the config; it was read from 'train'. "
+        "Move it to 'model'.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    model, train = dict(model), dict(train)
+    for key in moved:
+        value = train.pop(key)
+        model.setdefault(key, value)
+    return model, train
 
 
 def train_config_with(base: TrainConfig | None = None, **overrides: Any) -> TrainConfig:
@@ -181,6 +231,9 @@ def read_config_file(
             f"{file} must be a JSON object with only 'model' and/or 'train' sections, e.g. "
             f"{json.dumps({'model': example, 'train': {'batch_size': 16}})}."
         )
-    model = known_fields(model_class, data.get("model", {}), "model", owner)
-    train = known_fields(TrainConfig, data.get("train", {}), "train", owner)
+    sections = data.get("model", {}), data.get("train", {})
+    if isinstance(sections[0], dict) and isinstance(sections[1], dict):
+        sections = move_train_keys(model_class, *sections)
+    model = known_fields(model_class, sections[0], "model", owner)
+    train = known_fields(TrainConfig, drop_moved_keys(sections[1]), "train", owner)
     return model, train

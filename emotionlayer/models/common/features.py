@@ -36,7 +36,13 @@ PathLike = Union[str, os.PathLike]
 
 #: Manifest columns accepted for the reply (``response`` is what ``emotionlayer data generate`` writes).
 REPLY_COLUMNS: tuple[str, ...] = ("reply", "response")
+#: Part of every cache key: a new value invalidates every cached file. (It keeps the name the format had when
+#: E-chat alone used it, so the caches written since stay valid.)
 _CACHE_VERSION = "echat-features-1"
+#: The cache's folder inside the emotionlayer cache folder.
+CACHE_FOLDER = "encoder-features"
+#: Where the cache lived before it was shared; used while it exists and the new folder does not.
+_OLD_CACHE_FOLDER = "echat-features"
 
 
 class Clip(Protocol):
@@ -66,6 +72,19 @@ def rows_of_split(rows: list[Any], manifest: PathLike, split: str | None) -> lis
 def reply_of(row: Any) -> str | None:
     """A manifest row's reply: the first non-empty :data:`REPLY_COLUMNS` value, stripped (``None``: none)."""
     return next((str(row.extra[c]).strip() for c in REPLY_COLUMNS if str(row.extra.get(c) or "").strip()), None)
+
+
+def feature_cache_dir(configured: PathLike | None = None) -> Path:
+    """The feature cache folder: ``configured`` if given, else :data:`CACHE_FOLDER` in the emotionlayer cache
+    folder (or the cache folder of older versions, if only that one exists)."""
+    if configured:
+        return Path(configured).expanduser()
+    from ...assets import cache_dir
+
+    root = cache_dir()
+    if not (root / CACHE_FOLDER).exists() and (root / _OLD_CACHE_FOLDER).is_dir():
+        return root / _OLD_CACHE_FOLDER
+    return root / CACHE_FOLDER
 
 
 def audio_seconds(path: str) -> float:

@@ -1,8 +1,9 @@
 """The training loop the speech LLMs share, on Hugging Face accelerate: the same code on a CPU, one GPU,
 or many (``accelerate launch``: each process takes every N-th batch, and gradients are averaged).
 
-A model hands :func:`run_training` a :class:`Recipe` (how to build it, read its manifest, make its
-dataset and batches, and write its folders); the loop does the rest, identically for every model:
+A model hands a :class:`Trainer` (or :func:`run_training`) a :class:`Recipe` (how to build it, read its
+manifest, make its dataset and batches, and write its folders); the trainer does the rest, identically for
+every model, in named steps: set up, resume, step, save, finish.
 
 * The batch order of epoch ``e`` depends only on ``(seed, e)``; dropout is reseeded from ``(seed, step)``
   before every optimizer step; the learning rate is a function of the step. A checkpoint therefore needs
@@ -30,7 +31,7 @@ import torch
 from ...errors import ConfigError, MissingDependencyError
 from .checkpoint import CONFIG_FILE, ModelFolder, list_checkpoints, load_checkpoint, write_json_atomic
 from .config import TrainConfig
-from .features import FeatureCache, batches_per_epoch, bucketed_batches, shard_batches
+from .features import FeatureCache, batches_per_epoch, bucketed_batches, feature_cache_dir, shard_batches
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def check_resume(out: Path, folder: ModelFolder, model_config: Any, train_config
 
 @dataclass(frozen=True)
 class Recipe:
-    """What one model gives :func:`run_training`.
+    """What one model gives the :class:`Trainer`.
 
     Attributes:
         name: The model's name in messages (``E-chat``).
@@ -160,6 +161,307 @@ class Recipe:
     before_first_step: Callable[[Any, Any, TrainConfig, bool], None] | None = None
 
 
+class Trainer:
+    """One training run of a model by its :class:`Recipe`, as named steps a reader can follow from the top.
+
+    ``run(manifest)`` is :meth:`set_up` -> :meth:`resume` -> :meth:`step` until ``total_steps`` (with
+    :meth:`save` every ``save_every`` steps) -> :meth:`finish`. Each step can also be called alone (tests
+    do), as long as the order is kept.
+
+    Args:
+        recipe: The model's part.
+        out: Folder for checkpoints and the finished model.
+        model_config: The model's config (saved in ``config.json``; it has ``max_audio_seconds``).
+        train_config: How to train.
+        resume: Continue the run in ``out`` from its newest checkpoint (a fresh start if it has none).
+        progress: Show progress bars (main process only).
+        callback: Called as ``callback(step, loss)`` after every optimizer step.
+    """
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        out: PathLike,
+        model_config: Any,
+        train_config: TrainConfig,
+        resume: bool = False,
+        progress: bool = True,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.out = Path(out)
+        self.model_config = model_config
+        self.config = train_config
+        self.resuming = resume
+        self.progress = progress
+        self.callback = callback
+        self.step_count = 0
+        self.resumed_from = 0
+        self.total_steps = 0
+        self.losses: list[float] = []
+        self.times: list[float] = []
+
+    def run(self, manifest: PathLike | Sequence[Any]) -> TrainResult:
+        """Train on ``manifest`` (a path read by ``recipe.load_examples``, or ready examples) and save the model."""
+        self.set_up(manifest)
+        self.resume()
+        bar = self._bar(total=self.total_steps, initial=self.step_count, desc=self.recipe.label)
+        try:
+            while self.step_count < self.total_steps:
+                loss = self.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+                self._log()
+                if self.config.save_every and self.step_count % self.config.save_every == 0:
+                    if self.step_count < self.total_steps:
+                        self.save()
+                if self.callback is not None:
+                    self.callback(self.step_count, loss)
+        finally:
+            bar.close()
+        return self.finish()
+
+    # -- set-up ---------------------------------------------------------------------------------------
+
+    def set_up(self, manifest: PathLike | Sequence[Any]) -> None:
+        """Start accelerate, check ``out``, build the model, read the examples, cache the encoder's
+        features, and make the dataset, the batch plan and the optimizer.
+
+        Raises:
+            ConfigError: an ``out`` that already holds a run (without ``resume``), a changed run on
+                ``resume``, no examples, or too few for one batch.
+        """
+        self._start_accelerator()
+        self._check_out()
+        self.model = self._build_model()
+        self.examples = self._read_examples(manifest)
+        self.cache, keys = self._cache_features()
+        self.dataset = self.recipe.dataset(self.model, self.examples, self.cache, keys)
+        if self.recipe.prepare is not None:
+            self.recipe.prepare(self.model, self.dataset)
+        self._plan_steps()
+        self.optimizer = torch.optim.AdamW(
+            trainable_groups(self.model, self.config.weight_decay), lr=self.config.learning_rate, betas=(0.9, 0.98)
+        )
+        self.fingerprint = self.recipe.fingerprint(self.examples)
+
+    def _start_accelerator(self) -> None:
+        try:
+            from accelerate import Accelerator
+            from accelerate.utils import DistributedDataParallelKwargs
+        except ImportError as exc:
+            raise MissingDependencyError("accelerate", "transformers", f"{self.recipe.name} training") from exc
+        find_unused = self.recipe.find_unused_parameters
+        handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused else []
+        self.accelerator = Accelerator(
+            mixed_precision=mixed_precision(self.config.mixed_precision), kwargs_handlers=handlers
+        )
+        self.main = self.accelerator.is_main_process
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.device = str(self.accelerator.device)
+
+    def _check_out(self) -> None:
+        self.checkpoints = list_checkpoints(self.out)
+        holds_run = (self.out / CONFIG_FILE).is_file()
+        if holds_run and not self.resuming:
+            raise ConfigError(
+                f"{self.out} already holds {self.recipe.folder.name} run. Pass --resume to continue it, or choose "
+                "another --out folder."
+            )
+        if holds_run:
+            check_resume(self.out, self.recipe.folder, self.model_config, self.config)
+
+    def _build_model(self) -> Any:
+        from accelerate.utils import set_seed
+
+        llm_dtype = self.config.llm_dtype
+        if llm_dtype == "auto":
+            llm_dtype = "bfloat16" if self.accelerator.device.type == "cuda" else "float32"
+        set_seed(self.config.seed)
+        model = self.recipe.build(self.device, llm_dtype)
+        if self.config.gradient_checkpointing:
+            model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return model
+
+    def _read_examples(self, manifest: PathLike | Sequence[Any]) -> list[Any]:
+        max_seconds = min(self.model_config.max_audio_seconds, self.model.encoder.max_seconds)
+        if isinstance(manifest, (str, os.PathLike)):
+            examples = self.recipe.load_examples(manifest, max_seconds)
+        else:
+            examples = list(manifest)
+        if not examples:
+            raise ConfigError(f"No training {self.recipe.unit}. Pass a manifest with at least one row.")
+        return examples
+
+    def _cache_features(self) -> tuple[FeatureCache | None, dict[str, str]]:
+        """The frozen encoder's features, each process computing its share of the missing ones."""
+        if not (self.config.cache_features and self.recipe.cache_features):
+            return None, {}
+        cache = FeatureCache(feature_cache_dir(self.config.cache_dir), self.model.encoder)
+        share = math.ceil(len(self.examples) / self.world)
+        with self._bar(total=share, desc="encoder features", leave=False) as bar:
+            keys = cache.prepare(self.examples, self.rank, self.world, progress=bar.update)
+        self.accelerator.wait_for_everyone()
+        return cache, keys
+
+    def _plan_steps(self) -> None:
+        config = self.config
+        self.per_epoch = batches_per_epoch(len(self.examples), config.batch_size, config.bucket_size, self.world)
+        if self.per_epoch == 0:
+            raise ConfigError(
+                f"{len(self.examples)} {self.recipe.unit} make no batch for {self.world} processes. Lower batch_size."
+            )
+        steps_per_epoch = max(1, self.per_epoch // config.grad_accum_steps)
+        self.total_steps = config.max_steps or config.epochs * steps_per_epoch
+
+    # -- resume ---------------------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        """Load the newest checkpoint when resuming (else run the recipe's ``before_first_step``), write
+        ``config.json``, and get the model and optimizer ready for the loop.
+
+        Raises:
+            ConfigError: the checkpoint was trained on other examples.
+        """
+        if self.resuming and self.checkpoints:
+            self._load_checkpoint(self.checkpoints[-1])
+        self.resumed_from = self.step_count
+        if self.recipe.before_first_step is not None and self.step_count == 0:
+            self.recipe.before_first_step(self.model, self.dataset, self.config, self.progress and self.main)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.out / CONFIG_FILE, self.recipe.folder.config_dict(self.model_config, self.config))
+        self.prepared, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.unwrapped = self.accelerator.unwrap_model(self.prepared)
+        self.params = [p for p in self.unwrapped.parameters() if p.requires_grad]
+        self.batches = self._micro_batches(self.step_count * self.config.grad_accum_steps)
+        self.prepared.train()
+
+    def _load_checkpoint(self, folder: Path) -> None:
+        weights, optimizer_state, state = load_checkpoint(folder)
+        if state.get("data") != self.fingerprint:
+            raise ConfigError(
+                f"--resume: the training {self.recipe.unit} differ from those of the run in {self.out}. Resume with "
+                "the same manifest and --split, or start a new run in another --out folder."
+            )
+        self.model.load_trainable_state_dict(weights)
+        self.optimizer.load_state_dict(optimizer_state)
+        self.step_count, self.losses = int(state["step"]), [float(x) for x in state["losses"]]
+        logger.info("Resumed %s at step %d.", self.out, self.step_count)
+
+    def _micro_batches(self, start: int) -> Iterator[Any]:
+        """Micro-batches from global index ``start`` on, epoch after epoch (the order depends only on
+        ``(seed, epoch)``)."""
+        config = self.config
+        lengths = [e.seconds for e in self.examples]
+        epoch, offset = divmod(start, self.per_epoch)
+        while True:
+            batches = bucketed_batches(lengths, config.batch_size, config.seed, epoch, config.bucket_size)
+            plan = shard_batches(batches, self.rank, self.world)[: self.per_epoch]
+            loader = torch.utils.data.DataLoader(
+                self.dataset,
+                batch_sampler=plan[offset:],
+                collate_fn=self.recipe.collate,
+                num_workers=config.num_workers,
+            )
+            yield from loader
+            epoch, offset = epoch + 1, 0
+
+    # -- step -----------------------------------------------------------------------------------------
+
+    def step(self) -> float:
+        """One optimizer step (``grad_accum_steps`` micro-batches); returns its mean loss."""
+        from accelerate.utils import set_seed
+
+        config, accelerator = self.config, self.accelerator
+        started = time.perf_counter()
+        set_seed(step_seed(config.seed, self.step_count), device_specific=True)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step_count, self.total_steps, config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = 0.0
+        for k in range(config.grad_accum_steps):
+            batch = next(self.batches).to(accelerator.device)
+            sync = k == config.grad_accum_steps - 1
+            with contextlib.nullcontext() if sync else accelerator.no_sync(self.prepared):
+                result = self.prepared(batch)
+                accelerator.backward(result.loss / config.grad_accum_steps)
+            loss += float(result.loss.detach()) / config.grad_accum_steps
+        if config.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(self.params, config.max_grad_norm)
+        self.optimizer.step()
+        self.step_count += 1
+        if self.world > 1:
+            loss = float(accelerator.reduce(torch.tensor(loss, device=accelerator.device), "mean"))
+        self.losses.append(loss)
+        self.times.append(time.perf_counter() - started)
+        return loss
+
+    def _log(self) -> None:
+        if self.step_count % self.config.log_every == 0:
+            recent = self.losses[-self.config.log_every :]
+            logger.info("step %d/%d loss %.4f", self.step_count, self.total_steps, sum(recent) / len(recent))
+
+    # -- save and finish ------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write a resumable checkpoint of the current step (main process; the others wait)."""
+        if self.main:
+            state = {
+                "step": self.step_count,
+                "losses": self.losses,
+                "data": self.fingerprint,
+                "examples": len(self.examples),
+            }
+            self.recipe.folder.save_checkpoint(
+                self.out,
+                self.step_count,
+                self.unwrapped.trainable_state_dict(),
+                self.optimizer.state_dict(),
+                state,
+                self.model_config,
+                self.config,
+            )
+        self.accelerator.wait_for_everyone()
+
+    def finish(self) -> TrainResult:
+        """Save the last checkpoint, the model folder and the summary; return what the run did."""
+        self.save()
+        times = self.times
+        seconds = sum(times[1:]) / len(times[1:]) if len(times) > 1 else (times[0] if times else float("nan"))
+        if self.main:
+            self.recipe.folder.save_model_folder(
+                self.out, self.unwrapped.trainable_state_dict(), self.model_config, self.config
+            )
+            write_json_atomic(self.out / SUMMARY_FILE, self._summary(seconds))
+        return TrainResult(
+            out=self.out,
+            steps=self.step_count,
+            losses=self.losses,
+            seconds_per_step=seconds,
+            cache_hits=self.cache.hits if self.cache else 0,
+            cache_misses=self.cache.misses if self.cache else 0,
+            resumed_from=self.resumed_from,
+        )
+
+    def _summary(self, seconds_per_step: float) -> dict[str, Any]:
+        return {
+            "steps": self.step_count,
+            "final_loss": self.losses[-1] if self.losses else None,
+            "losses": self.losses,
+            "seconds_per_step": seconds_per_step,
+            "examples": len(self.examples),
+            "processes": self.world,
+            "mixed_precision": self.accelerator.mixed_precision,
+            "device": self.device,
+        }
+
+    def _bar(self, **options: Any) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(disable=not (self.progress and self.main), **options)
+
+
 def run_training(
     recipe: Recipe,
     manifest: PathLike | Sequence[Any],
@@ -170,7 +472,7 @@ def run_training(
     progress: bool = True,
     callback: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train a model by its recipe and save the model folder (the loop of the module docstring).
+    """Train a model by its recipe and save the model folder (``Trainer(...).run(manifest)``).
 
     Args:
         recipe: The model's part.
@@ -188,180 +490,4 @@ def run_training(
     Raises:
         ConfigError: bad settings, a changed run on ``resume``, or an ``out`` that already holds a run.
     """
-    try:
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs, set_seed
-    except ImportError as exc:
-        raise MissingDependencyError("accelerate", "transformers", f"{recipe.name} training") from exc
-    from tqdm.auto import tqdm
-
-    out = Path(out)
-    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if recipe.find_unused_parameters else []
-    accelerator = Accelerator(mixed_precision=mixed_precision(train_config.mixed_precision), kwargs_handlers=handlers)
-    main = accelerator.is_main_process
-    rank, world = accelerator.process_index, accelerator.num_processes
-
-    checkpoints = list_checkpoints(out)
-    if (out / CONFIG_FILE).is_file() and not resume:
-        raise ConfigError(
-            f"{out} already holds {recipe.folder.name} run. Pass --resume to continue it, or choose another --out folder."
-        )
-    if resume and (out / CONFIG_FILE).is_file():
-        check_resume(out, recipe.folder, model_config, train_config)
-
-    device = str(accelerator.device)
-    llm_dtype = train_config.llm_dtype
-    if llm_dtype == "auto":
-        llm_dtype = "bfloat16" if accelerator.device.type == "cuda" else "float32"
-    set_seed(train_config.seed)
-    model = recipe.build(device, llm_dtype)
-    if train_config.gradient_checkpointing:
-        model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-
-    max_seconds = min(model_config.max_audio_seconds, model.encoder.max_seconds)
-    if isinstance(manifest, (str, os.PathLike)):
-        examples = recipe.load_examples(manifest, max_seconds)
-    else:
-        examples = list(manifest)
-    if not examples:
-        raise ConfigError(f"No training {recipe.unit}. Pass a manifest with at least one row.")
-
-    cache = None
-    keys: dict[str, str] = {}
-    if train_config.cache_features and recipe.cache_features:
-        from ...assets import cache_dir
-
-        folder = train_config.cache_dir or str(cache_dir() / "echat-features")
-        cache = FeatureCache(folder, model.encoder)
-        share = math.ceil(len(examples) / world)
-        with tqdm(total=share, desc="encoder features", disable=not (progress and main), leave=False) as bar:
-            keys = cache.prepare(examples, rank, world, progress=bar.update)
-        accelerator.wait_for_everyone()
-    dataset = recipe.dataset(model, examples, cache, keys)
-    lengths = [e.seconds for e in examples]
-    if recipe.prepare is not None:
-        recipe.prepare(model, dataset)
-
-    per_epoch = batches_per_epoch(len(examples), train_config.batch_size, train_config.bucket_size, world)
-    if per_epoch == 0:
-        raise ConfigError(f"{len(examples)} {recipe.unit} make no batch for {world} processes. Lower batch_size.")
-    steps_per_epoch = max(1, per_epoch // train_config.grad_accum_steps)
-    total_steps = train_config.max_steps or train_config.epochs * steps_per_epoch
-
-    optimizer = torch.optim.AdamW(
-        trainable_groups(model, train_config.weight_decay), lr=train_config.learning_rate, betas=(0.9, 0.98)
-    )
-    step = 0
-    losses: list[float] = []
-    fingerprint = recipe.fingerprint(examples)
-    if resume and checkpoints:
-        weights, optimizer_state, state = load_checkpoint(checkpoints[-1])
-        if state.get("data") != fingerprint:
-            raise ConfigError(
-                f"--resume: the training {recipe.unit} differ from those of the run in {out}. Resume with the same "
-                "manifest and --split, or start a new run in another --out folder."
-            )
-        model.load_trainable_state_dict(weights)
-        optimizer.load_state_dict(optimizer_state)
-        step, losses = int(state["step"]), [float(x) for x in state["losses"]]
-        logger.info("Resumed %s at step %d.", out, step)
-    resumed_from = step
-    if recipe.before_first_step is not None and step == 0:
-        recipe.before_first_step(model, dataset, train_config, progress and main)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / CONFIG_FILE, recipe.folder.config_dict(model_config, train_config))
-
-    prepared, optimizer = accelerator.prepare(model, optimizer)
-    unwrapped = accelerator.unwrap_model(prepared)
-    params = [p for p in unwrapped.parameters() if p.requires_grad]
-
-    def micro_batches(start: int) -> Iterator[Any]:
-        """Micro-batches from global index ``start`` on, epoch after epoch."""
-        epoch, offset = divmod(start, per_epoch)
-        while True:
-            plan = shard_batches(
-                bucketed_batches(lengths, train_config.batch_size, train_config.seed, epoch, train_config.bucket_size),
-                rank,
-                world,
-            )[:per_epoch]
-            loader = torch.utils.data.DataLoader(
-                dataset, batch_sampler=plan[offset:], collate_fn=recipe.collate, num_workers=train_config.num_workers
-            )
-            yield from loader
-            epoch, offset = epoch + 1, 0
-
-    def save(at_step: int) -> None:
-        if main:
-            state = {"step": at_step, "losses": losses, "data": fingerprint, "examples": len(examples)}
-            recipe.folder.save_checkpoint(
-                out, at_step, unwrapped.trainable_state_dict(), optimizer.state_dict(), state, model_config, train_config
-            )
-        accelerator.wait_for_everyone()
-
-    batches = micro_batches(step * train_config.grad_accum_steps)
-    prepared.train()
-    times: list[float] = []
-    bar = tqdm(total=total_steps, initial=step, desc=recipe.label, disable=not (progress and main))
-    try:
-        while step < total_steps:
-            started = time.perf_counter()
-            set_seed(step_seed(train_config.seed, step), device_specific=True)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, total_steps, train_config)
-            optimizer.zero_grad(set_to_none=True)
-            step_loss = 0.0
-            for k in range(train_config.grad_accum_steps):
-                batch = next(batches).to(accelerator.device)
-                sync = k == train_config.grad_accum_steps - 1
-                with contextlib.nullcontext() if sync else accelerator.no_sync(prepared):
-                    result = prepared(batch)
-                    accelerator.backward(result.loss / train_config.grad_accum_steps)
-                step_loss += float(result.loss.detach()) / train_config.grad_accum_steps
-            if train_config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, train_config.max_grad_norm)
-            optimizer.step()
-            step += 1
-            if world > 1:
-                step_loss = float(accelerator.reduce(torch.tensor(step_loss, device=accelerator.device), "mean"))
-            losses.append(step_loss)
-            times.append(time.perf_counter() - started)
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.3f}")
-            if step % train_config.log_every == 0:
-                recent = losses[-train_config.log_every :]
-                logger.info("step %d/%d loss %.4f", step, total_steps, sum(recent) / len(recent))
-            if train_config.save_every and step % train_config.save_every == 0 and step < total_steps:
-                save(step)
-            if callback is not None:
-                callback(step, step_loss)
-    finally:
-        bar.close()
-    save(step)
-    if main:
-        recipe.folder.save_model_folder(out, unwrapped.trainable_state_dict(), model_config, train_config)
-    seconds = sum(times[1:]) / len(times[1:]) if len(times) > 1 else (times[0] if times else float("nan"))
-    result = TrainResult(
-        out=out,
-        steps=step,
-        losses=losses,
-        seconds_per_step=seconds,
-        cache_hits=cache.hits if cache else 0,
-        cache_misses=cache.misses if cache else 0,
-        resumed_from=resumed_from,
-    )
-    if main:
-        write_json_atomic(
-            out / SUMMARY_FILE,
-            {
-                "steps": step,
-                "final_loss": losses[-1] if losses else None,
-                "losses": losses,
-                "seconds_per_step": seconds,
-                "examples": len(examples),
-                "processes": world,
-                "mixed_precision": accelerator.mixed_precision,
-                "device": device,
-            },
-        )
-    return result
+    return Trainer(recipe, out, model_config, train_config, resume, progress, callback).run(manifest)

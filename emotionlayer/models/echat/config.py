@@ -1,4 +1,4 @@
-"""E-chat's settings: the model (:class:`EChatConfig`); the training run is the shared
+"""E-chat's settings: the model and its emotion warm-up (:class:`EChatConfig`); the training run is the shared
 :class:`~emotionlayer.models.common.config.TrainConfig`.
 
 Both are frozen dataclasses of plain data, checked when built (every message says how to fix the value),
@@ -59,6 +59,11 @@ class EChatConfig:
         reply_prompt: The stage-2 instruction.
         max_audio_seconds: Longest clip accepted (whisper encoders take at most 30 s per pass).
         max_target_tokens: Longest target (transcript or reply) in tokens; longer ones are cut.
+        emotion_warmup_steps: Stage 2: before the first step of a fresh run, train the emotion layer weights
+            and the emotion head alone on the emotion labels for this many steps (the LLM does not run; see
+            :mod:`emotionlayer.models.echat.warmup`). 0 turns it off. (Older versions read it from the
+            ``train`` section, where it stood beside the learning rate's ``warmup_steps``; it is still read
+            there, with a deprecation message.)
     """
 
     encoder: str = "tiny.en"
@@ -78,6 +83,7 @@ class EChatConfig:
     reply_prompt: str = REPLY_PROMPT
     max_audio_seconds: float = 30.0
     max_target_tokens: int = 256
+    emotion_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         _check(
@@ -94,10 +100,9 @@ class EChatConfig:
             _check(
                 isinstance(value, int) and value >= 1, f"EChatConfig.{name} must be a positive integer, got {value!r}."
             )
-        _check(
-            isinstance(self.connector_layers, int) and self.connector_layers >= 0,
-            f"EChatConfig.connector_layers must be an integer >= 0, got {self.connector_layers!r}.",
-        )
+        for name in ("connector_layers", "emotion_warmup_steps"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 0, f"EChatConfig.{name} must be an integer >= 0, got {value!r}.")
         _check(
             self.connector_dim % self.connector_heads == 0,
             f"EChatConfig.connector_heads ({self.connector_heads}) must divide connector_dim ({self.connector_dim}); "

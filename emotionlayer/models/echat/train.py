@@ -109,13 +109,13 @@ def train_echat(
         )
 
     def warm_up(model: EChatModel, data: EChatDataset, config: TrainConfig, show: bool) -> None:
-        if not config.emotion_warmup_steps:
+        if not model_config.emotion_warmup_steps:
             return
         from tqdm.auto import tqdm
 
         from .warmup import warm_up_emotion
 
-        with tqdm(total=config.emotion_warmup_steps, desc="emotion warm-up", disable=not show) as bar:
+        with tqdm(total=model_config.emotion_warmup_steps, desc="emotion warm-up", disable=not show) as bar:
             warm_up_emotion(model, data, config, progress=bar)
 
     recipe = Recipe(
@@ -142,8 +142,10 @@ def stage_config(
     base: EChatConfig | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> EChatConfig:
-    """A model config for ``stage``: ``base`` (e.g. the ``--init`` model's) with ``overrides`` applied."""
+    """A model config for ``stage``: ``base`` (e.g. the ``--init`` model's) with ``overrides`` applied (the emotion
+    warm-up is the run's own: 0 unless ``overrides`` sets it)."""
     data = (base or EChatConfig()).to_dict()
+    data["emotion_warmup_steps"] = 0
     data.update(overrides or {})
     data["stage"] = stage
     if stage == 2:

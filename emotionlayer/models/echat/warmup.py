@@ -2,7 +2,7 @@
 
 Stage 2 starts its emotion layer weights and emotion head from random weights, and its decoder loss
 is what most of each (expensive) step pays for. :func:`warm_up_emotion` first trains the emotion layer
-weights and the head on the emotion labels alone for ``TrainConfig.emotion_warmup_steps`` steps: the
+weights and the head on the emotion labels alone for ``EChatConfig.emotion_warmup_steps`` steps: the
 connector and the LLM neither learn nor run. Each clip's normalised layers are averaged over time once
 (exact: the pooled emotion embedding is linear in them), so a step costs about a millisecond. The stage-2 run then starts from a head that already separates the emotions.
 
@@ -31,18 +31,21 @@ def warm_up_emotion(
     dataset: EChatDataset,
     config: TrainConfig,
     progress: Any | None = None,
+    steps: int | None = None,
 ) -> list[float]:
     """Train the emotion layer weights and the emotion head on the labelled clips of ``dataset``.
 
     AdamW at ``config.learning_rate`` (constant) and ``config.weight_decay``, batches of
     ``config.batch_size * config.grad_accum_steps`` clips drawn at random (seeded by ``config.seed``),
-    for ``config.emotion_warmup_steps`` steps. Clips without a known emotion are skipped.
+    for ``steps`` steps (default: the model's ``emotion_warmup_steps``). Clips without a known emotion are
+    skipped.
 
     Args:
         model: A stage-2 model (its emotion modules are trained in place).
         dataset: The run's dataset (cached states or waveforms).
         config: The run's settings.
         progress: Something with ``update(n)`` (a tqdm bar), or ``None``.
+        steps: Warm-up steps instead of ``model.config.emotion_warmup_steps``.
 
     Returns:
         The cross-entropy of every warm-up step.
@@ -52,6 +55,7 @@ def warm_up_emotion(
     """
     if not model.config.uses_emotion:
         raise ConfigError("emotion_warmup_steps is for stage 2: stage 1 does not train the emotion head. Set it to 0.")
+    steps = model.config.emotion_warmup_steps if steps is None else steps
     known = [i for i, e in enumerate(dataset.examples) if dataset.label_index.get(e.emotion or "") is not None]
     if not known:
         raise ConfigError(
@@ -69,7 +73,7 @@ def warm_up_emotion(
     head.train()
     losses: list[float] = []
     try:
-        for _ in range(config.emotion_warmup_steps):
+        for _ in range(steps):
             pick = torch.randint(len(labels), (batch_size,), generator=generator).to(means.device)
             pooled = layer_weights.mix(means[pick].transpose(0, 1))
             loss = F.cross_entropy(head(pooled).float(), labels[pick])
