@@ -20,8 +20,9 @@ The run is built to survive being killed at any moment:
 
 The package holds one module per concern: :mod:`.seeds` (seed utterances), :mod:`.voices` (TTS voices),
 :mod:`.plan` (the rows, their styles and splits), :mod:`.workers` (a row to a reply and a waveform),
-:mod:`.runners` (serial, process-pool and Ray), :mod:`.journal` (finished rows), :mod:`.run`
-(:func:`generate_dataset`) and :mod:`.card` (the dataset card).
+:mod:`.journal` (finished rows), :mod:`.run` (:func:`generate_dataset`: prepare, generate the rows,
+write the manifest) and :mod:`.card` (the dataset card). Serial, process-pool and Ray execution is
+:func:`emotionlayer.parallel.run_tasks`, shared with the dialogue evaluation.
 
 Example::
 

@@ -1,7 +1,10 @@
 """Generating (or finishing) a dataset folder: :func:`generate_dataset`.
 
-The main process plans the rows, skips those the journal holds, has a runner generate the rest, writes
-each waveform atomically and journals the row, and finally rebuilds the manifest and the dataset card.
+Three steps, each a function here: :func:`prepare_generation` checks the options, plans the rows and
+claims the folder (its settings must match a folder's earlier run); :func:`generate_rows` has
+:func:`emotionlayer.parallel.run_tasks` generate the rows the journal does not hold yet, writing each
+waveform atomically before journaling its row; :func:`write_manifest` rebuilds the manifest and the
+dataset card from the journal.
 """
 
 from __future__ import annotations
@@ -13,19 +16,29 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
 from ...files import write_text_atomic
-from ...registry import unusable_reason
+from ...parallel import Progress, pick_backend, run_tasks
+from ...registry import parse_spec, unusable_reason
 from ..manifest import DIALOGUE_MANIFEST, DialogueRow
 from .journal import Journal
-from .plan import DEFAULT_SPLITS, PITCH_JITTER, RATE_JITTER, SPLIT_NAMES, VOLUME_JITTER, check_fractions, plan_rows
-from .runners import run_processes, run_ray, run_serial
+from .plan import (
+    DEFAULT_SPLITS,
+    PITCH_JITTER,
+    RATE_JITTER,
+    SPLIT_NAMES,
+    VOLUME_JITTER,
+    PlannedRow,
+    check_fractions,
+    plan_rows,
+)
 from .seeds import load_seeds, packaged_seed_file
 from .voices import VoiceSpec, check_voices, default_voices
-from .workers import DEFAULT_TEMPLATE, RowResult, WorkerConfig
+from .workers import DEFAULT_TEMPLATE, RowResult, RowWorker, WorkerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +140,31 @@ def _audio_ok(out: Path, record: dict[str, Any]) -> bool:
     return file.is_file() and file.stat().st_size > 44
 
 
+@dataclass(frozen=True)
+class GenerationJob:
+    """A prepared run: the folder, the plan, the settings it was claimed with, and how to run the workers.
+
+    Attributes:
+        out: The dataset folder (its ``settings.json`` written or checked).
+        plan: Every planned row.
+        rows: The rows this run is to finish (the plan up to ``limit``).
+        settings: What the folder's rows depend on (``settings.json``).
+        worker: The workers' backends and prompt settings.
+        backend: ``serial``, ``processes`` or ``ray``.
+        workers: Worker processes or Ray actors.
+        ray_address: The Ray cluster address (``local``: start one here), with the ``ray`` backend.
+    """
+
+    out: Path
+    plan: list[PlannedRow]
+    rows: list[PlannedRow]
+    settings: dict[str, Any]
+    worker: WorkerConfig
+    backend: str
+    workers: int
+    ray_address: str | None = None
+
+
 def generate_dataset(
     out_dir: str | os.PathLike,
     seeds: str | os.PathLike | None = None,
@@ -180,9 +218,49 @@ def generate_dataset(
     Raises:
         ConfigError: invalid options, or ``out_dir`` holds a dataset made with other settings.
     """
-    from ...registry import parse_spec
-    from .card import write_card
+    job = prepare_generation(
+        out_dir, seeds=seeds, language=language, per_utterance=per_utterance, limit=limit, llm=llm, tts=tts,
+        workers=workers, ray_address=ray_address, seed=seed, holdout_voices=holdout_voices, splits=splits,
+        template=template, template_dirs=template_dirs, max_tokens=max_tokens, sample_rate=sample_rate,
+        imports=imports,
+    )  # fmt: skip
+    journal = Journal(job.out / JOURNAL)
+    try:
+        finished = finished_rows(job.out, journal, job.plan)
+        generated, seconds, first_row = generate_rows(job, journal, finished, progress)
+    finally:
+        journal.close()
+    rows_total = write_manifest(job, journal, finished)
+    return GenerationSummary(str(job.out), rows_total, generated, seconds, job.workers, job.backend, first_row)
 
+
+def prepare_generation(
+    out_dir: str | os.PathLike,
+    *,
+    seeds: str | os.PathLike | None = None,
+    language: str = "en",
+    per_utterance: int = 2,
+    limit: int | None = None,
+    llm: str = "llama-cpp",
+    tts: Sequence[str] | None = None,
+    workers: int = 1,
+    ray_address: str | None = None,
+    seed: int = 0,
+    holdout_voices: Sequence[str] = (),
+    splits: Sequence[float] = DEFAULT_SPLITS,
+    template: str = DEFAULT_TEMPLATE,
+    template_dirs: Sequence[str] = (),
+    max_tokens: int = 48,
+    sample_rate: int | None = None,
+    imports: Sequence[str] = (),
+) -> GenerationJob:
+    """Check the options and backends, plan the rows and claim ``out_dir`` (the arguments of
+    :func:`generate_dataset`); nothing is generated yet.
+
+    Raises:
+        ConfigError: invalid options, a backend that cannot run here, or ``out_dir`` holds a dataset made
+            with other settings.
+    """
     if workers < 1:
         raise ConfigError(f"workers must be at least 1; got {workers}.")
     if limit is not None and limit < 0:
@@ -191,17 +269,8 @@ def generate_dataset(
         __import__(module)
     seed_list = load_seeds(seeds, language)
     voices = [VoiceSpec.parse(v) for v in tts] if tts else default_voices(language)
-    for spec in {v.tts for v in voices}:
-        reason = unusable_reason("tts", spec)
-        if reason:
-            raise ConfigError(f"TTS backend {spec!r} cannot run here: {reason}")
-    llm_name, llm_params = parse_spec(llm)
-    reason = unusable_reason("llm", llm_name)
-    if reason:
-        raise ConfigError(f"LLM backend {llm_name!r} cannot run here: {reason}")
-
+    llm_name, llm_params = _usable_backends(llm, voices)
     plan = plan_rows(seed_list, voices, per_utterance, seed, splits, holdout_voices)
-    rows = plan if limit is None else plan[:limit]
     settings = {
         "format": 1,
         "language": language,
@@ -219,8 +288,38 @@ def generate_dataset(
         "style_jitter": {"rate": RATE_JITTER, "pitch_semitones": PITCH_JITTER, "volume": VOLUME_JITTER},
         "planned_rows": len(plan),
     }
-
     out = Path(out_dir)
+    _claim_folder(out, settings, voices, language)
+    config = WorkerConfig(
+        llm=llm_name,
+        llm_params=llm_params,
+        voices=tuple(voices),
+        template=template,
+        template_dirs=tuple(template_dirs),
+        max_tokens=max_tokens,
+        sample_rate=sample_rate,
+        imports=tuple(imports),
+        threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 or ray_address else None,
+    )
+    rows = plan if limit is None else plan[:limit]
+    return GenerationJob(out, plan, rows, settings, config, pick_backend(workers, ray_address), workers, ray_address)
+
+
+def _usable_backends(llm: str, voices: Sequence[VoiceSpec]) -> tuple[str, dict[str, Any]]:
+    """The LLM's name and parameters, once every TTS backend and the LLM are known to run here."""
+    for spec in {v.tts for v in voices}:
+        reason = unusable_reason("tts", spec)
+        if reason:
+            raise ConfigError(f"TTS backend {spec!r} cannot run here: {reason}")
+    llm_name, llm_params = parse_spec(llm)
+    reason = unusable_reason("llm", llm_name)
+    if reason:
+        raise ConfigError(f"LLM backend {llm_name!r} cannot run here: {reason}")
+    return llm_name, llm_params
+
+
+def _claim_folder(out: Path, settings: dict[str, Any], voices: Sequence[VoiceSpec], language: str) -> None:
+    """Write ``settings.json`` into a new folder (once its voices are checked), or check an existing one's."""
     (out / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
     settings_file = out / SETTINGS
     if settings_file.exists():
@@ -235,69 +334,54 @@ def generate_dataset(
         check_voices(voices, language)
         write_text_atomic(settings_file, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
 
-    journal = Journal(out / JOURNAL)
-    try:
-        planned_ids = {row.id for row in plan}
-        finished = {rid for rid, rec in journal.records.items() if rid in planned_ids and _audio_ok(out, rec)}
-        removed = _clean_stray_files(out, finished)
-        if removed:
-            logger.info("Removed %d leftover temporary or unreferenced files from %s", removed, out)
-        todo = [row for row in rows if row.id not in finished]
-        config = WorkerConfig(
-            llm=llm_name,
-            llm_params=llm_params,
-            voices=tuple(voices),
-            template=template,
-            template_dirs=tuple(template_dirs),
-            max_tokens=max_tokens,
-            sample_rate=sample_rate,
-            imports=tuple(imports),
-            threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 or ray_address else None,
-        )
-        if ray_address:
-            backend = "ray"
-            results = run_ray(config, todo, workers, ray_address)
-        elif workers > 1:
-            backend = "processes"
-            results = run_processes(config, todo, workers)
-        else:
-            backend = "serial"
-            results = run_serial(config, todo)
 
-        from ...audio import save_audio
-        from ...types import Audio
+def finished_rows(out: Path, journal: Journal, plan: Sequence[PlannedRow]) -> set[str]:
+    """Ids of the planned rows the journal holds with their audio; stray files of a killed run are removed."""
+    planned_ids = {row.id for row in plan}
+    finished = {rid for rid, rec in journal.records.items() if rid in planned_ids and _audio_ok(out, rec)}
+    removed = _clean_stray_files(out, finished)
+    if removed:
+        logger.info("Removed %d leftover temporary or unreferenced files from %s", removed, out)
+    return finished
 
-        start = time.perf_counter()
-        generated = 0
-        first_row = 0.0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(rows), initial=len(rows) - len(todo), unit="row", desc=f"generating {out.name}")
-        try:
-            for result in results:
-                rel = f"{AUDIO_DIR}/{result.row.id}.wav"
-                save_audio(Audio(result.samples, result.sample_rate), out / rel)
-                journal.append(_dialogue_row(result, rel).to_dict())
-                finished.add(result.row.id)
-                generated += 1
-                if generated == 1:
-                    first_row = time.perf_counter() - start
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()
-        seconds = time.perf_counter() - start
-    finally:
-        journal.close()
+def generate_rows(job: GenerationJob, journal: Journal, finished: set[str], progress: bool) -> tuple[int, float, float]:
+    """Generate the job's rows not in ``finished``: save each waveform, journal its row, add its id to ``finished``.
 
-    order = {row.id: i for i, row in enumerate(plan)}
+    Returns:
+        ``(rows generated, seconds, seconds until the first row was written)``.
+    """
+    from ...audio import save_audio
+    from ...types import Audio
+
+    todo = [row for row in job.rows if row.id not in finished]
+    bar = None
+    if progress:
+        done = len(job.rows) - len(todo)
+        bar = Progress(total=len(job.rows), initial=done, unit="row", desc=f"generating {job.out.name}")
+    start = time.perf_counter()
+    generated, first_row = 0, 0.0
+    run = run_tasks(partial(RowWorker, job.worker), todo, backend=job.backend, workers=job.workers,
+                    ray_address=job.ray_address or "local", progress=bar, purpose="generating with --ray")  # fmt: skip
+    with run:
+        for result in run:
+            rel = f"{AUDIO_DIR}/{result.row.id}.wav"
+            save_audio(Audio(result.samples, result.sample_rate), job.out / rel)
+            journal.append(_dialogue_row(result, rel).to_dict())
+            finished.add(result.row.id)
+            generated += 1
+            if generated == 1:
+                first_row = time.perf_counter() - start
+    return generated, time.perf_counter() - start, first_row
+
+
+def write_manifest(job: GenerationJob, journal: Journal, finished: set[str]) -> int:
+    """Rebuild ``manifest.jsonl`` (finished rows in plan order) and the dataset card; return the row count."""
+    from .card import write_card
+
+    order = {row.id: i for i, row in enumerate(job.plan)}
     records = [DialogueRow.from_dict(journal.records[rid]).to_dict() for rid in sorted(finished, key=order.__getitem__)]
-    write_text_atomic(out / DIALOGUE_MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    write_card(out, records, settings)
-    return GenerationSummary(str(out), len(records), generated, seconds, workers, backend, first_row)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    write_text_atomic(job.out / DIALOGUE_MANIFEST, text)
+    write_card(job.out, records, job.settings)
+    return len(records)
