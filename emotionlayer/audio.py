@@ -20,6 +20,14 @@ from .errors import AudioError, EmotionLayerError
 
 logger = logging.getLogger(__name__)
 
+#: The sample rate of every speech model here (whisper, the speech encoders, the SER, the VAD): 16 kHz mono.
+SAMPLE_RATE = 16000
+#: Samples in one frame of live audio: 32 ms at 16 kHz, the frame silero VAD is trained on and the live
+#: loop takes.
+FRAME_SAMPLES = 512
+#: Seconds in one frame.
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+
 
 @dataclass(frozen=True, eq=False)
 class Audio:

@@ -28,7 +28,6 @@ the same ``respond``/``stream`` calls as the end-to-end models.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Iterator
@@ -36,27 +35,27 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .config import PipelineConfig
-from .labels import EMOTIONS
 from .paralinguistics.tags import normalise_cues
 from .prompting import PromptRenderer, RenderedPrompt
 from .registry import register
 from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
-from .systems.speech import speak_as_written
+from .systems.speech import (
+    FALLBACK_REPLY,
+    NO_SPEECH,
+    NO_SPEECH_REPLY,
+    ask_again,
+    build_tts,
+    no_speech_emotion,
+    no_speech_perception,
+    speak_as_written,
+)
 from .text import clean_reply
 from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn, Utterance
 
 logger = logging.getLogger(__name__)
 
-#: Said when the LLM returns nothing usable, so the user is never left in silence.
-FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
-
-#: Said, without calling the LLM, when the speech gate hears no speech (silence, noise, music).
-NO_SPEECH_REPLY = "Sorry, I didn't hear anything — could you say that again?"
-
-#: The model name on the transcript and emotion of a turn in which no speech was heard, and the
-#: strategy name of its response.
-NO_SPEECH = "no-speech"
-
+# FALLBACK_REPLY, NO_SPEECH_REPLY, NO_SPEECH, build_tts and no_speech_emotion live beside the speech loop
+# (emotionlayer.systems.speech), where every speaking system finds them; they are re-exported here.
 __all__ = [
     "FALLBACK_REPLY",
     "NO_SPEECH",
@@ -68,33 +67,6 @@ __all__ = [
     "build_tts",
     "no_speech_emotion",
 ]
-
-
-def no_speech_emotion(labels: tuple[str, ...] = EMOTIONS) -> EmotionPrediction:
-    """The emotion of a turn without speech: every label equally likely, model ``no-speech``.
-
-    Nothing was said, so nothing can be said about how; a confident label would be made up. The label is
-    ``neutral`` (all are tied).
-    """
-    label = "neutral" if "neutral" in labels else labels[0]
-    return EmotionPrediction(label=label, probabilities={e: 1.0 / len(labels) for e in labels}, model=NO_SPEECH)
-
-
-def build_tts(config: PipelineConfig) -> Any:
-    """The TTS a config names, with the event bank wired in when ``pipeline.render_events`` is on.
-
-    Every system that speaks builds its voice with this, so ``[laugh]``-style tags sound the same in all.
-    """
-    from . import registry
-
-    tts_params = dict(config.tts.params)
-    if config.pipeline.render_events and "event_renderer" not in tts_params:
-        accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
-        if "event_renderer" in accepts:
-            from .paralinguistics.insertion import event_renderer
-
-            tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
-    return registry.create("tts", config.tts.backend, **tts_params)
 
 
 @register("system", "cascade")
@@ -223,8 +195,8 @@ class CascadePipeline:
         With the speech gate on (``pipeline.speech_gate``) spoken input is checked for speech first (the
         VAD; ASR and SER do not run when it finds none) and after the ASR (an empty transcript, or a
         no-speech probability of at least ``pipeline.no_speech_threshold``). Input without speech gives
-        an empty transcript and a uniform emotion, both with model ``no-speech``
-        (see :meth:`heard_speech`); an emotion given on the utterance is kept.
+        an empty transcript and a uniform emotion, both with model ``no-speech``, and ``speech_detected``
+        false (see :meth:`heard_speech`); an emotion given on the utterance is kept.
         """
         utt = self.as_utterance(utterance)
         language = utt.language or self.config.pipeline.language
@@ -233,8 +205,8 @@ class CascadePipeline:
 
         def no_speech(why: str) -> Perception:
             logger.info("No speech heard (%s); the LLM is not asked, the user is asked to say it again.", why)
-            emotion = EmotionPrediction.certain(utt.emotion) if utt.emotion is not None else no_speech_emotion()
-            return Perception(transcript=Transcript("", language, model=NO_SPEECH), emotion=emotion, timings=timings)
+            emotion = EmotionPrediction.certain(utt.emotion) if utt.emotion is not None else None
+            return no_speech_perception(language, timings, emotion)
 
         if gate and self.vad is not None:
             assert utt.audio is not None
@@ -279,13 +251,18 @@ class CascadePipeline:
                 return no_speech(f"{transcript.model or 'the ASR'} recognised no words")
             threshold = self.config.pipeline.no_speech_threshold
             if transcript.no_speech_prob is not None and transcript.no_speech_prob >= threshold:
-                return no_speech(f"{transcript.model or 'the ASR'}: no-speech probability {transcript.no_speech_prob:.2f} >= {threshold}")
+                asr = transcript.model or "the ASR"
+                return no_speech(f"{asr}: no-speech probability {transcript.no_speech_prob:.2f} >= {threshold}")
         return Perception(transcript=transcript, emotion=emotion, timings=timings)
 
     @staticmethod
     def heard_speech(perception: Perception) -> bool:
-        """Whether :meth:`perceive` heard speech (``False`` when its speech gate found none)."""
-        return perception.transcript.model != NO_SPEECH
+        """Whether :meth:`perceive` heard speech (``False`` when its speech gate found none).
+
+        A perception made by older code says "no speech" only by its transcript's model name
+        :data:`NO_SPEECH`; that is still read.
+        """
+        return perception.speech_detected and perception.transcript.model != NO_SPEECH
 
     def render_prompt(
         self, transcript: Transcript | str, emotion: EmotionPrediction, history: Dialogue | None = None
@@ -335,7 +312,8 @@ class CascadePipeline:
             yield from self._ask_again(perception, start)
             return
         prompt = self.render_prompt(perception.transcript, perception.emotion, history)
-        yield StreamEvent("prompt", now(), messages=tuple(prompt.messages), strategy=prompt.strategy.name, detail=prompt)
+        messages = tuple(prompt.messages)
+        yield StreamEvent("prompt", now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
 
         writing = 0.0
         if self.config.pipeline.stream_tts:
@@ -375,32 +353,7 @@ class CascadePipeline:
 
     def _ask_again(self, perception: Perception, start: float) -> Iterator[StreamEvent]:
         """The turn when no speech was heard: :data:`NO_SPEECH_REPLY` in a neutral voice, no LLM call."""
-        style = SpeakingStyle()
-        yield StreamEvent("text", time.perf_counter() - start, text=NO_SPEECH_REPLY)
-        t = time.perf_counter()
-        audio = self.speak(NO_SPEECH_REPLY, style)
-        tts_time = time.perf_counter() - t
-        first_audio = time.perf_counter() - start
-        yield StreamEvent("audio", first_audio, text=NO_SPEECH_REPLY, audio=audio)
-        timings = {
-            **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
-            "ser": perception.timings.get("ser", 0.0),
-            "asr": perception.timings.get("asr", 0.0),
-            "llm": 0.0,
-            "tts": tts_time,
-            "total": time.perf_counter() - start,
-            "time_to_first_audio": first_audio,
-        }
-        turn = Turn(
-            transcript=perception.transcript,
-            emotion=perception.emotion,
-            response=Response(text=NO_SPEECH_REPLY, style=style, strategy=NO_SPEECH),
-            audio=audio,
-            timings=timings,
-            system=self.name,
-            speech_detected=False,
-        )
-        yield StreamEvent("turn", time.perf_counter() - start, turn=turn)
+        yield from ask_again(perception, self.speak, lambda: time.perf_counter() - start, self.name)
 
     def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
         """Answer one utterance: returns the :class:`Turn` with transcript, emotion, reply, audio and timings.

@@ -33,14 +33,16 @@ LAYERS: dict[str, int] = {
     "paralinguistics": 5,
     "components": 6,
     "systems": 7,
-    "pipeline": 7,
-    "models": 7,
-    "data": 8,
-    "evaluation": 8,
-    "live": 8,
-    "cli": 9,
-    "testing": 9,
-    "__main__": 9,
+    "pipeline": 8,
+    "models": 8,
+    "systems.topline": 8,
+    "systems.builtin": 8,
+    "data": 9,
+    "evaluation": 9,
+    "live": 9,
+    "cli": 10,
+    "testing": 10,
+    "__main__": 10,
 }
 
 
@@ -80,7 +82,7 @@ def import_graph() -> dict[str, set[str]]:
 def layer_of(module: str) -> int:
     relative = module.removeprefix("emotionlayer").lstrip(".")
     if not relative:
-        return 9
+        return max(LAYERS.values())
     parts = relative.split(".")
     for n in range(len(parts), 0, -1):
         prefix = ".".join(parts[:n])
@@ -158,3 +160,102 @@ def test_the_prompt_templates_have_one_source():
         pytest.skip("no repository checkout")
     assert top.resolve() == (PACKAGE_DIR / "prompts").resolve()
     assert any((PACKAGE_DIR / "prompts").glob("*.j2"))
+
+
+def _imports_of(prefix: str) -> dict[str, set[str]]:
+    return {m: t for m, t in import_graph().items() if m == prefix or m.startswith(prefix + ".")}
+
+
+def test_models_never_import_the_cascade():
+    # Speaking systems share build_tts, the fallback reply and the no-speech turn through systems.speech.
+    found = [
+        f"{m} imports {t}"
+        for m, ts in _imports_of("emotionlayer.models").items()
+        for t in ts
+        if t == "emotionlayer.pipeline"
+    ]
+    assert found == []
+
+
+def test_the_system_seam_imports_no_system():
+    # systems.base and systems.speech are what every system builds on; the systems sit above them.
+    above = (
+        "emotionlayer.pipeline",
+        "emotionlayer.models",
+        "emotionlayer.systems.topline",
+        "emotionlayer.systems.builtin",
+    )
+    found = [
+        f"{m} imports {t}"
+        for seam in ("emotionlayer.systems.base", "emotionlayer.systems.speech")
+        for m, ts in _imports_of(seam).items()
+        for t in ts
+        if t.startswith(above)
+    ]
+    assert found == []
+
+
+def test_one_model_package_never_imports_another():
+    packages = ("echat", "paralingpt")
+    found = [
+        f"{m} imports {t}"
+        for own in packages
+        for m, ts in _imports_of(f"emotionlayer.models.{own}").items()
+        for t in ts
+        if any(t.startswith(f"emotionlayer.models.{other}") for other in packages if other != own)
+    ]
+    assert found == []
+
+
+#: Constants with one meaning, defined in one module: name -> the module that defines it.
+ONE_DEFINITION = {
+    "SAMPLE_RATE": "emotionlayer.audio",
+    "FRAME_SAMPLES": "emotionlayer.audio",
+    "FALLBACK_REPLY": "emotionlayer.systems.speech",
+    "NO_SPEECH_REPLY": "emotionlayer.systems.speech",
+    "NO_SPEECH": "emotionlayer.systems.speech",
+}
+#: Modules that still define one of them themselves (to point at the one definition).
+NOT_YET = {"emotionlayer.live.session", "emotionlayer.ser.features", "emotionlayer.paralinguistics.detection.features"}
+
+
+def test_shared_constants_are_defined_once():
+    found = []
+    for module, path in _modules().items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
+            for target in targets:
+                name = getattr(target, "id", None)
+                if name in ONE_DEFINITION and module != ONE_DEFINITION[name] and module not in NOT_YET:
+                    found.append(f"{module} defines {name} (use {ONE_DEFINITION[name]}'s)")
+    assert found == []
+
+
+def test_no_speech_travels_as_speech_detected():
+    # Reading the transcript's model name to tell whether speech was heard is for old perceptions only.
+    found = []
+    for module, path in _modules().items():
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Compare) and any(
+                isinstance(part, ast.Name)
+                and part.id == "NO_SPEECH"
+                or isinstance(part, ast.Constant)
+                and part.value == "no-speech"
+                for part in [node.left, *node.comparators]
+            ):
+                found.append(f"{module}:{node.lineno}")
+    assert found == [
+        "emotionlayer.pipeline:" + str(_line_of("emotionlayer.pipeline", "perception.transcript.model != NO_SPEECH"))
+    ]
+
+
+def _line_of(module: str, text: str) -> int:
+    lines = _modules()[module].read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)

@@ -31,13 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..audio import SAMPLE_RATE
 from ..errors import ConfigError, ModelNotFoundError
 from .ctranslate2 import model_bin_parts, read_ctranslate2_model, whisper_audio_dims
 
 PathLike = Union[str, os.PathLike]
 
-#: Sample rate whisper expects.
-SAMPLE_RATE = 16000
 #: STFT hop in samples: 100 mel frames per second.
 HOP_LENGTH = 160
 N_FFT = 400

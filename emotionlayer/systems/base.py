@@ -29,7 +29,7 @@ from typing import Any, Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from ..audio import AudioSource, load_audio
+from ..audio import SAMPLE_RATE, AudioSource, load_audio
 from ..errors import EmotionLayerError
 from ..types import Audio, Dialogue, EmotionPrediction, Transcript, Turn, Utterance
 
@@ -41,17 +41,23 @@ EVENT_KINDS: tuple[str, ...] = ("perceived", "prompt", "text", "audio", "turn")
 
 @dataclass(frozen=True)
 class Perception:
-    """What a system heard: the words, how they were said, and the seconds each recogniser took."""
+    """What a system heard: the words, how they were said, and the seconds each recogniser took.
+
+    ``speech_detected`` is false when the system's speech gate heard no speech (its transcript is then
+    empty); the turn carries it on as :attr:`~emotionlayer.types.Turn.speech_detected`.
+    """
 
     transcript: Transcript
     emotion: EmotionPrediction
     timings: dict[str, float] = field(default_factory=dict)
+    speech_detected: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "transcript": self.transcript.to_dict(),
             "emotion": self.emotion.to_dict(),
             "timings": dict(self.timings),
+            "speech_detected": self.speech_detected,
         }
 
 
@@ -126,7 +132,7 @@ def as_utterance(utterance: UtteranceLike, max_seconds: float | None = None) -> 
                 return Utterance(audio, utterance.text, utterance.emotion, utterance.id, utterance.speaker, utterance.language)
         return utterance
     if isinstance(utterance, np.ndarray):
-        return Utterance(load_audio(utterance, source_rate=16000, max_seconds=max_seconds))
+        return Utterance(load_audio(utterance, source_rate=SAMPLE_RATE, max_seconds=max_seconds))
     return Utterance(load_audio(utterance, max_seconds=max_seconds))
 
 

@@ -1,4 +1,11 @@
-"""Speak a reply while it is being written: text pieces in, one spoken sentence at a time out.
+"""Speak a reply while it is being written, and what every speaking system shares around it.
+
+The helpers every system that speaks uses live here too, beside the loop: :func:`build_tts` (the voice,
+with the event bank wired in), :data:`FALLBACK_REPLY` (said when a reply is empty), and the turn without
+speech (:func:`no_speech_perception`, :func:`ask_again`: a fixed request to say it again, no LLM call,
+``speech_detected`` false).
+
+The loop: text pieces in, one spoken sentence at a time out.
 
 Every system that writes text and speaks it (the cascade, E-chat, ParalinGPT, the topline) uses
 :func:`speak_as_written`, so they all stream, time and cancel the same way:
@@ -14,6 +21,7 @@ Every system that writes text and speaks it (the cascade, E-chat, ParalinGPT, th
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections import deque
@@ -21,15 +29,118 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..audio import Audio
+from ..config import PipelineConfig
+from ..labels import EMOTIONS
 from ..paralinguistics.tags import normalise_cues
 from ..text import clean_reply, join_sentences, pop_clause, pop_sentences
-from .base import StreamEvent
+from ..types import EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
+from .base import Perception, StreamEvent
 
 logger = logging.getLogger(__name__)
+
+#: Said when a system's reply is empty (nothing speakable), so the user is never left in silence.
+FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
+
+#: Said, without calling the LLM, when the speech gate hears no speech (silence, noise, music).
+NO_SPEECH_REPLY = "Sorry, I didn't hear anything — could you say that again?"
+
+#: The model name on the transcript and emotion of a turn in which no speech was heard, and the strategy name
+#: of its response. Whether speech was heard travels as ``speech_detected`` (on the perception and the turn),
+#: never as this name.
+NO_SPEECH = "no-speech"
+
+__all__ = [
+    "FALLBACK_REPLY",
+    "NO_SPEECH",
+    "NO_SPEECH_REPLY",
+    "SpokenReply",
+    "ask_again",
+    "build_tts",
+    "no_speech_emotion",
+    "no_speech_perception",
+    "speak_as_written",
+]
+
+
+def build_tts(config: PipelineConfig) -> Any:
+    """The TTS a config names, with the event bank wired in when ``pipeline.render_events`` is on.
+
+    Every system that speaks builds its voice with this, so ``[laugh]``-style tags sound the same in all.
+    """
+    from .. import registry
+
+    tts_params = dict(config.tts.params)
+    if config.pipeline.render_events and "event_renderer" not in tts_params:
+        accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
+        if "event_renderer" in accepts:
+            from ..paralinguistics.insertion import event_renderer
+
+            tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
+    return registry.create("tts", config.tts.backend, **tts_params)
+
+
+def no_speech_emotion(labels: tuple[str, ...] = EMOTIONS) -> EmotionPrediction:
+    """The emotion of a turn without speech: every label equally likely, model ``no-speech``.
+
+    Nothing was said, so nothing can be said about how; a confident label would be made up. The label is
+    ``neutral`` (all are tied).
+    """
+    label = "neutral" if "neutral" in labels else labels[0]
+    return EmotionPrediction(label=label, probabilities={e: 1.0 / len(labels) for e in labels}, model=NO_SPEECH)
+
+
+def no_speech_perception(
+    language: str | None, timings: dict[str, float], emotion: EmotionPrediction | None = None
+) -> Perception:
+    """What a system heard when its speech gate found no speech: an empty transcript and ``emotion`` (default:
+    :func:`no_speech_emotion`), with ``speech_detected`` false."""
+    transcript = Transcript("", language, model=NO_SPEECH)
+    return Perception(transcript, emotion or no_speech_emotion(), timings, speech_detected=False)
+
+
+def ask_again(
+    perception: Perception, speak: Callable[[str, SpeakingStyle], Audio], clock: Callable[[], float], system: str
+) -> Iterator[StreamEvent]:
+    """The events of a turn in which no speech was heard: :data:`NO_SPEECH_REPLY` in a neutral voice, no LLM
+    call, and a :class:`~emotionlayer.types.Turn` with ``speech_detected`` false.
+
+    Args:
+        perception: What the system heard (see :func:`no_speech_perception`; its timings are reported).
+        speak: Synthesises a text in a style (e.g. the system's ``speak``).
+        clock: Seconds since the turn started.
+        system: The system's name, for the turn.
+    """
+    style = SpeakingStyle()
+    yield StreamEvent("text", clock(), text=NO_SPEECH_REPLY)
+    t = time.perf_counter()
+    audio = speak(NO_SPEECH_REPLY, style)
+    tts_time = time.perf_counter() - t
+    first_audio = clock()
+    yield StreamEvent("audio", first_audio, text=NO_SPEECH_REPLY, audio=audio)
+    timings = {
+        **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
+        "ser": perception.timings.get("ser", 0.0),
+        "asr": perception.timings.get("asr", 0.0),
+        "llm": 0.0,
+        "tts": tts_time,
+        "total": clock(),
+        "time_to_first_audio": first_audio,
+    }
+    turn = Turn(
+        transcript=perception.transcript,
+        emotion=perception.emotion,
+        response=Response(text=NO_SPEECH_REPLY, style=style, strategy=NO_SPEECH),
+        audio=audio,
+        timings=timings,
+        system=system,
+        speech_detected=False,
+    )
+    yield StreamEvent("turn", clock(), turn=turn)
 
 
 @dataclass(frozen=True)

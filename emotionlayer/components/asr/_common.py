@@ -8,11 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ...audio import SAMPLE_RATE
 from ...errors import ConfigError
 from ...types import Audio
-
-#: Every whisper model works on 16 kHz mono audio.
-SAMPLE_RATE = 16000
 
 # Language names and regional codes people pass, mapped to whisper's ISO 639-1 codes.
 _LANGUAGE_ALIASES = {

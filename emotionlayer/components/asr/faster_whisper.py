@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ...audio import SAMPLE_RATE
 from ...encoders.ctranslate2 import resolve_ct2_model
 from ...errors import BackendError, ConfigError, ModelNotFoundError
 from ...registry import register
 from ...types import Audio, Transcript
-from ._common import SAMPLE_RATE, ModelCache, check_english_only, normalise_language, to_16k
+from ._common import ModelCache, check_english_only, normalise_language, to_16k
 
 logger = logging.getLogger(__name__)
 

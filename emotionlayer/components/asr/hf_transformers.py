@@ -6,11 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ...audio import SAMPLE_RATE
 from ...errors import ConfigError, ModelNotFoundError
 from ...files import check_weights_folder
 from ...registry import register
 from ...types import Audio, Transcript
-from ._common import SAMPLE_RATE, ModelCache, check_english_only, normalise_language, to_16k
+from ._common import ModelCache, check_english_only, normalise_language, to_16k
 
 logger = logging.getLogger(__name__)
 

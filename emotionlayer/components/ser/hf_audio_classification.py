@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ...audio import SAMPLE_RATE
 from ...errors import ConfigError, ModelNotFoundError
 from ...files import check_weights_folder
 from ...labels import canonical, canonical_list, restrict
@@ -125,7 +126,7 @@ class TransformersSER:
                     from transformers import Wav2Vec2FeatureExtractor
 
                     extractor = Wav2Vec2FeatureExtractor(
-                        sampling_rate=16000, do_normalize=True, return_attention_mask=True
+                        sampling_rate=SAMPLE_RATE, do_normalize=True, return_attention_mask=True
                     )
                 _CACHE[key] = (model.to(self.device).eval(), extractor)
             model, extractor = _CACHE[key]
@@ -152,7 +153,7 @@ class TransformersSER:
         import torch
 
         model, extractor = self._load()
-        rate = int(getattr(extractor, "sampling_rate", 16000))
+        rate = int(getattr(extractor, "sampling_rate", SAMPLE_RATE))
         samples = audio.resample(rate).samples
         step = max(int(self.chunk_seconds * rate), rate)
         minimum = int(0.1 * rate)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ...audio import SAMPLE_RATE
 from ...errors import ConfigError, ModelNotFoundError
 from ...files import check_not_pickle
 from ...labels import canonical_list, restrict
@@ -62,7 +63,7 @@ class SpeechBrainSER:
         hparams_file: str = "hyperparams.yaml",
         allow_custom_code: bool = False,
         custom_class: str | None = None,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         allow_pickle: bool = False,
     ) -> None:
         self.model_path = str(model)

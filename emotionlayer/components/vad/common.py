@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from ...errors import AudioError, ConfigError
 from ...types import Audio
 from ..base import VoiceActivityStream
-
-#: Every VAD here works on 16 kHz mono audio.
-SAMPLE_RATE = 16000
-#: Samples in one frame (32 ms at 16 kHz: the frame silero VAD is trained on).
-FRAME_SAMPLES = 512
-#: Seconds in one frame.
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ...audio import FRAME_SAMPLES, SAMPLE_RATE
 from ...errors import BackendError
 from ...registry import register
-from .common import FRAME_SAMPLES, SAMPLE_RATE, FrameVAD, check_frame
+from .common import FrameVAD, check_frame
 
 logger = logging.getLogger(__name__)
 

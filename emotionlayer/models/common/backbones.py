@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...audio import SAMPLE_RATE
 from ...errors import ConfigError, MissingDependencyError, ModelNotFoundError
 
-SAMPLE_RATE = 16000
 _HOP = 160  # whisper mel hop: 100 frames per second
 
 

@@ -26,9 +26,10 @@ from typing import Any, Protocol, Union
 import numpy as np
 import torch
 
+from ...audio import SAMPLE_RATE
 from ...data.manifest import ManifestError
 from ...errors import ConfigError
-from .backbones import SAMPLE_RATE, SpeechEncoder
+from .backbones import SpeechEncoder
 
 logger = logging.getLogger(__name__)
 

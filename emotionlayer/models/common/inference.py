@@ -16,9 +16,10 @@ from typing import Any, ClassVar, TypeVar, Union
 
 import numpy as np
 
+from ...audio import SAMPLE_RATE
 from ...errors import AudioError, ModelNotFoundError
 from ...types import Audio
-from .backbones import SAMPLE_RATE, choose_device
+from .backbones import choose_device
 from .checkpoint import CONFIG_FILE, ModelFolder, load_weights
 
 PathLike = Union[str, os.PathLike]

@@ -19,9 +19,6 @@ from ...systems.base import StreamEvent, UtteranceLike, as_utterance, turn_from_
 from ...text import pop_sentences
 from ...types import Dialogue, Turn, Utterance
 
-#: Said when the model writes nothing speakable.
-FALLBACK_REPLY = "Sorry, I didn't quite catch that. Could you say it again?"
-
 
 def first_sentences(pieces: Iterator[str], limit: int | None) -> Iterator[str]:
     """Pass text pieces through until ``limit`` sentences are finished, then close the source."""

@@ -16,9 +16,9 @@ from ...config import PipelineConfig
 from ...labels import EMOTIONS
 from ...registry import register
 from ...systems.base import Perception, StreamEvent, UtteranceLike
-from ...systems.speech import speak_as_written
+from ...systems.speech import FALLBACK_REPLY, build_tts, speak_as_written
 from ...types import Dialogue, EmotionPrediction, Response, Transcript, Turn
-from ..common.system import FALLBACK_REPLY, SpeechLLMSystem, first_sentences
+from ..common.system import SpeechLLMSystem, first_sentences
 
 
 @register("system", "echat")
@@ -63,7 +63,6 @@ class EChatSystem(SpeechLLMSystem):
     ) -> EChatSystem:
         """Load the model (``model``: a folder from ``emotionlayer echat train``; default: the packaged one)
         and the config's TTS."""
-        from ...pipeline import build_tts
         from .inference import EChat
 
         config = PipelineConfig.coerce(config)

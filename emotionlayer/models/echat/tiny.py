@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
 
+from ...audio import SAMPLE_RATE
+
 PathLike = Union[str, os.PathLike]
 
 #: Sentences the tiny tokenizer is trained on (the default targets of tests).
@@ -193,10 +195,10 @@ def tiny_dataset(folder: PathLike, n_clips: int = 4, seed: int = 0) -> Path:
     for i in range(n_clips):
         text, emotion, reply = DATASET_ROWS[i % len(DATASET_ROWS)]
         seconds = 0.5 + 0.8 * ((i * 0.37) % 1.0)
-        t = np.arange(int(seconds * 16000)) / 16000
+        t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
         samples = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t) + 0.02 * rng.standard_normal(len(t))
         name = f"clips/clip{i:03d}.wav"
-        sf.write(str(out / name), samples.astype(np.float32), 16000)
+        sf.write(str(out / name), samples.astype(np.float32), SAMPLE_RATE)
         rows.append({"path": name, "text": text, "emotion": emotion, "reply": reply})
     manifest = out / "manifest.csv"
     with open(manifest, "w", newline="", encoding="utf-8") as handle:

@@ -22,9 +22,9 @@ from typing import Any
 from ...config import PipelineConfig, Strategy
 from ...registry import register
 from ...systems.base import Perception, StreamEvent, UtteranceLike
-from ...systems.speech import speak_as_written
+from ...systems.speech import FALLBACK_REPLY, build_tts, speak_as_written
 from ...types import Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
-from ..common.system import FALLBACK_REPLY, SpeechLLMSystem, first_sentences
+from ..common.system import SpeechLLMSystem, first_sentences
 
 
 def voice_for(config: PipelineConfig, emotion: str, response_emotion: str | None) -> tuple[Strategy, SpeakingStyle]:
@@ -96,7 +96,6 @@ class ParalinGPTSystem(SpeechLLMSystem):
             temperature: See the class.
         """
         from ... import registry
-        from ...pipeline import build_tts
         from .inference import ParalinGPT
 
         config = PipelineConfig.coerce(config)
