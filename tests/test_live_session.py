@@ -1,4 +1,5 @@
-"""The live session's rules on fake components: end of turn, backchannels, barge-in, latency, sources."""
+"""The live session's rules on fake components: end of turn, backchannels, barge-in, latency, sources, and
+what the CLI shows and records of it (the event printer, the stereo recording)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import emotionlayer.testing as fakes
 from emotionlayer.errors import ConfigError, EmotionLayerError
 from emotionlayer.live import (
     INTERRUPTED_NOTE,
+    ConversationRecorder,
+    EventPrinter,
     LiveConfig,
+    LiveEvent,
     LiveSession,
     Playback,
     TurnDetector,
     is_backchannel,
+    latency_line,
     phrase_finished,
 )
 from emotionlayer.live.events import TurnLatency, latency_summary, percentile
-from emotionlayer.live.sources import Quiet, Say, WaitFor, frames, play_file, scripted, silence
+from emotionlayer.live.sources import Quiet, Say, WaitFor, fan_out, frames, open_input, play_file, scripted, silence
 from emotionlayer.pipeline import CascadePipeline
 from emotionlayer.types import Transcript
 
@@ -159,10 +164,15 @@ def test_a_turn_is_answered_with_events_in_order_and_latency():
     session.sink = blocks.append
     events = run(session, [Quiet(0.3), Say(fakes.tone(1.2, frequency=220)), WaitFor("turn_done", 0.1)])
     kinds = [e.kind for e in events]
-    order = ["speech_started", "end_of_turn", "transcript_final", "emotion", "strategy", "reply_text", "reply_audio",
-             "playback_started", "latency", "turn_done"]
-    assert [k for k in kinds if k in order and kinds.index(k) == kinds.index(k)] and all(k in kinds for k in order)
-    assert [kinds.index(k) for k in order] == sorted(kinds.index(k) for k in order)
+    once = ["speech_started", "end_of_turn", "transcript_final", "emotion", "strategy", "playback_started", "latency",
+            "turn_done"]
+    assert [k for k in kinds if k in once] == once  # each once, in this order
+    heard, strategy, done = kinds.index("end_of_turn"), kinds.index("strategy"), kinds.index("turn_done")
+    assert all(i < heard for i, k in enumerate(kinds) if k == "transcript_partial")
+    assert all(strategy < i < done for i, k in enumerate(kinds) if k in ("reply_text", "reply_audio"))
+    reply = "I hear you. Let's sort this out together. Tell me more about it."
+    assert "".join(e.text for e in events if e.kind == "reply_text") == reply
+    assert [e.text for e in events if e.kind == "reply_audio"] == ["I hear you.", "Let's sort this out together.", "Tell me more about it."]
     eot = next(e for e in events if e.kind == "end_of_turn")
     assert eot.finished and eot.silence == pytest.approx(LiveConfig().finished_silence_seconds, abs=2 * FRAME)
     final = next(e for e in events if e.kind == "transcript_final")
@@ -354,3 +364,108 @@ def test_warmup_primes_the_systems_prompts():
     session.warmup()
     session.close()
     assert system.primed == 1
+
+
+# -- events, the printer and the recorder ----------------------------------------------------------
+def test_every_event_kind_is_declared_once_and_events_are_frozen():
+    import dataclasses
+
+    from emotionlayer.live import events as live_events
+
+    classes = [c for c in vars(live_events).values() if isinstance(c, type) and issubclass(c, LiveEvent) and c is not LiveEvent]
+    kinds = [c.kind for c in classes]
+    assert len(classes) == 14 and len(set(kinds)) == len(kinds) and "event" not in kinds
+    audio = fakes.tone(0.1)
+    event = live_events.ReplyAudio(1.23456, 2, "Hi.", audio)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.text = "changed"
+    assert event.to_dict() == {"kind": "reply_audio", "time": 1.2346, "turn": 2, "text": "Hi.", "audio": audio.to_dict()}
+    assert "samples" in event.to_dict(include_samples=True)["audio"]
+    assert live_events.EmotionHeard(0.0, 1, "sad") == live_events.EmotionHeard(0.0, 1, "sad", {}, "")
+
+
+def test_printer_writes_a_turn_as_a_transcript_with_the_reply_on_one_line():
+    from emotionlayer.live.events import EmotionHeard, ReplyText, SpeechStarted, Strategy, TranscriptFinal
+
+    written = []
+    printer = EventPrinter(written.append)
+    for event in [
+        SpeechStarted(0.64, 1, 0.5),
+        TranscriptFinal(3.2, 1, "my phone won't turn on"),
+        EmotionHeard(3.2, 1, "sad", {"sad": 0.8, "neutral": 0.05, "calm": 0.1, "happy": 0.05}),
+        Strategy(3.2, 1, "comfort"),
+        ReplyText(3.3, 1, "I hear you."),
+        ReplyText(3.4, 1, " Tell me more."),
+        TurnLatency(3.5, 1, speech_end=2.0, first_audio=3.22),
+        SpeechStarted(3.9, 2, 3.8),
+    ]:
+        printer(event)
+    printer.finish()
+    assert "".join(written) == (
+        "[  0.64] you:      ...\n"
+        '[  3.20] you said: "my phone won\'t turn on"\n'
+        "[  3.20] emotion:  sad (sad 0.80, calm 0.10, neutral 0.05)\n"
+        "[  3.20] strategy: comfort\n"
+        "[  3.30] reply:    I hear you. Tell me more.\n"
+        "[  3.50] first reply audio 1.22 s after you stopped speaking\n"
+        "[  3.90] you:      ...\n"
+    )
+    lines = []
+    EventPrinter(lines.append, as_json=True)(SpeechStarted(0.64, 1, 0.5))
+    assert lines == ['{"kind": "speech_started", "time": 0.64, "turn": 1, "start": 0.5}\n']
+
+
+def test_latency_line():
+    assert latency_line({}) is None
+    line = latency_line({"first_audio": {"p50": 0.9, "p90": 1.234, "n": 3}})
+    assert line == "End of speech to first audio over 3 turn(s): median 0.90 s, p90 1.23 s"
+
+
+def test_recorder_keeps_the_user_left_and_the_replies_right_in_step(tmp_path):
+    import soundfile as sf
+
+    recorder = ConversationRecorder(16000)
+    assert not recorder.write(tmp_path / "none.wav") and not (tmp_path / "none.wav").exists()
+    played = []
+    session = make_session()
+    session.sink = fan_out(played.append, None, recorder.add_reply)
+    steps = [Say(fakes.tone(1.2, frequency=220)), WaitFor("turn_done", 0.1)]
+    try:
+        events = list(session.converse(recorder.tape(scripted(session, steps, speed=8.0))))
+    finally:
+        session.close()
+    assert [e.kind for e in events].count("turn_done") == 1
+    assert len(played) == len(recorder.replies) and all(a is b for a, b in zip(played, recorder.replies, strict=True))
+    assert recorder.write(tmp_path / "talk.wav")
+    stereo, rate = sf.read(str(tmp_path / "talk.wav"), dtype="float32")
+    user = np.concatenate(recorder.user)
+    assert rate == 16000 and stereo.shape == (user.size, 2)
+    assert np.abs(stereo[:, 0] - user).max() < 1e-3  # 16-bit PCM of the frames fed
+    reply = np.concatenate(recorder.replies)[: user.size]
+    assert np.abs(stereo[: reply.size, 1] - reply).max() < 1e-3 and np.abs(reply).max() > 0.05
+    # frame by frame: the reply starts after the user's speech has ended
+    first_reply = int(np.argmax(np.abs(stereo[:, 1]) > 0.01))
+    assert first_reply > fakes.tone(1.2).samples.size
+
+
+def test_recorder_resamples_the_user_to_the_output_rate():
+    recorder = ConversationRecorder(24000)
+    list(recorder.tape(frames(fakes.tone(0.64))))
+    recorder.add_reply(np.ones(768, dtype=np.float32))
+    stereo = recorder.stereo()
+    assert stereo.shape == (round(0.64 * 24000), 2)
+    assert stereo[:768, 1].tolist() == [1.0] * 768 and not stereo[768:, 1].any()
+
+
+def test_open_input_reads_the_file_at_once_and_plays_it(tmp_path):
+    from emotionlayer.audio import save_audio
+    from emotionlayer.errors import AudioError
+
+    with pytest.raises(AudioError):
+        open_input(tmp_path / "missing.wav")
+    path = save_audio(fakes.tone(0.5), tmp_path / "a.wav")
+    with pytest.raises(AudioError):
+        open_input(path, max_seconds=0.1)
+    played = list(open_input(path, speed=0))
+    expected = list(play_file(path, speed=0))
+    assert len(played) == len(expected) and all(np.array_equal(a, b) for a, b in zip(played, expected, strict=True))

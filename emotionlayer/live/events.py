@@ -3,6 +3,9 @@
 Every event has ``time`` (seconds of the session clock: the audio time of the input stream, see
 :class:`~emotionlayer.live.session.LiveSession`) and ``turn`` (the user turn it belongs to, from 1).
 ``to_dict()`` gives a JSON-ready dict with a ``kind`` key (audio samples only with ``include_samples``).
+
+A kind is declared once, in its class statement: ``class ReplyText(LiveEvent, kind="reply_text")`` makes
+a frozen dataclass whose ``kind`` is ``"reply_text"``.
 """
 
 from __future__ import annotations
@@ -13,14 +16,31 @@ from typing import Any, ClassVar
 
 from ..types import Audio, Turn
 
+try:
+    from typing import dataclass_transform  # tells type checkers that subclasses are dataclasses
+except ImportError:  # Python 3.10: the same classes, without the hint
 
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda cls: cls
+
+
+@dataclass_transform(frozen_default=True)
 @dataclass(frozen=True)
 class LiveEvent:
-    """Base of the live events: ``kind`` names the class, ``time`` is the session clock, ``turn`` the user turn."""
+    """Base of the live events: ``kind`` names the class, ``time`` is the session clock, ``turn`` the user turn.
+
+    A subclass names its kind in the class statement and is made a frozen dataclass.
+    """
 
     kind: ClassVar[str] = "event"
     time: float
     turn: int
+
+    def __init_subclass__(cls, kind: str = "", **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if kind:
+            cls.kind = kind
+        dataclass(frozen=True)(cls)
 
     def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
@@ -38,106 +58,82 @@ class LiveEvent:
         return out
 
 
-@dataclass(frozen=True)
-class SpeechStarted(LiveEvent):
+class SpeechStarted(LiveEvent, kind="speech_started"):
     """The user started speaking (``start``: where the speech began, before the VAD was sure)."""
 
-    kind: ClassVar[str] = "speech_started"
     start: float
 
 
-@dataclass(frozen=True)
-class TranscriptPartial(LiveEvent):
+class TranscriptPartial(LiveEvent, kind="transcript_partial"):
     """What the user said so far (the growing turn, transcribed in the background)."""
 
-    kind: ClassVar[str] = "transcript_partial"
     text: str
 
 
-@dataclass(frozen=True)
-class EndOfTurn(LiveEvent):
+class EndOfTurn(LiveEvent, kind="end_of_turn"):
     """The user finished: ``speech_end`` is the end of the last voiced frame, ``finished`` whether the
     phrase read as finished (the shorter wait) and ``silence`` the silence waited for."""
 
-    kind: ClassVar[str] = "end_of_turn"
     speech_end: float
     finished: bool
     silence: float
 
 
-@dataclass(frozen=True)
-class TranscriptFinal(LiveEvent):
+class TranscriptFinal(LiveEvent, kind="transcript_final"):
     """The whole turn's transcript."""
 
-    kind: ClassVar[str] = "transcript_final"
     text: str
     model: str = ""
 
 
-@dataclass(frozen=True)
-class Discarded(LiveEvent):
+class Discarded(LiveEvent, kind="discarded"):
     """Sound the VAD took for speech in which the ASR found no words: no reply."""
 
-    kind: ClassVar[str] = "discarded"
     reason: str
 
 
-@dataclass(frozen=True)
-class EmotionHeard(LiveEvent):
+class EmotionHeard(LiveEvent, kind="emotion"):
     """How the user sounded: a label and a probability per label."""
 
-    kind: ClassVar[str] = "emotion"
     label: str
     probabilities: dict[str, float] = field(default_factory=dict)
     model: str = ""
 
 
-@dataclass(frozen=True)
-class Strategy(LiveEvent):
+class Strategy(LiveEvent, kind="strategy"):
     """The empathy strategy the system chose (systems with a prompt)."""
 
-    kind: ClassVar[str] = "strategy"
     strategy: str
 
 
-@dataclass(frozen=True)
-class ReplyText(LiveEvent):
+class ReplyText(LiveEvent, kind="reply_text"):
     """A new piece of the reply text."""
 
-    kind: ClassVar[str] = "reply_text"
     text: str
 
 
-@dataclass(frozen=True)
-class ReplyAudio(LiveEvent):
+class ReplyAudio(LiveEvent, kind="reply_audio"):
     """One spoken sentence, queued for playback."""
 
-    kind: ClassVar[str] = "reply_audio"
     text: str
     audio: Audio
 
 
-@dataclass(frozen=True)
-class PlaybackStarted(LiveEvent):
+class PlaybackStarted(LiveEvent, kind="playback_started"):
     """The first sample of the reply went to the output."""
 
-    kind: ClassVar[str] = "playback_started"
 
-
-@dataclass(frozen=True)
-class Backchannel(LiveEvent):
+class Backchannel(LiveEvent, kind="backchannel"):
     """The user spoke during the reply but did not take the turn ("uh-huh", a cough): playback goes on.
 
     ``paused`` is how long playback was paused while it was being decided (0 when it never was).
     """
 
-    kind: ClassVar[str] = "backchannel"
     text: str
     paused: float = 0.0
 
 
-@dataclass(frozen=True)
-class Interrupted(LiveEvent):
+class Interrupted(LiveEvent, kind="interrupted"):
     """The user took the turn while the reply played: playback and generation stopped.
 
     ``spoken`` is the part of the reply the user heard (kept in the history), ``dropped`` the rest,
@@ -146,7 +142,6 @@ class Interrupted(LiveEvent):
     an interruption (its transcript was not a backchannel), when generation was stopped too.
     """
 
-    kind: ClassVar[str] = "interrupted"
     spoken: str
     dropped: str
     heard: str
@@ -154,15 +149,13 @@ class Interrupted(LiveEvent):
     decide_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class TurnLatency(LiveEvent):
+class TurnLatency(LiveEvent, kind="latency"):
     """Where the time went in one turn, on the session clock (seconds; ``None`` where it did not happen).
 
     The ``*_after_speech`` values of :meth:`relative` are measured from ``speech_end`` (the end of the last
     voiced frame of the user's speech).
     """
 
-    kind: ClassVar[str] = "latency"
     speech_end: float | None = None
     end_of_turn: float | None = None
     asr_final: float | None = None
@@ -184,11 +177,9 @@ class TurnLatency(LiveEvent):
         return out
 
 
-@dataclass(frozen=True)
-class TurnDone(LiveEvent):
+class TurnDone(LiveEvent, kind="turn_done"):
     """A reply ended (played to the end, or ``interrupted``); ``record`` is the turn as kept in the history."""
 
-    kind: ClassVar[str] = "turn_done"
     record: Turn
     interrupted: bool = False
 

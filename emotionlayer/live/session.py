@@ -297,6 +297,11 @@ class LiveSession:
         for frame in frames:
             yield from self.feed(frame)
 
+    def converse(self, frames: Iterable[np.ndarray], max_seconds: float = 60.0) -> Iterator[LiveEvent]:
+        """A whole conversation: :meth:`run` on every frame, then :meth:`finish` the last reply."""
+        yield from self.run(frames)
+        yield from self.finish(max_seconds)
+
     def feed(self, frame: np.ndarray) -> list[LiveEvent]:
         """Take one frame of the user's audio (512 float samples at 16 kHz); return the events it caused."""
         if self._closed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,41 @@ def play_file(path: Audio | AudioSource, speed: float = 1.0, tail_seconds: float
     for frame in [*frames(path), *silence(tail_seconds)]:
         pacer.wait()
         yield frame
+
+
+def open_input(
+    path: AudioSource | None = None, *, speed: float = 1.0, seconds: float | None = None, max_seconds: float | None = None
+) -> Iterator[np.ndarray]:
+    """The frames of a live session: the recording at ``path`` played as the microphone, else the microphone.
+
+    Checks what it can at once (the file loads, ``sounddevice`` is installed), so a bad input is reported
+    before any model loads.
+
+    Args:
+        path: A recording (WAV/FLAC/OGG/MP3, a path or bytes); ``None``: the microphone.
+        speed: Play the recording this many times faster than real time.
+        seconds: Stop the microphone after this many seconds (default: never).
+        max_seconds: The longest recording accepted (the pipeline config's ``max_seconds``).
+
+    Raises:
+        AudioError: the recording cannot be read or is too long.
+        MissingDependencyError: the microphone is asked for and ``sounddevice`` (or PortAudio) is missing.
+    """
+    if path is not None:
+        return play_file(load_audio(path, max_seconds=max_seconds), speed=speed)
+    require_sounddevice()
+    return microphone(max_seconds=seconds)
+
+
+def fan_out(*sinks: Callable[[np.ndarray], None] | None) -> Callable[[np.ndarray], None]:
+    """One output sink that hands every block to each of ``sinks`` in turn (``None`` entries are skipped)."""
+    chosen = [sink for sink in sinks if sink is not None]
+
+    def sink(block: np.ndarray) -> None:
+        for each in chosen:
+            each(block)
+
+    return sink
 
 
 @dataclass(frozen=True)
