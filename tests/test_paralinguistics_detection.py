@@ -146,3 +146,31 @@ def test_label_maps_rename_clip_labels_and_send_the_rest_to_other() -> None:
         map_clip_labels(rows, "unknown")
     with pytest.raises(ConfigError, match="clip-level"):
         map_clip_labels([EventRow("d.wav", "", (Event("cough", 0.1, 0.2),))], "deeply-nonverbal")
+
+
+def test_training_windows_label_each_source_and_count_it(tiny_model) -> None:
+    from emotionlayer.paralinguistics.detection.train import TrainingWindows
+
+    _, _, root = tiny_model
+    windows = TrainingWindows(("silence", "speech", "cough", "tsk"))
+    with pytest.raises(ConfigError, match="No training windows"):
+        windows.arrays()
+    rng = np.random.default_rng(0)
+    windows.add_background(2, rng)
+    x, y = windows.arrays()
+    assert set(y.tolist()) == {0} and len(x) == len(y) > 0  # noise alone: silence only
+    windows.add_isolated(EventBank(root, include_packaged=False, seed=0), 1, rng)
+    _, y = windows.arrays()
+    assert {2, 3} <= set(y.tolist()) and 1 not in y  # each bank label, and no speech in isolated recordings
+    assert windows.sources == {"utterances": 0, "clips": 0, "isolated": 2, "speech_files": 0, "background": 2}
+
+
+def test_the_same_seed_trains_the_same_detector(tiny_model) -> None:
+    _, _, root = tiny_model
+    options = {"bank_folders": [root], "include_packaged_bank": False, "isolated_per_label": 2, "background": 2,
+               "copies": 1, "hidden": (8,), "seed": 3}  # fmt: skip
+    a, b = train_detector([], **options), train_detector([], **options)
+    c = train_detector([], **{**options, "seed": 4})
+    feats, _ = audio_windows(np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1)
+    np.testing.assert_array_equal(a.predict_proba(feats), b.predict_proba(feats))
+    assert not np.array_equal(a.predict_proba(feats), c.predict_proba(feats))

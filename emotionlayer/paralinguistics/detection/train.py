@@ -271,87 +271,32 @@ def train_detector(
     Returns:
         The trained :class:`WindowClassifier` (its ``info`` says what it was trained on).
     """
-    from ...audio import load_audio
-    from ..bank import EventBank
-
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    config = FeatureConfig()
-    sr = config.sample_rate
-    records: list[EventRow] = []
-    for manifest in manifests:
-        records.extend(read_event_manifest(manifest))
-    if max_recordings is not None:
-        records = records[:max_recordings]
-    real_clips: list[EventRow] = []
-    for manifest in clips:
-        real_clips.extend(map_clip_labels(read_event_manifest(manifest), label_map))
+    records, real_clips = _read_rows(manifests, clips, label_map, max_recordings)
     bank = None
     if isolated_per_label > 0:
-        bank = EventBank(list(bank_folders), include_packaged=include_packaged_bank, seed=seed, match_pitch=False)
-    event_labels = set(bank.labels if bank is not None else ())
-    for record in [*records, *real_clips]:
-        if record.events is not None:
-            event_labels.update(e.label for e in record.events if e.label not in ("pause",))
-        elif record.label:
-            event_labels.add(record.label)
-    event_labels -= set(BACKGROUND_LABELS)
-    if not event_labels:
-        raise ConfigError("No event labels to train on: give a manifest with events or labels, or use the bank.")
-    label_names = BACKGROUND_LABELS + tuple(sorted(event_labels))
-    label_index = {name: i for i, name in enumerate(label_names)}
+        from ..bank import EventBank
 
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    sources = {"utterances": 0, "clips": 0, "isolated": 0, "speech_files": 0, "background": 0}
-    n_real = len(real_clips)
-    for index, record in enumerate([*records, *real_clips]):
-        audio = load_audio(record.path, sr, max_seconds=None)
-        n_copies = copies if index < len(records) or clip_copies is None else clip_copies
-        if record.events is not None:
-            events, has_speech = list(record.events), True
-            sources["utterances"] += 1
-        else:
-            events, has_speech = _energy_events(audio.samples, record.label, sr), False
-            sources["clips"] += 1
-        for copy in range(n_copies):
-            samples = augment(audio.samples, sr, rng) if copy or n_copies == 1 else audio.samples
-            x, y = _examples(samples, events, has_speech, label_index, config)
-            xs.append(x)
-            ys.append(y)
-    for path in extra_speech:
-        audio = load_audio(path, sr, max_seconds=None)
-        sources["speech_files"] += 1
-        for _ in range(max(copies, 1)):
-            x, y = _examples(augment(audio.samples, sr, rng), [], True, label_index, config)
-            xs.append(x)
-            ys.append(y)
+        bank = EventBank(list(bank_folders), include_packaged=include_packaged_bank, seed=seed, match_pitch=False)
+    windows = TrainingWindows(_label_names(bank, [*records, *real_clips]))
+    # The same random generator feeds every step, in this order: the order is part of the seed's result.
+    windows.add_rows(records, copies, rng)
+    windows.add_rows(real_clips, copies if clip_copies is None else clip_copies, rng)
+    windows.add_speech_files(extra_speech, copies, rng)
     if bank is not None:
-        for label in bank.labels:
-            for _ in range(isolated_per_label):
-                samples, events = isolated_recording(bank, label, rng, sr, speed_perturb=speed_perturb)
-                x, y = _examples(augment(samples, sr, rng, noise_db=(10.0, 45.0)), events, False, label_index, config)
-                xs.append(x)
-                ys.append(y)
-                sources["isolated"] += 1
-    for _ in range(background):
-        x, y = _examples(background_recording(rng, sr), [], False, label_index, config)
-        xs.append(x)
-        ys.append(y)
-        sources["background"] += 1
-    if not xs:
-        raise ConfigError("No training windows were made. Give a manifest or keep isolated_per_label > 0.")
-    x = np.concatenate(xs)
-    y = np.concatenate(ys)
-    counts = {name: int(np.sum(y == i)) for i, name in enumerate(label_names)}
+        windows.add_isolated(bank, isolated_per_label, rng, speed_perturb)
+    windows.add_background(background, rng)
+    x, y = windows.arrays()
+    counts = {name: int(np.sum(y == i)) for i, name in enumerate(windows.label_names)}
     logger.info("Training on %d windows: %s", len(y), counts)
-    model = fit_classifier(x, y, label_names, hidden=hidden, seed=seed, feature_config=config)
+    model = fit_classifier(x, y, windows.label_names, hidden=hidden, seed=seed, feature_config=windows.config)
     model.info.update(
         {
-            "trained_on": sources,
+            "trained_on": windows.sources,
             "windows_per_label": counts,
             "augmented_copies": copies,
-            "real_clips": n_real,
+            "real_clips": len(real_clips),
             "real_clip_copies": copies if clip_copies is None else clip_copies,
             "speed_perturb": speed_perturb,
             "seconds": round(time.perf_counter() - started, 1),
@@ -361,6 +306,122 @@ def train_detector(
     if out_dir is not None:
         model.save(out_dir)
     return model
+
+
+def _read_rows(
+    manifests: Sequence[str | os.PathLike],
+    clips: Sequence[str | os.PathLike],
+    label_map: Mapping[str, str] | str | None,
+    max_recordings: int | None,
+) -> tuple[list[EventRow], list[EventRow]]:
+    """The manifests' rows (at most ``max_recordings``) and the real clips' rows with their labels mapped."""
+    records: list[EventRow] = []
+    for manifest in manifests:
+        records.extend(read_event_manifest(manifest))
+    if max_recordings is not None:
+        records = records[:max_recordings]
+    real_clips: list[EventRow] = []
+    for manifest in clips:
+        real_clips.extend(map_clip_labels(read_event_manifest(manifest), label_map))
+    return records, real_clips
+
+
+def _label_names(bank: Any, rows: Sequence[EventRow]) -> tuple[str, ...]:
+    """The detector's classes: the background labels, then every event label of the bank and the rows, sorted.
+
+    Raises:
+        ConfigError: there is no event label at all.
+    """
+    event_labels = set(bank.labels if bank is not None else ())
+    for row in rows:
+        if row.events is not None:
+            event_labels.update(e.label for e in row.events if e.label not in ("pause",))
+        elif row.label:
+            event_labels.add(row.label)
+    event_labels -= set(BACKGROUND_LABELS)
+    if not event_labels:
+        raise ConfigError("No event labels to train on: give a manifest with events or labels, or use the bank.")
+    return BACKGROUND_LABELS + tuple(sorted(event_labels))
+
+
+class TrainingWindows:
+    """The training set of a detector, built recording by recording: feature windows and their classes.
+
+    Each ``add_*`` step makes its recordings (augmented copies drawn from ``rng``), cuts them into windows
+    with :func:`window_targets`, and counts them in :attr:`sources`.
+
+    Args:
+        label_names: The detector's classes (the background labels first).
+        config: The feature settings.
+    """
+
+    def __init__(self, label_names: Sequence[str], config: FeatureConfig | None = None) -> None:
+        self.label_names = tuple(label_names)
+        self.label_index = {name: i for i, name in enumerate(self.label_names)}
+        self.config = config or FeatureConfig()
+        self.sources = {"utterances": 0, "clips": 0, "isolated": 0, "speech_files": 0, "background": 0}
+        self._xs: list[np.ndarray] = []
+        self._ys: list[np.ndarray] = []
+
+    def add(self, samples: np.ndarray, events: Sequence[Event], has_speech: bool) -> None:
+        """One recording's windows (those half in an event are left out)."""
+        x, y = _examples(samples, events, has_speech, self.label_index, self.config)
+        self._xs.append(x)
+        self._ys.append(y)
+
+    def add_rows(self, rows: Sequence[EventRow], copies: int, rng: np.random.Generator) -> None:
+        """Manifest rows: utterances with timed events, or clips whose loud part is the event; ``copies``
+        copies each, all but the first augmented (the only one, augmented, when ``copies`` is 1)."""
+        from ...audio import load_audio
+
+        sr = self.config.sample_rate
+        for row in rows:
+            audio = load_audio(row.path, sr, max_seconds=None)
+            if row.events is not None:
+                events, has_speech = list(row.events), True
+                self.sources["utterances"] += 1
+            else:
+                events, has_speech = _energy_events(audio.samples, row.label, sr), False
+                self.sources["clips"] += 1
+            for copy in range(copies):
+                samples = augment(audio.samples, sr, rng) if copy or copies == 1 else audio.samples
+                self.add(samples, events, has_speech)
+
+    def add_speech_files(self, paths: Sequence[str | os.PathLike], copies: int, rng: np.random.Generator) -> None:
+        """Plain speech recordings (no events), augmented ``copies`` times (at least once)."""
+        from ...audio import load_audio
+
+        sr = self.config.sample_rate
+        for path in paths:
+            audio = load_audio(path, sr, max_seconds=None)
+            self.sources["speech_files"] += 1
+            for _ in range(max(copies, 1)):
+                self.add(augment(audio.samples, sr, rng), [], True)
+
+    def add_isolated(self, bank: Any, per_label: int, rng: np.random.Generator, speed_perturb: bool = False) -> None:
+        """``per_label`` isolated-event recordings (:func:`isolated_recording`) of every bank label, augmented."""
+        sr = self.config.sample_rate
+        for label in bank.labels:
+            for _ in range(per_label):
+                samples, events = isolated_recording(bank, label, rng, sr, speed_perturb=speed_perturb)
+                self.add(augment(samples, sr, rng, noise_db=(10.0, 45.0)), events, False)
+                self.sources["isolated"] += 1
+
+    def add_background(self, count: int, rng: np.random.Generator) -> None:
+        """``count`` recordings of background noise alone (:func:`background_recording`)."""
+        for _ in range(count):
+            self.add(background_recording(rng, self.config.sample_rate), [], False)
+            self.sources["background"] += 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every window's features and class.
+
+        Raises:
+            ConfigError: no window was made.
+        """
+        if not self._xs:
+            raise ConfigError("No training windows were made. Give a manifest or keep isolated_per_label > 0.")
+        return np.concatenate(self._xs), np.concatenate(self._ys)
 
 
 def train_ensemble(members: int = 1, seed: int = 0, out_dir: str | os.PathLike | None = None, **options: Any) -> WindowClassifier:
