@@ -23,9 +23,9 @@ from typing import Any, Union
 
 import numpy as np
 
-from ...components.llm.decoding import text_pieces
 from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
+from ..common.decoding import EncodedSpeech, stream_pieces
 from ..common.inference import SpeechLLM
 from .checkpoint import FOLDER
 from .config import EChatConfig
@@ -68,21 +68,6 @@ class EChatOutput:
             emotion=EmotionPrediction.from_dict(emotion) if emotion else None,
             timings={k: float(v) for k, v in (data.get("timings") or {}).items()},
         )
-
-
-@dataclass(frozen=True)
-class EncodedSpeech:
-    """A clip after the encoder and connector (see :meth:`EChat.encode`).
-
-    Attributes:
-        speech: The model's encoded speech (decoder input embeddings and the emotion logits).
-        emotion: The emotion head's prediction; ``None`` for a stage-1 model.
-        seconds: Time the encoding took.
-    """
-
-    speech: Any
-    emotion: EmotionPrediction | None
-    seconds: float
 
 
 class EChat(SpeechLLM):
@@ -144,14 +129,15 @@ class EChat(SpeechLLM):
         return prediction
 
     def encode(self, audio: Audio) -> EncodedSpeech:
-        """Run the encoder and connector once: what generation starts from, and the emotion heard.
+        """Run the encoder and connector once: what generation starts from (``inputs``), and the emotion heard
+        (``emotion``; ``None`` for a stage-1 model).
 
         Use it with :meth:`stream_encoded` when the emotion is needed before the reply is written (a
         dialogue system shows what it heard first, then speaks).
         """
         start = time.perf_counter()
         speech = self._encode(audio)
-        return EncodedSpeech(speech, self._prediction(speech), time.perf_counter() - start)
+        return EncodedSpeech(speech, time.perf_counter() - start, self._prediction(speech))
 
     def stream_encoded(
         self,
@@ -168,24 +154,12 @@ class EChat(SpeechLLM):
         Args: as :meth:`stream_reply`; ``timings`` (if given) receives ``first_token`` and ``generate``
         (seconds from the start of this call).
         """
-        import torch
 
-        if max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
-        timings = timings if timings is not None else {}
-        generator = None
-        if temperature > 0:
-            generator = torch.Generator(device=self.model.device).manual_seed(int(seed if seed is not None else 0))
-        start = time.perf_counter()
+        def tokens(generator: Any) -> Iterator[int]:
+            return self.model.generate_ids(encoded.inputs, prompt, max_new_tokens, temperature, top_p, generator)
 
-        def tokens() -> Iterator[int]:
-            for token in self.model.generate_ids(encoded.speech, prompt, max_new_tokens, temperature, top_p, generator):
-                timings.setdefault("first_token", time.perf_counter() - start)
-                yield token
-
-        yield from text_pieces(tokens(), self.model.tokenizer)
-        timings["generate"] = time.perf_counter() - start
-        timings.setdefault("first_token", timings["generate"])
+        model = self.model
+        yield from stream_pieces(tokens, model.tokenizer, model.device, max_new_tokens, temperature, seed, timings)
 
     def _stream(
         self,

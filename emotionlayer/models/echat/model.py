@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...components.llm.decoding import sample_token
 from ...errors import ConfigError
 from ..common.backbones import SpeechEncoder
+from ..common.decoding import decode, prefill
 from ..common.layers import (
     IGNORE_INDEX,
     LayerWeightedSum,
@@ -418,22 +418,8 @@ class EChatModel(nn.Module):
             generator: Random generator for sampling.
         """
         embeds, mask, _ = self.build_inputs(speech, self.prompt_ids(prompt))
-        out = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
-        logits = out.logits[0, -1]
-        for _ in range(max_new_tokens):
-            token = sample_token(logits, temperature, top_p, generator)
-            if token in self.eos_ids:
-                return
-            yield token
-            mask = torch.cat([mask, mask.new_ones(1, 1)], dim=1)
-            past = getattr(out, self._cache_arg)
-            out = self.llm(
-                input_ids=torch.tensor([[token]], device=self.device),
-                attention_mask=mask,
-                use_cache=True,
-                **{self._cache_arg: past},
-            )
-            logits = out.logits[0, -1]
+        state = prefill(self.llm, self._cache_arg, embeds, mask)
+        yield from decode(self.llm, self._cache_arg, state, self.eos_ids, max_new_tokens, temperature, top_p, generator)
 
 
 def build_model(config: EChatConfig, device: str = "cpu", llm_dtype: str = "float32") -> EChatModel:

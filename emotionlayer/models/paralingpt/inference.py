@@ -21,9 +21,9 @@ from typing import Any, Union
 
 import numpy as np
 
-from ...components.llm.decoding import text_pieces
 from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
+from ..common.decoding import EncodedSpeech, check_max_new_tokens, stream_pieces
 from ..common.inference import SpeechLLM
 from .checkpoint import FOLDER
 from .config import ParalinGPTConfig
@@ -67,14 +67,6 @@ class ParalinGPTOutput:
         }
 
 
-@dataclass(frozen=True)
-class EncodedSpeech:
-    """A clip's soft prefix (see :meth:`ParalinGPT.encode`) and the seconds it took."""
-
-    prefix: Any
-    seconds: float
-
-
 class Reading:
     """One turn read by the model: the emotion heard, and the rest of the answer on demand.
 
@@ -105,19 +97,16 @@ class Reading:
         self, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = 0
     ) -> Iterator[str]:
         """Yield the text the model writes after `` {emotion} |``, piece by piece; close to stop early."""
-        import torch
-
         if self._state is None:
             raise ConfigError("This reading was already used; call ParalinGPT.read again for another answer.")
-        if max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
+        check_max_new_tokens(max_new_tokens)
         state, self._state = self._state, None
         inner = self._model.model
-        generator = None
-        if temperature > 0:
-            generator = torch.Generator(device=inner.device).manual_seed(int(seed if seed is not None else 0))
-        tokens = inner.generate_ids(state, self.emotion.label, max_new_tokens, temperature, top_p, generator)
-        for piece in text_pieces(tokens, inner.tokenizer):
+
+        def tokens(generator: Any) -> Iterator[int]:
+            return inner.generate_ids(state, self.emotion.label, max_new_tokens, temperature, top_p, generator)
+
+        for piece in stream_pieces(tokens, inner.tokenizer, inner.device, max_new_tokens, temperature, seed):
             self.generated += piece
             yield piece
 
@@ -166,7 +155,7 @@ class ParalinGPT(SpeechLLM):
     # ------------------------------------------------------------------------------------------------
 
     def encode(self, audio: Audio) -> EncodedSpeech:
-        """Run the frozen encoder and the adapter once: the soft prefix of the clip."""
+        """Run the frozen encoder and the adapter once: the soft prefix of the clip (``inputs``)."""
         import torch
 
         start = time.perf_counter()
@@ -184,7 +173,7 @@ class ParalinGPT(SpeechLLM):
         import torch
 
         start = time.perf_counter()
-        state = self.model.prefill(encoded.prefix, transcript)
+        state = self.model.prefill(encoded.inputs, transcript)
         labels = list(state.emotion_scores)
         probs = torch.softmax(torch.tensor([state.emotion_scores[k] for k in labels], dtype=torch.float64), dim=0)
         emotion = EmotionPrediction.from_probabilities(dict(zip(labels, probs.tolist(), strict=True)), model=self.name)

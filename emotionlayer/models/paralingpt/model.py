@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...components.llm.decoding import sample_token
 from ...errors import ConfigError
 from ..common.backbones import SpeechEncoder
+from ..common.decoding import DecoderState, decode, feed, prefill
 from ..common.layers import (
     IGNORE_INDEX,
     LayerWeightedSum,
@@ -131,19 +131,11 @@ class ParalinGPTLoss:
 
 
 @dataclass
-class Prefill:
-    """The LLM's state after reading one turn's input (see :meth:`ParalinGPTModel.prefill`).
+class Prefill(DecoderState):
+    """The LLM's state after reading one turn's input (see :meth:`ParalinGPTModel.prefill`): a decoder state
+    (logits, cache, mask) and ``emotion_scores``, the log-probability of each label as the emotion field's
+    value (label -> score)."""
 
-    Attributes:
-        logits: Next-token logits after the input.
-        cache: The key/value cache.
-        mask: The attention mask so far ``(1, positions)``.
-        emotion_scores: Log-probability of each label as the emotion field's value (label -> score).
-    """
-
-    logits: torch.Tensor
-    cache: Any
-    mask: torch.Tensor
     emotion_scores: dict[str, float] = field(default_factory=dict)
 
 
@@ -402,17 +394,6 @@ class ParalinGPTModel(nn.Module):
     # ----------------------------------------------------------------------------------------------
     # inference
 
-    def _step(self, ids: Sequence[int], cache: Any, mask: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
-        """Feed tokens after a cache; return the last logits, the cache and the extended mask."""
-        mask = torch.cat([mask, mask.new_ones(1, len(ids))], dim=1)
-        out = self.llm(
-            input_ids=torch.tensor([list(ids)], device=self.device),
-            attention_mask=mask,
-            use_cache=True,
-            **{self._cache_arg: cache},
-        )
-        return out.logits[0], getattr(out, self._cache_arg), mask
-
     @torch.inference_mode()
     def prefill(self, prefix: torch.Tensor, transcript: str) -> Prefill:
         """Read one turn (its ``(1, K, d)`` prefix and transcript) up to ``emotion:`` and score every label.
@@ -421,19 +402,18 @@ class ParalinGPTModel(nn.Module):
         model's own distribution over the labels, which no garbled text can break.
         """
         embeds, mask, _, _ = self.build_inputs(prefix, [self.prompt_ids(transcript) + self._field_ids])
-        out = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=True)
-        logits = out.logits[0, -1]
-        cache = getattr(out, self._cache_arg)
-        first = torch.log_softmax(logits.float(), dim=-1)
+        state = prefill(self.llm, self._cache_arg, embeds, mask)
+        first = torch.log_softmax(state.logits[-1].float(), dim=-1)
         scores: dict[str, float] = {}
         for label, ids in self._label_ids.items():
             score = float(first[ids[0]])
             if len(ids) > 1:  # the label's later tokens, each after the ones before (on a copy of the cache)
-                rest, _, _ = self._step(ids[:-1], copy.deepcopy(cache), mask)
+                copy_state = DecoderState(state.logits, copy.deepcopy(state.cache), state.mask)
+                rest = feed(self.llm, self._cache_arg, ids[:-1], copy_state).logits
                 steps = torch.log_softmax(rest.float().reshape(len(ids) - 1, -1), dim=-1)
                 score += float(sum(steps[i, ids[i + 1]] for i in range(len(ids) - 1)))
             scores[label] = score
-        return Prefill(logits, cache, mask, scores)
+        return Prefill(state.logits, state.cache, state.mask, scores)
 
     @torch.inference_mode()
     def generate_ids(
@@ -449,15 +429,8 @@ class ParalinGPTModel(nn.Module):
 
         ``state`` is used up (its cache grows).
         """
-        logits, cache, mask = self._step(self._label_ids[emotion] + self._bar_ids, state.cache, state.mask)
-        logits = logits[-1]
-        for _ in range(max_new_tokens):
-            token = sample_token(logits, temperature, top_p, generator)
-            if token in self.eos_ids:
-                return
-            yield token
-            logits, cache, mask = self._step([token], cache, mask)
-            logits = logits[-1]
+        forced = feed(self.llm, self._cache_arg, self._label_ids[emotion] + self._bar_ids, state)
+        yield from decode(self.llm, self._cache_arg, forced, self.eos_ids, max_new_tokens, temperature, top_p, generator)
 
 
 def build_model(config: ParalinGPTConfig, device: str = "cpu", llm_dtype: str = "float32") -> ParalinGPTModel:
