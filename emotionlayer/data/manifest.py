@@ -19,6 +19,12 @@ column         required  meaning
 ``speaker``    no        speaker id (used to validate by leaving speakers out)
 ``text``       no        what is said
 ``language``   no        ISO 639-1 code
+``split``      no        ``train``, ``dev`` or ``test``: which part of a dataset the row is in
+``corpus``     no        the corpus the clip comes from (``RAVDESS``...)
+``reply``      no        a reply to the clip to train on (``response`` is read the same way)
+``reference``  no        one reference reply to score a dialogue system's reply against
+``references`` no        several reference replies: a JSON list of strings or of :class:`Reference`
+                         objects (``{"text": ..., "emotion": ..., "writer": {...}}``)
 =============  ========  ==============================================================================
 
 Other columns are kept in :attr:`ManifestRow.extra`. Example CSV::
@@ -30,6 +36,7 @@ Other columns are kept in :attr:`ManifestRow.extra`. Example CSV::
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +45,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ConfigError, EmotionLayerError
+from ..files import write_text_atomic
 from ..labels import canonical
 from ..types import Audio, Event, SpeakingStyle, Utterance
 
@@ -50,11 +58,81 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "speaker": ("speaker", "speaker_id", "spk"),
     "text": ("text", "transcript", "sentence"),
     "language": ("language", "lang"),
+    "split": ("split",),
+    "corpus": ("corpus",),
+    "reply": ("reply", "response"),
+    "reference": ("reference",),
+    "references": ("references",),
 }
 
 
 class ManifestError(ConfigError):
     """A manifest that cannot be read, or a row in it that is not valid."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference reply of a clip: what a good answer says, and who wrote it.
+
+    Attributes:
+        text: The reply.
+        emotion: The emotion the reply is to be said with (a public benchmark's "reply emotion"), if known.
+        writer: Where the reply came from (system, template, model file hash, decoding, seed...), if known.
+    """
+
+    text: str
+    emotion: str | None = None
+    writer: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"text", "emotion", "writer"}`` without the keys that are empty."""
+        out: dict[str, Any] = {"text": self.text}
+        if self.emotion:
+            out["emotion"] = self.emotion
+        if self.writer:
+            out["writer"] = dict(self.writer)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | str) -> Reference:
+        """A reference from its dict, or from a bare string (the reply alone).
+
+        Raises:
+            ValueError: no ``text``, or an emotion label that is not known.
+        """
+        if isinstance(data, str):
+            data = {"text": data}
+        text = str(data.get("text") or "").strip()
+        if not text:
+            raise ValueError(f"a reference needs a non-empty 'text', got {dict(data)!r}")
+        emotion = _clean(data.get("emotion"))
+        writer = data.get("writer")
+        return cls(text=text, emotion=canonical(emotion) if emotion else None, writer=dict(writer) if writer else None)
+
+
+def parse_references(value: Any) -> tuple[Reference, ...]:
+    """A ``references`` cell as references: a list (JSONL) or its JSON text (CSV) of strings or objects.
+
+    Raises:
+        ValueError: the cell is not a JSON list of strings or ``{"text": ...}`` objects.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"'references' is not JSON ({exc.msg}); write a JSON list such as [\"Reply one.\", \"Reply two.\"]") from None
+    if not isinstance(value, list):
+        raise ValueError(f"'references' must be a JSON list of replies, got a {type(value).__name__}")
+    try:
+        return tuple(Reference.from_dict(item) for item in value)
+    except (AttributeError, TypeError):
+        raise ValueError("each item of 'references' must be a string or an object with a 'text' key") from None
+
+
+#: The typed fields of :class:`ManifestRow` besides ``path``, in the order they are written.
+_ROW_FIELDS: tuple[str, ...] = ("emotion", "speaker", "text", "language", "split", "corpus", "reply", "reference")
 
 
 @dataclass(frozen=True)
@@ -67,8 +145,13 @@ class ManifestRow:
         speaker: Speaker id, if given.
         text: What is said, if given.
         language: Language code, if given.
+        split: ``train``, ``dev``, ``test``..., if given.
+        corpus: The corpus the clip comes from, if given.
+        reply: A reply to train on (column ``reply`` or ``response``), if given.
+        reference: One reference reply (column ``reference``), if given.
+        references: Reference replies (column ``references``); see :attr:`reference_set` for all of them.
         extra: Every other column, as strings (CSV) or JSON values (JSONL).
-        line: Line number in the manifest (for error messages).
+        line: Line number in the manifest (for error messages; not compared).
     """
 
     path: str
@@ -76,8 +159,31 @@ class ManifestRow:
     speaker: str | None = None
     text: str | None = None
     language: str | None = None
+    split: str | None = None
+    corpus: str | None = None
+    reply: str | None = None
+    reference: str | None = None
+    references: tuple[Reference, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
-    line: int = 0
+    line: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        # A typed column passed in ``extra`` (older callers) moves to its field.
+        moved = {k: v for k, v in self.extra.items() if k in _ROW_FIELDS or k == "references"}
+        if moved:
+            object.__setattr__(self, "extra", {k: v for k, v in self.extra.items() if k not in moved})
+            for name, value in moved.items():
+                if name == "references" and not self.references:
+                    object.__setattr__(self, "references", parse_references(value))
+                elif name != "references" and getattr(self, name) is None:
+                    object.__setattr__(self, name, _clean(value))
+
+    @property
+    def reference_set(self) -> tuple[Reference, ...]:
+        """Every reference reply of the row: ``references``, else the single ``reference``, else none."""
+        if self.references:
+            return self.references
+        return (Reference(self.reference),) if self.reference else ()
 
     def load_audio(self, sample_rate: int | None = 16000, max_seconds: float | None = None) -> Audio:
         """Load this row's audio (validated, mono, resampled to ``sample_rate``)."""
@@ -97,15 +203,42 @@ class ManifestRow:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "path": self.path,
-            "emotion": self.emotion,
-            "speaker": self.speaker,
-            "text": self.text,
-            "language": self.language,
-        }
+        """The manifest line: ``path``, the typed fields (``references`` as a list of objects, left out when
+        there are none), then the extra columns."""
+        out: dict[str, Any] = {"path": self.path}
+        out.update({name: getattr(self, name) for name in _ROW_FIELDS})
+        if self.references:
+            out["references"] = [r.to_dict() for r in self.references]
         out.update(self.extra)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], line: int = 0) -> ManifestRow:
+        """A row from a manifest line as written by :meth:`to_dict` (keys as in :data:`COLUMN_ALIASES`).
+
+        The path is taken as written; labels are made canonical; unknown keys go to ``extra``.
+
+        Raises:
+            KeyError: no ``path``.
+            ValueError: an unknown emotion label or unreadable ``references``.
+        """
+        standard, extra = _normalise_keys(dict(data))
+        raw_path = _clean(standard.get("path"))
+        if raw_path is None:
+            raise KeyError("path")
+        emotion = _clean(standard.get("emotion"))
+        try:
+            emotion = canonical(emotion) if emotion is not None else None
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return cls(
+            path=raw_path,
+            emotion=emotion,
+            **{name: _clean(standard.get(name)) for name in _ROW_FIELDS if name != "emotion"},
+            references=parse_references(standard.get("references")),
+            extra=extra,
+            line=line,
+        )
 
 
 def _clean(value: Any) -> str | None:
@@ -201,33 +334,19 @@ def read_manifest(
     rows: list[ManifestRow] = []
     missing: list[str] = []
     for number, record in _rows_from_file(manifest):
-        standard, extra = _normalise_keys(record)
         where = f"{manifest} line {number}"
-        raw_path = _clean(standard.get("path"))
-        if raw_path is None:
-            raise ManifestError(f"{where} has no audio path. Every row needs a 'path' column (relative or absolute).")
-        audio_path = _resolve(raw_path, base)
-        emotion = _clean(standard.get("emotion"))
-        if emotion is not None:
-            try:
-                emotion = canonical(emotion)
-            except ConfigError as exc:
-                raise ManifestError(f"{where}: {exc}") from None
-        elif require_emotion:
+        try:
+            row = ManifestRow.from_dict(record, line=number)
+        except KeyError:
+            raise ManifestError(f"{where} has no audio path. Every row needs a 'path' column (relative or absolute).") from None
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
+        if row.emotion is None and require_emotion:
             raise ManifestError(f"{where} has no emotion label. Fill the 'emotion' column for every row.")
+        audio_path = _resolve(row.path, base)
         if check_files and not audio_path.is_file():
             missing.append(f"line {number}: {audio_path}")
-        rows.append(
-            ManifestRow(
-                path=os.path.normpath(str(audio_path)),
-                emotion=emotion,
-                speaker=_clean(standard.get("speaker")),
-                text=_clean(standard.get("text")),
-                language=_clean(standard.get("language")),
-                extra=extra,
-                line=number,
-            )
-        )
+        rows.append(replace(row, path=os.path.normpath(str(audio_path))))
     if missing:
         shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise ManifestError(
@@ -238,14 +357,29 @@ def read_manifest(
     return rows
 
 
+def _csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: empty for ``None``, JSON text for lists and objects."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def write_manifest(rows: Sequence[ManifestRow], path: PathLike, relative: bool = True) -> Path:
-    """Write rows as CSV (``.csv``) or JSONL (``.jsonl``); paths relative to the manifest when ``relative``."""
+    """Write rows as CSV (``.csv``) or JSONL (``.jsonl``); paths relative to the manifest when ``relative``.
+
+    Columns no row fills are left out; ``references`` is a JSON list (a JSON text in a CSV cell). The file
+    is replaced at once (written aside, then renamed), so a crash never leaves half a manifest.
+    """
     target = Path(path)
+    if target.suffix.lower() not in (".csv", ".jsonl", ".ndjson", ".json"):
+        raise ManifestError(f"Cannot write a manifest as {target.suffix or 'a file without suffix'}: name it .csv or .jsonl.")
     target.parent.mkdir(parents=True, exist_ok=True)
     base = target.resolve().parent
     records = []
     for row in rows:
-        record = row.to_dict()
+        record = {k: v for k, v in row.to_dict().items() if v is not None}
         if relative:
             try:
                 record["path"] = os.path.relpath(row.path, base)
@@ -253,19 +387,110 @@ def write_manifest(rows: Sequence[ManifestRow], path: PathLike, relative: bool =
                 record["path"] = row.path
         records.append(record)
     if target.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        with open(target, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     else:
         columns: list[str] = []
         for record in records:
             columns.extend(k for k in record if k not in columns)
-        with open(target, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            for record in records:
-                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+        text = buffer.getvalue()
+    write_text_atomic(target, text)
     return target
+
+
+# ---------------------------------------------------------------------------- public reply benchmarks
+
+#: Keys read from a reply-benchmark item (first found wins), for :func:`read_reply_benchmark`.
+BENCHMARK_KEYS: dict[str, tuple[str, ...]] = {
+    "path": ("audio", "audio_path", "path", "wav", "file"),
+    "text": ("transcript", "text", "utterance", "sentence"),
+    "emotion": ("emotion", "label", "emotion_label"),
+    "replies": ("replies", "responses", "references", "targets"),
+    "reply_text": ("text", "reply", "response"),
+    "reply_emotion": ("emotion", "reply_emotion", "response_emotion"),
+}
+
+
+def _first(item: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    return next((item[name] for name in names if name in item and item[name] not in (None, "")), None)
+
+
+def _benchmark_label(label: Any, label_map: Mapping[str, str], where: str) -> str | None:
+    text = _clean(label)
+    if text is None:
+        return None
+    text = label_map.get(text.lower(), text)
+    try:
+        return canonical(text)
+    except ConfigError as exc:
+        raise ManifestError(f"{where}: {exc} Map it to a known label, e.g. label_map={{{text.lower()!r}: 'happy'}} (--map-label {text.lower()}=happy).") from None
+
+
+def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = None) -> list[ManifestRow]:
+    """Read a public emotional-reply benchmark into manifest rows with :attr:`ManifestRow.references`.
+
+    The common shape: a JSON list (or JSONL, or ``{"data": [...]}``) of items, each with an audio path
+    (``audio``, ``audio_path``, ``path``), its transcript (``transcript``, ``text``), its emotion label
+    (``emotion``, ``label``) and a list of target replies (``replies``, ``responses``, ``references``),
+    each a string or ``{"text": ..., "emotion": ...}`` (the reply's emotion). Other keys (``speaker``,
+    ``language``, ``split``...) are read as manifest columns. Audio paths stay as written.
+
+    Args:
+        path: The benchmark file.
+        label_map: Lower-case label -> a label emotionlayer knows, for labels outside its set.
+
+    Raises:
+        ManifestError: the file is missing, not JSON of that shape, or an item lacks what it needs; the
+            message names the item.
+    """
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise ManifestError(f"Benchmark file {source} does not exist. Pass a JSON file listing the clips and their replies.")
+    text = source.read_text(encoding="utf-8")
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{source} is neither JSON nor JSONL ({exc.msg}, line {exc.lineno}).") from None
+    if isinstance(data, dict):
+        data = next((data[k] for k in ("data", "items", "clips", "examples") if isinstance(data.get(k), list)), None)
+    if not isinstance(data, list):
+        raise ManifestError(f"{source}: expected a list of items (or {{\"data\": [...]}}), each with audio, transcript, emotion and replies.")
+    mapping = {str(k).lower(): str(v) for k, v in (label_map or {}).items()}
+    rows: list[ManifestRow] = []
+    for number, item in enumerate(data, start=1):
+        where = f"{source} item {number}"
+        if not isinstance(item, dict):
+            raise ManifestError(f"{where} is a JSON {type(item).__name__}, not an object.")
+        audio = _first(item, BENCHMARK_KEYS["path"])
+        replies = _first(item, BENCHMARK_KEYS["replies"])
+        if audio is None or not replies:
+            raise ManifestError(f"{where} needs an audio path ({', '.join(BENCHMARK_KEYS['path'])}) and a non-empty list of replies ({', '.join(BENCHMARK_KEYS['replies'])}).")
+        if isinstance(replies, (str, dict)):
+            replies = [replies]
+        references = []
+        for reply in replies:
+            reply = {"text": reply} if isinstance(reply, str) else dict(reply)
+            body = _clean(_first(reply, BENCHMARK_KEYS["reply_text"]))
+            if body is None:
+                raise ManifestError(f"{where}: a reply has no text (keys {', '.join(BENCHMARK_KEYS['reply_text'])}).")
+            emotion = _benchmark_label(_first(reply, BENCHMARK_KEYS["reply_emotion"]), mapping, where)
+            references.append(Reference(body, emotion))
+        used = {k for keys in (BENCHMARK_KEYS["path"], BENCHMARK_KEYS["text"], BENCHMARK_KEYS["emotion"], BENCHMARK_KEYS["replies"]) for k in keys}
+        others = {k: v for k, v in item.items() if k not in used}
+        row = ManifestRow.from_dict({**others, "path": str(audio)}, line=number)
+        rows.append(replace(row, text=_clean(_first(item, BENCHMARK_KEYS["text"])),
+                            emotion=_benchmark_label(_first(item, BENCHMARK_KEYS["emotion"]), mapping, where),
+                            references=tuple(references)))  # fmt: skip
+    if not rows:
+        raise ManifestError(f"{source} lists no items.")
+    return rows
 
 
 # ------------------------------------------------------------------------------------- dialogue datasets

@@ -55,7 +55,7 @@ _PREFIXES = {"ravdess": "ravdess", "casia": "casia", "urdu": "urdu", "esd": "esd
 
 def corpus_of(row: ManifestRow) -> str:
     """The corpus a clip belongs to: its ``corpus`` column, else its speaker-id prefix, else ``unknown``."""
-    text = str(row.extra.get("corpus") or "").lower()
+    text = str(row.corpus or "").lower()
     for key in _PREFIXES:
         if key in text:
             return key

@@ -64,7 +64,7 @@ def rows_of_split(rows: list[Any], manifest: PathLike, split: str | None) -> lis
     """
     if split is None:
         return rows
-    kept = [r for r in rows if str(r.extra.get("split", "")) == split]
+    kept = [r for r in rows if str(r.split or "") == split]
     if not kept:
         raise ManifestError(f"{manifest} has no rows with split={split!r}. Check the 'split' column or drop --split.")
     return kept
@@ -72,7 +72,7 @@ def rows_of_split(rows: list[Any], manifest: PathLike, split: str | None) -> lis
 
 def reply_of(row: Any) -> str | None:
     """A manifest row's reply: the first non-empty :data:`REPLY_COLUMNS` value, stripped (``None``: none)."""
-    return next((str(row.extra[c]).strip() for c in REPLY_COLUMNS if str(row.extra.get(c) or "").strip()), None)
+    return row.reply.strip() if row.reply and row.reply.strip() else None  # ManifestRow reads REPLY_COLUMNS
 
 
 def feature_cache_dir(configured: PathLike | None = None) -> Path:
