@@ -37,20 +37,33 @@ def test_topline_answers_the_true_text_and_emotion_and_ignores_the_audio():
     assert turn.emotion.label == "sad" and turn.emotion.model == "given"  # the dummy SER would say happy
     cfg = topline.config
     assert turn.response.strategy == cfg.strategy_for("sad").name
-    assert turn.prompt[-1]["content"] == "(sounding sad) My phone broke"
+    assert turn.prompt[-1]["content"] == "(sad) My phone broke"  # topline.j2
     assert turn.response.text == "You said: My phone broke"
     assert turn.audio is not None and turn.timings["total"] > 0
     assert topline.ser is None and topline.asr is None  # nothing to recognise
 
 
-def test_topline_uses_the_cascade_prompt_unless_told_another_template():
-    plain = build_system(DUMMIES, "topline").respond(Utterance(text="Hello there", emotion="angry"))
+def test_topline_writes_with_its_own_template_not_the_cascades():
+    recipe = build_system(DUMMIES, "topline").respond(Utterance(text="Hello there", emotion="angry"))
     cascade = build_system({**DUMMIES, "ser": {"backend": "dummy", "params": {"label": "angry"}},
                             "asr": {"backend": "dummy", "params": {"text": "Hello there"}}}).respond(tone(1.0))  # fmt: skip
-    assert plain.prompt == cascade.prompt and plain.response.text == cascade.response.text
-    recipe = build_system(DUMMIES, "topline:template=topline.j2").respond(Utterance(text="Hello there", emotion="angry"))
-    assert recipe.prompt != plain.prompt and recipe.prompt[-1]["content"] == "(angry) Hello there"
+    assert recipe.prompt != cascade.prompt and recipe.prompt[-1]["content"] == "(angry) Hello there"  # topline.j2
     assert recipe.response.text == "You said: Hello there"
+    told = build_system(DUMMIES, "topline:template=empathetic.j2").respond(Utterance(text="Hello there", emotion="angry"))
+    assert told.prompt == cascade.prompt and told.response.text == cascade.response.text
+
+
+def test_topline_provenance_names_its_template_and_hashes_its_model_file(tmp_path):
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"not really a model, but a file to hash")
+    config = {**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"model_path": str(gguf), "temperature": 0.0}}}
+    provenance = build_system(config, "topline").provenance()
+    assert provenance["template"] == "topline.j2" and provenance["llm_backend"] == "llama-cpp"
+    assert provenance["model_file"] == "tiny.gguf" and provenance["llm_params"]["temperature"] == 0.0
+    import hashlib
+
+    assert provenance["model_sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    assert "model_sha256" not in build_system(DUMMIES, "topline").provenance()  # the dummy LLM has no file
 
 
 @pytest.mark.parametrize(
@@ -69,3 +82,4 @@ def test_topline_seed_overrides_the_llm_seed_only():
     topline = build_system({**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"seed": 0, "max_tokens": 7}}}, "topline:seed=3")
     assert topline.config.llm.params == {"seed": 3, "max_tokens": 7}
     assert topline.llm.options.seed == 3
+    assert build_system(DUMMIES, "topline:seed=3").config.llm.params == {"reply": None}  # the dummy LLM takes no seed

@@ -290,6 +290,7 @@ def _register_groups() -> None:
     evaluate_app.command("asr")(asr_cli.evaluate_asr)
     evaluate_app.command("events")(events_cli.evaluate_events)
     evaluate_app.command("dialogue")(dialogue_cli.evaluate_dialogue)
+    evaluate_app.command("import-references")(dialogue_cli.import_references)
 
 
 def main() -> None:

@@ -13,12 +13,15 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
+
 from ..config import PipelineConfig
 from ..data.manifest import ManifestRow
+from .intervals import Interval
 from .reply_metrics import SENSITIVITY_THRESHOLDS, clip_language
 
 PathLike = Union[str, os.PathLike]
@@ -26,7 +29,7 @@ PathLike = Union[str, os.PathLike]
 
 @dataclass(frozen=True)
 class DialogueClip:
-    """One clip to answer: its audio, what was said (``text``), how (``emotion``), an optional reference.
+    """One clip to answer: its audio, what was said (``text``), how (``emotion``), its reference replies.
 
     Attributes:
         path: Absolute path of the audio.
@@ -35,7 +38,7 @@ class DialogueClip:
         language: The manifest's language column (given to every system as a hint).
         score_language: The language BLEU and SIM use (:func:`clip_language`).
         speaker: Speaker id, if known.
-        reference: A reference reply from the manifest, if any.
+        references: The manifest's reference replies (``references``, else ``reference``), if any.
         audio_sha256: Hash of the audio file (part of the cache key).
     """
 
@@ -45,7 +48,7 @@ class DialogueClip:
     language: str | None = None
     score_language: str = "en"
     speaker: str | None = None
-    reference: str | None = None
+    references: tuple[str, ...] = ()
     audio_sha256: str = ""
 
     @property
@@ -54,8 +57,6 @@ class DialogueClip:
 
     @classmethod
     def from_row(cls, row: ManifestRow, default_language: str | None = None) -> DialogueClip:
-        reference = row.extra.get("reference")
-        reference = str(reference).strip() if reference is not None and str(reference).strip() else None
         return cls(
             path=row.path,
             text=row.text,
@@ -63,7 +64,7 @@ class DialogueClip:
             language=row.language,
             score_language=clip_language(row.text, row.language, default_language),
             speaker=row.speaker,
-            reference=reference,
+            references=tuple(r.text for r in row.reference_set),
             audio_sha256=_file_sha256(row.path),
         )
 
@@ -148,17 +149,28 @@ class DialogueReply:
         )
 
 
+#: Figures with a bootstrap interval, in the order tables show them.
+INTERVAL_FIGURES: tuple[str, ...] = ("sim", "sim_mean_reference", "bleu1", "bleu4", "emotion_contrast",
+                                     "reference_discrimination", "judge_empathy", "judge_fit")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SystemScores:
     """Every figure of one system (``None`` where the system has no such figure).
 
+    With several decoding runs each figure is the mean over runs, and ``run_intervals`` holds its 95%
+    interval over runs. ``intervals`` holds the bootstrap 95% interval over clips of the figures in
+    :data:`INTERVAL_FIGURES`. Definitions: ``docs/evaluation.md``.
+
     Attributes:
         name: The system spec as given (``cascade``, ``echat:model=DIR``...).
-        n: Replies scored.
-        is_reference: Its replies are the reference (then ``bleu1``, ``bleu4`` and ``sim`` are ``None``).
-        bleu1: Corpus BLEU-1 against the references, 0-100.
+        n: Clips scored.
+        runs: Decoding runs (1: greedy).
+        is_writer: This system (same spec) wrote the reference replies.
+        bleu1: Corpus BLEU-1 against all of each clip's references, 0-100.
         bleu4: Corpus BLEU-4, 0-100.
-        sim: Mean cosine x 100 of reply and reference sentence embeddings.
+        sim: Mean over clips of the SIM (cosine x 100) to the best-matching reference.
+        sim_mean_reference: Mean over clips of the mean SIM over the clip's references.
         emotion_accuracy: Share of clips whose emotion it recognised right (systems that recognise one).
         emotion_ua: Unweighted accuracy (mean per-emotion recall).
         wer: Word error rate of its transcripts (systems that transcribe; ``None`` for character languages).
@@ -167,19 +179,30 @@ class SystemScores:
         latency_p90_s: 90th percentile of seconds per turn.
         emotion_sensitivity: Share of same-words, different-emotion clip pairs whose replies differ.
         same_emotion_change: Share of same-words, same-emotion clip pairs whose replies differ (the floor).
-        sensitivity_pairs: Number of different-emotion pairs behind ``emotion_sensitivity``.
+        sensitivity_pairs: Number of different-emotion pairs.
         pair_sim_same_emotion: Mean SIM between the replies to same-words, same-emotion clip pairs.
-        pair_sim_different_emotion: Mean SIM between the replies to same-words, different-emotion clip
-            pairs; below ``pair_sim_same_emotion`` when the emotion shapes the reply.
+        pair_sim_different_emotion: Mean SIM between the replies to same-words, different-emotion pairs.
+        emotion_contrast: ``pair_sim_same_emotion - pair_sim_different_emotion``: how much the emotion
+            alone moves the reply, beyond what another recording of the same words does.
+        reference_discrimination: Share of clips whose reply is closer to the references written for its
+            own emotion than to those of any other emotion for the same words.
+        reference_discrimination_chance: Its chance level (mean of 1/K, K emotions with references).
+        discrimination_clips: Clips it is measured on.
         strategy_match: Share of replies whose strategy is the one of the true emotion.
+        judge_empathy: Mean LLM-judge rating of empathy, 1-5 (with a judge).
+        judge_fit: Mean LLM-judge rating of fit to what was said and how, 1-5 (with a judge).
+        intervals: Figure -> bootstrap 95% interval over clips.
+        run_intervals: Figure -> 95% interval over decoding runs (two runs or more).
     """
 
     name: str
     n: int
-    is_reference: bool = False
+    runs: int = 1
+    is_writer: bool = False
     bleu1: float | None = None
     bleu4: float | None = None
     sim: float | None = None
+    sim_mean_reference: float | None = None
     emotion_accuracy: float | None = None
     emotion_ua: float | None = None
     wer: float | None = None
@@ -191,29 +214,49 @@ class SystemScores:
     sensitivity_pairs: int = 0
     pair_sim_same_emotion: float | None = None
     pair_sim_different_emotion: float | None = None
+    emotion_contrast: float | None = None
+    reference_discrimination: float | None = None
+    reference_discrimination_chance: float | None = None
+    discrimination_clips: int = 0
     strategy_match: float | None = None
+    judge_empathy: float | None = None
+    judge_fit: float | None = None
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    run_intervals: dict[str, Interval] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The per-system JSON object of ``emotionlayer evaluate dialogue --json``."""
-        return {
-            "bleu1": self.bleu1,
-            "bleu4": self.bleu4,
-            "sim": self.sim,
-            "emotion_accuracy": self.emotion_accuracy,
-            "emotion_ua": self.emotion_ua,
-            "wer": self.wer,
-            "cer": self.cer,
-            "latency_median_s": self.latency_median_s,
-            "latency_p90_s": self.latency_p90_s,
-            "emotion_sensitivity": self.emotion_sensitivity,
-            "same_emotion_change": self.same_emotion_change,
-            "sensitivity_pairs": self.sensitivity_pairs,
-            "pair_sim_same_emotion": self.pair_sim_same_emotion,
-            "pair_sim_different_emotion": self.pair_sim_different_emotion,
-            "strategy_match": self.strategy_match,
-            "n": self.n,
-            "is_reference": self.is_reference,
-        }
+        """The per-system JSON object of ``emotionlayer evaluate dialogue --json``: every figure, then
+        ``intervals`` and ``run_intervals`` as ``{figure: [low, high]}``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "intervals", "run_intervals")}
+        out["intervals"] = {k: v.to_list() for k, v in self.intervals.items()}
+        out["run_intervals"] = {k: v.to_list() for k, v in self.run_intervals.items()}
+        return out
+
+    def interval(self, figure: str) -> Interval | None:
+        """The interval to show beside a figure: over runs if there are several, else the bootstrap one."""
+        return self.run_intervals.get(figure) if self.runs > 1 else self.intervals.get(figure)
+
+
+@dataclass(frozen=True)
+class PairwiseDifference:
+    """System ``a`` minus system ``b`` on one figure, with the paired-bootstrap 95% interval.
+
+    The difference is *real* (at the 95% level) when the interval excludes 0.
+    """
+
+    a: str
+    b: str
+    figure: str
+    difference: float
+    interval: Interval | None
+
+    @property
+    def real(self) -> bool:
+        return self.interval is not None and self.interval.excludes(0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "figure": self.figure, "difference": self.difference,
+                "interval": self.interval.to_list() if self.interval else None, "real": self.real}  # fmt: skip
 
 
 @dataclass
@@ -223,64 +266,120 @@ class DialogueReport:
     Attributes:
         n: Clips answered.
         systems: System name -> its figures, in the order the systems were given.
-        reference: ``"manifest"`` (the manifest's ``reference`` column) or the reference system's name.
+        decoding: How every system decoded (``greedy``, or the sampled runs and their seeds).
+        references: Where the reference replies come from (the manifest, and who wrote them).
+        writer: The provenance of the reference set, when the manifest records one.
+        pairwise: Every two systems' differences with paired-bootstrap intervals.
         clips: The clips, in manifest order.
-        replies: System name -> its replies, aligned with ``clips``.
+        replies: System name -> its replies of the first run, aligned with ``clips``.
         per_emotion: System name -> true emotion -> figures on those clips.
         computed: Replies computed by this run (the rest came from the cache).
+        threshold: The one SIM threshold for sensitivity, if set (else per embedding model).
+        bootstrap: ``{"resamples", "seed"}`` of the intervals.
         config: The config the systems were built from.
     """
 
     n: int
     systems: dict[str, SystemScores]
-    reference: str
+    decoding: str = "greedy"
+    references: str = "manifest"
+    writer: dict[str, Any] | None = None
+    pairwise: list[PairwiseDifference] = field(default_factory=list)
     clips: list[DialogueClip] = field(default_factory=list, repr=False)
     replies: dict[str, list[DialogueReply]] = field(default_factory=dict, repr=False)
     per_emotion: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
     computed: int = 0
     threshold: float | None = None
+    bootstrap: dict[str, int] = field(default_factory=dict)
     config: PipelineConfig | None = field(default=None, repr=False)
 
     def to_dict(self, details: bool = False) -> dict[str, Any]:
-        """``{"systems": {name: {"bleu1", "bleu4", "sim", ...}}, "n": N}``; with ``details`` also the
-        reference, the thresholds, the per-emotion figures and every reply."""
-        out: dict[str, Any] = {"systems": {name: s.to_dict() for name, s in self.systems.items()}, "n": self.n}
+        """``{"systems": {name: {"bleu1", ..., "intervals"}}, "pairwise": [...], "decoding", "n"}``; with
+        ``details`` also the references, thresholds, per-emotion figures, clips and every reply."""
+        out: dict[str, Any] = {
+            "systems": {name: s.to_dict() for name, s in self.systems.items()},
+            "pairwise": [d.to_dict() for d in self.pairwise],
+            "decoding": self.decoding,
+            "n": self.n,
+        }
         if details:
-            out["reference"] = self.reference
+            out["references"] = self.references
+            out["writer"] = self.writer
+            out["bootstrap"] = self.bootstrap
             out["sensitivity_thresholds"] = (
                 {"all": self.threshold} if self.threshold is not None else dict(SENSITIVITY_THRESHOLDS)
             )
             out["per_emotion"] = self.per_emotion
             out["clips"] = [
-                {"path": c.path, "text": c.text, "emotion": c.emotion, "language": c.score_language, "reference": c.reference}
+                {"path": c.path, "text": c.text, "emotion": c.emotion, "language": c.score_language, "references": list(c.references)}
                 for c in self.clips
             ]
             out["replies"] = {name: [r.to_dict() for r in rs] for name, rs in self.replies.items()}
         return out
 
     # -- human-readable output ------------------------------------------------------------------
+    def _label(self, name: str) -> str:
+        return f"{name} (wrote the references)" if self.systems[name].is_writer else name
+
+    def _cell(self, s: SystemScores, figure: str, digits: int = 2, scale: float = 1.0) -> str:
+        value = getattr(s, figure)
+        if value is None:
+            return "n/a"
+        interval = s.interval(figure)
+        text = f"{value * scale:.{digits}f}" + ("%" if scale == 100 else "")
+        return text if interval is None else f"{text} [{interval.low * scale:.{digits}f}, {interval.high * scale:.{digits}f}]"
+
     def table(self) -> str:
-        """The figures as a Markdown table (percentages for shares, seconds for latency)."""
-        head = ("system", "BLEU-1", "BLEU-4", "SIM", "emotion acc", "emotion UA", "WER", "sensitivity",
-                "same-emotion change", "strategy match", "median s", "p90 s")  # fmt: skip
+        """The reply figures with their 95% intervals, and recognition figures, as a Markdown table."""
+        head = ("system", "BLEU-1", "BLEU-4", "SIM (best ref)", "SIM (mean over refs)", "emotion acc", "emotion UA",
+                "WER", "strategy match")  # fmt: skip
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
         for name, s in self.systems.items():
-            label = f"{name} (reference)" if s.is_reference else name
-            cells = [label, _num(s.bleu1), _num(s.bleu4), _num(s.sim), _pct(s.emotion_accuracy), _pct(s.emotion_ua),
-                     _pct(s.wer), _pct(s.emotion_sensitivity), _pct(s.same_emotion_change), _pct(s.strategy_match),
-                     _num(s.latency_median_s, 3), _num(s.latency_p90_s, 3)]  # fmt: skip
+            cells = [self._label(name), self._cell(s, "bleu1"), self._cell(s, "bleu4"), self._cell(s, "sim"),
+                     self._cell(s, "sim_mean_reference"), self._cell(s, "emotion_accuracy", 1, 100),
+                     self._cell(s, "emotion_ua", 1, 100), self._cell(s, "wer", 1, 100),
+                     self._cell(s, "strategy_match", 1, 100)]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def sensitivity_table(self) -> str:
-        """Per system: the same-words pairs behind emotion sensitivity, and their mean reply SIM (Markdown)."""
+        """Per system: the same-words pairs, their mean reply SIM, the emotion contrast and the reference
+        discrimination rate, with intervals (Markdown)."""
         lines = ["| system | different-emotion pairs | sensitivity | same-emotion change | mean SIM, same emotion | "
-                 "mean SIM, different emotion |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+                 "mean SIM, different emotion | emotion contrast | reference discrimination (chance) |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for name, s in self.systems.items():
+            chance = "" if s.reference_discrimination_chance is None else f" ({s.reference_discrimination_chance * 100:.1f}%)"
             lines.append(
-                f"| {name} | {s.sensitivity_pairs} | {_pct(s.emotion_sensitivity)} | {_pct(s.same_emotion_change)} | "
-                f"{_num(s.pair_sim_same_emotion, 1)} | {_num(s.pair_sim_different_emotion, 1)} |"
+                f"| {name} | {s.sensitivity_pairs} | {self._cell(s, 'emotion_sensitivity', 1, 100)} | "
+                f"{self._cell(s, 'same_emotion_change', 1, 100)} | {self._cell(s, 'pair_sim_same_emotion', 1)} | "
+                f"{self._cell(s, 'pair_sim_different_emotion', 1)} | {self._cell(s, 'emotion_contrast', 1)} | "
+                f"{self._cell(s, 'reference_discrimination', 1, 100)}{chance} |"
             )
+        return "\n".join(lines)
+
+    def pairwise_table(self) -> str:
+        """Every two systems' differences with the paired-bootstrap 95% interval (Markdown)."""
+        lines = ["| systems | figure | difference | 95% interval | real? |", "|---|---|---:|---:|---|"]
+        names = {"sim": "SIM", "bleu1": "BLEU-1", "bleu4": "BLEU-4"}
+        for d in self.pairwise:
+            interval = "n/a" if d.interval is None else f"[{d.interval.low:.2f}, {d.interval.high:.2f}]"
+            lines.append(f"| {d.a} - {d.b} | {names.get(d.figure, d.figure)} | {d.difference:+.2f} | {interval} | "
+                         f"{'yes' if d.real else 'no: within noise'} |")  # fmt: skip
+        return "\n".join(lines)
+
+    def judge_table(self) -> str:
+        """The LLM judge's mean ratings (1-5) with intervals, for systems it rated (Markdown)."""
+        lines = ["| system | empathy (1-5) | fit (1-5) |", "|---|---:|---:|"]
+        for name, s in self.systems.items():
+            lines.append(f"| {name} | {self._cell(s, 'judge_empathy')} | {self._cell(s, 'judge_fit')} |")
+        return "\n".join(lines)
+
+    def latency_table(self) -> str:
+        """Median and 90th-percentile seconds per turn (Markdown)."""
+        lines = ["| system | median s | p90 s |", "|---|---:|---:|"]
+        for name, s in self.systems.items():
+            lines.append(f"| {name} | {self._cell(s, 'latency_median_s', 3)} | {self._cell(s, 'latency_p90_s', 3)} |")
         return "\n".join(lines)
 
     def emotion_table(self) -> str:
@@ -296,55 +395,75 @@ class DialogueReport:
 
     def markdown(self, command: str | None = None) -> str:
         """The whole report as Markdown (``report.md``)."""
-        reference = (
-            "the manifest's `reference` column"
-            if self.reference == "manifest"
-            else f"the `{self.reference}` system's replies (its own BLEU and SIM are left out: n/a)"
-        )
         thresholds = (
             f"{self.threshold:g} for every language"
             if self.threshold is not None
             else ", ".join(f"{v:g} ({k})" for k, v in SENSITIVITY_THRESHOLDS.items())
         )
+        runs = max((s.runs for s in self.systems.values()), default=1)
+        interval_note = (
+            f"Intervals are 95% over the {runs} decoding runs (mean ± t); the bootstrap intervals over clips are in report.json."
+            if runs > 1
+            else f"Intervals are 95% bootstrap intervals over clips ({self.bootstrap.get('resamples', '?')} resamples, "
+            f"seed {self.bootstrap.get('seed', '?')}: a rerun gives the same ones)."
+        )
         parts = ["# Dialogue evaluation", ""]
         if command:
             parts += ["```bash", command, "```", ""]
         parts += [
-            f"{self.n} clips; reference replies: {reference}.",
+            f"{self.n} clips. **Decoding: {self.decoding}.** Reference replies: {self.references}.",
             "",
             self.table(),
             "",
-            "BLEU-1, BLEU-4 and SIM are 0-100 against the reference; emotion accuracy, UA and WER are of what the "
-            "system recognised (n/a: it recognises none, or was given it); *sensitivity* is the share of clip "
-            "pairs with the same words and different emotions whose replies differ (SIM below the threshold: "
-            f"{thresholds}), *same-emotion change* the same share for pairs with the same emotion; *strategy "
-            "match* the share of replies using the true emotion's empathy strategy; latency is seconds per turn.",
+            "BLEU-1 and BLEU-4 are 0-100 against all of a clip's references; SIM is the cosine x 100 to the best-"
+            "matching reference (and the mean over references); emotion accuracy, UA and WER are of what the system "
+            f"recognised (n/a: it recognises none, or was given it). {interval_note}",
+            "",
+            "## Which differences are real",
+            "",
+            "System a minus system b, with the paired-bootstrap 95% interval of the difference (the same resamples "
+            "of the clips for both): a difference is real when the interval excludes 0.",
+            "",
+            self.pairwise_table() if self.pairwise else "(one system: nothing to compare)",
             "",
             "## Does the reply depend on the emotion?",
             "",
-            "Clip pairs that say the same words: a reply pair *differs* when its SIM is below the threshold. "
-            "Sensitivity well above the same-emotion change, and a lower mean SIM for different emotions "
-            "than for the same emotion, mean the emotion shapes the reply.",
+            "Clip pairs that say the same words. *Emotion contrast* is the mean SIM of the replies to same-emotion "
+            "pairs minus that of different-emotion pairs: above 0 when the emotion moves the reply more than another "
+            f"recording does. *Sensitivity* is the share of different-emotion pairs whose replies differ (SIM below "
+            f"{thresholds}); *same-emotion change* its floor. *Reference discrimination* is the share of replies "
+            "closer to the references written for their own emotion than to any other emotion's (chance in brackets).",
             "",
             self.sensitivity_table(),
+            "",
+        ]
+        if any(s.judge_empathy is not None for s in self.systems.values()):
+            parts += ["## LLM judge", "", self.judge_table(), ""]
+        parts += [
+            "## Latency",
+            "",
+            "Seconds per turn, measured inside the turn. Only comparable between runs on an otherwise idle machine "
+            "with the same --workers.",
+            "",
+            self.latency_table(),
             "",
             "## Per emotion",
             "",
             self.emotion_table(),
             "",
-            "The replies side by side: `replies.md` (and `replies.csv`); every figure: `report.json`.",
+            "The replies side by side: `replies.md` (and `replies.csv`); every figure and interval: `report.json`.",
             "",
         ]
         return "\n".join(parts)
 
     def replies_markdown(self) -> str:
-        """Every clip with each system's reply, for reading (``replies.md``)."""
+        """Every clip with its references and each system's reply, for reading (``replies.md``)."""
         parts = ["# Replies", ""]
         for i, clip in enumerate(self.clips):
             parts.append(f"## {i + 1}. {Path(clip.path).name} ({clip.emotion or '?'}): \"{clip.text or ''}\"")
             parts.append("")
-            if self.reference == "manifest":
-                parts.append(f"- *reference*: {clip.reference}")
+            for reference in clip.references:
+                parts.append(f"- *reference*: {reference}")
             for name, replies in self.replies.items():
                 r = replies[i]
                 heard = f"heard {r.emotion}" + (f', "{r.transcript}"' if r.transcript_model != "given" and r.transcript else "")
@@ -354,19 +473,34 @@ class DialogueReport:
         return "\n".join(parts)
 
     def replies_csv(self) -> str:
-        """One row per clip: path, text, emotion, reference, then each system's reply, emotion and strategy."""
+        """One row per clip: path, text, emotion, references (JSON), then each system's reply, emotion, strategy."""
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        header = ["path", "text", "emotion", "reference"]
+        header = ["path", "text", "emotion", "references"]
         for name in self.replies:
             header += [f"{name} reply", f"{name} emotion", f"{name} strategy", f"{name} seconds"]
         writer.writerow(header)
         for i, clip in enumerate(self.clips):
-            row = [clip.path, clip.text or "", clip.emotion or "", clip.reference or ""]
+            row = [clip.path, clip.text or "", clip.emotion or "", json.dumps(list(clip.references), ensure_ascii=False)]
             for replies in self.replies.values():
                 r = replies[i]
                 row += [r.reply, r.emotion, r.strategy, "" if r.seconds is None else f"{r.seconds:.3f}"]
             writer.writerow(row)
+        return buffer.getvalue()
+
+    def scores_csv(self) -> str:
+        """One row per system and figure: value and 95% interval (bootstrap, and over runs)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["system", "figure", "value", "low", "high", "run_low", "run_high"])
+        for name, s in self.systems.items():
+            for key, value in s.to_dict().items():
+                if key in ("intervals", "run_intervals") or isinstance(value, bool) or value is None:
+                    continue
+                boot, run = s.intervals.get(key), s.run_intervals.get(key)
+                writer.writerow([name, key, value, *(boot.to_list() if boot else ["", ""]), *(run.to_list() if run else ["", ""])])
+        for d in self.pairwise:
+            writer.writerow([f"{d.a} - {d.b}", d.figure, d.difference, *(d.interval.to_list() if d.interval else ["", ""]), "", ""])
         return buffer.getvalue()
 
     def per_emotion_csv(self) -> str:
@@ -379,40 +513,45 @@ class DialogueReport:
         return buffer.getvalue()
 
     def plot(self, path: PathLike) -> str:
-        """A grouped bar chart of each system's BLEU-1, BLEU-4, SIM, emotion accuracy, sensitivity and
-        strategy match (all on 0-100), as a PNG."""
+        """Two panels as a PNG: each system's BLEU-1, BLEU-4, SIM and emotion contrast with their 95% intervals,
+        and every pairwise SIM/BLEU difference with its interval (a bar crossing 0 is within noise)."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        metrics = [("BLEU-1", "bleu1", 1), ("BLEU-4", "bleu4", 1), ("SIM", "sim", 1), ("emotion acc %", "emotion_accuracy", 100),
-                   ("sensitivity %", "emotion_sensitivity", 100), ("strategy match %", "strategy_match", 100)]  # fmt: skip
+        metrics = [("BLEU-1", "bleu1"), ("BLEU-4", "bleu4"), ("SIM", "sim"), ("emotion contrast", "emotion_contrast")]
         names = list(self.systems)
         width = 0.8 / max(1, len(names))
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(metrics)), 4.0))
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.0, 4.5), gridspec_kw={"width_ratios": [1.2, 1.0]})
         for j, name in enumerate(names):
             s = self.systems[name]
-            values = [getattr(s, attr) for _, attr, _ in metrics]
             xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(metrics))]
-            heights = [0.0 if v is None else v * scale for v, (_, _, scale) in zip(values, metrics, strict=True)]
-            bars = ax.bar(xs, heights, width, label=name)
-            for bar, value, height in zip(bars, values, heights, strict=True):
-                label = "n/a" if value is None else f"{height:.0f}"
-                ax.text(bar.get_x() + bar.get_width() / 2, height + 1, label, ha="center", va="bottom", fontsize=7)
+            heights = [getattr(s, attr) or 0.0 for _, attr in metrics]
+            errors = [[0.0, 0.0] if (iv := s.interval(attr)) is None else [h - iv.low, iv.high - h] for h, (_, attr) in zip(heights, metrics, strict=True)]
+            ax.bar(xs, heights, width, yerr=np.array(errors).T, capsize=2, label=name)
+        ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(metrics)), [m[0] for m in metrics])
-        ax.set_ylim(0, 110)
-        ax.set_ylabel("0-100")
-        ax.set_title(f"Dialogue evaluation, {self.n} clips (reference: {self.reference})", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.set_ylabel("0-100 (contrast: SIM points)")
+        ax.set_title(f"{self.n} clips, {self.decoding}; bars: 95% intervals", fontsize=9)
+        ax.legend(fontsize=7)
+        diffs = [d for d in self.pairwise if d.interval is not None]
+        labels = [f"{d.a} - {d.b}: {d.figure}" for d in diffs]
+        for k, d in enumerate(diffs):
+            color = "tab:green" if d.real else "tab:gray"
+            bx.errorbar(d.difference, k, xerr=[[d.difference - d.interval.low], [d.interval.high - d.difference]],
+                        fmt="o", color=color, capsize=2)  # fmt: skip
+        bx.axvline(0, color="black", linewidth=0.6)
+        bx.set_yticks(range(len(diffs)), labels, fontsize=6)
+        bx.set_title("pairwise differences (green: interval excludes 0)", fontsize=9)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
         return str(path)
 
     def write(self, folder: PathLike, command: str | None = None) -> dict[str, str]:
-        """Write ``report.md``, ``report.json``, ``per_emotion.csv``, ``replies.md``, ``replies.csv`` and
-        ``scores.png`` into ``folder`` (created); returns name -> path."""
+        """Write ``report.md``, ``report.json``, ``scores.csv``, ``per_emotion.csv``, ``replies.md``,
+        ``replies.csv`` and ``scores.png`` into ``folder`` (created); returns name -> path."""
         from ..files import write_text_atomic
 
         target = Path(folder).expanduser()
@@ -420,6 +559,7 @@ class DialogueReport:
         texts = {
             "report.md": self.markdown(command),
             "report.json": json.dumps(self.to_dict(details=True), indent=2, ensure_ascii=False),
+            "scores.csv": self.scores_csv(),
             "per_emotion.csv": self.per_emotion_csv(),
             "replies.md": self.replies_markdown(),
             "replies.csv": self.replies_csv(),

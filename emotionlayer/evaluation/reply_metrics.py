@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -83,39 +83,96 @@ def _tokenizer(name: str) -> Callable[[str], str]:
     return _sacrebleu()(tokenize=name).tokenizer
 
 
-def bleu(
+References = Sequence[Union[str, Sequence[str]]]
+
+
+def _reference_lists(references: References) -> list[list[str]]:
+    """Each hypothesis' references as a list (a bare string is one reference)."""
+    return [[str(r)] if isinstance(r, str) else [str(x) for x in r] for r in references]
+
+
+def bleu_statistics(
     hypotheses: Sequence[str],
-    references: Sequence[str],
+    references: References,
     languages: Sequence[str | None] | str | None = None,
     max_order: int = 4,
-) -> float:
-    """Corpus BLEU (0-100) of ``hypotheses`` against one reference each, with sacrebleu.
+) -> np.ndarray:
+    """Each sentence's BLEU sufficient statistics, ``(len(hypotheses), 2 * max_order + 2)``.
 
-    Each sentence is tokenised for its own language first (:func:`bleu_tokenizer_name`: Chinese by
-    character), so a manifest may mix languages. Case-sensitive, sacrebleu's default smoothing.
+    Per row: matching n-grams for n = 1..max_order (clipped against all the sentence's references), the
+    hypothesis n-grams, the hypothesis length and the closest reference length, as sacrebleu counts them.
+    Summed over any subset of rows they give that subset's corpus BLEU (:func:`bleu_from_statistics`), which
+    is how a bootstrap resamples BLEU without recounting n-grams.
 
     Args:
         hypotheses: The replies to score.
-        references: One reference reply per hypothesis.
+        references: Per hypothesis one reference or a list of them (sacrebleu's multi-reference BLEU).
+        languages: One language per pair, or one for all (``None``: English unless CJK text).
+        max_order: 1 for BLEU-1, 4 for BLEU-4.
+
+    Raises:
+        ConfigError: the lists differ in length, are empty, or a hypothesis has no reference.
+    """
+    hypotheses, refs = list(hypotheses), _reference_lists(references)
+    if len(hypotheses) != len(refs):
+        raise ConfigError(f"{len(hypotheses)} hypotheses but {len(refs)} references; they must pair up.")
+    if not hypotheses:
+        raise ConfigError("Nothing to score: no hypotheses were given.")
+    if any(not r for r in refs):
+        raise ConfigError("A hypothesis has no reference reply; give every one at least one.")
+    if languages is None or isinstance(languages, str):
+        langs = [clip_language(r[0], languages) for r in refs]
+    else:
+        langs = [clip_language(r[0], lang) for r, lang in zip(refs, languages, strict=True)]
+    scorer = _sacrebleu()(tokenize="none", max_ngram_order=int(max_order))
+    rows = []
+    for hypothesis, sentence_refs, lang in zip(hypotheses, refs, langs, strict=True):
+        tokenize = _tokenizer(bleu_tokenizer_name(lang))
+        score = scorer.corpus_score([tokenize(hypothesis)], [[tokenize(r)] for r in sentence_refs])
+        rows.append([*score.counts, *score.totals, score.sys_len, score.ref_len])
+    return np.asarray(rows, dtype=np.float64)
+
+
+def bleu_from_statistics(statistics: np.ndarray, max_order: int = 4) -> float:
+    """Corpus BLEU (0-100) from summed (or one row of) :func:`bleu_statistics`, sacrebleu's default smoothing."""
+    stats = np.asarray(statistics, dtype=np.float64)
+    if stats.ndim == 2:
+        stats = stats.sum(axis=0)
+    order = int(max_order)
+    score = _sacrebleu().compute_bleu(
+        [int(round(x)) for x in stats[:order]],
+        [int(round(x)) for x in stats[order : 2 * order]],
+        int(round(stats[2 * order])),
+        int(round(stats[2 * order + 1])),
+        smooth_method="exp",
+        max_ngram_order=order,
+    ).score
+    return round(min(100.0, float(score)), 4)
+
+
+def bleu(
+    hypotheses: Sequence[str],
+    references: References,
+    languages: Sequence[str | None] | str | None = None,
+    max_order: int = 4,
+) -> float:
+    """Corpus BLEU (0-100) of ``hypotheses`` against one reference or several each, with sacrebleu.
+
+    Each sentence is tokenised for its own language first (:func:`bleu_tokenizer_name`: Chinese by
+    character), so a manifest may mix languages. With several references per hypothesis an n-gram counts
+    when any of them has it, and the reference length is the closest one (sacrebleu's multi-reference
+    BLEU). Case-sensitive, sacrebleu's default smoothing.
+
+    Args:
+        hypotheses: The replies to score.
+        references: Per hypothesis one reference reply, or a list of reference replies.
         languages: One language per pair, or one for all (``None``: English unless CJK text).
         max_order: 1 for BLEU-1, 4 for BLEU-4.
 
     Raises:
         ConfigError: the lists differ in length or are empty.
     """
-    hypotheses, references = list(hypotheses), list(references)
-    if len(hypotheses) != len(references):
-        raise ConfigError(f"{len(hypotheses)} hypotheses but {len(references)} references; they must pair up.")
-    if not hypotheses:
-        raise ConfigError("Nothing to score: no hypotheses were given.")
-    if languages is None or isinstance(languages, str):
-        langs = [clip_language(r, languages) for r in references]
-    else:
-        langs = [clip_language(r, lang) for r, lang in zip(references, languages, strict=True)]
-    hyp = [_tokenizer(bleu_tokenizer_name(lang))(h) for h, lang in zip(hypotheses, langs, strict=True)]
-    ref = [_tokenizer(bleu_tokenizer_name(lang))(r) for r, lang in zip(references, langs, strict=True)]
-    score = _sacrebleu()(tokenize="none", max_ngram_order=int(max_order)).corpus_score(hyp, [ref]).score
-    return round(min(100.0, float(score)), 4)
+    return bleu_from_statistics(bleu_statistics(hypotheses, references, languages, max_order), max_order)
 
 
 # -- sentence embeddings -------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""The topline: the cascade's language model, prompt and voice, told the true words and the true emotion.
+"""The topline: the config's language model and voice, told the true words and the true emotion.
 
-E-chat's paper compares its end-to-end model with a "topline": the same kind of LLM given what was
-really said and how it was really said, so that no recognition error (ASR or SER) can hurt its reply.
-:class:`ToplineSystem` is that system for emotionlayer. It *is* the cascade
-(:class:`~emotionlayer.pipeline.CascadePipeline`: same LLM, prompt template, empathy strategies and TTS
-from the config), with the hearing taken away: it answers an :class:`~emotionlayer.types.Utterance` that
-carries ``text`` and ``emotion`` (from a manifest, typically) and ignores any audio it carries.
+E-chat's paper compares its end-to-end model with a "topline": an LLM given what was really said and how
+it was really said, so that no recognition error (ASR or SER) can hurt its reply. In the paper one writer
+(GPT-3.5) wrote both the training replies and the reference replies. :class:`ToplineSystem` is that
+writer for emotionlayer: the cascade's machinery (:class:`~emotionlayer.pipeline.CascadePipeline`: the
+config's LLM, empathy strategies and TTS) with the hearing taken away, prompted with its **own template**,
+``topline.j2`` -- the template ``emotionlayer data generate`` writes the training replies of E-chat and
+ParalinGPT with -- not the cascade's ``empathetic.j2``, so no contestant is scored against its own prompt.
+It answers an :class:`~emotionlayer.types.Utterance` that carries ``text`` and ``emotion`` (from a
+manifest, typically) and ignores any audio it carries.
 
 Example::
 
@@ -17,14 +20,18 @@ Example::
     turn.response.strategy        # the strategy of the *true* emotion ("comfort")
 
 The dialogue evaluator (:mod:`emotionlayer.evaluation.dialogue`) reads :attr:`ToplineSystem.needs_truth`
-and gives it the manifest's text and emotion, while the other systems get the audio alone; when the
-manifest has no reference replies, the topline's replies are the reference, as in the paper.
+and gives it the manifest's text and emotion, while the other systems get the audio alone; ``evaluate
+dialogue --write-references topline`` freezes its replies into a manifest as the reference set, with
+:meth:`ToplineSystem.provenance`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from ..config import PipelineConfig
 from ..errors import ConfigError
@@ -32,6 +39,17 @@ from ..pipeline import CascadePipeline
 from ..registry import register
 from ..types import Dialogue, Utterance
 from .base import StreamEvent, UtteranceLike
+
+
+def _llm_takes_seed(config: PipelineConfig) -> bool:
+    import inspect
+
+    from .. import registry
+
+    try:
+        return "seed" in inspect.signature(registry.get_class("llm", config.llm.backend)).parameters
+    except Exception:  # an unknown backend fails with its own message when it is built
+        return True
 
 
 @register("system", "topline")
@@ -46,6 +64,8 @@ class ToplineSystem(CascadePipeline):
     name = "topline"
     #: Read by evaluators: this system must be given the true ``text`` and ``emotion`` of each clip.
     needs_truth = True
+    #: Its prompt template unless told another: the writer's recipe, shared with ``emotionlayer data generate``.
+    TEMPLATE = "topline.j2"
 
     @classmethod
     def from_config(
@@ -55,17 +75,16 @@ class ToplineSystem(CascadePipeline):
 
         Args:
             config: A :class:`PipelineConfig`, a path to a YAML/JSON file, a dict, or ``None``.
-            template: Another prompt template than the config's, e.g. ``topline.j2`` (the recipe that
-                writes the replies of generated datasets: ``build_system(config, "topline:template=topline.j2")``).
-                Default: the config's template, so that the topline differs from the cascade only in
-                being told what the cascade has to recognise.
+            template: The prompt template (default :data:`TEMPLATE`, ``topline.j2``: the recipe that writes
+                the replies of generated datasets). ``topline:template=empathetic.j2`` gives the cascade's
+                prompt, so that the topline differs from the cascade only in being told what it recognises.
             seed: Another sampling seed for the LLM than the config's (``topline:seed=1``): a second
-                sample of the reference, which shows how far two samples of the same answer differ.
+                sample, which shows how far two samples of the same answer differ. Ignored by an LLM
+                backend that takes no seed (it has none to change).
         """
         config = PipelineConfig.coerce(config)
-        if template:
-            config = replace(config, prompt=replace(config.prompt, template=str(template)))
-        if seed is not None:
+        config = replace(config, prompt=replace(config.prompt, template=str(template or cls.TEMPLATE)))
+        if seed is not None and _llm_takes_seed(config):
             config = config.with_component("llm", config.llm.backend, **{**config.llm.params, "seed": int(seed)})
         cascade = CascadePipeline.from_config(config)  # components load their weights lazily: SER/ASR never do here
         return cls(ser=None, asr=None, llm=cascade.llm, tts=cascade.tts, renderer=cascade.renderer, config=cascade.config)
@@ -92,6 +111,26 @@ class ToplineSystem(CascadePipeline):
             speaker=utterance.speaker,
             language=utterance.language,
         )
+
+    def provenance(self) -> dict[str, Any]:
+        """Who writes this topline's replies, as a reference set records it: the template, the LLM (its name,
+        backend and parameters) and the SHA-256 of its model file when it has one (a local GGUF)."""
+        params = dict(self.config.llm.params)
+        out: dict[str, Any] = {
+            "template": self.config.prompt.template,
+            "llm": str(getattr(self.llm, "name", self.config.llm.backend)),
+            "llm_backend": self.config.llm.backend,
+            "llm_params": params,
+        }
+        model_file = getattr(self.llm, "model_path", None)
+        if model_file is not None and Path(model_file).is_file():
+            digest = hashlib.sha256()
+            with open(model_file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            out["model_file"] = Path(model_file).name
+            out["model_sha256"] = digest.hexdigest()
+        return out
 
     def warmup(self) -> None:
         """Load the LLM and the voice now (the topline has no recognisers to load)."""
