@@ -82,3 +82,22 @@ def test_sim_of_chinese_strings_uses_e5():
     sims = similarity([same, same], [same, "太好了！真为你高兴。"], "zh")
     assert sims[0] == pytest.approx(100.0, abs=0.01)
     assert sims[1] < sensitivity_threshold("zh")  # a different answer falls below the e5 threshold
+
+
+def test_multi_reference_bleu_counts_an_ngram_found_in_any_reference():
+    from emotionlayer.evaluation.reply_metrics import bleu_from_statistics, bleu_statistics
+
+    hyp = ["I am so sorry about your phone"]
+    one = bleu(hyp, ["I am so glad about your news"], max_order=1)
+    both = bleu(hyp, [["I am so glad about your news", "sorry about the phone"]], max_order=1)
+    assert both == pytest.approx(100 * 7 / 7, abs=0.01) and one < both  # "sorry", "phone" come from the second
+    assert bleu(hyp, [[hyp[0], "something else"]], max_order=4) == 100.0
+    # summed sentence statistics give the corpus score, so a subset's BLEU needs no recount
+    hyps = ["the cat sat on the mat", "a dog barked loudly", "hello there"]
+    refs = [["the cat is on the mat", "a cat sat on a mat"], ["the dog barked"], ["hi there", "hello"]]
+    stats = bleu_statistics(hyps, refs, max_order=4)
+    assert stats.shape == (3, 10)
+    assert bleu_from_statistics(stats, 4) == bleu(hyps, refs, max_order=4)
+    assert bleu_from_statistics(stats[:2], 4) == bleu(hyps[:2], refs[:2], max_order=4)
+    with pytest.raises(ConfigError, match="no reference"):
+        bleu(["a"], [[]])

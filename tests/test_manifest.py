@@ -226,3 +226,65 @@ def test_bad_event_manifests_say_where(clips, content, suffix, message):
     (clips / f"bad{suffix}").write_text(content)
     with pytest.raises(ManifestError, match=message):
         read_event_manifest(clips / f"bad{suffix}")
+
+
+# -- typed dialogue columns and reference sets ---------------------------------------------------------
+def test_manifest_row_round_trips_every_typed_field():
+    from emotionlayer.data.manifest import Reference
+
+    writer = {"system": "topline", "template": "topline.j2", "seed": 0}
+    row = ManifestRow(
+        path="/x/a.wav", emotion="sad", speaker="s1", text="hello", language="en", split="test", corpus="RAVDESS",
+        reply="Hi.", reference=None, references=(Reference("I am sorry.", "sad", writer), Reference("Oh no.")),
+        extra={"gender": "f"},
+    )  # fmt: skip
+    data = row.to_dict()
+    assert data["references"] == [{"text": "I am sorry.", "emotion": "sad", "writer": writer}, {"text": "Oh no."}]
+    assert ManifestRow.from_dict(data) == row
+    assert ManifestRow.from_dict(json.loads(json.dumps(data))).references[0].writer == writer
+    assert row.reference_set == row.references
+    assert ManifestRow(path="/x/a.wav", reference="Hi.").reference_set == (Reference("Hi."),)
+
+
+def test_typed_columns_given_in_extra_move_to_their_fields():
+    row = ManifestRow(path="/x/a.wav", extra={"split": "train", "corpus": "ESD", "response": "Sure.", "pitch": "3"})
+    assert (row.split, row.corpus, row.extra) == ("train", "ESD", {"response": "Sure.", "pitch": "3"})
+    read = ManifestRow.from_dict({"path": "a.wav", "response": "Sure.", "split": "dev"})
+    assert read.reply == "Sure." and read.split == "dev" and read.extra == {}
+
+
+def test_references_survive_csv_and_jsonl(clips, tmp_path):
+    from emotionlayer.data.manifest import Reference
+
+    refs = (Reference("Oh, I'm so sorry, that must hurt.", "sad"), Reference('She said "no", didn\'t she?'))
+    rows = [ManifestRow(path=str(clips / "audio" / "a.wav"), emotion="sad", text="hi", split="test", references=refs)]
+    for suffix in (".csv", ".jsonl"):
+        target = write_manifest(rows, tmp_path / "out" / f"refs{suffix}")
+        again = read_manifest(target)
+        assert again[0].references == refs and again[0].split == "test" and again[0].extra == {}
+    (clips / "m.csv").write_text('path,references\naudio/a.wav,"[""One."", {""text"": ""Two."", ""emotion"": ""cheerful""}]"\n')
+    assert [(r.text, r.emotion) for r in read_manifest(clips / "m.csv")[0].references] == [("One.", None), ("Two.", "happy")]
+    (clips / "bad.csv").write_text("path,references\naudio/a.wav,not json\n")
+    with pytest.raises(ManifestError, match="line 2: 'references' is not JSON"):
+        read_manifest(clips / "bad.csv")
+
+
+def test_read_reply_benchmark_of_the_common_shape(tmp_path):
+    from emotionlayer.data.manifest import read_reply_benchmark
+
+    items = {"data": [
+        {"audio": "a.wav", "transcript": "I got the job", "emotion": "happy", "speaker": "s1",
+         "replies": ["Congratulations!", {"response": "That's great news.", "reply_emotion": "cheerful"}]},
+        {"audio_path": "b.wav", "text": "Leave me alone", "label": "unfriendly",
+         "responses": [{"text": "Okay, I'll give you some space.", "emotion": "neutral"}]},
+    ]}  # fmt: skip
+    (tmp_path / "bench.json").write_text(json.dumps(items))
+    with pytest.raises(ManifestError, match=r"item 2: .*unfriendly.*--map-label unfriendly=happy"):
+        read_reply_benchmark(tmp_path / "bench.json")
+    rows = read_reply_benchmark(tmp_path / "bench.json", {"unfriendly": "angry"})
+    assert [(r.path, r.text, r.emotion, r.speaker) for r in rows] == [("a.wav", "I got the job", "happy", "s1"),
+                                                                      ("b.wav", "Leave me alone", "angry", None)]  # fmt: skip
+    assert [(r.text, r.emotion) for r in rows[0].references] == [("Congratulations!", None), ("That's great news.", "happy")]
+    (tmp_path / "empty.json").write_text(json.dumps([{"audio": "a.wav", "replies": []}]))
+    with pytest.raises(ManifestError, match="item 1 needs an audio path"):
+        read_reply_benchmark(tmp_path / "empty.json")

@@ -82,7 +82,7 @@ class LLMJudge:
             from .. import registry
 
             self._llm = registry.create("llm", "openai", base_url=self.base_url, model=self.model, api_key=self.api_key,
-                                        timeout=self.timeout, max_tokens=48, temperature=0.0, seed=0, max_sentences=None)  # fmt: skip
+                                        timeout=self.timeout, temperature=0.0, seed=0, max_sentences=None)  # fmt: skip
         return parse_rating(self._llm.generate(self.messages(text, emotion, reply)))
 
 
