@@ -40,7 +40,7 @@ def test_generate_gives_a_short_clean_reply(llm: LlamaCppLLM) -> None:
     reply = llm.generate(SAD)
     assert reply and reply == reply.strip()
     assert "<|im_" not in reply and not reply.lower().startswith(("assistant", "smollm"))
-    assert len(reply.split()) < 110  # max_tokens 64 plus a grace to finish the sentence
+    assert len(reply.split()) < 110  # target_tokens 64 plus a grace to finish the sentence
     assert "SmolLM2" in llm.name
 
 
@@ -70,7 +70,7 @@ def test_prompt_cache_is_used_and_does_not_change_replies(llm: LlamaCppLLM) -> N
         {"role": "user", "content": "My friend moved away."},
     ]
     reference = fresh.generate(second_turn, temperature=0.9, seed=5)
-    llm.generate(SAD, max_tokens=4, sentence_grace=0)
+    llm.generate(SAD, target_tokens=4, sentence_grace=0)
     assert llm.generate(second_turn, temperature=0.9, seed=5) == reference
     assert state.reused_tokens >= 32  # the first turn's prompt was not evaluated again
     assert llm.generate(JOB, temperature=0.9, seed=5) == expected  # after another conversation
@@ -78,7 +78,7 @@ def test_prompt_cache_is_used_and_does_not_change_replies(llm: LlamaCppLLM) -> N
 
 def test_limits(llm: LlamaCppLLM) -> None:
     model = llm._load()[0]
-    capped = llm.generate(SAD, max_tokens=6, sentence_grace=0, max_sentences=None, temperature=0)
+    capped = llm.generate(SAD, target_tokens=6, sentence_grace=0, max_sentences=None, temperature=0)
     assert 0 < len(model.tokenize(capped.encode(), add_bos=False)) <= 7
     one = llm.generate(JOB, max_sentences=1, temperature=0)
     assert one[-1] in ".!?…\"'" or len(model.tokenize(one.encode(), add_bos=False)) >= 64
@@ -100,7 +100,7 @@ def test_nested_stream_in_one_thread_is_an_error_not_a_deadlock(llm: LlamaCppLLM
     with pytest.raises(BackendError, match="close"):
         llm.generate(JOB)
     outer.close()  # releases the model
-    assert llm.generate(JOB, max_tokens=4, sentence_grace=0)
+    assert llm.generate(JOB, target_tokens=4, sentence_grace=0)
 
 
 def test_context_overflow_is_a_backend_error() -> None:

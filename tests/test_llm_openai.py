@@ -119,9 +119,9 @@ def test_real_server_model_is_found_from_models_list(llama_server: str, monkeypa
 def test_real_server_respects_sentence_and_token_limits(llama_server: str) -> None:
     llm = OpenAICompatibleLLM(base_url=llama_server, model="smollm2", temperature=0.0, timeout=60)
     messages = [{"role": "user", "content": "Describe a forest in detail."}]
-    one = llm.generate(messages, max_sentences=1, max_tokens=60)
+    one = llm.generate(messages, max_sentences=1, target_tokens=60)
     assert one and sum(one.count(c) for c in ".!?") <= 2  # one sentence (an abbreviation may add a dot)
-    short = "".join(llm.stream_generate(messages, max_tokens=4, sentence_grace=0, max_sentences=None))
+    short = "".join(llm.stream_generate(messages, target_tokens=4, sentence_grace=0, max_sentences=None))
     assert 0 < len(short.split()) <= 4
 
 

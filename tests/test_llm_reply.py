@@ -47,15 +47,15 @@ def test_max_sentences_ends_at_a_sentence_boundary() -> None:
     assert "".join(shaped(["Pi", " is", " 3", ".", "14", ".", " Yes", "."], max_sentences=1)) == "Pi is 3.14."
 
 
-def test_max_tokens_finishes_the_sentence_within_the_grace() -> None:
+def test_target_tokens_finishes_the_sentence_within_the_grace() -> None:
     words = [" w"] * 8 + ["."] + [" x"] * 20 + ["."]
     # the 5-token target is passed inside the first sentence, which ends within the grace
-    assert "".join(shaped(words, max_tokens=5, sentence_grace=10, max_sentences=None)) == ("w" + " w" * 7 + ".")
+    assert "".join(shaped(words, target_tokens=5, sentence_grace=10, max_sentences=None)) == ("w" + " w" * 7 + ".")
     # no grace: a hard cap of 5 tokens
-    assert "".join(shaped(words, max_tokens=5, sentence_grace=0, max_sentences=None)) == "w w w w w"
-    # grace spent without a sentence end: capped at max_tokens + grace
+    assert "".join(shaped(words, target_tokens=5, sentence_grace=0, max_sentences=None)) == "w w w w w"
+    # grace spent without a sentence end: capped at target_tokens + grace
     long = [" y"] * 40
-    assert "".join(shaped(long, max_tokens=5, sentence_grace=3, max_sentences=None)).split() == ["y"] * 8
+    assert "".join(shaped(long, target_tokens=5, sentence_grace=3, max_sentences=None)).split() == ["y"] * 8
 
 
 def test_shaper_stops_consuming_the_token_source_once_done() -> None:
@@ -86,15 +86,27 @@ def test_shaper_strips_surrounding_white_space() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_tokens": 0}, {"temperature": -1}, {"top_p": 0}, {"top_p": 1.5}, {"max_sentences": 0}, {"stop": [""]}],
+    [{"target_tokens": 0}, {"temperature": -1}, {"top_p": 0}, {"top_p": 1.5}, {"max_sentences": 0}, {"stop": [""]}],
 )
 def test_invalid_options_raise_config_error(options: dict) -> None:
     with pytest.raises(ConfigError):
         GenerationOptions(**options)
 
 
+def test_the_old_name_max_tokens_is_read_with_a_deprecation_message() -> None:
+    with pytest.warns(FutureWarning, match="'max_tokens' is now 'target_tokens'"):
+        assert GenerationOptions().with_overrides({"max_tokens": 5}).target_tokens == 5
+    with pytest.warns(FutureWarning):
+        assert GenerationOptions.pick({"target_tokens": 64, "max_tokens": 40, "seed": 3}) == GenerationOptions(
+            target_tokens=40, seed=3
+        )
+    assert GenerationOptions.pick({"target_tokens": 30, "max_tokens": None}) == GenerationOptions(target_tokens=30)
+    with pytest.raises(ConfigError, match="Give target_tokens only"):
+        GenerationOptions.pick({"target_tokens": 30, "max_tokens": 40})
+
+
 def test_unknown_per_call_option_lists_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="max_tokens"):
+    with pytest.raises(ConfigError, match="target_tokens"):
         GenerationOptions().with_overrides({"max_new_tokens": 5})
 
 
@@ -138,9 +150,9 @@ def test_token_pieces_are_the_raw_unshaped_tokens() -> None:
     messages = [{"role": "user", "content": "Hi"}]
     assert list(llm.token_pieces(messages)) == tokens  # role prefix kept, no sentence limit
     assert llm.generate(messages) == "Hi. Two. Three."
-    assert list(llm.token_pieces(messages, max_tokens=2, sentence_grace=0)) == tokens[:2]
+    assert list(llm.token_pieces(messages, target_tokens=2, sentence_grace=0)) == tokens[:2]
     assert llm.seen[-1][1].token_budget == 2
-    with pytest.raises(ConfigError, match="max_tokens"):
+    with pytest.raises(ConfigError, match="target_tokens"):
         llm.token_pieces(messages, max_token=2)
     with pytest.raises(ConfigError):
         llm.token_pieces([])

@@ -73,7 +73,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def llm(tiny_dir: Path) -> TransformersLLM:
-    return TransformersLLM(model_path=str(tiny_dir), device="cpu", temperature=1.0, max_tokens=12, sentence_grace=4)
+    return TransformersLLM(model_path=str(tiny_dir), device="cpu", temperature=1.0, target_tokens=12, sentence_grace=4)
 
 
 def test_generate_returns_text_and_stream_joins_to_it(llm: TransformersLLM) -> None:
@@ -99,10 +99,10 @@ def test_token_budget_is_respected_and_generation_stops_early(llm: TransformersL
     calls = []
     handle = model.register_forward_hook(lambda *args: calls.append(1))
     try:
-        reply = llm.generate(HELLO, max_tokens=5, sentence_grace=0, max_sentences=None, seed=3)
+        reply = llm.generate(HELLO, target_tokens=5, sentence_grace=0, max_sentences=None, seed=3)
         assert reply and len(calls) <= 5  # one forward pass per token, no more than the budget
         calls.clear()
-        llm.generate(HELLO, max_tokens=40, sentence_grace=0, max_sentences=None, stop=[reply[:1]], seed=3)
+        llm.generate(HELLO, target_tokens=40, sentence_grace=0, max_sentences=None, stop=[reply[:1]], seed=3)
         assert len(calls) <= 3  # the stop string is the first thing generated: decoding stops at once
     finally:
         handle.remove()
@@ -137,6 +137,6 @@ def test_bad_paths_are_clear_errors(tmp_path: Path) -> None:
 def test_packaged_gguf_through_transformers() -> None:
     pytest.importorskip("gguf")
     llm = TransformersLLM(device="cpu", temperature=0)
-    reply = llm.generate([{"role": "user", "content": "Say hello."}], max_tokens=20)
+    reply = llm.generate([{"role": "user", "content": "Say hello."}], target_tokens=20)
     assert reply and "<|im_" not in reply
-    assert "".join(llm.stream_generate([{"role": "user", "content": "Say hello."}], max_tokens=20)) == reply
+    assert "".join(llm.stream_generate([{"role": "user", "content": "Say hello."}], target_tokens=20)) == reply

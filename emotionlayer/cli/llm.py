@@ -58,7 +58,9 @@ def chat(
     system: str = typer.Option(_SYSTEM, "--system", help="System prompt: who the assistant is and how it answers."),
     temperature: float = typer.Option(0.3, "--temperature", help="Randomness; 0 always gives the same reply."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed: the same seed gives the same reply."),
-    max_tokens: int = typer.Option(64, "--max-tokens", help="Length the reply aims for (it finishes its sentence)."),
+    target_tokens: int = typer.Option(
+        64, "--target-tokens", "--max-tokens", help="Length the reply aims for (it finishes its sentence)."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help='Print one JSON line per reply: {"reply", "model", "first_piece_s", "total_s"}.'
     ),
@@ -68,7 +70,7 @@ def chat(
     from ..registry import create
 
     params = _backend_params(
-        backend, model_path, base_url, model, temperature=temperature, seed=seed, max_tokens=max_tokens
+        backend, model_path, base_url, model, temperature=temperature, seed=seed, target_tokens=target_tokens
     )
     try:
         llm = create("llm", backend, **params)

@@ -7,15 +7,17 @@ backends feed it one token at a time and yield what it releases.
 
 Length policy (one rule for every backend):
 
-* ``max_tokens`` is the length the reply aims for. When it is reached the reply ends at the next
-  sentence end, using at most ``sentence_grace`` more tokens; with ``sentence_grace=0`` ``max_tokens``
-  is a hard cap.
+* ``target_tokens`` is the length the reply aims for. When it is reached the reply ends at the next
+  sentence end, using at most ``sentence_grace`` more tokens; with ``sentence_grace=0`` ``target_tokens``
+  is a hard cap. (It was called ``max_tokens``, a name that promised a cap; that name is still read, with
+  a deprecation message.)
 * ``max_sentences`` (if set) ends the reply after that many sentences, whatever its length.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,17 +50,17 @@ class GenerationOptions:
     """Options every LLM backend takes, in its constructor (defaults) and per call (``**options``).
 
     Attributes:
-        max_tokens: Length the reply aims for, in tokens (see ``sentence_grace``).
+        target_tokens: Length the reply aims for, in tokens (see ``sentence_grace``).
         temperature: Sampling temperature; 0 means greedy decoding (always the same reply).
         top_p: Nucleus sampling: sample only from the smallest set of tokens whose probability sums to this.
         seed: Random seed for sampling; the same seed, messages and options give the same reply on the
             same backend and machine. ``None`` draws a fresh seed per call.
         stop: Extra strings that end the reply (not included in it).
         max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``max_tokens`` to finish the sentence under way.
+        sentence_grace: Tokens allowed past ``target_tokens`` to finish the sentence under way.
     """
 
-    max_tokens: int = 64
+    target_tokens: int = 64
     temperature: float = 0.3
     top_p: float = 0.9
     seed: int | None = 0
@@ -73,8 +75,8 @@ class GenerationOptions:
             object.__setattr__(self, "stop", ())
         else:
             object.__setattr__(self, "stop", tuple(str(s) for s in self.stop))
-        if int(self.max_tokens) < 1:
-            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}.")
+        if int(self.target_tokens) < 1:
+            raise ConfigError(f"target_tokens must be at least 1, got {self.target_tokens}.")
         if float(self.temperature) < 0:
             raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}.")
         if not 0 < float(self.top_p) <= 1:
@@ -88,16 +90,29 @@ class GenerationOptions:
 
     @property
     def token_budget(self) -> int:
-        """The most tokens a backend is asked for: ``max_tokens + sentence_grace``."""
-        return int(self.max_tokens) + int(self.sentence_grace)
+        """The most tokens a backend is asked for: ``target_tokens + sentence_grace``."""
+        return int(self.target_tokens) + int(self.sentence_grace)
 
     @property
     def all_stops(self) -> tuple[str, ...]:
         """The user's stop strings followed by :data:`DEFAULT_STOPS`."""
         return tuple(dict.fromkeys((*self.stop, *DEFAULT_STOPS)))
 
+    @classmethod
+    def pick(cls, arguments: Mapping[str, Any]) -> GenerationOptions:
+        """The options among a backend constructor's ``arguments`` (its ``locals()``): every field of this
+        class, and the old name ``max_tokens`` when it is given (see :func:`renamed_options`)."""
+        known = {name: arguments[name] for name in cls.__dataclass_fields__ if name in arguments}
+        for old, new in RENAMED_OPTIONS.items():
+            if arguments.get(old) is not None:
+                if known.get(new) == cls.__dataclass_fields__[new].default:
+                    known.pop(new)  # only the old name was given
+                known[old] = arguments[old]
+        return cls(**renamed_options(known))
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> GenerationOptions:
         """These options with per-call ``overrides``; an unknown name raises :class:`ConfigError`."""
+        overrides = renamed_options(overrides)
         valid = set(self.__dataclass_fields__)
         unknown = sorted(set(overrides) - valid)
         if unknown:
@@ -105,6 +120,33 @@ class GenerationOptions:
                 f"Unknown generation option(s) {', '.join(unknown)}. Valid options: {', '.join(sorted(valid))}."
             )
         return replace(self, **dict(overrides)) if overrides else self
+
+
+#: Old option names and their new ones (read with a deprecation message).
+RENAMED_OPTIONS: dict[str, str] = {"max_tokens": "target_tokens"}
+
+
+def renamed_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with old names (:data:`RENAMED_OPTIONS`) replaced by the new ones, with a deprecation message.
+
+    Raises:
+        ConfigError: both the old and the new name are given.
+    """
+    out = dict(options)
+    for old, new in RENAMED_OPTIONS.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        if new in out and value is not None and out[new] != value:
+            raise ConfigError(f"Give {new} only: {old} is its old name ({old}={value}, {new}={out[new]}).")
+        warnings.warn(
+            f"The LLM option {old!r} is now {new!r} (the reply aims for that length and finishes its sentence, so "
+            f"it was never a cap); {old!r} is read for now. Rename it in your config or call.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        out[new] = value
+    return out
 
 
 def check_messages(messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
@@ -200,7 +242,7 @@ class ReplyShaper:
         for match in SENTENCE_OR_LINE_END.finditer(body, self._scan, limit):
             self._scan = match.end() + (1 if match.end() == match.start() else 0)  # step past empty matches
             self._sentences += 1
-            over_length = self.tokens >= self.options.max_tokens
+            over_length = self.tokens >= self.options.target_tokens
             enough = self.options.max_sentences is not None and self._sentences >= self.options.max_sentences
             if over_length or enough:
                 self._end = self._start + match.end()
@@ -317,12 +359,12 @@ class TokenStreamLLM:
         """Yield the model's raw output, one piece per token, before any shaping for speech.
 
         Unlike :meth:`stream_generate`, nothing is cut: no role prefix is removed and the reply is not ended
-        at a sentence, only at a stop string or after ``max_tokens + sentence_grace`` tokens. Benchmarks
+        at a sentence, only at a stop string or after ``target_tokens + sentence_grace`` tokens. Benchmarks
         use it to count and time tokens.
 
         Args:
             messages: Chat messages, as for :meth:`stream_generate`.
-            **options: Per-call overrides of the :class:`GenerationOptions` (``max_tokens``,
+            **options: Per-call overrides of the :class:`GenerationOptions` (``target_tokens``,
                 ``temperature``, ``sentence_grace``...).
 
         Yields:
@@ -338,7 +380,7 @@ class TokenStreamLLM:
 
         Args:
             messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
-            **options: Per-call overrides of ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
+            **options: Per-call overrides of ``target_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
                 ``max_sentences``, ``sentence_grace``.
 
         Yields:

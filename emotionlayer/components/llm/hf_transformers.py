@@ -45,13 +45,14 @@ class TransformersLLM(TokenStreamLLM):
         dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"``; ``None``: float32 on CPU, float16 on CUDA.
         local_files_only: Never reach a model hub (the default); set False to let ``model_path`` be a
             hub id when you have access to one.
-        max_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
+        target_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
         temperature: Sampling temperature; 0 is greedy.
         top_p: Nucleus sampling threshold.
         seed: Sampling seed (``None``: a fresh one per call).
         stop: Extra strings that end the reply.
         max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``max_tokens`` to finish a sentence (0: hard cap).
+        sentence_grace: Tokens allowed past ``target_tokens`` to finish a sentence (0: hard cap).
+        max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
             Off by default: only ``model.safetensors`` or a GGUF file is loaded.
     """
@@ -66,13 +67,14 @@ class TransformersLLM(TokenStreamLLM):
         device: str = "auto",
         dtype: str | None = None,
         local_files_only: bool = True,
-        max_tokens: int = 64,
+        target_tokens: int = 64,
         temperature: float = 0.3,
         top_p: float = 0.9,
         seed: int | None = 0,
         stop: Sequence[str] | None = None,
         max_sentences: int | None = 3,
         sentence_grace: int = 24,
+        max_tokens: int | None = None,
         allow_pickle: bool = False,
     ) -> None:
         self.allow_pickle = bool(allow_pickle)
@@ -107,15 +109,7 @@ class TransformersLLM(TokenStreamLLM):
         self._eos: set[int] | None = None
         self.device = self._choose_device(device)
         self.dtype = dtype or ("float16" if self.device.startswith("cuda") else "float32")
-        self.options = GenerationOptions(
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            stop=tuple(stop or ()),
-            max_sentences=max_sentences,
-            sentence_grace=sentence_grace,
-        )
+        self.options = GenerationOptions.pick(locals())
 
     @staticmethod
     def _choose_device(device: str) -> str:
@@ -208,7 +202,7 @@ class TransformersLLM(TokenStreamLLM):
         if max_positions and input_ids.shape[1] + options.token_budget > max_positions:
             raise BackendError(
                 f"The prompt ({input_ids.shape[1]} tokens) plus the reply ({options.token_budget}) exceeds "
-                f"the model's {max_positions} positions. Keep fewer past turns or lower max_tokens."
+                f"the model's {max_positions} positions. Keep fewer past turns or lower target_tokens."
             )
         seed = options.seed if options.seed is not None else random.randrange(2**31)
         generator = torch.Generator(device=self.device).manual_seed(int(seed))

@@ -182,13 +182,14 @@ class LlamaCppLLM(TokenStreamLLM):
             (``-1``: all).
         chat_format: A llama-cpp-python chat format name (``"chatml"``, ``"llama-3"``...) to use instead
             of the template stored in the GGUF file.
-        max_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
+        target_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
         temperature: Sampling temperature; 0 is greedy.
         top_p: Nucleus sampling threshold.
         seed: Sampling seed (``None``: a fresh one per call).
         stop: Extra strings that end the reply.
         max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``max_tokens`` to finish a sentence (0: hard cap).
+        sentence_grace: Tokens allowed past ``target_tokens`` to finish a sentence (0: hard cap).
+        max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         repeat_penalty: llama.cpp's repetition penalty (1.0: none).
         cache_prompt: Reuse the evaluated start of the previous prompt (system prompt, earlier turns)
             instead of evaluating it again: a faster first token in a dialogue. Replies stay exactly
@@ -210,13 +211,14 @@ class LlamaCppLLM(TokenStreamLLM):
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         chat_format: str | None = None,
-        max_tokens: int = 64,
+        target_tokens: int = 64,
         temperature: float = 0.3,
         top_p: float = 0.9,
         seed: int | None = 0,
         stop: Sequence[str] | None = None,
         max_sentences: int | None = 3,
         sentence_grace: int = 24,
+        max_tokens: int | None = None,
         repeat_penalty: float = 1.1,
         cache_prompt: bool = True,
         saved_states: int = 12,
@@ -251,15 +253,7 @@ class LlamaCppLLM(TokenStreamLLM):
         if int(saved_states) < 0:
             raise ConfigError(f"saved_states must be 0 or more, got {saved_states}.")
         self.saved_states = int(saved_states)
-        self.options = GenerationOptions(
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            stop=tuple(stop or ()),
-            max_sentences=max_sentences,
-            sentence_grace=sentence_grace,
-        )
+        self.options = GenerationOptions.pick(locals())
 
     @classmethod
     def check_usable(cls) -> str | None:
@@ -309,7 +303,7 @@ class LlamaCppLLM(TokenStreamLLM):
 
     def warmup(self) -> None:
         """Load the model now (and run one token) instead of on the first reply."""
-        self.generate([{"role": "user", "content": "Hi"}], max_tokens=1, sentence_grace=0)
+        self.generate([{"role": "user", "content": "Hi"}], target_tokens=1, sentence_grace=0)
 
     def prime(self, conversations: Sequence[Sequence[dict[str, str]]]) -> int:
         """Evaluate the start of each conversation now and keep its state, so replies to prompts that
@@ -325,7 +319,7 @@ class LlamaCppLLM(TokenStreamLLM):
         if not (self.cache_prompt and self.saved_states > 0):
             return state.saved
         for messages in conversations:
-            self.generate(list(messages), max_tokens=1, sentence_grace=0, temperature=0)
+            self.generate(list(messages), target_tokens=1, sentence_grace=0, temperature=0)
         return state.saved
 
     def _check_context(self, llm: Any, messages: list[dict[str, str]]) -> None:

@@ -74,13 +74,14 @@ class OpenAICompatibleLLM:
             one the server lists).
         api_key: Sent as ``Authorization: Bearer ...`` (``None``: ``OPENAI_API_KEY``, else none).
         timeout: Seconds to wait to connect and, after that, for each piece of the reply.
-        max_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
+        target_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
         temperature: Sampling temperature; 0 is greedy.
         top_p: Nucleus sampling threshold.
         seed: Sampling seed, for servers that honour it (``None``: the server's choice).
         stop: Extra strings that end the reply.
         max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``max_tokens`` to finish a sentence (0: hard cap).
+        sentence_grace: Tokens allowed past ``target_tokens`` to finish a sentence (0: hard cap).
+        max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         extra_body: More JSON fields to send with every request (e.g. ``{"top_k": 40}``).
     """
 
@@ -93,13 +94,14 @@ class OpenAICompatibleLLM:
         model: str | None = None,
         api_key: str | None = None,
         timeout: float = 30.0,
-        max_tokens: int = 64,
+        target_tokens: int = 64,
         temperature: float = 0.3,
         top_p: float = 0.9,
         seed: int | None = 0,
         stop: Sequence[str] | None = None,
         max_sentences: int | None = 3,
         sentence_grace: int = 24,
+        max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         url = base_url or os.environ.get(ENV_BASE_URL)
@@ -116,15 +118,7 @@ class OpenAICompatibleLLM:
             raise ConfigError(f"timeout must be a positive number of seconds, got {timeout}.")
         self.timeout = float(timeout)
         self.extra_body = dict(extra_body or {})
-        self.options = GenerationOptions(
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            stop=tuple(stop or ()),
-            max_sentences=max_sentences,
-            sentence_grace=sentence_grace,
-        )
+        self.options = GenerationOptions.pick(locals())
 
     @property
     def name(self) -> str:
@@ -237,7 +231,7 @@ class OpenAICompatibleLLM:
 
         Args:
             messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
-            **options: Per-call overrides of ``max_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
+            **options: Per-call overrides of ``target_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
                 ``max_sentences``, ``sentence_grace``.
 
         Raises:
