@@ -314,6 +314,8 @@ def test_write_references_freezes_the_topline_replies_with_their_provenance(bare
     # the topline was told each clip's true words (the dummy LLM echoes its prompt)
     assert all(r.text in r.references[0].text for r in rows)
     report = evaluate(out, ["test-mood", "topline"])
+    assert report.computed == 10 + 8  # the topline answers each words-and-emotion once (the two sad takes share)
+    assert [r.path for r in report.replies["topline"]] == [c.path for c in report.clips]
     assert report.writer["system"] == "topline" and "written by topline (template topline.j2" in report.references
     top = report.systems["topline"]
     assert top.is_writer and top.sim == pytest.approx(100.0)  # greedy: the writer repeats its references

@@ -39,7 +39,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -101,12 +101,16 @@ def config_hash(config: PipelineConfig) -> str:
 
 
 def reply_key(spec: str, config_digest: str, clip: DialogueClip, truth: bool) -> str:
-    """The cache key of one system's reply to one clip: what the system is and exactly what it is given."""
-    given: dict[str, Any] = {"path": clip.path, "language": clip.language}
+    """The cache key of one system's reply to one clip: what the system is and exactly what it is given.
+
+    A system told the truth is given the words, emotion and language only, so clips that share them share
+    one reply (computed once); a listening system is given the clip's audio.
+    """
+    given: dict[str, Any] = {"language": clip.language}
     if truth:
         given.update(text=clip.text, emotion=clip.emotion)
     else:
-        given.update(audio=clip.audio_sha256)
+        given.update(path=clip.path, audio=clip.audio_sha256)
     text = json.dumps({"system": spec, "config": config_digest, "clip": given}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -435,13 +439,14 @@ def answer_clips(
     }
     cache = ReplyCache(cache_dir)
     try:
-        tasks = [_Task(keys[spec, run, i], spec, clip, truth[spec], plans[spec, run][0], tuple(sorted(plans[spec, run][1].items())))
-                 for i, clip in enumerate(clips) for spec in classes for run in range(decoding.runs)
-                 if cache.get(keys[spec, run, i]) is None]  # fmt: skip
+        tasks = list({keys[spec, run, i]: _Task(keys[spec, run, i], spec, clip, truth[spec], plans[spec, run][0],
+                                                tuple(sorted(plans[spec, run][1].items())))
+                      for i, clip in enumerate(clips) for spec in classes for run in range(decoding.runs)
+                      if cache.get(keys[spec, run, i]) is None}.values())  # fmt: skip
         if len(tasks) < len(keys):
             logger.info("%d of %d replies come from the cache in %s", len(keys) - len(tasks), len(keys), cache_dir)
         computed = _compute(tasks, cache, config, list(classes), workers, ray, progress)
-        replies = {spec: [[_cached(cache, keys[spec, run, i]) for i in range(len(clips))] for run in range(decoding.runs)]
+        replies = {spec: [[_cached(cache, keys[spec, run, i], clip) for i, clip in enumerate(clips)] for run in range(decoding.runs)]
                    for spec in classes}  # fmt: skip
     finally:
         cache.close()
@@ -456,10 +461,10 @@ def _decoded_spec(spec: str, params: dict[str, Any]) -> str:
     return f"{spec},{extra}" if ":" in spec else f"{spec}:{extra}"
 
 
-def _cached(cache: ReplyCache, key: str) -> DialogueReply:
+def _cached(cache: ReplyCache, key: str, clip: DialogueClip) -> DialogueReply:
     reply = cache.get(key)
     assert reply is not None, "every reply was computed or cached"
-    return reply
+    return replace(reply, path=clip.path)  # a reply shared by clips with the same words and emotion
 
 
 def _compute(tasks: Sequence[_Task], cache: ReplyCache, config: PipelineConfig, specs: Sequence[str], workers: int,
