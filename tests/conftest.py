@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,3 +45,70 @@ def kill_at():
 
     at.Killed = Killed
     return at
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_thread")``).
+
+    Tiny models run fastest on one thread: two threads on a busy 2-core machine spin-wait.
+    """
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class TinyModels:
+    """Tiny random backbones for the speech-LLM tests (E-chat, ParalinGPT), each written once per test session.
+
+    The same arguments give the same folder, so tests must only read them. Every call leaves torch's global
+    random generator seeded with 0, whether the model was built now or earlier, so what a module's tests
+    draw next does not depend on which module built the model first.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._built: dict[tuple[Any, ...], Any] = {}
+
+    def _once(self, key: tuple[Any, ...], build: Callable[[Path], Any]) -> Any:
+        import torch
+
+        if key not in self._built:
+            self._built[key] = build(self.folder / f"{key[0]}-{len(self._built)}")
+        torch.manual_seed(0)
+        return self._built[key]
+
+    def llm(self, sentences: Sequence[str] | None = None, initializer_range: float = 0.02) -> str:
+        """A tiny random Llama and its tokenizer (trained on ``sentences``; default: the tiny set's).
+
+        A larger ``initializer_range`` (0.2) makes the LLM react to its inputs, so a connector can lower the loss.
+        """
+        from emotionlayer.models.echat.tiny import SENTENCES, tiny_llm
+
+        chosen = tuple(sentences) if sentences is not None else SENTENCES
+        return self._once(("llm", chosen, initializer_range),
+                          lambda folder: str(tiny_llm(folder, sentences=chosen, initializer_range=initializer_range)))  # fmt: skip
+
+    @property
+    def encoder(self) -> str:
+        """A tiny random Hugging Face whisper (2 encoder layers, width 32, 4 s)."""
+        from emotionlayer.models.echat.tiny import tiny_whisper
+
+        return self._once(("whisper",), lambda folder: str(tiny_whisper(folder)))
+
+    @property
+    def manifest(self) -> Path:
+        """A training manifest of 4 short synthetic clips (path, text, emotion, reply)."""
+        from emotionlayer.models.echat.tiny import tiny_dataset
+
+        return self._once(("data",), lambda folder: tiny_dataset(folder, n_clips=4))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> TinyModels:
+    """:class:`TinyModels`: ``tiny_models.llm(...)``, ``tiny_models.encoder``, ``tiny_models.manifest``."""
+    for module in ("torch", "transformers", "tokenizers"):
+        pytest.importorskip(module)
+    return TinyModels(tmp_path_factory.mktemp("tiny-models"))
