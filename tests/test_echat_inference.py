@@ -15,25 +15,17 @@ from emotionlayer.models.echat import EChat, EChatConfig, EChatOutput  # noqa: E
 from emotionlayer.models.echat import inference as inference_module  # noqa: E402
 from emotionlayer.models.echat.checkpoint import save_model_folder  # noqa: E402
 from emotionlayer.models.echat.model import EChatBatch, build_model  # noqa: E402
-from emotionlayer.models.echat.tiny import tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.types import Audio, EmotionPrediction  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (two threads on a busy 2-core machine spin-wait)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("echat-infer")
-    return {"llm": str(tiny_llm(root / "llm", initializer_range=0.2)), "encoder": str(tiny_whisper(root / "whisper"))}
+def parts(tiny_models):
+    return {"llm": tiny_models.llm(initializer_range=0.2), "encoder": tiny_models.encoder}
 
 
 def _saved(parts, folder, stage=2):
