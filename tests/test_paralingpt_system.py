@@ -16,7 +16,7 @@ from emotionlayer.cli import main as cli  # noqa: E402
 from emotionlayer.config import PipelineConfig  # noqa: E402
 from emotionlayer.errors import ConfigError, ModelNotFoundError  # noqa: E402
 from emotionlayer.labels import EMOTIONS  # noqa: E402
-from emotionlayer.models.echat.tiny import SENTENCES, tiny_llm, tiny_whisper  # noqa: E402
+from emotionlayer.models.echat.tiny import SENTENCES  # noqa: E402
 from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise  # noqa: E402
 from emotionlayer.models.paralingpt import inference as inference_module  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import save_model_folder  # noqa: E402
@@ -30,21 +30,16 @@ DUMMIES = {"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"}
 TIMINGS = {"asr", "encode", "generate", "tts", "total", "time_to_first_audio"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("paralingpt-system")
     sentences = SENTENCES + (serialise("sad", "calm", "I am so sorry to hear that."), "User said: my phone won't turn on")
     config = ParalinGPTConfig(
-        encoder=str(tiny_whisper(root / "whisper")),
-        llm=str(tiny_llm(root / "llm", sentences=sentences, initializer_range=0.2)),
+        encoder=tiny_models.encoder,
+        llm=tiny_models.llm(sentences, initializer_range=0.2),
         projection_dim=16,
     )
     torch.manual_seed(5)
@@ -58,7 +53,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def system(model_dir):
-    return build_system(DUMMIES, f"paralingpt:model={model_dir},device=cpu,max_new_tokens=12,max_sentences=0")
+    return build_system(DUMMIES, f"paralingpt:model={model_dir},device=cpu,max_new_tokens=12,max_sentences=none")
 
 
 def test_paralingpt_answers_through_the_system_registry(system):
@@ -93,7 +88,7 @@ def test_stream_events_and_closing(system):
 
 def test_the_reply_streams_once_its_field_starts(model_dir, monkeypatch):
     """With a model that writes the fields, only the reply is spoken, in the response emotion's voice."""
-    system = build_system(DUMMIES, f"paralingpt:model={model_dir},device=cpu,max_sentences=0")
+    system = build_system(DUMMIES, f"paralingpt:model={model_dir},device=cpu,max_sentences=none")
 
     def fake_pieces(self, max_new_tokens=64, temperature=0.0, top_p=1.0, seed=0):
         self.generated = " response emotion: happy | reply: Great news. Tell me more!"
