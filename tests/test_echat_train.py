@@ -18,27 +18,19 @@ from emotionlayer.models.common.features import FeatureCache, load_samples  # no
 from emotionlayer.models.echat import EChatConfig, TrainConfig, train_echat  # noqa: E402
 from emotionlayer.models.echat.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.echat.data import EChatDataset, load_examples  # noqa: E402
-from emotionlayer.models.echat.tiny import tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (two threads on a busy 2-core machine spin-wait)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("echat-train")
+def setup(tiny_models):
     return {
-        "llm": str(tiny_llm(root / "llm", initializer_range=0.2)),  # reacts to its inputs: loss can fall
-        "encoder": str(tiny_whisper(root / "whisper")),
-        "manifest": tiny_dataset(root / "data", n_clips=4),
+        "llm": tiny_models.llm(initializer_range=0.2),  # reacts to its inputs: loss can fall
+        "encoder": tiny_models.encoder,
+        "manifest": tiny_models.manifest,
     }
 
 
