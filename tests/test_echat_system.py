@@ -19,7 +19,6 @@ from emotionlayer.models.echat import EChatConfig  # noqa: E402
 from emotionlayer.models.echat.checkpoint import save_model_folder  # noqa: E402
 from emotionlayer.models.echat.model import build_model  # noqa: E402
 from emotionlayer.models.echat.system import EChatSystem  # noqa: E402
-from emotionlayer.models.echat.tiny import tiny_llm, tiny_whisper  # noqa: E402
 from emotionlayer.systems import DialogueSystem, build_system  # noqa: E402
 from emotionlayer.testing import tone  # noqa: E402
 from emotionlayer.types import Utterance  # noqa: E402
@@ -28,18 +27,13 @@ SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emo
 DUMMIES = {"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("echat-system")
-    config = EChatConfig(encoder=str(tiny_whisper(root / "whisper")), llm=str(tiny_llm(root / "llm", initializer_range=0.2)), stage=2, **SMALL)
+    config = EChatConfig(encoder=tiny_models.encoder, llm=tiny_models.llm(initializer_range=0.2), stage=2, **SMALL)
     torch.manual_seed(5)
     model = build_model(config)
     with torch.no_grad():
@@ -51,7 +45,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def system(model_dir):
-    return build_system(DUMMIES, f"echat:model={model_dir},device=cpu,max_new_tokens=12,max_sentences=0")
+    return build_system(DUMMIES, f"echat:model={model_dir},device=cpu,max_new_tokens=12,max_sentences=none")
 
 
 def test_echat_answers_through_the_system_registry(system):
