@@ -13,26 +13,20 @@ from emotionlayer.models.common.backbones import CT2WhisperEncoder, load_llm, lo
 from emotionlayer.models.common.layers import IGNORE_INDEX  # noqa: E402
 from emotionlayer.models.echat import EChatConfig  # noqa: E402
 from emotionlayer.models.echat.model import Connector, EChatBatch, EChatModel, build_model  # noqa: E402
-from emotionlayer.models.echat.tiny import tiny_ct2_whisper_encoder, tiny_llm, tiny_ssl, tiny_whisper  # noqa: E402
+from emotionlayer.models.echat.tiny import tiny_ct2_whisper_encoder, tiny_ssl  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (two threads on a busy 2-core machine spin-wait)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
+def parts(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("echat-parts")
     return {
-        "llm": str(tiny_llm(root / "llm")),
-        "whisper": str(tiny_whisper(root / "whisper")),
+        "llm": tiny_models.llm(),
+        "whisper": tiny_models.encoder,
         "w2v": str(tiny_ssl(root / "w2v")),
         "hubert": str(tiny_ssl(root / "hubert", "hubert")),
         "wavlm": str(tiny_ssl(root / "wavlm", "wavlm")),
