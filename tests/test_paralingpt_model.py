@@ -10,7 +10,7 @@ pytest.importorskip("tokenizers")
 
 from emotionlayer.errors import ConfigError, ModelNotFoundError  # noqa: E402
 from emotionlayer.labels import EMOTIONS  # noqa: E402
-from emotionlayer.models.echat.tiny import SENTENCES, tiny_llm, tiny_whisper  # noqa: E402
+from emotionlayer.models.echat.tiny import SENTENCES  # noqa: E402
 from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config, save_model_folder  # noqa: E402
 from emotionlayer.models.paralingpt.inference import ParalinGPT  # noqa: E402
@@ -25,20 +25,14 @@ TINY_SENTENCES = SENTENCES + (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    root = tmp_path_factory.mktemp("paralingpt-model")
+def config(tiny_models):
     return ParalinGPTConfig(
-        encoder=str(tiny_whisper(root / "whisper")),
-        llm=str(tiny_llm(root / "llm", sentences=TINY_SENTENCES, initializer_range=0.2)),
+        encoder=tiny_models.encoder,
+        llm=tiny_models.llm(TINY_SENTENCES, initializer_range=0.2),
         projection_dim=16,
     )
 
