@@ -16,7 +16,7 @@ from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.common.checkpoint import list_checkpoints, load_weights  # noqa: E402
 from emotionlayer.models.common.config import TrainConfig  # noqa: E402
 from emotionlayer.models.common.features import load_samples  # noqa: E402
-from emotionlayer.models.echat.tiny import SENTENCES, tiny_dataset, tiny_llm, tiny_whisper  # noqa: E402
+from emotionlayer.models.echat.tiny import SENTENCES  # noqa: E402
 from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise, train_paralingpt  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.paralingpt.data import load_examples  # noqa: E402
@@ -30,21 +30,15 @@ TINY_SENTENCES = SENTENCES + (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("paralingpt-train")
+def setup(tiny_models):
     return {
-        "llm": str(tiny_llm(root / "llm", sentences=TINY_SENTENCES, initializer_range=0.2)),
-        "encoder": str(tiny_whisper(root / "whisper")),
-        "manifest": tiny_dataset(root / "data", n_clips=4),
+        "llm": tiny_models.llm(TINY_SENTENCES, initializer_range=0.2),
+        "encoder": tiny_models.encoder,
+        "manifest": tiny_models.manifest,
     }
 
 
