@@ -25,80 +25,71 @@ def test_train_help_explains_the_options():
         assert option in result.output
 
 
-def test_train_then_reply_on_tiny_models(tmp_path):
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+@pytest.mark.usefixtures("one_thread")
+def test_train_then_reply_on_tiny_models(tmp_path, tiny_models):
     pytest.importorskip("accelerate")
-    from emotionlayer.models.echat.tiny import tiny_dataset, tiny_llm, tiny_whisper
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        llm, encoder = tiny_llm(tmp_path / "llm"), tiny_whisper(tmp_path / "whisper")
-        manifest = tiny_dataset(tmp_path / "data", n_clips=4)
-        config = tmp_path / "echat.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "model": {
-                        "connector_dim": 32,
-                        "connector_heads": 2,
-                        "connector_ff_dim": 64,
-                        "emotion_hidden_dim": 16,
-                    },
-                    "train": {"batch_size": 2, "warmup_steps": 0, "cache_dir": str(tmp_path / "cache")},
-                }
-            )
+    llm, encoder, manifest = tiny_models.llm(), tiny_models.encoder, tiny_models.manifest
+    config = tmp_path / "echat.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model": {
+                    "connector_dim": 32,
+                    "connector_heads": 2,
+                    "connector_ff_dim": 64,
+                    "emotion_hidden_dim": 16,
+                },
+                "train": {"batch_size": 2, "warmup_steps": 0, "cache_dir": str(tmp_path / "cache")},
+            }
         )
-        common = ["--manifest", str(manifest), "--config", str(config), "--steps", "2", "-q"]
-        s1 = runner.invoke(
-            app,
-            [
-                "train",
-                "--stage",
-                "1",
-                "--out",
-                str(tmp_path / "s1"),
-                "--encoder",
-                str(encoder),
-                "--llm",
-                str(llm),
-                *common,
-            ],
-        )
-        assert s1.exit_code == 0, s1.output
-        assert "stage 1 for 2 steps" in s1.output
-        s2 = runner.invoke(
-            app, ["train", "--stage", "2", "--out", str(tmp_path / "s2"), "--init", str(tmp_path / "s1"), *common]
-        )
-        assert s2.exit_code == 0, s2.output
-        warmed = runner.invoke(
-            app,
-            [
-                "train",
-                "--stage",
-                "2",
-                "--out",
-                str(tmp_path / "s2w"),
-                "--init",
-                str(tmp_path / "s1"),
-                "--emotion-warmup",
-                "3",
-                "--emotion-loss-weight",
-                "0.5",
-                *common,
-            ],
-        )
-        assert warmed.exit_code == 0, warmed.output
-        saved = json.loads((tmp_path / "s2w" / "config.json").read_text())
-        assert saved["model"]["emotion_warmup_steps"] == 3 and saved["model"]["emotion_loss_weight"] == 0.5
-        wav = next((tmp_path / "data" / "clips").glob("*.wav"))
-        answer = runner.invoke(
-            app,
-            ["reply", str(wav), "--model", str(tmp_path / "s2"), "--json", "--max-new-tokens", "4", "--device", "cpu"],
-        )
-        assert answer.exit_code == 0, answer.output
-        record = json.loads(answer.output.strip().splitlines()[-1])
-        assert set(record) == {"path", "text", "emotion", "timings"} and record["emotion"]["label"]
-    finally:
-        torch.set_num_threads(threads)
+    )
+    common = ["--manifest", str(manifest), "--config", str(config), "--steps", "2", "-q"]
+    s1 = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "1",
+            "--out",
+            str(tmp_path / "s1"),
+            "--encoder",
+            str(encoder),
+            "--llm",
+            str(llm),
+            *common,
+        ],
+    )
+    assert s1.exit_code == 0, s1.output
+    assert "stage 1 for 2 steps" in s1.output
+    s2 = runner.invoke(
+        app, ["train", "--stage", "2", "--out", str(tmp_path / "s2"), "--init", str(tmp_path / "s1"), *common]
+    )
+    assert s2.exit_code == 0, s2.output
+    warmed = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "2",
+            "--out",
+            str(tmp_path / "s2w"),
+            "--init",
+            str(tmp_path / "s1"),
+            "--emotion-warmup",
+            "3",
+            "--emotion-loss-weight",
+            "0.5",
+            *common,
+        ],
+    )
+    assert warmed.exit_code == 0, warmed.output
+    saved = json.loads((tmp_path / "s2w" / "config.json").read_text())
+    assert saved["model"]["emotion_warmup_steps"] == 3 and saved["model"]["emotion_loss_weight"] == 0.5
+    wav = next((manifest.parent / "clips").glob("*.wav"))
+    answer = runner.invoke(
+        app,
+        ["reply", str(wav), "--model", str(tmp_path / "s2"), "--json", "--max-new-tokens", "4", "--device", "cpu"],
+    )
+    assert answer.exit_code == 0, answer.output
+    record = json.loads(answer.output.strip().splitlines()[-1])
+    assert set(record) == {"path", "text", "emotion", "timings"} and record["emotion"]["label"]
