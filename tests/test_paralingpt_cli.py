@@ -32,42 +32,33 @@ def test_reply_help_explains_the_options():
         assert option in result.output
 
 
-def test_train_then_reply_on_tiny_models(tmp_path):
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+@pytest.mark.usefixtures("one_thread")
+def test_train_then_reply_on_tiny_models(tmp_path, tiny_models):
     pytest.importorskip("accelerate")
-    from emotionlayer.models.echat.tiny import tiny_dataset, tiny_llm, tiny_whisper
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        llm, encoder = tiny_llm(tmp_path / "llm"), tiny_whisper(tmp_path / "whisper")
-        manifest = tiny_dataset(tmp_path / "data", n_clips=4)
-        config = tmp_path / "paralingpt.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "model": {"projection_dim": 16},
-                    "train": {"batch_size": 2, "warmup_steps": 0, "cache_dir": str(tmp_path / "cache")},
-                }
-            )
+    llm, encoder, manifest = tiny_models.llm(), tiny_models.encoder, tiny_models.manifest
+    config = tmp_path / "paralingpt.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model": {"projection_dim": 16},
+                "train": {"batch_size": 2, "warmup_steps": 0, "cache_dir": str(tmp_path / "cache")},
+            }
         )
-        out = tmp_path / "model"
-        args = ["train", "--manifest", str(manifest), "--config", str(config), "--encoder", str(encoder), "--llm", str(llm)]
-        result = runner.invoke(app, [*args, "--out", str(out), "--steps", "2", "--prefix-tokens", "2", "-q"])
-        assert result.exit_code == 0, result.output
-        assert "Trained ParalinGPT for 2 steps" in result.output
-        saved = json.loads((out / "config.json").read_text())
-        assert saved["model"]["prefix_tokens"] == 2 and saved["model"]["projection_dim"] == 16
-        assert saved["train"]["batch_size"] == 2 and saved["train"]["learning_rate"] == 5e-4
+    )
+    out = tmp_path / "model"
+    args = ["train", "--manifest", str(manifest), "--config", str(config), "--encoder", str(encoder), "--llm", str(llm)]
+    result = runner.invoke(app, [*args, "--out", str(out), "--steps", "2", "--prefix-tokens", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Trained ParalinGPT for 2 steps" in result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["prefix_tokens"] == 2 and saved["model"]["projection_dim"] == 16
+    assert saved["train"]["batch_size"] == 2 and saved["train"]["learning_rate"] == 5e-4
 
-        clip = manifest.parent / "clips" / "clip000.wav"
-        result = runner.invoke(
-            app, ["reply", str(clip), "--model", str(out), "--text", "hello", "--max-new-tokens", "4", "--device", "cpu", "--json"]
-        )
-        assert result.exit_code == 0, result.output
-        data = json.loads(result.output.strip().splitlines()[-1])
-        assert data["transcript"] == "hello" and data["raw"].startswith("emotion: ")
-        assert set(data) >= {"text", "emotion", "response_emotion", "timings"}
-    finally:
-        torch.set_num_threads(threads)
+    clip = manifest.parent / "clips" / "clip000.wav"
+    result = runner.invoke(
+        app, ["reply", str(clip), "--model", str(out), "--text", "hello", "--max-new-tokens", "4", "--device", "cpu", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output.strip().splitlines()[-1])
+    assert data["transcript"] == "hello" and data["raw"].startswith("emotion: ")
+    assert set(data) >= {"text", "emotion", "response_emotion", "timings"}
