@@ -7,7 +7,11 @@ a manifest with the columns the evaluator reads (path, text, emotion, speaker, l
 to the new manifest.
 
     python benchmarks/dialogue_manifest.py path/to/ravdess-dev --actors 15,16 --takes 1 --out ravdess_dialogue.csv
+    emotionlayer evaluate dialogue --manifest ravdess_dialogue.csv --write-references topline
     emotionlayer evaluate dialogue --manifest ravdess_dialogue.csv --systems cascade,topline --report report/
+
+The manifest has no reference replies until ``--write-references`` freezes a set into it (the locked test
+of docs/results.md: actors 13-16, two takes).
 
 The folder needs a manifest.csv (or manifest.jsonl) with path, emotion, speaker and text columns.
 """
