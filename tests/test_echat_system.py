@@ -60,17 +60,36 @@ def test_echat_answers_through_the_system_registry(system):
     assert set(turn.timings) == {"encode", "generate", "tts", "total", "time_to_first_audio"}
 
 
-def test_echat_stream_events_and_closing(system):
+def test_echat_stream_events_and_closing(system, monkeypatch):
     events = list(system.stream(tone(1.0)))
     kinds = [e.kind for e in events]
     assert kinds[0] == "perceived" and kinds[-1] == "turn" and "text" in kinds
     json.dumps([e.to_dict() for e in events])
+    decoded: list[int] = []  # pieces the decoder wrote, one count per turn
+    ends: list[str] = []  # how each turn's decoding ended
+    decode = system.model.stream_encoded
+
+    def watched(*args, **kwargs):
+        decoded.append(0)
+        try:
+            for piece in decode(*args, **kwargs):
+                decoded[-1] += 1
+                yield piece
+        except GeneratorExit:
+            ends.append("closed")
+            raise
+        ends.append("finished")
+
+    monkeypatch.setattr(system.model, "stream_encoded", watched)
+    whole = system.respond(tone(1.0)).response.text
+    assert ends == ["finished"] and decoded[0] > 1
     stream = system.stream(tone(1.0))
     for event in stream:
         if event.kind == "text":
             break
-    stream.close()  # stops the decoder; the system answers the next turn normally
-    assert system.respond(tone(1.0)).response.text
+    stream.close()  # stops the decoder at once
+    assert ends == ["finished", "closed"] and decoded[1] < decoded[0]
+    assert system.respond(tone(1.0)).response.text == whole  # the next turn is answered as before
 
 
 def test_echat_needs_speech(system):

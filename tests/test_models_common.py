@@ -174,3 +174,16 @@ def test_first_sentences_stops_the_source():
     assert "".join(first_sentences(source(), 2)) == "One. Two."
     assert closed == [True]
     assert "".join(first_sentences(iter(["a. b. c."]), 0)) == "a. b. c."
+
+
+def test_no_sentence_limit_is_none_and_the_old_zero_is_read_with_a_deprecation_message():
+    from emotionlayer.models.common.system import SpeechLLMSystem
+
+    class System(SpeechLLMSystem):
+        name = "speech-llm"
+
+    assert System(None, None, None, 8, None, 0.0).max_sentences is None
+    with pytest.warns(FutureWarning, match="max_sentences=None"):
+        assert System(None, None, None, 8, 0, 0.0).max_sentences is None
+    with pytest.raises(ConfigError, match="None for no sentence limit"):
+        System(None, None, None, 8, -1, 0.0)

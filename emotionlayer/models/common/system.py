@@ -9,6 +9,7 @@ answer's length.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -55,7 +56,7 @@ class SpeechLLMSystem:
         tts: The voice (anything with ``synthesize(text, style)``).
         config: The pipeline config (strategies pick the voice's style; limits).
         max_new_tokens: Most tokens a reply may have.
-        max_sentences: Stop after this many sentences (a spoken answer); 0 for no limit.
+        max_sentences: Stop after this many sentences (a spoken answer); ``None`` for no limit.
         temperature: 0 decodes greedily; higher values sample.
     """
 
@@ -70,11 +71,21 @@ class SpeechLLMSystem:
         tts: Any,
         config: PipelineConfig | None,
         max_new_tokens: int,
-        max_sentences: int,
+        max_sentences: int | None,
         temperature: float,
     ) -> None:
-        if max_new_tokens < 1 or max_sentences < 0:
-            raise ConfigError(f"{self.name} needs max_new_tokens >= 1 and max_sentences >= 0 (0: no sentence limit).")
+        if max_sentences == 0:
+            warnings.warn(
+                f"{self.name}: max_sentences=0 for no sentence limit is now max_sentences=None (null), as for the "
+                "LLM backends; 0 is read as None for now.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            max_sentences = None
+        if max_new_tokens < 1 or (max_sentences is not None and max_sentences < 1):
+            raise ConfigError(
+                f"{self.name} needs max_new_tokens >= 1 and max_sentences >= 1, or None for no sentence limit."
+            )
         self.model = model
         self.tts = tts
         self.config = config or PipelineConfig.default()

@@ -30,7 +30,7 @@ class EChatSystem(SpeechLLMSystem):
         tts: The voice (anything with ``synthesize(text, style)``).
         config: The pipeline config (strategies pick the voice's style; limits).
         max_new_tokens: Most tokens a reply may have.
-        max_sentences: Stop after this many sentences (a spoken answer); 0 for no limit.
+        max_sentences: Stop after this many sentences (a spoken answer); ``None`` for no limit.
         temperature: 0 decodes greedily; higher values sample.
     """
 
@@ -46,7 +46,7 @@ class EChatSystem(SpeechLLMSystem):
         tts: Any,
         config: PipelineConfig | None = None,
         max_new_tokens: int = 48,
-        max_sentences: int = 2,
+        max_sentences: int | None = 2,
         temperature: float = 0.0,
     ) -> None:
         super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature)
@@ -58,7 +58,7 @@ class EChatSystem(SpeechLLMSystem):
         model: str | None = None,
         device: str = "auto",
         max_new_tokens: int = 48,
-        max_sentences: int = 2,
+        max_sentences: int | None = 2,
         temperature: float = 0.0,
     ) -> EChatSystem:
         """Load the model (``model``: a folder from ``emotionlayer echat train``; default: the packaged one)

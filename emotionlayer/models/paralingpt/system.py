@@ -52,7 +52,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         tts: The voice (anything with ``synthesize(text, style)``).
         config: The pipeline config (strategies pick the voice's style; limits; language).
         max_new_tokens: Most tokens written after the emotion field (response emotion and reply).
-        max_sentences: Stop after this many sentences (a spoken answer); 0 for no limit.
+        max_sentences: Stop after this many sentences (a spoken answer); ``None`` for no limit.
         temperature: 0 decodes greedily; higher values sample.
     """
 
@@ -69,7 +69,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         tts: Any,
         config: PipelineConfig | None = None,
         max_new_tokens: int = 64,
-        max_sentences: int = 2,
+        max_sentences: int | None = 2,
         temperature: float = 0.0,
     ) -> None:
         super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature)
@@ -82,7 +82,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         model: str | None = None,
         device: str = "auto",
         max_new_tokens: int = 64,
-        max_sentences: int = 2,
+        max_sentences: int | None = 2,
         temperature: float = 0.0,
     ) -> ParalinGPTSystem:
         """Build the config's ASR (the cascade's ``asr`` section) and TTS, and load the model.
