@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Audio
-from .session import SAMPLE_RATE
+from ..audio import SAMPLE_RATE, Audio
 
 
 class ConversationRecorder:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import Audio
+from ..audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Audio
 from ..errors import EmotionLayerError
 from ..systems.base import DialogueSystem, StreamEvent
 from ..types import Dialogue, EmotionPrediction, Response, Transcript, Turn, Utterance
@@ -59,10 +59,6 @@ from .events import (
 from .turns import LiveConfig, TurnDetector, is_backchannel, phrase_finished
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
-FRAME_SAMPLES = 512
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 
 #: Put after the spoken part of an interrupted reply in the history, so the next prompt knows.
 INTERRUPTED_NOTE = "... (the user interrupted you here)"

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import Audio, AudioSource, load_audio
+from ..audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Audio, AudioSource, load_audio
 from ..errors import EmotionLayerError, MissingDependencyError
-from .session import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 
 
 def frames(audio: Audio | AudioSource) -> Iterator[np.ndarray]:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ...audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
