@@ -176,6 +176,18 @@ def test_first_sentences_stops_the_source():
     assert "".join(first_sentences(iter(["a. b. c."]), 0)) == "a. b. c."
 
 
+def test_first_sentences_is_the_llm_backends_sentence_cap_a_line_break_ends_a_sentence():
+    from emotionlayer.components.llm import GenerationOptions
+    from emotionlayer.components.llm._reply import shape_text
+
+    # A model often ends a spoken line without punctuation. The cap of the speech LLMs once counted only
+    # punctuated ends ("Hi\nThere. Again." for two); it now agrees with the LLM backends' replies.
+    pieces = ["Hi", "\n", "There", ". ", "Again", ". ", "More."]
+    assert "".join(first_sentences(iter(pieces), 2)) == "Hi\nThere."
+    assert shape_text("Hi\nThere. Again. More.", GenerationOptions(max_sentences=2, temperature=0)) == "Hi\nThere."
+    assert "".join(first_sentences(iter(["你好。", "我很好！", "谢谢"]), 1)) == "你好。"
+
+
 def test_no_sentence_limit_is_none_and_the_old_zero_is_read_with_a_deprecation_message():
     from emotionlayer.models.common.system import SpeechLLMSystem
 

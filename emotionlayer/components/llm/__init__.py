@@ -8,7 +8,7 @@ Every backend has ``generate(messages, **options) -> str`` and ``stream_generate
 whose pieces join to the same reply; both shape it for speech (see :mod:`._reply`).
 """
 
-from ._reply import DEFAULT_STOPS, GenerationOptions, ReplyShaper, check_messages
+from ._reply import DEFAULT_STOPS, GenerationOptions, ReplyShaper, SentenceCounter, check_messages, first_sentences
 from .hf_transformers import TransformersLLM
 from .llamacpp import LlamaCppLLM
 from .openai_http import OpenAICompatibleLLM
@@ -20,8 +20,10 @@ __all__ = [
     "LlamaCppLLM",
     "OpenAICompatibleLLM",
     "ReplyShaper",
+    "SentenceCounter",
     "TransformersLLM",
     "check_messages",
     "find_packaged_gguf",
+    "first_sentences",
     "packaged_gguf",
 ]

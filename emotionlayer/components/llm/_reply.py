@@ -12,6 +12,11 @@ Length policy (one rule for every backend):
   is a hard cap. (It was called ``max_tokens``, a name that promised a cap; that name is still read, with
   a deprecation message.)
 * ``max_sentences`` (if set) ends the reply after that many sentences, whatever its length.
+
+Where a sentence ends is :class:`SentenceCounter`'s rule, the one sentence cap of the package: after
+``. ! ? …`` followed by white space, after a CJK full stop, and at a line break after text (a model often
+ends a spoken line without punctuation). :func:`first_sentences` applies the same cap, and nothing else,
+to the text pieces of the speech LLMs (E-chat, ParalinGPT).
 """
 
 from __future__ import annotations
@@ -186,6 +191,59 @@ def _held_back_stop_prefix(text: str, stops: Iterable[str]) -> int:
     return longest
 
 
+class SentenceCounter:
+    """Counts the sentences of a growing text, and says when ``limit`` of them are finished.
+
+    Args:
+        limit: How many sentences a reply may have (``None``: no limit; :attr:`full` is then never true).
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.count = 0
+        self._scan = 0  # where to look for the next sentence end
+
+    @property
+    def full(self) -> bool:
+        """Whether ``limit`` sentences are finished."""
+        return self.limit is not None and self.count >= self.limit
+
+    def ends(self, text: str, stop: int | None = None) -> Iterator[int]:
+        """Yield where each newly finished sentence of ``text`` ends, counting it (``text`` only ever grows
+        between calls; ``stop``: where to stop looking)."""
+        for match in SENTENCE_OR_LINE_END.finditer(text, self._scan, len(text) if stop is None else stop):
+            self._scan = match.end() + (1 if match.end() == match.start() else 0)  # step past empty matches
+            self.count += 1
+            yield match.end()
+
+
+def first_sentences(pieces: Iterable[str], limit: int | None) -> Iterator[str]:
+    """Pass text pieces through until ``limit`` sentences are finished (``None``: no limit), then close the source.
+
+    The last piece is cut where the last allowed sentence ends. Sentences end where :class:`SentenceCounter`
+    says, as in every LLM backend's replies (a line break after text ends one too).
+    """
+    iterator = iter(pieces)
+    if not limit:
+        yield from iterator
+        return
+    counter = SentenceCounter(limit)
+    text = ""
+    try:
+        for piece in iterator:
+            start = len(text)
+            text += piece
+            for end in counter.ends(text):
+                if counter.full:
+                    yield text[start:end]
+                    return
+            yield piece
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
 class ReplyShaper:
     """Turns raw token pieces into the pieces of a clean, short, spoken reply.
 
@@ -206,8 +264,7 @@ class ReplyShaper:
         self._start: int | None = None  # where the reply starts in raw, once the role prefix is settled
         self._emitted = 0  # characters of the reply already released
         self._end: int | None = None  # where the reply ends, once known
-        self._scan = 0  # where to look for the next sentence end
-        self._sentences = 0
+        self._sentences = SentenceCounter(options.max_sentences)
 
     @property
     def reply(self) -> str:
@@ -239,13 +296,9 @@ class ReplyShaper:
             self.done = True
         limit = cut if cut >= 0 else len(body)
         # sentence ends: count them, and stop at one once the length or sentence limit is reached
-        for match in SENTENCE_OR_LINE_END.finditer(body, self._scan, limit):
-            self._scan = match.end() + (1 if match.end() == match.start() else 0)  # step past empty matches
-            self._sentences += 1
-            over_length = self.tokens >= self.options.target_tokens
-            enough = self.options.max_sentences is not None and self._sentences >= self.options.max_sentences
-            if over_length or enough:
-                self._end = self._start + match.end()
+        for end in self._sentences.ends(body, stop=limit):
+            if self.tokens >= self.options.target_tokens or self._sentences.full:
+                self._end = self._start + end
                 self.done = True
                 return
         if not self.done and self.tokens >= self.options.token_budget:

@@ -3,8 +3,8 @@
 :class:`SpeechLLMSystem` holds what both registered systems do the same way: the ``max_new_tokens`` /
 ``max_sentences`` checks, the one-thread TTS pool that speaks sentences while the LLM writes, ``close``,
 ``respond`` (the whole turn of ``stream``) and the refusal of an utterance without audio. Each system
-keeps its own ``stream`` and ``from_config``. :func:`first_sentences` cuts a streamed reply to a spoken
-answer's length.
+keeps its own ``stream`` and ``from_config``. :func:`first_sentences` (the LLM backends' one sentence cap,
+:mod:`emotionlayer.components.llm`) cuts a streamed reply to a spoken answer's length.
 """
 
 from __future__ import annotations
@@ -14,35 +14,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+from ...components.llm import first_sentences
 from ...config import PipelineConfig
 from ...errors import ConfigError
 from ...systems.base import StreamEvent, UtteranceLike, as_utterance, turn_from_stream
-from ...text import pop_sentences
 from ...types import Dialogue, Turn, Utterance
 
-
-def first_sentences(pieces: Iterator[str], limit: int | None) -> Iterator[str]:
-    """Pass text pieces through until ``limit`` sentences are finished, then close the source."""
-    if not limit:
-        yield from pieces
-        return
-    buffer, done = "", 0
-    try:
-        for piece in pieces:
-            sentences, rest = pop_sentences(buffer + piece)
-            if done + len(sentences) >= limit:
-                finished = sentences[: limit - done]
-                # the part of this piece that completes the last allowed sentence
-                end = (buffer + piece).find(finished[-1]) + len(finished[-1])
-                yield (buffer + piece)[:end][len(buffer) :]
-                return
-            done += len(sentences)
-            buffer = rest
-            yield piece
-    finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+__all__ = ["SpeechLLMSystem", "first_sentences"]
 
 
 class SpeechLLMSystem:
