@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,130 @@ def _load_ct2(model: str | os.PathLike) -> tuple[Path, dict[str, np.ndarray], di
     return folder, variables, config
 
 
+@dataclass(frozen=True)
+class WhisperNames:
+    """How one library names whisper's parameters: the whole names of the model-wide ones, and the names of a
+    block's parts (the block's index goes into ``encoder_block`` / ``decoder_block``).
+
+    Attributes:
+        conv: Prefix of the two encoder convolutions (``{conv}{1,2}.weight``).
+        encoder_positions: The encoder's positional embedding.
+        encoder_norm: The encoder's final layer norm (``.weight`` / ``.bias`` appended).
+        tokens: The decoder's token embedding.
+        decoder_positions: The decoder's positional embedding.
+        decoder_norm: The decoder's final layer norm.
+        encoder_block: An encoder block (``{i}``: its index).
+        decoder_block: A decoder block.
+        self_attention: A block's self-attention and its layer norm.
+        cross_attention: A decoder block's cross-attention and its layer norm.
+        projections: The query, key, value and output projections (in that order).
+        mlp: A block's two feed-forward layers and their layer norm.
+    """
+
+    conv: str
+    encoder_positions: str
+    encoder_norm: str
+    tokens: str
+    decoder_positions: str
+    decoder_norm: str
+    encoder_block: str
+    decoder_block: str
+    self_attention: tuple[str, str]
+    cross_attention: tuple[str, str]
+    projections: tuple[str, str, str, str]
+    mlp: tuple[str, str, str]
+
+
+#: openai-whisper's ``Whisper`` module.
+OPENAI_WHISPER = WhisperNames(
+    conv="encoder.conv",
+    encoder_positions="encoder.positional_embedding",
+    encoder_norm="encoder.ln_post",
+    tokens="decoder.token_embedding.weight",
+    decoder_positions="decoder.positional_embedding",
+    decoder_norm="decoder.ln",
+    encoder_block="encoder.blocks.{i}",
+    decoder_block="decoder.blocks.{i}",
+    self_attention=("attn", "attn_ln"),
+    cross_attention=("cross_attn", "cross_attn_ln"),
+    projections=("query", "key", "value", "out"),
+    mlp=("mlp.0", "mlp.2", "mlp_ln"),
+)
+
+#: transformers' ``WhisperForConditionalGeneration``.
+TRANSFORMERS_WHISPER = WhisperNames(
+    conv="model.encoder.conv",
+    encoder_positions="model.encoder.embed_positions.weight",
+    encoder_norm="model.encoder.layer_norm",
+    tokens="model.decoder.embed_tokens.weight",
+    decoder_positions="model.decoder.embed_positions.weight",
+    decoder_norm="model.decoder.layer_norm",
+    encoder_block="model.encoder.layers.{i}",
+    decoder_block="model.decoder.layers.{i}",
+    self_attention=("self_attn", "self_attn_layer_norm"),
+    cross_attention=("encoder_attn", "encoder_attn_layer_norm"),
+    projections=("q_proj", "k_proj", "v_proj", "out_proj"),
+    mlp=("fc1", "fc2", "final_layer_norm"),
+)
+
+
+def whisper_state_dict(
+    variables: dict[str, np.ndarray], names: WhisperNames
+) -> tuple[WhisperDims, dict[str, np.ndarray]]:
+    """Map CTranslate2 whisper variables to a state dict with ``names`` (the one mapper of both converters).
+
+    Args:
+        variables: Float variables of a CTranslate2 whisper model (:func:`.read_ctranslate2_model`).
+        names: The target library's names (:data:`OPENAI_WHISPER`, :data:`TRANSFORMERS_WHISPER`).
+
+    Returns:
+        ``(dims, state_dict)``: the model's dimensions and parameter name -> float32 NumPy array. Whisper's key
+        projections have no bias, so none is written for them.
+    """
+    dims = whisper_dims(variables)
+    sd: dict[str, np.ndarray] = {}
+
+    def put_norm(dst: str, src: str) -> None:
+        sd[f"{dst}.weight"] = _f32(variables[f"{src}/gamma"])
+        sd[f"{dst}.bias"] = _f32(variables[f"{src}/beta"])
+
+    def put_attention(block: str, src: str, which: tuple[str, str], cross: bool) -> None:
+        parts = _attention(variables, src, cross=cross)
+        dst, norm = f"{block}.{which[0]}", f"{block}.{which[1]}"
+        query, key, value, out = names.projections
+        for ours, theirs in (("q", query), ("v", value), ("o", out)):
+            sd[f"{dst}.{theirs}.weight"] = parts[f"{ours}.weight"]
+            sd[f"{dst}.{theirs}.bias"] = parts[f"{ours}.bias"]
+        sd[f"{dst}.{key}.weight"] = parts["k.weight"]
+        sd[f"{norm}.weight"], sd[f"{norm}.bias"] = parts["ln.weight"], parts["ln.bias"]
+
+    def put_mlp(block: str, src: str) -> None:
+        first, second, norm = names.mlp
+        for dst, linear in ((first, "linear_0"), (second, "linear_1")):
+            sd[f"{block}.{dst}.weight"] = _f32(variables[f"{src}/ffn/{linear}/weight"])
+            sd[f"{block}.{dst}.bias"] = _f32(variables[f"{src}/ffn/{linear}/bias"])
+        put_norm(f"{block}.{norm}", f"{src}/ffn/layer_norm")
+
+    for i in (1, 2):
+        sd[f"{names.conv}{i}.weight"] = _f32(variables[f"encoder/conv{i}/weight"])
+        sd[f"{names.conv}{i}.bias"] = _f32(variables[f"encoder/conv{i}/bias"])
+    sd[names.encoder_positions] = _f32(variables["encoder/position_encodings/encodings"])
+    put_norm(names.encoder_norm, "encoder/layer_norm")
+    sd[names.tokens] = _f32(variables["decoder/embeddings/weight"])
+    sd[names.decoder_positions] = _f32(variables["decoder/position_encodings/encodings"])
+    put_norm(names.decoder_norm, "decoder/layer_norm")
+    for i in range(dims.n_audio_layer):
+        src, block = f"encoder/layer_{i}", names.encoder_block.format(i=i)
+        put_attention(block, f"{src}/self_attention", names.self_attention, cross=False)
+        put_mlp(block, src)
+    for i in range(dims.n_text_layer):
+        src, block = f"decoder/layer_{i}", names.decoder_block.format(i=i)
+        put_attention(block, f"{src}/self_attention", names.self_attention, cross=False)
+        put_attention(block, f"{src}/attention", names.cross_attention, cross=True)
+        put_mlp(block, src)
+    return dims, sd
+
+
 def openai_whisper_state_dict(variables: dict[str, np.ndarray]) -> tuple[WhisperDims, dict[str, np.ndarray]]:
     """Map CTranslate2 whisper variables to an openai-whisper ``Whisper`` state dict.
 
@@ -91,46 +215,7 @@ def openai_whisper_state_dict(variables: dict[str, np.ndarray]) -> tuple[Whisper
         ``(dims, state_dict)``: the model's dimensions (``ModelDimensions(**asdict(dims))``) and parameter
         name -> float32 NumPy array, every parameter of ``whisper.model.Whisper`` included.
     """
-    dims = whisper_dims(variables)
-    sd: dict[str, np.ndarray] = {}
-    for i in (1, 2):
-        sd[f"encoder.conv{i}.weight"] = _f32(variables[f"encoder/conv{i}/weight"])
-        sd[f"encoder.conv{i}.bias"] = _f32(variables[f"encoder/conv{i}/bias"])
-    sd["encoder.positional_embedding"] = _f32(variables["encoder/position_encodings/encodings"])
-    sd["encoder.ln_post.weight"] = _f32(variables["encoder/layer_norm/gamma"])
-    sd["encoder.ln_post.bias"] = _f32(variables["encoder/layer_norm/beta"])
-    sd["decoder.token_embedding.weight"] = _f32(variables["decoder/embeddings/weight"])
-    sd["decoder.positional_embedding"] = _f32(variables["decoder/position_encodings/encodings"])
-    sd["decoder.ln.weight"] = _f32(variables["decoder/layer_norm/gamma"])
-    sd["decoder.ln.bias"] = _f32(variables["decoder/layer_norm/beta"])
-
-    def put_attention(dst: str, ln: str, parts: dict[str, np.ndarray]) -> None:
-        for ours, theirs in (("q", "query"), ("v", "value"), ("o", "out")):
-            sd[f"{dst}.{theirs}.weight"] = parts[f"{ours}.weight"]
-            sd[f"{dst}.{theirs}.bias"] = parts[f"{ours}.bias"]
-        sd[f"{dst}.key.weight"] = parts["k.weight"]
-        sd[f"{ln}.weight"], sd[f"{ln}.bias"] = parts["ln.weight"], parts["ln.bias"]
-
-    def put_mlp(dst: str, src: str) -> None:
-        sd[f"{dst}.mlp.0.weight"] = _f32(variables[f"{src}/ffn/linear_0/weight"])
-        sd[f"{dst}.mlp.0.bias"] = _f32(variables[f"{src}/ffn/linear_0/bias"])
-        sd[f"{dst}.mlp.2.weight"] = _f32(variables[f"{src}/ffn/linear_1/weight"])
-        sd[f"{dst}.mlp.2.bias"] = _f32(variables[f"{src}/ffn/linear_1/bias"])
-        sd[f"{dst}.mlp_ln.weight"] = _f32(variables[f"{src}/ffn/layer_norm/gamma"])
-        sd[f"{dst}.mlp_ln.bias"] = _f32(variables[f"{src}/ffn/layer_norm/beta"])
-
-    for i in range(dims.n_audio_layer):
-        src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        put_attention(f"{dst}.attn", f"{dst}.attn_ln", _attention(variables, f"{src}/self_attention", cross=False))
-        put_mlp(dst, src)
-    for i in range(dims.n_text_layer):
-        src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        put_attention(f"{dst}.attn", f"{dst}.attn_ln", _attention(variables, f"{src}/self_attention", cross=False))
-        put_attention(
-            f"{dst}.cross_attn", f"{dst}.cross_attn_ln", _attention(variables, f"{src}/attention", cross=True)
-        )
-        put_mlp(dst, src)
-    return dims, sd
+    return whisper_state_dict(variables, OPENAI_WHISPER)
 
 
 def convert_ct2_to_openai_whisper(
@@ -190,50 +275,7 @@ def transformers_state_dict(variables: dict[str, np.ndarray]) -> tuple[WhisperDi
         ``(dims, state_dict)``: the model's dimensions and parameter name -> float32 NumPy array, every
         parameter but ``proj_out.weight`` (tied to the token embedding) included.
     """
-    dims = whisper_dims(variables)
-    sd: dict[str, np.ndarray] = {}
-    for i in (1, 2):
-        sd[f"model.encoder.conv{i}.weight"] = _f32(variables[f"encoder/conv{i}/weight"])
-        sd[f"model.encoder.conv{i}.bias"] = _f32(variables[f"encoder/conv{i}/bias"])
-    sd["model.encoder.embed_positions.weight"] = _f32(variables["encoder/position_encodings/encodings"])
-    sd["model.encoder.layer_norm.weight"] = _f32(variables["encoder/layer_norm/gamma"])
-    sd["model.encoder.layer_norm.bias"] = _f32(variables["encoder/layer_norm/beta"])
-    sd["model.decoder.embed_tokens.weight"] = _f32(variables["decoder/embeddings/weight"])
-    sd["model.decoder.embed_positions.weight"] = _f32(variables["decoder/position_encodings/encodings"])
-    sd["model.decoder.layer_norm.weight"] = _f32(variables["decoder/layer_norm/gamma"])
-    sd["model.decoder.layer_norm.bias"] = _f32(variables["decoder/layer_norm/beta"])
-
-    def put_attention(dst: str, ln: str, parts: dict[str, np.ndarray]) -> None:
-        for ours, theirs in (("q", "q_proj"), ("v", "v_proj"), ("o", "out_proj")):
-            sd[f"{dst}.{theirs}.weight"] = parts[f"{ours}.weight"]
-            sd[f"{dst}.{theirs}.bias"] = parts[f"{ours}.bias"]
-        sd[f"{dst}.k_proj.weight"] = parts["k.weight"]
-        sd[f"{ln}.weight"], sd[f"{ln}.bias"] = parts["ln.weight"], parts["ln.bias"]
-
-    def put_mlp(dst: str, src: str) -> None:
-        sd[f"{dst}.fc1.weight"] = _f32(variables[f"{src}/ffn/linear_0/weight"])
-        sd[f"{dst}.fc1.bias"] = _f32(variables[f"{src}/ffn/linear_0/bias"])
-        sd[f"{dst}.fc2.weight"] = _f32(variables[f"{src}/ffn/linear_1/weight"])
-        sd[f"{dst}.fc2.bias"] = _f32(variables[f"{src}/ffn/linear_1/bias"])
-        sd[f"{dst}.final_layer_norm.weight"] = _f32(variables[f"{src}/ffn/layer_norm/gamma"])
-        sd[f"{dst}.final_layer_norm.bias"] = _f32(variables[f"{src}/ffn/layer_norm/beta"])
-
-    for i in range(dims.n_audio_layer):
-        src, dst = f"encoder/layer_{i}", f"model.encoder.layers.{i}"
-        put_attention(
-            f"{dst}.self_attn", f"{dst}.self_attn_layer_norm", _attention(variables, f"{src}/self_attention", cross=False)
-        )
-        put_mlp(dst, src)
-    for i in range(dims.n_text_layer):
-        src, dst = f"decoder/layer_{i}", f"model.decoder.layers.{i}"
-        put_attention(
-            f"{dst}.self_attn", f"{dst}.self_attn_layer_norm", _attention(variables, f"{src}/self_attention", cross=False)
-        )
-        put_attention(
-            f"{dst}.encoder_attn", f"{dst}.encoder_attn_layer_norm", _attention(variables, f"{src}/attention", cross=True)
-        )
-        put_mlp(dst, src)
-    return dims, sd
+    return whisper_state_dict(variables, TRANSFORMERS_WHISPER)
 
 
 def convert_ct2_to_transformers(model: str | os.PathLike, output_dir: str | os.PathLike) -> Path:
@@ -251,28 +293,24 @@ def convert_ct2_to_transformers(model: str | os.PathLike, output_dir: str | os.P
     Returns:
         The output folder.
     """
-    import torch
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-        WhisperProcessor,
-        WhisperTokenizer,
-    )
-
     folder, variables, config = _load_ct2(model)
-    dims, sd = transformers_state_dict(variables)
     tokenizer_file = folder / "tokenizer.json"
     if not tokenizer_file.is_file():
         raise ModelNotFoundError(f"{folder} has no tokenizer.json; it is needed to build the transformers tokenizer.")
     ids = _special_ids(tokenizer_file)
-    multilingual = dims.n_vocab >= 51865
-    eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
-    no_timestamps = ids["<|notimestamps|>"]
+    dims, sd = transformers_state_dict(variables)
+    hf_model = _transformers_model(folder, dims, sd, _transformers_config(dims, ids, variables))
+    hf_model.generation_config = _generation_config(dims, ids, config)
+    return _save_transformers(Path(output_dir).expanduser(), hf_model, tokenizer_file, dims)
+
+
+def _transformers_config(dims: WhisperDims, ids: dict[str, int], variables: dict[str, np.ndarray]) -> Any:
+    """The ``WhisperConfig`` of the model's shape and special tokens (suppressed tokens left to the generation
+    config: setting both makes transformers warn)."""
+    from transformers import WhisperConfig
+
+    eot = ids["<|endoftext|>"]
     ffn_dim = int(variables["encoder/layer_0/ffn/linear_0/weight"].shape[0])
-    suppress = [int(i) for i in config.get("suppress_ids", [])]
-    begin_suppress = [int(i) for i in config.get("suppress_ids_begin", [220, eot])]
     hf_config = WhisperConfig(
         vocab_size=dims.n_vocab,
         num_mel_bins=dims.n_mels,
@@ -288,15 +326,25 @@ def convert_ct2_to_transformers(model: str | os.PathLike, output_dir: str | os.P
         pad_token_id=eot,
         bos_token_id=eot,
         eos_token_id=eot,
-        decoder_start_token_id=sot,
+        decoder_start_token_id=ids["<|startoftranscript|>"],
         tie_word_embeddings=True,
     )
-    # Suppressed tokens live in the generation config only (setting both makes transformers warn).
     hf_config.suppress_tokens = None
     hf_config.begin_suppress_tokens = None
+    return hf_config
+
+
+def _transformers_model(folder: Path, dims: WhisperDims, sd: dict[str, np.ndarray], hf_config: Any) -> Any:
+    """A ``WhisperForConditionalGeneration`` holding the weights ``sd`` (every one matched, the output tied).
+
+    Raises:
+        ModelNotFoundError: a weight is left unmatched (transformers named whisper's weights differently).
+    """
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
     hf_model = WhisperForConditionalGeneration(hf_config)
-    state = {k: torch.from_numpy(v) for k, v in sd.items()}
-    missing, unexpected = hf_model.load_state_dict(state, strict=False)
+    missing, unexpected = hf_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()}, strict=False)
     missing = [m for m in missing if m != "proj_out.weight"]  # tied to the token embedding
     if missing or unexpected:
         raise ModelNotFoundError(
@@ -304,34 +352,44 @@ def convert_ct2_to_transformers(model: str | os.PathLike, output_dir: str | os.P
             f"{unexpected[:3]}); this transformers version may name whisper's weights differently."
         )
     hf_model.tie_weights()
+    return hf_model
 
-    lang_to_id = {}
-    id_to_token = {v: k for k, v in ids.items()}
-    for lang_id in config.get("lang_ids", []):
-        token = id_to_token.get(int(lang_id))
-        if token:
-            lang_to_id[token] = int(lang_id)
+
+def _generation_config(dims: WhisperDims, ids: dict[str, int], config: dict[str, Any]) -> Any:
+    """The ``GenerationConfig`` rebuilt from CTranslate2's ``config.json``: special, suppressed, language and task
+    tokens, and the alignment heads."""
+    from transformers import GenerationConfig
+
+    eot = ids["<|endoftext|>"]
+    multilingual = dims.n_vocab >= 51865
     generation = GenerationConfig(
-        decoder_start_token_id=sot,
+        decoder_start_token_id=ids["<|startoftranscript|>"],
         bos_token_id=eot,
         eos_token_id=eot,
         pad_token_id=eot,
         max_length=dims.n_text_ctx,
-        suppress_tokens=suppress,
-        begin_suppress_tokens=begin_suppress,
-        no_timestamps_token_id=no_timestamps,
+        suppress_tokens=[int(i) for i in config.get("suppress_ids", [])],
+        begin_suppress_tokens=[int(i) for i in config.get("suppress_ids_begin", [220, eot])],
+        no_timestamps_token_id=ids["<|notimestamps|>"],
         is_multilingual=multilingual,
         return_timestamps=False,
     )
     if multilingual:
-        generation.lang_to_id = lang_to_id
+        id_to_token = {v: k for k, v in ids.items()}
+        generation.lang_to_id = {
+            id_to_token[int(i)]: int(i) for i in config.get("lang_ids", []) if id_to_token.get(int(i))
+        }
         generation.task_to_id = {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]}
     heads = config.get("alignment_heads")
     if heads:
         generation.alignment_heads = [[int(a), int(b)] for a, b in heads]
-    hf_model.generation_config = generation
+    return generation
 
-    target = Path(output_dir).expanduser()
+
+def _save_transformers(target: Path, hf_model: Any, tokenizer_file: Path, dims: WhisperDims) -> Path:
+    """Write the processor (tokenizer and feature extractor) and the model into ``target`` (created)."""
+    from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
+
     target.mkdir(parents=True, exist_ok=True)
     tokenizer = WhisperTokenizer(tokenizer_file=str(tokenizer_file), predict_timestamps=False)
     feature_extractor = WhisperFeatureExtractor(feature_size=dims.n_mels)
