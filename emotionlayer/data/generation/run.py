@@ -141,6 +141,38 @@ def _audio_ok(out: Path, record: dict[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class GenerationOptions:
+    """What to generate and how: the options of :func:`generate_dataset` (documented there), checked up front.
+
+    Raises:
+        ConfigError: ``workers`` below 1 or a negative ``limit``.
+    """
+
+    seeds: str | os.PathLike | None = None
+    language: str = "en"
+    per_utterance: int = 2
+    limit: int | None = None
+    llm: str = "llama-cpp"
+    tts: Sequence[str] | None = None
+    workers: int = 1
+    ray_address: str | None = None
+    seed: int = 0
+    holdout_voices: Sequence[str] = ()
+    splits: Sequence[float] = DEFAULT_SPLITS
+    template: str = DEFAULT_TEMPLATE
+    template_dirs: Sequence[str] = ()
+    max_tokens: int = 48
+    sample_rate: int | None = None
+    imports: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1; got {self.workers}.")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError(f"limit must be positive; got {self.limit}.")
+
+
+@dataclass(frozen=True)
 class GenerationJob:
     """A prepared run: the folder, the plan, the settings it was claimed with, and how to run the workers.
 
@@ -218,12 +250,12 @@ def generate_dataset(
     Raises:
         ConfigError: invalid options, or ``out_dir`` holds a dataset made with other settings.
     """
-    job = prepare_generation(
-        out_dir, seeds=seeds, language=language, per_utterance=per_utterance, limit=limit, llm=llm, tts=tts,
-        workers=workers, ray_address=ray_address, seed=seed, holdout_voices=holdout_voices, splits=splits,
-        template=template, template_dirs=template_dirs, max_tokens=max_tokens, sample_rate=sample_rate,
-        imports=imports,
+    options = GenerationOptions(
+        seeds=seeds, language=language, per_utterance=per_utterance, limit=limit, llm=llm, tts=tts, workers=workers,
+        ray_address=ray_address, seed=seed, holdout_voices=holdout_voices, splits=splits, template=template,
+        template_dirs=template_dirs, max_tokens=max_tokens, sample_rate=sample_rate, imports=imports,
     )  # fmt: skip
+    job = prepare_generation(out_dir, options)
     journal = Journal(job.out / JOURNAL)
     try:
         finished = finished_rows(job.out, journal, job.plan)
@@ -234,75 +266,51 @@ def generate_dataset(
     return GenerationSummary(str(job.out), rows_total, generated, seconds, job.workers, job.backend, first_row)
 
 
-def prepare_generation(
-    out_dir: str | os.PathLike,
-    *,
-    seeds: str | os.PathLike | None = None,
-    language: str = "en",
-    per_utterance: int = 2,
-    limit: int | None = None,
-    llm: str = "llama-cpp",
-    tts: Sequence[str] | None = None,
-    workers: int = 1,
-    ray_address: str | None = None,
-    seed: int = 0,
-    holdout_voices: Sequence[str] = (),
-    splits: Sequence[float] = DEFAULT_SPLITS,
-    template: str = DEFAULT_TEMPLATE,
-    template_dirs: Sequence[str] = (),
-    max_tokens: int = 48,
-    sample_rate: int | None = None,
-    imports: Sequence[str] = (),
-) -> GenerationJob:
-    """Check the options and backends, plan the rows and claim ``out_dir`` (the arguments of
-    :func:`generate_dataset`); nothing is generated yet.
+def prepare_generation(out_dir: str | os.PathLike, options: GenerationOptions) -> GenerationJob:
+    """Check the backends, plan the rows and claim ``out_dir``; nothing is generated yet.
 
     Raises:
-        ConfigError: invalid options, a backend that cannot run here, or ``out_dir`` holds a dataset made
-            with other settings.
+        ConfigError: a backend that cannot run here, or ``out_dir`` holds a dataset made with other settings.
     """
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1; got {workers}.")
-    if limit is not None and limit < 0:
-        raise ConfigError(f"limit must be positive; got {limit}.")
-    for module in imports:
+    for module in options.imports:
         __import__(module)
-    seed_list = load_seeds(seeds, language)
-    voices = [VoiceSpec.parse(v) for v in tts] if tts else default_voices(language)
-    llm_name, llm_params = _usable_backends(llm, voices)
-    plan = plan_rows(seed_list, voices, per_utterance, seed, splits, holdout_voices)
+    seed_list = load_seeds(options.seeds, options.language)
+    voices = [VoiceSpec.parse(v) for v in options.tts] if options.tts else default_voices(options.language)
+    llm_name, llm_params = _usable_backends(options.llm, voices)
+    plan = plan_rows(seed_list, voices, options.per_utterance, options.seed, options.splits, options.holdout_voices)
     settings = {
         "format": 1,
-        "language": language,
-        "seeds": _seed_source(seeds, language),
+        "language": options.language,
+        "seeds": _seed_source(options.seeds, options.language),
         "seed_utterances": len(seed_list),
-        "per_utterance": per_utterance,
-        "seed": seed,
-        "llm": llm,
+        "per_utterance": options.per_utterance,
+        "seed": options.seed,
+        "llm": options.llm,
         "voices": [v.to_string() for v in voices],
-        "holdout_voices": sorted(holdout_voices),
-        "splits": dict(zip(SPLIT_NAMES, check_fractions(splits), strict=True)),
-        "template": template,
-        "max_tokens": max_tokens,
-        "sample_rate": sample_rate,
+        "holdout_voices": sorted(options.holdout_voices),
+        "splits": dict(zip(SPLIT_NAMES, check_fractions(options.splits), strict=True)),
+        "template": options.template,
+        "max_tokens": options.max_tokens,
+        "sample_rate": options.sample_rate,
         "style_jitter": {"rate": RATE_JITTER, "pitch_semitones": PITCH_JITTER, "volume": VOLUME_JITTER},
         "planned_rows": len(plan),
     }
     out = Path(out_dir)
-    _claim_folder(out, settings, voices, language)
+    _claim_folder(out, settings, voices, options.language)
     config = WorkerConfig(
         llm=llm_name,
         llm_params=llm_params,
         voices=tuple(voices),
-        template=template,
-        template_dirs=tuple(template_dirs),
-        max_tokens=max_tokens,
-        sample_rate=sample_rate,
-        imports=tuple(imports),
-        threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 or ray_address else None,
+        template=options.template,
+        template_dirs=tuple(options.template_dirs),
+        max_tokens=options.max_tokens,
+        sample_rate=options.sample_rate,
+        imports=tuple(options.imports),
+        threads=max(1, (os.cpu_count() or 1) // options.workers) if options.workers > 1 or options.ray_address else None,
     )
-    rows = plan if limit is None else plan[:limit]
-    return GenerationJob(out, plan, rows, settings, config, pick_backend(workers, ray_address), workers, ray_address)
+    rows = plan if options.limit is None else plan[: options.limit]
+    backend = pick_backend(options.workers, options.ray_address)
+    return GenerationJob(out, plan, rows, settings, config, backend, options.workers, options.ray_address)
 
 
 def _usable_backends(llm: str, voices: Sequence[VoiceSpec]) -> tuple[str, dict[str, Any]]:
