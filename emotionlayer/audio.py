@@ -27,6 +27,9 @@ SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512
 #: Seconds in one frame.
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+#: A turn whose ASR no-speech probability (whisper's) is at least this holds no speech: the default of the
+#: cascade's speech gate (``pipeline.no_speech_threshold``) and of a live session's (``LiveConfig``).
+NO_SPEECH_THRESHOLD = 0.8
 
 
 @dataclass(frozen=True, eq=False)

@@ -211,12 +211,11 @@ def test_one_model_package_never_imports_another():
 ONE_DEFINITION = {
     "SAMPLE_RATE": "emotionlayer.audio",
     "FRAME_SAMPLES": "emotionlayer.audio",
+    "NO_SPEECH_THRESHOLD": "emotionlayer.audio",
     "FALLBACK_REPLY": "emotionlayer.systems.speech",
     "NO_SPEECH_REPLY": "emotionlayer.systems.speech",
     "NO_SPEECH": "emotionlayer.systems.speech",
 }
-#: Modules that still define one of them themselves (to point at the one definition).
-NOT_YET = {"emotionlayer.live.session", "emotionlayer.ser.features", "emotionlayer.paralinguistics.detection.features"}
 
 
 def test_shared_constants_are_defined_once():
@@ -232,7 +231,7 @@ def test_shared_constants_are_defined_once():
             )
             for target in targets:
                 name = getattr(target, "id", None)
-                if name in ONE_DEFINITION and module != ONE_DEFINITION[name] and module not in NOT_YET:
+                if name in ONE_DEFINITION and module != ONE_DEFINITION[name]:
                     found.append(f"{module} defines {name} (use {ONE_DEFINITION[name]}'s)")
     assert found == []
 

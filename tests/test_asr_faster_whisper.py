@@ -112,8 +112,16 @@ def test_multilingual_base_detects_and_transcribes_chinese() -> None:
         assert simplified in text or traditional in text, text
 
 
-def test_short_window_transcribes_like_the_full_window(tiny, english_clip: Audio) -> None:
+def test_short_window_is_the_default_of_the_class_and_the_packaged_config(tiny) -> None:
+    from emotionlayer.config import PipelineConfig
+
+    assert tiny.short_window is True
+    assert PipelineConfig.default().asr.params.get("short_window", True) is True
+
+
+def test_short_window_transcribes_like_the_full_window(english_clip: Audio) -> None:
     short = create("asr", "faster-whisper", short_window=True)
+    tiny = create("asr", "faster-whisper", short_window=False)  # whisper's own 30 s window
     assert normalize_text(short.transcribe(english_clip).text) == "some call me nature others call me mother nature"
     clips = sorted((Path(__file__).resolve().parents[1] / "examples" / "audio").glob("*_phone.wav"))
     assert len(clips) >= 8

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ..audio import NO_SPEECH_THRESHOLD
 from ..errors import ConfigError
 
 #: Words after which a phrase is not finished: conjunctions, fillers, articles and possessives.
@@ -88,7 +89,7 @@ class LiveConfig:
     barge_in: bool = True
     barge_in_min_seconds: float = 0.35
     pause_on_speech: bool = True
-    no_speech_threshold: float = 0.8
+    no_speech_threshold: float = NO_SPEECH_THRESHOLD
     output_rate: int = 16000
 
     def __post_init__(self) -> None:

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from ..errors import ConfigError, MissingDependencyError, ModelNotFoundError
 from ..files import check_weights_folder
 from ..types import Audio
 
-SAMPLE_RATE = 16000
 #: Active speech level (dBFS) that whisper features named by string (``whisper-tiny.en``) scale clips to.
 DEFAULT_LEVEL_DB = -35.0
 
