@@ -65,7 +65,9 @@ def generate(
     splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="Fractions of seed utterances in train,dev,test."),
     template: str = typer.Option("topline.j2", "--template", help="Prompt template for the replies (true text and true emotion)."),
     template_dir: list[str] | None = typer.Option(None, "--template-dir", help="Folder searched for templates before the packaged ones."),
-    max_tokens: int = typer.Option(48, "--max-tokens", help="Reply length limit in tokens."),
+    target_tokens: int = typer.Option(
+        48, "--target-tokens", "--max-tokens", help="Reply length the LLM aims for, in tokens (it finishes its sentence)."
+    ),
     sample_rate: int | None = typer.Option(None, "--sample-rate", help="Resample speech to this rate (e.g. 16000). Default: the voice's own."),
     imports: list[str] | None = typer.Option(None, "--import", help="Python module to import first in every worker (to register your own backends)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the summary."),
@@ -99,7 +101,7 @@ def generate(
         splits=fractions,
         template=template,
         template_dirs=template_dir or (),
-        max_tokens=max_tokens,
+        max_tokens=target_tokens,
         sample_rate=sample_rate,
         imports=imports or (),
         progress=not (quiet or as_json),

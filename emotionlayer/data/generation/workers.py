@@ -125,14 +125,16 @@ class RowWorker:
         return self._tts[index]
 
     def _options(self, seed: int) -> dict[str, Any]:
-        """Per-call LLM options: ``max_tokens`` and ``seed``, each where the backend's ``generate`` takes it."""
+        """Per-call LLM options: ``target_tokens`` (the reply's length; ``max_tokens`` for a backend that names only
+        that old name) and ``seed``, each where the backend's ``generate`` takes it."""
         if self._llm_options is None:
             import inspect
 
             parameters = inspect.signature(self.llm.generate).parameters
             takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-            self._llm_options = {name for name in ("max_tokens", "seed") if takes_any or name in parameters}
-        values = {"max_tokens": self.config.max_tokens, "seed": seed}
+            length = "max_tokens" if "max_tokens" in parameters and "target_tokens" not in parameters else "target_tokens"
+            self._llm_options = {name for name in (length, "seed") if takes_any or name in parameters}
+        values = {"target_tokens": self.config.max_tokens, "max_tokens": self.config.max_tokens, "seed": seed}
         return {name: values[name] for name in sorted(self._llm_options)}
 
     def _reply(self, messages: list[dict[str, str]], row: PlannedRow) -> str:
