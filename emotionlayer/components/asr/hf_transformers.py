@@ -11,6 +11,7 @@ from ...errors import ConfigError, ModelNotFoundError
 from ...files import check_weights_folder
 from ...registry import register
 from ...types import Audio, Transcript
+from ..loading import model_source
 from ._common import ModelCache, check_english_only, normalise_language, to_16k
 
 logger = logging.getLogger(__name__)
@@ -67,14 +68,13 @@ class TransformersASR:
         self.name = f"transformers/{path.name if path.exists() else self.model}"
 
     def _load(self) -> Any:
-        path = Path(self.model).expanduser()
-        if not path.exists() and self.local_files_only:
-            raise ModelNotFoundError(
-                f"No model folder at {self.model!r}. Pass a local transformers ASR folder (make one from the packaged "
-                "whisper weights with emotionlayer.encoders.convert.convert_ct2_to_transformers('tiny.en', DIR)), "
-                "or set local_files_only=False to fetch a hub model."
-            )
-        source = str(path) if path.exists() else self.model
+        path, source = model_source(
+            self.model,
+            self.local_files_only,
+            f"No model folder at {self.model!r}. Pass a local transformers ASR folder (make one from the packaged "
+            "whisper weights with emotionlayer.encoders.convert.convert_ct2_to_transformers('tiny.en', DIR)), "
+            "or set local_files_only=False to fetch a hub model.",
+        )
         check_weights_folder(path, "a transformers ASR model", self.allow_pickle)
         key = (source, self.device, self.dtype)
 

@@ -13,7 +13,6 @@ format to convert to. Some published models also ship their own Python interface
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,16 @@ import numpy as np
 from ...audio import SAMPLE_RATE
 from ...errors import ConfigError, ModelNotFoundError
 from ...files import check_not_pickle
-from ...labels import canonical_list, restrict
 from ...registry import register
 from ...types import Audio, EmotionPrediction
-from .hf_audio_classification import map_labels
+from ..loading import ModelCache
+from .classes import MappedClassifierSER
 
-_CACHE: dict[tuple[str, str, str], Any] = {}
-_LOCK = threading.Lock()
+_CACHE = ModelCache()
 
 
 @register("ser", "speechbrain")
-class SpeechBrainSER:
+class SpeechBrainSER(MappedClassifierSER):
     """A SpeechBrain EncoderClassifier (e.g. an emotion-recognition recipe) loaded from a local folder.
 
     Args:
@@ -66,17 +64,12 @@ class SpeechBrainSER:
         sample_rate: int = SAMPLE_RATE,
         allow_pickle: bool = False,
     ) -> None:
-        self.model_path = str(model)
-        self.device = device
-        self.label_map = dict(label_map or {})
-        self.restrict_to = canonical_list(labels) if labels else None
+        super().__init__(model, "speechbrain", device, label_map, labels)
         self.hparams_file = hparams_file
         self.allow_custom_code = bool(allow_custom_code)
         self.custom_class = custom_class
         self.sample_rate = int(sample_rate)
         self.allow_pickle = bool(allow_pickle)
-        self.name = f"speechbrain:{Path(self.model_path).name}"
-        self._classes: list[str | None] | None = None
 
     def _check_folder(self) -> Path:
         folder = Path(self.model_path).expanduser()
@@ -102,53 +95,42 @@ class SpeechBrainSER:
 
     def _load(self) -> Any:
         folder = self._check_folder()
-        key = (str(folder.resolve()), self.device, self.hparams_file)
-        with _LOCK:
-            if key not in _CACHE:
-                from speechbrain.utils.fetching import LocalStrategy
 
-                options = {
-                    "source": str(folder),
-                    "savedir": str(folder),
-                    "hparams_file": self.hparams_file,
-                    "run_opts": {"device": self.device},
-                    "local_strategy": LocalStrategy.NO_LINK,
-                }
-                try:
-                    if self.custom_class:
-                        from speechbrain.inference.interfaces import foreign_class
+        def load() -> Any:
+            from speechbrain.utils.fetching import LocalStrategy
 
-                        module = next(iter(sorted(folder.glob("*.py")))).name
-                        classifier = foreign_class(pymodule_file=module, classname=self.custom_class, **options)
-                    else:
-                        from speechbrain.inference.classifiers import EncoderClassifier
+            options = {
+                "source": str(folder),
+                "savedir": str(folder),
+                "hparams_file": self.hparams_file,
+                "run_opts": {"device": self.device},
+                "local_strategy": LocalStrategy.NO_LINK,
+            }
+            try:
+                if self.custom_class:
+                    from speechbrain.inference.interfaces import foreign_class
 
-                        classifier = EncoderClassifier.from_hparams(**options)
-                except (OSError, KeyError, ValueError) as exc:
-                    raise ModelNotFoundError(
-                        f"Could not load a SpeechBrain EncoderClassifier from {folder} ({type(exc).__name__}: {exc}). "
-                        "Its hyperparams.yaml needs modules (compute_features, mean_var_norm, embedding_model, "
-                        "classifier), label_encoder and a pretrainer whose paths exist."
-                    ) from exc
-                if classifier is None:
-                    raise ModelNotFoundError(f"SpeechBrain returned no model for {folder}.")
-                classifier.mods.eval()
-                _CACHE[key] = classifier
-            classifier = _CACHE[key]
-        if self._classes is None:
-            encoder = classifier.hparams.label_encoder
-            names = [encoder.ind2lab[i] for i in range(len(encoder.ind2lab))]
-            self._classes = map_labels(names, self.label_map)
+                    module = next(iter(sorted(folder.glob("*.py")))).name
+                    classifier = foreign_class(pymodule_file=module, classname=self.custom_class, **options)
+                else:
+                    from speechbrain.inference.classifiers import EncoderClassifier
+
+                    classifier = EncoderClassifier.from_hparams(**options)
+            except (OSError, KeyError, ValueError) as exc:
+                raise ModelNotFoundError(
+                    f"Could not load a SpeechBrain EncoderClassifier from {folder} ({type(exc).__name__}: {exc}). "
+                    "Its hyperparams.yaml needs modules (compute_features, mean_var_norm, embedding_model, "
+                    "classifier), label_encoder and a pretrainer whose paths exist."
+                ) from exc
+            if classifier is None:
+                raise ModelNotFoundError(f"SpeechBrain returned no model for {folder}.")
+            classifier.mods.eval()
+            return classifier
+
+        classifier = _CACHE.get((str(folder.resolve()), self.device, self.hparams_file), load)
+        encoder = classifier.hparams.label_encoder
+        self._map_classes([encoder.ind2lab[i] for i in range(len(encoder.ind2lab))])
         return classifier
-
-    @property
-    def labels(self) -> list[str]:
-        """The canonical labels this backend predicts."""
-        if self.restrict_to:
-            return list(self.restrict_to)
-        self._load()
-        assert self._classes is not None
-        return list(dict.fromkeys(label for label in self._classes if label is not None))
 
     def predict(self, audio: Audio) -> EmotionPrediction:
         """The emotion of one clip."""
@@ -164,11 +146,4 @@ class SpeechBrainSER:
         else:
             probs = np.exp(scores - scores.max())
         probs /= probs.sum()
-        assert self._classes is not None
-        table: dict[str, float] = {}
-        for label, p in zip(self._classes, probs, strict=True):
-            if label is not None:
-                table[label] = table.get(label, 0.0) + float(p)
-        if self.restrict_to:
-            table = restrict(table, self.restrict_to)
-        return EmotionPrediction.from_probabilities(table, model=self.name)
+        return self._prediction(probs)
