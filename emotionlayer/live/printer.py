@@ -43,7 +43,7 @@ class EventPrinter:
                 self._reply_open = True
             self.write(event.text)
             return
-        text = describe(event)
+        text = event_line(event)
         if text is not None:
             self.write(text if event.kind == "latency" else text + "\n")
 
@@ -79,7 +79,7 @@ _TEXT: dict[str, Callable[[Any], str | None]] = {
 }
 
 
-def describe(event: LiveEvent) -> str | None:
+def event_line(event: LiveEvent) -> str | None:
     """One line of text for an event, stamped with its time; ``None`` for the events a transcript leaves out.
 
     A ``latency`` event's line starts with a newline (it follows the reply's pieces on their line).

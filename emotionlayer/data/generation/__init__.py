@@ -34,7 +34,7 @@ Example::
 
 from .card import build_card, render_card, write_card
 from .plan import DEFAULT_SPLITS, SPLIT_NAMES, PlannedRow, plan_rows, split_for
-from .run import GenerationOptions, GenerationSummary, generate_dataset
+from .run import DatasetOptions, GenerationSummary, generate_dataset
 from .seeds import LANGUAGES, SeedUtterance, load_seeds, packaged_seed_file
 from .voices import DEFAULT_VOICES, VoiceSpec, check_voices, default_voices
 from .workers import DEFAULT_TEMPLATE
@@ -45,7 +45,7 @@ __all__ = [
     "DEFAULT_VOICES",
     "LANGUAGES",
     "SPLIT_NAMES",
-    "GenerationOptions",
+    "DatasetOptions",
     "GenerationSummary",
     "PlannedRow",
     "SeedUtterance",

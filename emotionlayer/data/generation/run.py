@@ -141,7 +141,7 @@ def _audio_ok(out: Path, record: dict[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
-class GenerationOptions:
+class DatasetOptions:
     """What to generate and how: the options of :func:`generate_dataset` (documented there), checked up front.
 
     Raises:
@@ -250,7 +250,7 @@ def generate_dataset(
     Raises:
         ConfigError: invalid options, or ``out_dir`` holds a dataset made with other settings.
     """
-    options = GenerationOptions(
+    options = DatasetOptions(
         seeds=seeds, language=language, per_utterance=per_utterance, limit=limit, llm=llm, tts=tts, workers=workers,
         ray_address=ray_address, seed=seed, holdout_voices=holdout_voices, splits=splits, template=template,
         template_dirs=template_dirs, max_tokens=max_tokens, sample_rate=sample_rate, imports=imports,
@@ -266,7 +266,7 @@ def generate_dataset(
     return GenerationSummary(str(job.out), rows_total, generated, seconds, job.workers, job.backend, first_row)
 
 
-def prepare_generation(out_dir: str | os.PathLike, options: GenerationOptions) -> GenerationJob:
+def prepare_generation(out_dir: str | os.PathLike, options: DatasetOptions) -> GenerationJob:
     """Check the backends, plan the rows and claim ``out_dir``; nothing is generated yet.
 
     Raises:
