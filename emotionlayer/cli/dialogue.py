@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -46,13 +47,13 @@ def evaluate_dialogue(
     references_out: Path | None = typer.Option(None, "--references-out", help="Write the manifest with references here instead of over --manifest."),
     overwrite_references: bool = typer.Option(False, "--overwrite-references", help="Replace references the rows already have."),
     samples: int = typer.Option(
-        0, "--samples", min=0, help="0 (default): every system decodes greedily, so a rerun gives the same figures. N: N sampled runs per system; every figure becomes a mean with a 95%% interval over runs."
+        0, "--samples", min=0, help="0 (default): every system decodes greedily, so a rerun gives the same figures. N: N sampled runs per system; every figure becomes a mean with a 95% interval over runs."
     ),
     seed: int = typer.Option(0, "--seed", help="The first sampling seed (runs use SEED..SEED+N-1); also recorded with written references."),
     temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature with --samples (default: the config LLM's, or 0.7)."),
     judge_url: str | None = typer.Option(None, "--judge-url", help="Rate every reply 1-5 for empathy and fit with an LLM judge at this OpenAI-compatible endpoint (off by default)."),
     judge_model: str | None = typer.Option(None, "--judge-model", help="The judge's model name on that server."),
-    bootstrap: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples of the recordings for the 95%% intervals (seeded: reruns give the same intervals)."),
+    bootstrap: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples of the recordings for the 95% intervals (seeded: reruns give the same intervals)."),
     report: Path | None = typer.Option(
         None, "--report", help="Write report.md (tables with intervals), scores.png, scores.csv, replies.md/.csv, per_emotion.csv and report.json into this folder."
     ),
@@ -75,7 +76,7 @@ def evaluate_dialogue(
 
     Every system answers every recording, greedily by default, and is scored against the manifest's reference
     replies. A manifest without them: write a set once with --write-references topline. Figures per system,
-    each with a 95%% interval:
+    each with a 95% interval:
 
     \b
       BLEU-1, BLEU-4   word overlap with all of a recording's references (0-100)
@@ -111,8 +112,11 @@ def evaluate_dialogue(
               as_json, workers, ray, cache, threshold)  # fmt: skip
 
 
-def _evaluate(manifest, systems, cfg, split, limit, samples, seed, temperature, judge_url, judge_model, bootstrap, report,
-              as_json, workers, ray, cache, threshold) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def _evaluate(manifest: Path, systems: str, cfg: Any, split: str | None, limit: int | None, samples: int, seed: int,
+              temperature: float | None, judge_url: str | None, judge_model: str | None, bootstrap: int,
+              report: Path | None, as_json: bool, workers: int, ray: str | None, cache: Path | None,
+              threshold: float | None) -> None:  # fmt: skip
+    """Run the evaluation and print it (the part of ``evaluate dialogue`` that does not write references)."""
     from ..evaluation.dialogue import Decoding
     from ..evaluation.dialogue import evaluate_dialogue as run
 
