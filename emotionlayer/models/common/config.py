@@ -16,11 +16,14 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 from ...errors import ConfigError
+from ...labels import canonical_list
 
 PathLike = Union[str, os.PathLike]
+
+M = TypeVar("M", bound="ModelConfig")
 
 _MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -52,6 +55,33 @@ def known_fields(cls: type, data: Any, section: str, owner: str = "") -> dict[st
     if unknown:
         raise ConfigError(f"Unknown {who}{section} setting(s) {unknown}. Known ones: {', '.join(sorted(known))}.")
     return dict(data)
+
+
+class ModelConfig:
+    """Base of the speech LLMs' model configs (frozen dataclasses with a ``labels`` tuple): their JSON form.
+
+    A subclass sets ``display_name`` (its name in messages, e.g. ``E-chat``).
+    """
+
+    display_name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain JSON data (labels as a list)."""
+        data = asdict(self)  # type: ignore[call-overload]
+        data["labels"] = list(data["labels"])
+        return data
+
+    @classmethod
+    def from_dict(cls: type[M], data: dict[str, Any]) -> M:
+        """The config of :meth:`to_dict` output (label aliases are accepted).
+
+        Raises:
+            ConfigError: ``data`` is not an object or names unknown settings.
+        """
+        values = known_fields(cls, data, "model", cls.display_name)
+        if "labels" in values:
+            values["labels"] = tuple(canonical_list(values["labels"]))
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -266,3 +266,39 @@ def stack_states(items: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, torch.T
     for b, item in enumerate(items):
         states[:, b, : item["states"].shape[1]] = item["states"].float()
     return states, lengths
+
+
+def clip_id(row: Any) -> str:
+    """The name of a manifest row's clip: its file stem and manifest line (``sad_phone@3``)."""
+    return f"{Path(row.path).stem}@{row.line}"
+
+
+def clip_seconds(row: Any, where: str, max_seconds: float, hint: str = "") -> float:
+    """The length of a manifest row's audio, checked against the encoder's window.
+
+    Raises:
+        ManifestError: the clip is longer than ``max_seconds``; ``hint`` is added to the advice.
+    """
+    seconds = audio_seconds(row.path)
+    if seconds > max_seconds:
+        raise ManifestError(
+            f"{where}: {row.path} is {seconds:.1f} s long; the encoder takes at most {max_seconds:g} s. Cut it into "
+            f"shorter clips{hint} or leave it out."
+        )
+    return seconds
+
+
+def data_fingerprint(examples: Sequence[Any], fields: Sequence[str]) -> str:
+    """A hash of the training examples' ``fields`` (a resumed run must see the same data)."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(("|".join(str(getattr(example, name)) for name in fields) + "\n").encode())
+    return digest.hexdigest()
+
+
+def audio_inputs(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The audio side of a batch: cached ``states`` (zero-padded) and ``lengths``, or the raw ``waves``."""
+    if "states" in items[0]:
+        states, lengths = stack_states(items)
+        return {"states": states, "lengths": lengths}
+    return {"waves": [item["wave"] for item in items]}

@@ -111,3 +111,9 @@ class SpeechLLM:
         if len(samples) == 0:
             raise AudioError("The audio is empty. Pass a recording that contains speech.")
         return samples
+
+    def _waves(self, audio: Audio) -> list[Any]:
+        """The clip as the encoder's batch of one waveform (a torch tensor on the model's device), checked."""
+        import torch
+
+        return [torch.from_numpy(np.ascontiguousarray(self._samples(audio))).to(self.model.device)]

@@ -10,6 +10,7 @@ read every layer through :class:`LayerWeightedSum`, feed a frozen causal LM whos
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -107,3 +108,42 @@ def copy_weights(params: dict[str, torch.Tensor], state: dict[str, torch.Tensor]
                 )
             params[name].copy_(tensor.to(params[name].dtype))
     return sorted(state)
+
+
+def target_labels(length: int, target: Sequence[int], device: torch.device) -> torch.Tensor:
+    """Labels of one decoder-input row ``length`` long that ends with ``target``: its tokens there, ``-100`` before."""
+    label = torch.full((length,), IGNORE_INDEX, dtype=torch.long, device=device)
+    if target:
+        label[-len(target) :] = torch.tensor(list(target), device=device)
+    return label
+
+
+def pad_rows(
+    rows: Sequence[torch.Tensor],
+    labels: Sequence[torch.Tensor],
+    device: torch.device,
+    weights: Sequence[torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A batch of decoder-input rows ``(positions, d)``, right-padded: ``(inputs_embeds, attention_mask, labels,
+    label_weights)``; padding is masked out, labelled ``-100`` and weighs 0 (``label_weights`` is ``None``
+    without ``weights``)."""
+    width = max(r.shape[0] for r in rows)
+    embeds = torch.zeros(len(rows), width, rows[0].shape[1], dtype=rows[0].dtype, device=device)
+    mask = torch.zeros(len(rows), width, dtype=torch.long, device=device)
+    label_out = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long, device=device)
+    weight_out = torch.zeros(len(rows), width, device=device) if weights is not None else None
+    for b, row in enumerate(rows):
+        n = row.shape[0]
+        embeds[b, :n], mask[b, :n], label_out[b, :n] = row, 1, labels[b]
+        if weight_out is not None and weights is not None:
+            weight_out[b, :n] = weights[b]
+    return embeds, mask, label_out, weight_out
+
+
+def next_token(values: torch.Tensor, fill: float) -> torch.Tensor:
+    """``values`` of the next position at each position (logits at ``p`` predict the token at ``p + 1``); the
+    last position gets ``fill``."""
+    out = torch.full_like(values, fill)
+    out[:, :-1] = values[:, 1:]
+    return out
+

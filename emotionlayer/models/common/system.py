@@ -9,8 +9,9 @@ keeps its own ``stream`` and ``from_config``. :func:`first_sentences` (the LLM b
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -93,6 +94,24 @@ class SpeechLLMSystem:
         if utt.audio is None:
             raise ConfigError(self.needs_audio)
         return utt
+
+    @staticmethod
+    def _clock() -> Callable[[], float]:
+        """A clock of the turn: seconds since now."""
+        start = time.perf_counter()
+        return lambda: time.perf_counter() - start
+
+    @staticmethod
+    def _turn_timings(spoken: Any, now: Callable[[], float], before: dict[str, float], thinking: float = 0.0) -> dict[str, float]:
+        """A turn's timings: ``before`` (what the system did before writing: asr, encode...), then ``generate``
+        (``thinking`` plus the writing), ``tts``, ``total`` and ``time_to_first_audio``."""
+        return {
+            **before,
+            "generate": thinking + spoken.writing_seconds,
+            "tts": spoken.speaking_seconds,
+            "total": now(),
+            "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
+        }
 
     def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
         """Answer one spoken turn as events (each system's own)."""

@@ -12,40 +12,17 @@ A resumable checkpoint (``--out/checkpoints/step-00000500/``) adds the optimizer
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any, Union
-
-import torch
-
 from ..common.checkpoint import ModelFolder
-from ..common.config import TrainConfig
 from .config import EChatConfig
-
-PathLike = Union[str, os.PathLike]
 
 FORMAT = "emotionlayer-echat-1"
 #: How E-chat's folders are tagged and read.
 FOLDER = ModelFolder(FORMAT, "an E-chat", "emotionlayer echat train", EChatConfig)
 
-
-def config_dict(model: EChatConfig, train: TrainConfig | None) -> dict[str, Any]:
-    """The ``config.json`` content of an E-chat model (and its run)."""
-    return FOLDER.config_dict(model, train)
-
-
-def read_config(folder: PathLike) -> tuple[EChatConfig, TrainConfig | None]:
-    """The configs saved in an E-chat model or checkpoint folder.
-
-    Raises:
-        ModelNotFoundError: the folder has no ``config.json``.
-        ConfigError: the file is not an E-chat config.
-    """
-    return FOLDER.read_config(folder)
-
-
-def save_model_folder(
-    folder: PathLike, weights: dict[str, torch.Tensor], model: EChatConfig, train: TrainConfig | None
-) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` into ``folder`` (created if needed)."""
-    return FOLDER.save_model_folder(folder, weights, model, train)
+#: ``config_dict(model, train)``: the ``config.json`` content of a E-chat model (and its run).
+config_dict = FOLDER.config_dict
+#: ``read_config(folder)``: the ``(EChatConfig, TrainConfig | None)`` saved in a model or checkpoint folder
+#: (``ModelNotFoundError`` without ``config.json``, ``ConfigError`` for another model's).
+read_config = FOLDER.read_config
+#: ``save_model_folder(folder, weights, model, train)``: write ``config.json`` and ``model.safetensors``.
+save_model_folder = FOLDER.save_model_folder

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Union
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Union
 
 from ...labels import EMOTIONS, canonical_list
-from ..common.config import TrainConfig, known_fields
+from ..common.config import ModelConfig, TrainConfig
 from ..common.config import check as _check
 from ..common.config import read_config_file as _read_config_file
 
@@ -33,7 +33,7 @@ DEFAULT_EMOTION_LOSS_WEIGHT = {1: 0.0, 2: 0.1}
 
 
 @dataclass(frozen=True)
-class EChatConfig:
+class EChatConfig(ModelConfig):
     """The shape of an E-chat model and the prompts it answers.
 
     Attributes:
@@ -65,6 +65,8 @@ class EChatConfig:
             ``train`` section, where it stood beside the learning rate's ``warmup_steps``; it is still read
             there, with a deprecation message.)
     """
+
+    display_name: ClassVar[str] = "E-chat"
 
     encoder: str = "tiny.en"
     llm: str | None = None
@@ -147,17 +149,6 @@ class EChatConfig:
         """A copy for another stage (stage 2 keeps the encoder frozen)."""
         return replace(self, stage=stage, unfreeze_encoder=self.unfreeze_encoder and stage == 1)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EChatConfig:
-        values = known_fields(cls, data, "model", "E-chat")
-        if "labels" in values:
-            values["labels"] = tuple(canonical_list(values["labels"]))
-        return cls(**values)
 
 
 def read_config_file(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:

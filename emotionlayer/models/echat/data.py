@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Union
 
 import torch
@@ -22,20 +21,21 @@ import torch
 from ...data.manifest import ManifestError, read_manifest
 from ..common.features import (
     FeatureCache,
-    audio_seconds,
+    audio_inputs,
     check_cache_keys,
     clip_features,
+    clip_id,
+    clip_seconds,
     reply_of,
     rows_of_split,
-    stack_states,
 )
+from ..common.features import data_fingerprint as common_fingerprint
 from ..common.layers import IGNORE_INDEX
 from .model import EChatBatch
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
-
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,8 @@ def load_examples(
                     f"{where} has no reply. Stage 2 learns to answer: add a 'reply' (or 'response') column, e.g. with "
                     "`emotionlayer data generate`."
                 )
-        seconds = audio_seconds(row.path)
-        if seconds > max_seconds:
-            raise ManifestError(
-                f"{where}: {row.path} is {seconds:.1f} s long; the encoder takes at most {max_seconds:g} s. Cut it into "
-                "shorter clips (each with its own text) or leave it out."
-            )
-        examples.append(
-            EChatExample(f"{Path(row.path).stem}@{row.line}", row.path, target, row.emotion, seconds, row.line)
-        )
+        seconds = clip_seconds(row, where, max_seconds, " (each with its own text)")
+        examples.append(EChatExample(clip_id(row), row.path, target, row.emotion, seconds, row.line))
     return examples
 
 
@@ -149,8 +142,9 @@ class EChatDataset(torch.utils.data.Dataset):
 def collate(items: Sequence[dict[str, Any]]) -> EChatBatch:
     """Stack items into an :class:`~emotionlayer.models.echat.model.EChatBatch` (states zero-padded)."""
     emotion = torch.tensor([item["emotion"] for item in items], dtype=torch.long)
-    targets = [item["target_ids"] for item in items]
-    if "states" in items[0]:
-        states, lengths = stack_states(items)
-        return EChatBatch(targets, emotion, states=states, lengths=lengths)
-    return EChatBatch(targets, emotion, waves=[item["wave"] for item in items])
+    return EChatBatch([item["target_ids"] for item in items], emotion, **audio_inputs(items))
+
+
+def data_fingerprint(examples: Sequence[EChatExample]) -> str:
+    """A hash of the training clips (a resumed run must see the same ones)."""
+    return common_fingerprint(examples, ("id", "target", "emotion"))

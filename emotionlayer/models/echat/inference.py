@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-import numpy as np
-
 from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
 from ..common.decoding import EncodedSpeech, stream_pieces
@@ -106,9 +104,8 @@ class EChat(SpeechLLM):
     def _encode(self, audio: Audio) -> Any:
         import torch
 
-        samples = torch.from_numpy(np.ascontiguousarray(self._samples(audio)))
         with torch.inference_mode():
-            return self.model.encode_speech(waves=[samples.to(self.model.device)])
+            return self.model.encode_speech(waves=self._waves(audio))
 
     def _prediction(self, speech: Any) -> EmotionPrediction | None:
         if self.config.stage != 2:

@@ -31,7 +31,10 @@ from ..common.layers import (
     copy_weights,
     embed_ids,
     frame_mask,
+    next_token,
+    pad_rows,
     special_ids,
+    target_labels,
 )
 from .config import EChatConfig
 
@@ -342,19 +345,9 @@ class EChatModel(nn.Module):
             if target:
                 parts.append(self._embed(target))
             row = torch.cat([p.to(dtype) for p in parts])
-            label = torch.full((row.shape[0],), IGNORE_INDEX, dtype=torch.long, device=self.device)
-            if target:
-                label[-len(target) :] = torch.tensor(target, device=self.device)
             rows.append(row)
-            labels.append(label)
-        width = max(r.shape[0] for r in rows)
-        embeds = torch.zeros(len(rows), width, rows[0].shape[1], dtype=dtype, device=self.device)
-        mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)
-        label_out = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long, device=self.device)
-        for b, (row, label) in enumerate(zip(rows, labels, strict=True)):
-            embeds[b, : row.shape[0]] = row
-            mask[b, : row.shape[0]] = 1
-            label_out[b, : row.shape[0]] = label
+            labels.append(target_labels(row.shape[0], target, self.device))
+        embeds, mask, label_out, _ = pad_rows(rows, labels, self.device)
         return embeds, mask, label_out
 
     def forward(self, batch: EChatBatch) -> EChatLoss:
@@ -362,8 +355,7 @@ class EChatModel(nn.Module):
         speech = self.encode_speech(batch.states, batch.lengths, batch.waves)
         embeds, mask, labels = self.build_inputs(speech, self.prompt_ids(), batch.target_ids)
         # logits at position p predict the token at p + 1: keep only the positions that predict targets
-        next_labels = torch.full_like(labels, IGNORE_INDEX)
-        next_labels[:, :-1] = labels[:, 1:]
+        next_labels = next_token(labels, IGNORE_INDEX)
         rows = (next_labels != IGNORE_INDEX).any(0).nonzero().flatten()
         first, last = int(rows.min()), int(rows.max()) + 1
         kwargs: dict[str, Any] = {"inputs_embeds": embeds, "attention_mask": mask, "use_cache": False}

@@ -8,7 +8,6 @@ the config's TTS. E-chat answers one turn at a time (the paper's model has no di
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,11 +74,7 @@ class EChatSystem(SpeechLLMSystem):
         ``history`` is accepted for the common seam and not used: E-chat answers each turn on its own.
         Closing the iterator early stops the decoder and the voice.
         """
-        start = time.perf_counter()
-
-        def now() -> float:
-            return time.perf_counter() - start
-
+        now = self._clock()
         utt = self._spoken(utterance)
         encoded = self.model.encode(utt.audio)
         emotion = encoded.emotion
@@ -106,13 +101,7 @@ class EChatSystem(SpeechLLMSystem):
             emotion=emotion,
             response=Response(text=spoken.text, style=strategy.style, strategy=strategy.name),
             audio=spoken.audio,
-            timings={
-                "encode": encoded.seconds,
-                "generate": spoken.writing_seconds,
-                "tts": spoken.speaking_seconds,
-                "total": now(),
-                "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
-            },
+            timings=self._turn_timings(spoken, now, {"encode": encoded.seconds}),
             system=self.name,
         )
         yield StreamEvent("turn", now(), turn=turn)

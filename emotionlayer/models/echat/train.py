@@ -23,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -36,7 +35,7 @@ from ..common.features import FeatureCache
 from ..common.training import Recipe, TrainResult, run_training
 from .checkpoint import FOLDER, read_config
 from .config import EChatConfig
-from .data import EChatDataset, EChatExample, collate, load_examples
+from .data import EChatDataset, EChatExample, collate, data_fingerprint, load_examples
 from .model import EChatModel, build_model
 
 logger = logging.getLogger(__name__)
@@ -44,13 +43,6 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 
 __all__ = ["TrainResult", "stage_config", "train_echat"]
-
-
-def _data_fingerprint(examples: Sequence[EChatExample]) -> str:
-    digest = hashlib.sha256()
-    for example in examples:
-        digest.update(f"{example.id}|{example.target}|{example.emotion}\n".encode())
-    return digest.hexdigest()
 
 
 def train_echat(
@@ -127,7 +119,7 @@ def train_echat(
         load_examples=lambda path, seconds: load_examples(path, model_config.stage, max_seconds=seconds, split=split),
         dataset=dataset,
         collate=collate,
-        fingerprint=_data_fingerprint,
+        fingerprint=data_fingerprint,
         cache_features=not model_config.unfreeze_encoder,
         find_unused_parameters=model_config.unfreeze_encoder,
         before_first_step=warm_up,

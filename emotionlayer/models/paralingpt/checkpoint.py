@@ -13,40 +13,17 @@ name and renamed into place, so a kill never leaves half a checkpoint.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any, Union
-
-import torch
-
 from ..common.checkpoint import ModelFolder
-from ..common.config import TrainConfig
 from .config import ParalinGPTConfig
-
-PathLike = Union[str, os.PathLike]
 
 FORMAT = "emotionlayer-paralingpt-1"
 #: How ParalinGPT's folders are tagged and read.
 FOLDER = ModelFolder(FORMAT, "a ParalinGPT", "emotionlayer paralingpt train", ParalinGPTConfig)
 
-
-def config_dict(model: ParalinGPTConfig, train: TrainConfig | None) -> dict[str, Any]:
-    """The ``config.json`` content of a ParalinGPT model (and its run)."""
-    return FOLDER.config_dict(model, train)
-
-
-def read_config(folder: PathLike) -> tuple[ParalinGPTConfig, TrainConfig | None]:
-    """The configs saved in a ParalinGPT model or checkpoint folder.
-
-    Raises:
-        ModelNotFoundError: the folder has no ``config.json``.
-        ConfigError: the file is not a ParalinGPT config.
-    """
-    return FOLDER.read_config(folder)
-
-
-def save_model_folder(
-    folder: PathLike, weights: dict[str, torch.Tensor], model: ParalinGPTConfig, train: TrainConfig | None
-) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` into ``folder`` (created if needed)."""
-    return FOLDER.save_model_folder(folder, weights, model, train)
+#: ``config_dict(model, train)``: the ``config.json`` content of a ParalinGPT model (and its run).
+config_dict = FOLDER.config_dict
+#: ``read_config(folder)``: the ``(ParalinGPTConfig, TrainConfig | None)`` saved in a model or checkpoint folder
+#: (``ModelNotFoundError`` without ``config.json``, ``ConfigError`` for another model's).
+read_config = FOLDER.read_config
+#: ``save_model_folder(folder, weights, model, train)``: write ``config.json`` and ``model.safetensors``.
+save_model_folder = FOLDER.save_model_folder

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, ClassVar, Union
 
 from ...labels import EMOTIONS, canonical_list
-from ..common.config import TrainConfig, known_fields
+from ..common.config import ModelConfig, TrainConfig
 from ..common.config import check as _check
 from ..common.config import read_config_file as _read_config_file
 
@@ -28,7 +28,7 @@ NO_WORDS = "(no words could be recognised)"
 
 
 @dataclass(frozen=True)
-class ParalinGPTConfig:
+class ParalinGPTConfig(ModelConfig):
     """The shape of a ParalinGPT model and the text it reads and writes.
 
     Attributes:
@@ -51,6 +51,8 @@ class ParalinGPTConfig:
         max_transcript_tokens: Longest transcript in the prompt, in tokens (longer ones are cut).
         max_target_tokens: Longest serialised target in tokens (the reply is cut to fit).
     """
+
+    display_name: ClassVar[str] = "ParalinGPT"
 
     encoder: str = "tiny.en"
     llm: str | None = None
@@ -97,17 +99,6 @@ class ParalinGPTConfig:
         text = " ".join(str(transcript).split()) or NO_WORDS
         return self.prompt.replace("{transcript}", text)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ParalinGPTConfig:
-        values = known_fields(cls, data, "model", "ParalinGPT")
-        if "labels" in values:
-            values["labels"] = tuple(canonical_list(values["labels"]))
-        return cls(**values)
 
 
 def default_train_config() -> TrainConfig:

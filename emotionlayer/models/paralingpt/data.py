@@ -14,12 +14,10 @@ bytes and the encoder's weights), so runs with the same encoder share them (E-ch
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Union
 
 import torch
@@ -29,13 +27,15 @@ from ...errors import ConfigError
 from ...labels import canonical
 from ..common.features import (
     FeatureCache,
-    audio_seconds,
+    audio_inputs,
     check_cache_keys,
     clip_features,
+    clip_id,
+    clip_seconds,
     reply_of,
     rows_of_split,
-    stack_states,
 )
+from ..common.features import data_fingerprint as common_fingerprint
 from .model import ParalinGPTBatch
 
 logger = logging.getLogger(__name__)
@@ -120,26 +120,16 @@ def load_examples(
             response = canonical(given) if given else strategies.strategy_for(row.emotion).style.emotion
         except ConfigError as exc:
             raise ManifestError(f"{where}: {exc}") from exc
-        seconds = audio_seconds(row.path)
-        if seconds > max_seconds:
-            raise ManifestError(
-                f"{where}: {row.path} is {seconds:.1f} s long; the encoder takes at most {max_seconds:g} s. Cut it into "
-                "shorter clips or leave it out."
-            )
+        seconds = clip_seconds(row, where, max_seconds)
         examples.append(
-            ParalinGPTExample(
-                f"{Path(row.path).stem}@{row.line}", row.path, row.text or "", row.emotion, response, reply, seconds, row.line
-            )
+            ParalinGPTExample(clip_id(row), row.path, row.text or "", row.emotion, response, reply, seconds, row.line)
         )
     return examples
 
 
 def data_fingerprint(examples: Sequence[ParalinGPTExample]) -> str:
     """A hash of the training turns (a resumed run must see the same ones)."""
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(f"{e.id}|{e.transcript}|{e.emotion}|{e.response_emotion}|{e.reply}\n".encode())
-    return digest.hexdigest()
+    return common_fingerprint(examples, ("id", "transcript", "emotion", "response_emotion", "reply"))
 
 
 class ParalinGPTDataset(torch.utils.data.Dataset):
@@ -209,7 +199,4 @@ def collate(items: Sequence[dict[str, Any]]) -> ParalinGPTBatch:
     prompts = [item["prompt_ids"] for item in items]
     targets = [item["target_ids"] for item in items]
     weights = [item["target_weights"] for item in items]
-    if "states" in items[0]:
-        states, lengths = stack_states(items)
-        return ParalinGPTBatch(prompts, targets, weights, states=states, lengths=lengths)
-    return ParalinGPTBatch(prompts, targets, weights, waves=[item["wave"] for item in items])
+    return ParalinGPTBatch(prompts, targets, weights, **audio_inputs(items))

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-import numpy as np
-
 from ...errors import ConfigError
 from ...types import Audio, EmotionPrediction
 from ..common.decoding import EncodedSpeech, check_max_new_tokens, stream_pieces
@@ -159,9 +157,8 @@ class ParalinGPT(SpeechLLM):
         import torch
 
         start = time.perf_counter()
-        samples = torch.from_numpy(np.ascontiguousarray(self._samples(audio)))
         with torch.inference_mode():
-            prefix = self.model.encode_prefix(waves=[samples.to(self.model.device)])
+            prefix = self.model.encode_prefix(waves=self._waves(audio))
         return EncodedSpeech(prefix, time.perf_counter() - start)
 
     def read(self, encoded: EncodedSpeech, transcript: str) -> Reading:

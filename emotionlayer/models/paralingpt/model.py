@@ -39,7 +39,10 @@ from ..common.layers import (
     copy_weights,
     embed_ids,
     frame_mask,
+    next_token,
+    pad_rows,
     special_ids,
+    target_labels,
 )
 from .config import ParalinGPTConfig
 from .fields import target_segments
@@ -344,24 +347,16 @@ class ParalinGPTModel(nn.Module):
             if target:
                 parts.append(self._embed(target))
             row = torch.cat([p.to(dtype) for p in parts])
-            label = torch.full((row.shape[0],), IGNORE_INDEX, dtype=torch.long, device=self.device)
             weight = torch.zeros(row.shape[0], device=self.device)
             if target:
-                label[-len(target) :] = torch.tensor(target, device=self.device)
                 weight[-len(target) :] = torch.tensor(
                     list(weights[b]) if weights is not None else [1.0] * len(target), device=self.device
                 )
             rows.append(row)
-            labels.append(label)
+            labels.append(target_labels(row.shape[0], target, self.device))
             label_weights.append(weight)
-        width = max(r.shape[0] for r in rows)
-        embeds = torch.zeros(len(rows), width, rows[0].shape[1], dtype=dtype, device=self.device)
-        mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)
-        label_out = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long, device=self.device)
-        weight_out = torch.zeros(len(rows), width, device=self.device)
-        for b, row in enumerate(rows):
-            n = row.shape[0]
-            embeds[b, :n], mask[b, :n], label_out[b, :n], weight_out[b, :n] = row, 1, labels[b], label_weights[b]
+        embeds, mask, label_out, weight_out = pad_rows(rows, labels, self.device, label_weights)
+        assert weight_out is not None
         return embeds, mask, label_out, weight_out
 
     def _logits_at(self, embeds: torch.Tensor, mask: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
@@ -381,10 +376,7 @@ class ParalinGPTModel(nn.Module):
         prefix = self.encode_prefix(batch.states, batch.lengths, batch.waves)
         embeds, mask, labels, weights = self.build_inputs(prefix, batch.prompt_ids, batch.target_ids, batch.target_weights)
         # logits at position p predict the token at p + 1
-        next_labels = torch.full_like(labels, IGNORE_INDEX)
-        next_labels[:, :-1] = labels[:, 1:]
-        next_weights = torch.zeros_like(weights)
-        next_weights[:, :-1] = weights[:, 1:]
+        next_labels, next_weights = next_token(labels, IGNORE_INDEX), next_token(weights, 0.0)
         where = next_labels != IGNORE_INDEX
         logits = self._logits_at(embeds, mask, where)
         token_loss = F.cross_entropy(logits.float(), next_labels[where], reduction="none")

@@ -110,11 +110,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         Text given on the utterance is used as the transcript (the ASR is skipped). Closing the iterator
         early stops the LLM and the voice.
         """
-        start = time.perf_counter()
-
-        def now() -> float:
-            return time.perf_counter() - start
-
+        now = self._clock()
         utt = self._spoken(utterance)
         language = utt.language or self.config.pipeline.language
         t = time.perf_counter()
@@ -155,14 +151,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
             prompt=messages,
             response=Response(text=spoken.text, style=voice["style"], strategy=voice["strategy"].name),
             audio=spoken.audio,
-            timings={
-                "asr": asr_seconds,
-                "encode": encoded.seconds,
-                "generate": reading.seconds + spoken.writing_seconds,
-                "tts": spoken.speaking_seconds,
-                "total": now(),
-                "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
-            },
+            timings=self._turn_timings(spoken, now, {"asr": asr_seconds, "encode": encoded.seconds}, reading.seconds),
             system=self.name,
         )
         yield StreamEvent("turn", now(), turn=turn)
