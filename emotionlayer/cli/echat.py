@@ -90,18 +90,16 @@ def train(
 
     model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
     base = read_config(init)[0] if init is not None else None
-    if encoder is not None:
-        model_overrides["encoder"] = encoder
-    if llm is not None:
-        model_overrides["llm"] = llm
-    if unfreeze_encoder:
-        if stage != 1:
-            raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
-        model_overrides["unfreeze_encoder"] = True
-    if emotion_loss_weight is not None:
-        model_overrides["emotion_loss_weight"] = emotion_loss_weight
-    if emotion_warmup is not None:
-        model_overrides["emotion_warmup_steps"] = emotion_warmup
+    if unfreeze_encoder and stage != 1:
+        raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
+    model_overrides = options.given(
+        model_overrides,
+        encoder=encoder,
+        llm=llm,
+        unfreeze_encoder=True if unfreeze_encoder else None,
+        emotion_loss_weight=emotion_loss_weight,
+        emotion_warmup_steps=emotion_warmup,
+    )
     model_config = stage_config(stage, base, model_overrides)
     train_config = options.train_config_from_options(
         TrainConfig.from_dict(train_overrides),
@@ -123,13 +121,11 @@ def train(
 
 @app.command("reply")
 def reply(
-    audio: list[Path] = typer.Argument(..., help="One or more recordings (WAV, FLAC, OGG or MP3)."),
-    model: Path | None = typer.Option(
-        None, "--model", help="A trained model folder (--out of `echat train`); default: the packaged checkpoint."
-    ),
+    audio: list[Path] = options.AUDIO,
+    model: Path | None = options.model_option("echat"),
     prompt: str | None = typer.Option(None, "--prompt", help="Instruction instead of the model's stage prompt."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1, help="Most tokens per answer."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
+    device: str = options.DEVICE,
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object per recording: path, text, emotion, timings."
     ),

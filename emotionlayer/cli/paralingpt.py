@@ -78,16 +78,14 @@ def train(
     from ..models.paralingpt.train import train_paralingpt
 
     model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
-    for key, value in (
-        ("encoder", encoder),
-        ("llm", llm),
-        ("prefix_tokens", prefix_tokens),
-        ("emotion_weight", emotion_weight),
-    ):
-        if value is not None:
-            model_overrides[key] = value
-    if standardise:
-        model_overrides["standardise"] = True
+    model_overrides = options.given(
+        model_overrides,
+        encoder=encoder,
+        llm=llm,
+        prefix_tokens=prefix_tokens,
+        emotion_weight=emotion_weight,
+        standardise=True if standardise else None,
+    )
     model_config = ParalinGPTConfig.from_dict(model_overrides)
     train_base = replace(default_train_config(), **train_overrides)
     train_config = options.train_config_from_options(
@@ -117,10 +115,8 @@ def train(
 
 @app.command("reply")
 def reply(
-    audio: list[Path] = typer.Argument(..., help="One or more recordings (WAV, FLAC, OGG or MP3)."),
-    model: Path | None = typer.Option(
-        None, "--model", help="A trained model folder (--out of `paralingpt train`); default: the packaged checkpoint."
-    ),
+    audio: list[Path] = options.AUDIO,
+    model: Path | None = options.model_option("paralingpt"),
     text: str | None = typer.Option(
         None, "--text", help="What was said (the same for every recording); default: transcribe with the config's ASR."
     ),
@@ -128,7 +124,7 @@ def reply(
         None, "--config", "-c", help="Pipeline config (YAML/JSON) whose 'asr' section transcribes (default: packaged)."
     ),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Most tokens written after the emotion."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda..."),
+    device: str = options.DEVICE,
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object per recording: path, transcript, text, emotion, response_emotion, raw, timings."
     ),

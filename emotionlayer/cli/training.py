@@ -1,8 +1,9 @@
-"""Options shared by the ``train`` commands of the trained dialogue models (``echat``, ``paralingpt``).
+"""Options shared by the command groups of the trained dialogue models (``echat``, ``paralingpt``).
 
-Both commands take the same data, loop and cache options and turn them into a
-:class:`~emotionlayer.models.common.config.TrainConfig` the same way; the model-specific options stay in
-their own command. An option whose default differs per model is made by a function taking that default.
+Both ``train`` commands take the same data, loop and cache options and turn them into a
+:class:`~emotionlayer.models.common.config.TrainConfig` the same way, and both ``reply`` commands take
+recordings, a model folder and a device; the model-specific options stay in their own command. An option
+whose default differs per model is made by a function taking that default.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ CACHE_DIR: Any = typer.Option(
 NO_CACHE: Any = typer.Option(False, "--no-cache", help="Do not cache encoder features (run the encoder every step).")
 SEED: Any = typer.Option(None, "--seed", help="Random seed (default 0); the same seed repeats the run.")
 QUIET: Any = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+AUDIO: Any = typer.Argument(..., help="One or more recordings (WAV, FLAC, OGG or MP3).")
+DEVICE: Any = typer.Option("auto", "--device", help="auto, cpu, cuda...")
+
+
+def model_option(group: str) -> Any:
+    """``--model`` of a ``reply`` command: a trained model folder (``group``: the command group that trains it)."""
+    return typer.Option(
+        None, "--model", help=f"A trained model folder (--out of `{group} train`); default: the packaged checkpoint."
+    )
+
+
+def given(overrides: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """``overrides`` (e.g. a config file's model settings) updated with every option given on the command line
+    (``None``: not given)."""
+    return {**overrides, **{name: value for name, value in options.items() if value is not None}}
 
 
 def config_option(example: str) -> Any:
