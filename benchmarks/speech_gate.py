@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"VAD {out['vad']}, ASR {out['asr'] or '(skipped)'}, gate threshold no_speech_prob >= {config.pipeline.no_speech_threshold}")
+    print(f"VAD {out['vad']}, ASR {out['asr'] or '(skipped)'}, gate threshold no_speech_prob >= {config.run.no_speech_threshold}")
     print(f"{'source':<28}{'speech?':>8}{'clips':>7}{'heard':>8}{'VAD':>8}{'empty':>7}  {'no-speech p50/p95/max':<24}{'VAD ms/s':>9}")
     for name, row in out["sources"].items():
         probs = "/".join(f"{p:.2f}" for p in row["no_speech_prob_p50_p95_max"]) if row["no_speech_prob_p50_p95_max"] else "-"

@@ -28,7 +28,7 @@ FRAME_SAMPLES = 512
 #: Seconds in one frame.
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 #: A turn whose ASR no-speech probability (whisper's) is at least this holds no speech: the default of the
-#: cascade's speech gate (``pipeline.no_speech_threshold``) and of a live session's (``LiveConfig``).
+#: cascade's speech gate (``run.no_speech_threshold``) and of a live session's (``LiveConfig``).
 NO_SPEECH_THRESHOLD = 0.8
 
 

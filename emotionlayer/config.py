@@ -19,11 +19,13 @@ import copy
 import functools
 import json
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .audio import NO_SPEECH_THRESHOLD
 from .errors import ConfigError
 from .labels import EMOTIONS, canonical
 from .types import SpeakingStyle
@@ -33,7 +35,9 @@ COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "vad")
 _REQUIRED_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
 #: The speech detector of a config that names none.
 DEFAULT_VAD = "silero"
-_TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "pipeline", "strategies"}
+_TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "run", "strategies"}
+#: Old section names, read with a deprecation message: old name -> new name.
+RENAMED_SECTIONS: dict[str, str] = {"pipeline": "run"}
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class PromptConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How the pipeline runs.
+    """How a dialogue system runs a turn (the config's ``run`` section; ``pipeline`` in older configs).
 
     Attributes:
         max_seconds: Longer input is refused, with a message saying how to split it.
@@ -176,13 +180,13 @@ class RunConfig:
     render_events: bool = True
     event_bank: tuple[str, ...] = ()
     speech_gate: bool = True
-    no_speech_threshold: float = 0.8
+    no_speech_threshold: float = NO_SPEECH_THRESHOLD
 
     def __post_init__(self) -> None:
         if int(self.first_clause_words) < 0:
-            raise ConfigError(f"pipeline.first_clause_words must be 0 or more, got {self.first_clause_words}.")
+            raise ConfigError(f"run.first_clause_words must be 0 or more, got {self.first_clause_words}.")
         if not 0.0 < float(self.no_speech_threshold) <= 1.0:
-            raise ConfigError(f"pipeline.no_speech_threshold must be in (0, 1], got {self.no_speech_threshold}.")
+            raise ConfigError(f"run.no_speech_threshold must be in (0, 1], got {self.no_speech_threshold}.")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -224,10 +228,16 @@ class PipelineConfig:
     llm: ComponentConfig
     tts: ComponentConfig
     prompt: PromptConfig = field(default_factory=PromptConfig)
-    pipeline: RunConfig = field(default_factory=RunConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     strategies: dict[str, Strategy] = field(default_factory=dict)
     system: SystemConfig = field(default_factory=SystemConfig)
     vad: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_VAD))
+
+    @property
+    def pipeline(self) -> RunConfig:
+        """The old name of :attr:`run` (deprecated)."""
+        warnings.warn("PipelineConfig.pipeline is now PipelineConfig.run.", DeprecationWarning, stacklevel=2)
+        return self.run
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -250,7 +260,11 @@ class PipelineConfig:
     def from_dict(cls, data: dict[str, Any], *, base: dict[str, Any] | None = None) -> PipelineConfig:
         """Build from a mapping. Sections missing from ``data`` come from ``base`` (the packaged default)."""
         if not isinstance(data, dict):
-            raise ConfigError("A pipeline config must be a mapping with sections system, ser, asr, llm, tts, vad, prompt, pipeline, strategies.")
+            raise ConfigError(
+                "A pipeline config must be a mapping with sections system, ser, asr, llm, tts, vad, prompt, run, "
+                "strategies."
+            )
+        data = _renamed_sections(data)
         unknown = set(data) - _TOP_LEVEL_KEYS
         if unknown:
             raise ConfigError(f"Unknown config sections {sorted(unknown)}. Valid sections: {sorted(_TOP_LEVEL_KEYS)}.")
@@ -263,7 +277,7 @@ class PipelineConfig:
                     name = canonical(emotion)
                     current = merged["strategies"].get(name, {})
                     merged["strategies"][name] = {**current, **strategy}
-            elif key in ("prompt", "pipeline") and isinstance(value, dict):
+            elif key in ("prompt", "run") and isinstance(value, dict):
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value
@@ -280,7 +294,7 @@ class PipelineConfig:
             llm=ComponentConfig.from_dict(merged["llm"], "llm"),
             tts=ComponentConfig.from_dict(merged["tts"], "tts"),
             prompt=_dataclass_from(PromptConfig, merged.get("prompt"), "prompt"),
-            pipeline=_dataclass_from(RunConfig, merged.get("pipeline"), "pipeline"),
+            run=_dataclass_from(RunConfig, merged.get("run"), "run"),
             strategies=strategies,
             system=SystemConfig.from_dict(merged.get("system")),
             vad=ComponentConfig.from_dict(merged.get("vad") or DEFAULT_VAD, "vad"),
@@ -310,7 +324,7 @@ class PipelineConfig:
         return replace(
             config,
             prompt=replace(config.prompt, template_dirs=resolve(config.prompt.template_dirs)),
-            pipeline=replace(config.pipeline, event_bank=resolve(config.pipeline.event_bank)),
+            run=replace(config.run, event_bank=resolve(config.run.event_bank)),
         )
 
     # -- output -------------------------------------------------------------------------------
@@ -323,7 +337,7 @@ class PipelineConfig:
             "tts": self.tts.to_dict(),
             "vad": self.vad.to_dict(),
             "prompt": self.prompt.to_dict(),
-            "pipeline": self.pipeline.to_dict(),
+            "run": self.run.to_dict(),
             "strategies": {k: v.to_dict() for k, v in self.strategies.items()},
         }
 
@@ -355,6 +369,26 @@ class PipelineConfig:
 
     def strategy_for(self, emotion: str) -> Strategy:
         return self.strategies[canonical(emotion)]
+
+
+def _renamed_sections(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the old section names of :data:`RENAMED_SECTIONS` read as the new ones (with a
+    deprecation message; a config that has both is refused)."""
+    old = [key for key in RENAMED_SECTIONS if key in data]
+    if not old:
+        return data
+    data = dict(data)
+    for key in old:
+        new = RENAMED_SECTIONS[key]
+        if new in data:
+            raise ConfigError(f"The config has both '{key}' and '{new}' sections; '{key}' is the old name of '{new}'. Keep one.")
+        warnings.warn(
+            f"The config section '{key}' is now called '{new}'; it was read as '{new}'. Rename it in your config file.",
+            FutureWarning,
+            stacklevel=4,
+        )
+        data[new] = data.pop(key)
+    return data
 
 
 @functools.lru_cache(maxsize=1)

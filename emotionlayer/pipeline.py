@@ -12,7 +12,7 @@
 finished it, yielding events as they happen; ``respond`` is built on it, so the time to first audio is
 measured the way a live conversation would feel it.
 
-The speech gate (``pipeline.speech_gate``, on by default) keeps the cascade from making an answer up for
+The speech gate (``run.speech_gate``, on by default) keeps the cascade from making an answer up for
 silence, noise or music: the VAD (``vad`` component) looks for speech first, and the ASR's own no-speech
 signal (an empty transcript, whisper's no-speech probability) is checked after it. When no speech is
 found the turn says so (``Turn.speech_detected`` is false), its emotion is a uniform ``no-speech``
@@ -85,7 +85,7 @@ class CascadePipeline:
         renderer: Prompt renderer; defaults to the packaged template and strategies.
         config: The config the pipeline runs by (limits, streaming, language, the speech gate).
         vad: Voice activity detector (``speech_segments``) for the speech gate. Without one the gate
-            (when ``config.pipeline.speech_gate`` is on) relies on the ASR's no-speech signal alone.
+            (when ``config.run.speech_gate`` is on) relies on the ASR's no-speech signal alone.
     """
 
     name = "cascade"
@@ -116,7 +116,7 @@ class CascadePipeline:
     def from_config(cls, config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
         """Build every component a config names (the packaged offline default when ``None``).
 
-        The ``vad`` component is built only when ``pipeline.speech_gate`` is on.
+        The ``vad`` component is built only when ``run.speech_gate`` is on.
 
         Args:
             config: A :class:`PipelineConfig`, a path to a YAML/JSON file, a dict, or ``None``.
@@ -127,7 +127,7 @@ class CascadePipeline:
         parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
             ("ser", config.ser), ("asr", config.asr), ("llm", config.llm))}
         parts["tts"] = build_tts(config)
-        if config.pipeline.speech_gate:
+        if config.run.speech_gate:
             parts["vad"] = registry.create("vad", config.vad.backend, **config.vad.params)
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
@@ -157,7 +157,7 @@ class CascadePipeline:
 
     def as_utterance(self, utterance: UtteranceLike) -> Utterance:
         """Accept an :class:`Utterance`, an :class:`Audio`, a path, file bytes or an array (16 kHz assumed)."""
-        return as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
+        return as_utterance(utterance, max_seconds=self.config.run.max_seconds)
 
     def warmup(self) -> None:
         """Load every model now (otherwise they load on first use)."""
@@ -192,16 +192,16 @@ class CascadePipeline:
         """Recognise what was said (ASR) and how (SER), concurrently when the config says so.
 
         Text or emotion given on the utterance is used as is, and the matching recogniser is skipped.
-        With the speech gate on (``pipeline.speech_gate``) spoken input is checked for speech first (the
+        With the speech gate on (``run.speech_gate``) spoken input is checked for speech first (the
         VAD; ASR and SER do not run when it finds none) and after the ASR (an empty transcript, or a
-        no-speech probability of at least ``pipeline.no_speech_threshold``). Input without speech gives
+        no-speech probability of at least ``run.no_speech_threshold``). Input without speech gives
         an empty transcript and a uniform emotion, both with model ``no-speech``, and ``speech_detected``
         false (see :meth:`heard_speech`); an emotion given on the utterance is kept.
         """
         utt = self.as_utterance(utterance)
-        language = utt.language or self.config.pipeline.language
+        language = utt.language or self.config.run.language
         timings: dict[str, float] = {}
-        gate = self.config.pipeline.speech_gate and utt.audio is not None and not (utt.text and utt.text.strip())
+        gate = self.config.run.speech_gate and utt.audio is not None and not (utt.text and utt.text.strip())
 
         def no_speech(why: str) -> Perception:
             logger.info("No speech heard (%s); the LLM is not asked, the user is asked to say it again.", why)
@@ -238,7 +238,7 @@ class CascadePipeline:
                 timings["ser"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        if self.config.pipeline.concurrent_perception and utt.audio is not None:
+        if self.config.run.concurrent_perception and utt.audio is not None:
             ser_future = self._pool().submit(run_ser)
             transcript = run_asr()
             emotion = ser_future.result()
@@ -249,7 +249,7 @@ class CascadePipeline:
         if gate:
             if not transcript.text.strip():
                 return no_speech(f"{transcript.model or 'the ASR'} recognised no words")
-            threshold = self.config.pipeline.no_speech_threshold
+            threshold = self.config.run.no_speech_threshold
             if transcript.no_speech_prob is not None and transcript.no_speech_prob >= threshold:
                 asr = transcript.model or "the ASR"
                 return no_speech(f"{asr}: no-speech probability {transcript.no_speech_prob:.2f} >= {threshold}")
@@ -316,7 +316,7 @@ class CascadePipeline:
         yield StreamEvent("prompt", now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
 
         writing = 0.0
-        if self.config.pipeline.stream_tts:
+        if self.config.run.stream_tts:
             pieces = self.stream_text(prompt)
         else:
             t = time.perf_counter()
@@ -328,8 +328,8 @@ class CascadePipeline:
             self._tts_pool(),
             now,
             fallback=FALLBACK_REPLY,
-            by_sentence=self.config.pipeline.stream_tts,
-            first_clause_words=self.config.pipeline.first_clause_words,
+            by_sentence=self.config.run.stream_tts,
+            first_clause_words=self.config.run.first_clause_words,
         )
         timings = {
             **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),

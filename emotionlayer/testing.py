@@ -12,7 +12,7 @@ registers them as the ``dummy`` backend of each kind, so a config can name them:
 
 The fakes hear a tone as speech; the packaged VAD (silero) rightly does not, so a dummy config names the
 ``energy`` VAD (which hears any loud sound) for the cascade's speech gate, or turns the gate off
-(``"pipeline": {"speech_gate": False}``). :func:`white_noise`, :func:`music` and :func:`hum` are
+(``"run": {"speech_gate": False}``). :func:`white_noise`, :func:`music` and :func:`hum` are
 non-speech to test a gate with.
 
 It also registers :class:`EchoSystem` as the dialogue system ``echo``: a toy system with its own timing

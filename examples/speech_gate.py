@@ -19,7 +19,7 @@ from emotionlayer.testing import music, white_noise
 
 clip = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "audio" / "calm_phone.wav"
 
-pipe = CascadePipeline.from_config()  # the gate is on by default (pipeline.speech_gate)
+pipe = CascadePipeline.from_config()  # the gate is on by default (run.speech_gate)
 pipe.warmup()  # load every model now, so the timings below are the models' own
 for name, audio in (("white noise", white_noise(3.0)), ("music", music(3.0)), (clip.name, load_audio(clip))):
     turn = pipe.respond(audio)

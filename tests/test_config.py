@@ -42,7 +42,8 @@ def test_yaml_tags_cannot_construct_objects(tmp_path):
         ({"sr": {}}, "Unknown config sections"),
         ({"asr": {"params": {}}}, "needs a 'backend'"),
         ({"asr": {"backend": "x", "parms": {}}}, "unknown keys"),
-        ({"pipeline": {"max_second": 3}}, "valid keys"),
+        ({"run": {"max_second": 3}}, "valid keys"),
+        ({"run": {}, "pipeline": {}}, "old name of 'run'"),
         ({"strategies": {"bored": {}}}, "Unknown emotion label"),
     ],
 )
@@ -55,3 +56,23 @@ def test_json_config_and_shorthand(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"asr": "dummy"}))
     assert PipelineConfig.load(path).asr.backend == "dummy"
+
+
+def test_the_old_pipeline_section_is_read_as_run_with_a_deprecation_message(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("pipeline:\n  max_seconds: 30\n  event_bank: [bank]\n")
+    with pytest.warns(FutureWarning, match="'pipeline' is now called 'run'"):
+        cfg = PipelineConfig.load(path)
+    assert cfg.run.max_seconds == 30 and cfg.run.stream_tts == PipelineConfig.default().run.stream_tts
+    assert cfg.run.event_bank == (str((tmp_path / "bank").resolve()),)
+    assert "pipeline" not in cfg.to_dict() and cfg.to_dict()["run"]["max_seconds"] == 30
+    with pytest.warns(DeprecationWarning, match="now PipelineConfig.run"):
+        assert cfg.pipeline is cfg.run
+
+
+def test_the_no_speech_threshold_has_one_default():
+    from emotionlayer.audio import NO_SPEECH_THRESHOLD
+    from emotionlayer.config import RunConfig
+
+    assert RunConfig().no_speech_threshold == NO_SPEECH_THRESHOLD
+    assert PipelineConfig.default().run.no_speech_threshold == NO_SPEECH_THRESHOLD

@@ -63,7 +63,7 @@ def test_non_streaming_mode_gives_the_same_reply():
     from emotionlayer.config import PipelineConfig
 
     cfg = PipelineConfig.default()
-    cfg = replace(cfg, pipeline=replace(cfg.pipeline, stream_tts=False, concurrent_perception=False))
+    cfg = replace(cfg, run=replace(cfg.run, stream_tts=False, concurrent_perception=False))
     streamed = make().respond(tone(1.0))
     whole = make(config=cfg).respond(tone(1.0))
     assert whole.response.text == streamed.response.text
@@ -105,7 +105,7 @@ def test_tags_in_a_reply_are_rendered_from_the_event_bank():
 
     pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, [laugh] that is great news!"}}})
     assert pipe.tts.event_renderer is not None
-    plain = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}}, "pipeline": {"render_events": False}})
+    plain = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}}, "run": {"render_events": False}})
     assert plain.tts.event_renderer is None
     with_laugh = pipe.respond(tone(1.0))
     without = plain.respond(tone(1.0))
@@ -120,7 +120,7 @@ def test_stage_directions_never_reach_the_tts_as_words(stream_tts):
     from emotionlayer.config import PipelineConfig
 
     cfg = PipelineConfig.default()
-    cfg = replace(cfg, pipeline=replace(cfg.pipeline, stream_tts=stream_tts))
+    cfg = replace(cfg, run=replace(cfg.run, stream_tts=stream_tts))
     reply = "(sigh) You're just sitting on the porch with some tea. (smiles) Well, *Chuckles* <nods> enjoy it."
     pipe = make(reply=reply, config=cfg)
     turn = pipe.respond(tone(1.0))

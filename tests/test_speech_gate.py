@@ -136,7 +136,7 @@ class FixedASR:
 
 def make(asr=None, vad=None, **run):
     config = PipelineConfig.default()
-    config = replace(config, pipeline=replace(config.pipeline, **run))
+    config = replace(config, run=replace(config.run, **run))
     return CascadePipeline(DummySER("happy"), asr or DummyASR(), DummyLLM(), DummyTTS(), config=config, vad=vad)
 
 
@@ -179,9 +179,9 @@ def test_from_config_builds_the_vad_only_with_the_gate_on():
 
     dummies = {"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"}
     assert type(CascadePipeline.from_config(dummies).vad).registry_name == "energy"
-    off = CascadePipeline.from_config({**dummies, "pipeline": {"speech_gate": False}})
+    off = CascadePipeline.from_config({**dummies, "run": {"speech_gate": False}})
     assert off.vad is None
-    assert PipelineConfig.default().vad.backend == "silero" and PipelineConfig.default().pipeline.speech_gate
+    assert PipelineConfig.default().vad.backend == "silero" and PipelineConfig.default().run.speech_gate
 
 
 def test_typed_text_skips_the_gate_and_a_given_emotion_is_kept():

@@ -38,7 +38,7 @@ def live(
 
     cfg = PipelineConfig.load(config) if config else PipelineConfig.default()
     live_cfg = LiveConfig(vad=vad, barge_in=barge_in, partial_interval_seconds=partial_interval)
-    frames = open_input(input_file, speed=speed, seconds=seconds, max_seconds=cfg.pipeline.max_seconds)  # before the models
+    frames = open_input(input_file, speed=speed, seconds=seconds, max_seconds=cfg.run.max_seconds)  # before the models
     typer.echo("Loading models...", err=True)
     answerer = build_system(cfg, system)
     recorder = ConversationRecorder(live_cfg.output_rate) if out is not None else None

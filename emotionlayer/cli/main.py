@@ -114,7 +114,7 @@ def respond(
     from ..audio import load_audio, save_audio
 
     cfg = _load_config(config)
-    utterance = load_audio(audio, max_seconds=cfg.pipeline.max_seconds)  # check the input before loading models
+    utterance = load_audio(audio, max_seconds=cfg.run.max_seconds)  # check the input before loading models
     answerer = _load_system(cfg, system, as_json)
     turn = answerer.respond(utterance)
     target = out or Path(f"{audio.stem}.reply.wav")
@@ -144,7 +144,7 @@ def chat(
     from ..types import Dialogue, Utterance
 
     cfg = _load_config(config)
-    recordings = [load_audio(path, max_seconds=cfg.pipeline.max_seconds) for path in audio or []]
+    recordings = [load_audio(path, max_seconds=cfg.run.max_seconds) for path in audio or []]
     answerer = _load_system(cfg, system, False)
     dialogue = Dialogue()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ def chat(
             return Utterance(_record(mic_seconds))
         candidate = Path(line).expanduser()
         if candidate.suffix.lower() in {".wav", ".flac", ".ogg", ".mp3"} or candidate.exists():
-            return Utterance(load_audio(candidate, max_seconds=cfg.pipeline.max_seconds))
+            return Utterance(load_audio(candidate, max_seconds=cfg.run.max_seconds))
         return Utterance(text=line, emotion=emotion or "neutral")
 
     if recordings:
@@ -250,7 +250,7 @@ def config_check(config: Path = typer.Argument(..., help="The config file to che
     reason = missing_requirement(get_class("system", cfg.system.name))
     if reason:
         problems.append(f"system {cfg.system.name!r}: {reason}")
-    kinds = ("ser", "asr", "llm", "tts") + (("vad",) if cfg.pipeline.speech_gate else ())
+    kinds = ("ser", "asr", "llm", "tts") + (("vad",) if cfg.run.speech_gate else ())
     for kind in kinds:
         section = cfg.component(kind)
         reason = missing_requirement(get_class(kind, section.backend))

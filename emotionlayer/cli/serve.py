@@ -57,7 +57,7 @@ class Demo:
         self.config = PipelineConfig.coerce(config)
         self.default_system = system
         self.max_bytes = int(max_bytes)
-        self.max_seconds = float(max_seconds if max_seconds is not None else self.config.pipeline.max_seconds)
+        self.max_seconds = float(max_seconds if max_seconds is not None else self.config.run.max_seconds)
         if audio_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="emotionlayer-serve-")
             audio_dir = self._tmp.name
@@ -138,7 +138,7 @@ def create_app(config: Any = None, system: str | None = None, max_bytes: int = D
         config: The pipeline config (``None``: the packaged offline default).
         system: The default dialogue system (NAME or NAME:KEY=VALUE,...); ``None``: the config's.
         max_bytes: Largest upload accepted (HTTP 413 above it).
-        max_seconds: Longest recording accepted (default: the config's ``pipeline.max_seconds``).
+        max_seconds: Longest recording accepted (default: the config's ``run.max_seconds``).
         audio_dir: Where reply WAVs are kept (default: a temporary folder).
         page: Mount the Gradio page at ``/``.
     """
@@ -299,7 +299,7 @@ def serve(
     config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."),
     system: str | None = typer.Option(None, "--system", "-s", help="Default dialogue system: NAME or NAME:KEY=VALUE,... (default: the config's, cascade)."),
     max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 1024 / 1024, "--max-mb", help="Largest upload accepted, in MiB."),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Longest recording accepted (default: the config's pipeline.max_seconds)."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Longest recording accepted (default: the config's run.max_seconds)."),
 ) -> None:
     """Serve a local web demo (microphone or upload) and a JSON API (GET /health, POST /api/respond, WS /ws/live).
 

@@ -68,19 +68,19 @@ __all__ = [
 
 
 def build_tts(config: PipelineConfig) -> Any:
-    """The TTS a config names, with the event bank wired in when ``pipeline.render_events`` is on.
+    """The TTS a config names, with the event bank wired in when ``run.render_events`` is on.
 
     Every system that speaks builds its voice with this, so ``[laugh]``-style tags sound the same in all.
     """
     from .. import registry
 
     tts_params = dict(config.tts.params)
-    if config.pipeline.render_events and "event_renderer" not in tts_params:
+    if config.run.render_events and "event_renderer" not in tts_params:
         accepts = inspect.signature(registry.get_class("tts", config.tts.backend).__init__).parameters
         if "event_renderer" in accepts:
             from ..paralinguistics.insertion import event_renderer
 
-            tts_params["event_renderer"] = event_renderer(config.pipeline.event_bank)
+            tts_params["event_renderer"] = event_renderer(config.run.event_bank)
     return registry.create("tts", config.tts.backend, **tts_params)
 
 

@@ -90,7 +90,7 @@ class SpeechLLMSystem:
         Raises:
             ConfigError: it has only text.
         """
-        utt = as_utterance(utterance, max_seconds=self.config.pipeline.max_seconds)
+        utt = as_utterance(utterance, max_seconds=self.config.run.max_seconds)
         if utt.audio is None:
             raise ConfigError(self.needs_audio)
         return utt

@@ -112,7 +112,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         """
         now = self._clock()
         utt = self._spoken(utterance)
-        language = utt.language or self.config.pipeline.language
+        language = utt.language or self.config.run.language
         t = time.perf_counter()
         if utt.text is not None and utt.text.strip():
             transcript = Transcript(utt.text.strip(), language, model="given")
