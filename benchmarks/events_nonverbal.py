@@ -97,14 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    from emotionlayer.paralinguistics.detection.detector import EventDetector
+    from emotionlayer.paralinguistics.detection.detector import VocalEventModel
     from emotionlayer.paralinguistics.detection.train import train_detector
 
     rows = read_rows(args.manifest)
     out: dict = {"clips": len(rows), "speakers": len({r["speaker"] for r in rows})}
     if not args.skip_packaged:
         started = time.time()
-        predictions = classify_all(EventDetector(), rows)
+        predictions = classify_all(VocalEventModel(), rows)
         out["packaged"] = scores([r["mapped"] for r in rows], predictions)
         known = [i for i, r in enumerate(rows) if r["mapped"] != "other"]
         out["packaged_known_labels_only"] = scores([rows[i]["mapped"] for i in known], [predictions[i] for i in known])
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             model_dir = Path(tmp) / f"detector_{fold}"
             model.save(model_dir)
-            detector = EventDetector(model_dir=str(model_dir))
+            detector = VocalEventModel(model_dir=str(model_dir))
             references += [r["mapped"] for r in test]
             predictions += classify_all(detector, test)
             held_out += test

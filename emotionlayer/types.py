@@ -135,8 +135,11 @@ class SpeakingStyle:
 
 
 @dataclass(frozen=True)
-class Event:
-    """A paralinguistic event found in (or inserted into) speech: [laugh], [sigh], [cough]...
+class VocalEvent:
+    """A paralinguistic (vocal) event found in (or inserted into) speech: [laugh], [sigh], [cough]...
+
+    Called ``Event`` before; that name is still importable (an alias), but "event" alone also names a live
+    session's and a system's turn events.
 
     Attributes:
         label: Canonical event label (``laugh``, ``sigh``, ``breath``, ``cough``, ...).
@@ -152,7 +155,7 @@ class Event:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end < self.start:
-            raise EmotionLayerError(f"An Event needs finite times with end >= start; got start={self.start}, end={self.end}.")
+            raise EmotionLayerError(f"A VocalEvent needs finite times with end >= start; got start={self.start}, end={self.end}.")
 
     @property
     def duration(self) -> float:
@@ -163,13 +166,17 @@ class Event:
         return {"label": self.label, "start": self.start, "end": self.end, "confidence": self.confidence}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Event:
+    def from_dict(cls, data: dict[str, Any]) -> VocalEvent:
         return cls(
             label=str(data["label"]),
             start=float(data["start"]),
             end=float(data["end"]),
             confidence=float(data.get("confidence", 1.0)),
         )
+
+
+#: The old name of :class:`VocalEvent`.
+Event = VocalEvent
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from emotionlayer.audio import save_audio
 from emotionlayer.cli.events import app, evaluate_events
 from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
-from emotionlayer.paralinguistics.detection.detector import EventDetector
+from emotionlayer.paralinguistics.detection.detector import VocalEventModel
 from emotionlayer.paralinguistics.detection.train import isolated_recording
 from emotionlayer.types import Audio
 
@@ -92,7 +92,7 @@ def test_train_takes_real_clips_through_a_label_map_and_an_ensemble(tmp_path) ->
     assert data["ensemble_seeds"] == [3, 4]
     config = json.loads((out / "config.json").read_text())
     assert config["labels"] == data["labels"] and len(config["members"]) == 1
-    assert EventDetector(out).labels == ("cough", "pause")  # `detect` never reports other
+    assert VocalEventModel(out).labels == ("cough", "pause")  # `detect` never reports other
     train_help = runner.invoke(app, ["train", "--help"]).output
     assert "--clips" in train_help and "deeply-nonverbal" in train_help and "--members" in train_help
     bad = runner.invoke(app, [*args[:3], "--label-map", "nope", "--out", str(tmp_path / "x")])

@@ -10,7 +10,7 @@ from emotionlayer.components.base import EventDetector
 from emotionlayer.paralinguistics.bank import EventBank
 from emotionlayer.paralinguistics.detection.train import background_recording, isolated_recording
 from emotionlayer.paralinguistics.insertion import synthesize_with_events
-from emotionlayer.types import Audio, Event
+from emotionlayer.types import Audio, VocalEvent
 
 SR = 16000
 
@@ -22,7 +22,7 @@ def detector():
     return det
 
 
-def _overlap(a: Event, start: float, end: float) -> float:
+def _overlap(a: VocalEvent, start: float, end: float) -> float:
     return max(0.0, min(a.end, end) - max(a.start, start))
 
 
@@ -79,5 +79,5 @@ def test_finds_a_cough_in_paralinguistic_speech_where_the_manifest_says(detector
 def test_accepts_any_sample_rate_and_short_clips(detector) -> None:
     short = Audio(np.random.default_rng(0).standard_normal(1600).astype(np.float32) * 0.01, 8000)
     assert isinstance(detector.detect(short), list)
-    event = Event("cough", 0.1, 0.5, 0.9)
+    event = VocalEvent("cough", 0.1, 0.5, 0.9)
     assert event.to_dict() == {"label": "cough", "start": 0.1, "end": 0.5, "confidence": 0.9}

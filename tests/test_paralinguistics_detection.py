@@ -12,7 +12,7 @@ from emotionlayer.data.manifest import EventRow
 from emotionlayer.errors import ConfigError, ModelNotFoundError
 from emotionlayer.evaluation.events import score_event_timing
 from emotionlayer.paralinguistics.bank import DEFAULT_BANK_DIR, EventBank
-from emotionlayer.paralinguistics.detection.detector import OTHER_LABEL, EventDetector, WindowScores
+from emotionlayer.paralinguistics.detection.detector import OTHER_LABEL, VocalEventModel, WindowScores
 from emotionlayer.paralinguistics.detection.features import FeatureConfig, audio_windows
 from emotionlayer.paralinguistics.detection.model import WindowClassifier
 from emotionlayer.paralinguistics.detection.train import (
@@ -21,7 +21,7 @@ from emotionlayer.paralinguistics.detection.train import (
     train_detector,
     window_targets,
 )
-from emotionlayer.types import Audio, Event
+from emotionlayer.types import Audio, VocalEvent
 
 SR = 16000
 
@@ -55,7 +55,7 @@ def test_training_writes_a_loadable_model_with_its_labels(tiny_model) -> None:
 
 def test_a_trained_model_detects_its_labels(tiny_model) -> None:
     _, out, root = tiny_model
-    detector = EventDetector(out)
+    detector = VocalEventModel(out)
     samples, truth = isolated_recording(EventBank(root, include_packaged=False, seed=9), "cough", np.random.default_rng(9), SR)
     label, _ = detector.classify(Audio(samples, SR))
     assert label == "cough"
@@ -73,7 +73,7 @@ def test_window_targets_label_windows_by_overlap() -> None:
     level = np.full(frames, -20.0)
     level[:50] = -90.0  # the first 0.5 s is silent
     index = {"silence": 0, "speech": 1, "cough": 2}
-    targets = window_targets(frames, level, [Event("cough", 1.0, 1.5)], index, config, has_speech=True)
+    targets = window_targets(frames, level, [VocalEvent("cough", 1.0, 1.5)], index, config, has_speech=True)
     starts = np.arange(len(targets)) * config.hop
     assert targets[0] == 0  # silent start
     assert targets[int(round(1.1 / config.hop))] == 2  # window 1.1-1.5 s is all cough
@@ -88,12 +88,12 @@ def test_events_from_scores_merges_runs_and_finds_pauses() -> None:
     probs = np.full((len(rows), 3), 0.05)
     probs[np.arange(len(rows)), rows] = 0.9
     scores = WindowScores(np.arange(len(rows)) * 0.1, 0.4, 0.1, labels, probs, len(rows) * 0.1 + 0.3)
-    events = EventDetector(min_pause=0.3).events_from_scores(scores)
+    events = VocalEventModel(min_pause=0.3).events_from_scores(scores)
     assert [e.label for e in events] == ["pause", "laugh"]
     pause, laugh = events
     assert abs(pause.start - 0.65) < 1e-6 and abs(pause.end - 1.15) < 1e-6
     assert abs(laugh.end - laugh.start - 0.4) < 1e-6 and laugh.confidence == 0.9
-    assert [e.label for e in EventDetector(min_pause=0).events_from_scores(scores)] == ["laugh"]
+    assert [e.label for e in VocalEventModel(min_pause=0).events_from_scores(scores)] == ["laugh"]
 
 
 def test_other_is_never_an_event_but_can_be_the_clip_label() -> None:
@@ -103,14 +103,14 @@ def test_other_is_never_an_event_but_can_be_the_clip_label() -> None:
     probs = np.full((len(rows), 4), 0.03)
     probs[np.arange(len(rows)), rows] = 0.91
     scores = WindowScores(np.arange(len(rows)) * 0.1, 0.4, 0.1, labels, probs, len(rows) * 0.1 + 0.3)
-    detector = EventDetector(min_pause=0)
+    detector = VocalEventModel(min_pause=0)
     assert [e.label for e in detector.events_from_scores(scores)] == ["cough"]
     assert [e.label for e in detector.events_from_scores(scores, include_other=True)] == ["other", "cough"]
 
 
 def test_score_event_timing() -> None:
-    refs = [[Event("laugh", 1.0, 2.0), Event("cough", 3.0, 3.5)], [Event("sigh", 0.0, 1.0)]]
-    preds = [[Event("laugh", 1.1, 2.1), Event("cough", 5.0, 5.5)], [Event("sigh", 0.2, 1.0), Event("tsk", 2.0, 2.1)]]
+    refs = [[VocalEvent("laugh", 1.0, 2.0), VocalEvent("cough", 3.0, 3.5)], [VocalEvent("sigh", 0.0, 1.0)]]
+    preds = [[VocalEvent("laugh", 1.1, 2.1), VocalEvent("cough", 5.0, 5.5)], [VocalEvent("sigh", 0.2, 1.0), VocalEvent("tsk", 2.0, 2.1)]]
     scores = score_event_timing(refs, preds)
     assert scores["per_label"]["laugh"]["f1"] == 1.0
     assert scores["per_label"]["cough"]["recall"] == 0.0 and scores["per_label"]["cough"]["precision"] == 0.0
@@ -145,7 +145,7 @@ def test_label_maps_rename_clip_labels_and_send_the_rest_to_other() -> None:
     with pytest.raises(ConfigError, match="deeply-nonverbal"):
         map_clip_labels(rows, "unknown")
     with pytest.raises(ConfigError, match="clip-level"):
-        map_clip_labels([EventRow("d.wav", "", (Event("cough", 0.1, 0.2),))], "deeply-nonverbal")
+        map_clip_labels([EventRow("d.wav", "", (VocalEvent("cough", 0.1, 0.2),))], "deeply-nonverbal")
 
 
 def test_training_windows_label_each_source_and_count_it(tiny_model) -> None:
@@ -174,3 +174,12 @@ def test_the_same_seed_trains_the_same_detector(tiny_model) -> None:
     feats, _ = audio_windows(np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1)
     np.testing.assert_array_equal(a.predict_proba(feats), b.predict_proba(feats))
     assert not np.array_equal(a.predict_proba(feats), c.predict_proba(feats))
+
+
+def test_old_event_names_still_import():
+    from emotionlayer import types
+    from emotionlayer.paralinguistics.detection import detector
+
+    assert types.Event is VocalEvent
+    with pytest.warns(DeprecationWarning, match="VocalEventModel"):
+        assert detector.EventDetector is VocalEventModel

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..types import Audio, EmotionPrediction, Event, SpeakingStyle, Transcript
+from ..types import Audio, EmotionPrediction, SpeakingStyle, Transcript, VocalEvent
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
@@ -56,7 +56,7 @@ class SpeechSynthesizer(Protocol):
 class EventDetector(Protocol):
     """Paralinguistic event detection (laugh, sigh, cough, breath, ...)."""
 
-    def detect(self, audio: Audio) -> list[Event]: ...
+    def detect(self, audio: Audio) -> list[VocalEvent]: ...
 
 
 @runtime_checkable

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..types import Audio, Event, SpeakingStyle
+from ..types import Audio, SpeakingStyle, VocalEvent
 from .bank import EventBank
 from .dsp import trim_silence
 from .tags import TagSegment, split_tags
@@ -52,7 +52,7 @@ def synthesize_with_events(
     gap: float = 0.08,
     pause_seconds: float = 0.5,
     rng: np.random.Generator | None = None,
-) -> tuple[Audio, list[Event]]:
+) -> tuple[Audio, list[VocalEvent]]:
     """Speak tagged text with the event audio inserted where each tag stands.
 
     Each run of words between tags is spoken on its own (``tts.synthesize``) and trimmed to its speech;
@@ -71,7 +71,7 @@ def synthesize_with_events(
         rng: Random generator for clip choice (defaults to the bank's).
 
     Returns:
-        ``(audio, events)``: the speech at the TTS's sample rate, and one :class:`Event` per inserted tag
+        ``(audio, events)``: the speech at the TTS's sample rate, and one :class:`~emotionlayer.types.VocalEvent` per inserted tag
         with its exact start and end in seconds (confidence 1.0).
 
     Raises:
@@ -92,7 +92,7 @@ def synthesize_with_events(
         raise ConfigError("Cannot tell the TTS's sample rate: the text has no words and the TTS has no sample_rate.")
 
     pieces: list[np.ndarray] = []
-    events: list[Event] = []
+    events: list[VocalEvent] = []
     cursor = 0
     gap_samples = np.zeros(int(gap * sample_rate), dtype=np.float32)
 
@@ -114,7 +114,7 @@ def synthesize_with_events(
         if segment.label == "pause":
             seconds = segment.seconds if segment.seconds is not None else pause_seconds
             silence = np.zeros(int(seconds * sample_rate), dtype=np.float32)
-            events.append(Event("pause", cursor / sample_rate, (cursor + len(silence)) / sample_rate, 1.0))
+            events.append(VocalEvent("pause", cursor / sample_rate, (cursor + len(silence)) / sample_rate, 1.0))
             pieces.append(silence)
             cursor += len(silence)
             continue
@@ -122,7 +122,7 @@ def synthesize_with_events(
         lead = gap_samples if cursor > 0 else gap_samples[: len(gap_samples) // 4]
         pieces.extend([lead, clip, gap_samples])
         start = cursor + len(lead)
-        events.append(Event(segment.label, start / sample_rate, (start + len(clip)) / sample_rate, 1.0))
+        events.append(VocalEvent(segment.label, start / sample_rate, (start + len(clip)) / sample_rate, 1.0))
         cursor = start + len(clip) + len(gap_samples)
     if not pieces or cursor == 0:
         raise ConfigError(f"Nothing to speak or render in {text!r}. Give words and/or known tags such as [laugh].")

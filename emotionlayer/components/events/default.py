@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ...paralinguistics.detection.detector import PACKAGED_MODEL_DIR, EventDetector
+from ...paralinguistics.detection.detector import PACKAGED_MODEL_DIR, VocalEventModel
 from ...paralinguistics.detection.model import CONFIG_FILE, MODEL_FILE
 from ...registry import register
-from ...types import Audio, Event
+from ...types import Audio, VocalEvent
 
 
 @register("events", "default")
@@ -32,7 +32,7 @@ class DefaultEventDetector:
         smooth: int = 3,
         min_pause: float = 0.3,
     ) -> None:
-        self.detector = EventDetector(model_dir, min_confidence=min_confidence, smooth=smooth, min_pause=min_pause)
+        self.detector = VocalEventModel(model_dir, min_confidence=min_confidence, smooth=smooth, min_pause=min_pause)
         self.name = f"emotionlayer-events({model_dir})" if model_dir else "emotionlayer-events-default"
 
     @classmethod
@@ -52,7 +52,7 @@ class DefaultEventDetector:
         """Load the model now rather than on the first call."""
         _ = self.detector.classifier
 
-    def detect(self, audio: Audio) -> list[Event]:
+    def detect(self, audio: Audio) -> list[VocalEvent]:
         """Events in ``audio`` (label, start and end in seconds, confidence), in time order."""
         return self.detector.detect(audio)
 

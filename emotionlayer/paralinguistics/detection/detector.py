@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...types import Audio, Event
+from ...types import Audio, VocalEvent
 from .features import audio_windows
 from .model import BACKGROUND_LABELS, WindowClassifier
 
@@ -51,8 +51,13 @@ class WindowScores:
     duration: float
 
 
-class EventDetector:
-    """Finds paralinguistic events (laugh, sigh, gasp, throat clearing, tsk, cough, breath) and pauses.
+class VocalEventModel:
+    """The trained detector of vocal events (laugh, sigh, gasp, throat clearing, tsk, cough, breath) and pauses.
+
+    The ``events`` component that serves it is ``components.events.default`` (the
+    :class:`~emotionlayer.components.base.EventDetector` protocol); this is the model behind it, as
+    :class:`~emotionlayer.ser.model.SERModel` is the SER's. It was called ``EventDetector`` before, a name
+    still importable from this module with a deprecation message.
 
     Args:
         model_dir: Folder of a trained detector (``model.npz`` + ``config.json``); the packaged one if ``None``.
@@ -97,7 +102,7 @@ class EventDetector:
             probs = np.stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(probs.shape[1])], axis=1)
         return WindowScores(starts, config.window, config.hop, model.labels, probs, len(samples) / config.sample_rate)
 
-    def events_from_scores(self, scores: WindowScores, include_other: bool = False) -> list[Event]:
+    def events_from_scores(self, scores: WindowScores, include_other: bool = False) -> list[VocalEvent]:
         """Merge runs of windows with the same event label into events.
 
         Args:
@@ -114,7 +119,7 @@ class EventDetector:
             centre_start, centre_end = np.array([0.0]), np.array([scores.duration])
         centre_start[0] = 0.0
         centre_end[-1] = max(centre_end[-1], scores.duration)
-        events: list[Event] = []
+        events: list[VocalEvent] = []
         runs: list[tuple[str, int, int]] = []
         i = 0
         while i < len(best):
@@ -129,16 +134,16 @@ class EventDetector:
                 between_speech = 0 < index < len(runs) - 1 and runs[index - 1][0] == "speech" and runs[index + 1][0] == "speech"
                 if self.min_pause > 0 and between_speech and end - start >= self.min_pause:
                     confidence = float(scores.probabilities[i : j + 1, best[i]].mean())
-                    events.append(Event("pause", round(start, 3), round(end, 3), round(confidence, 4)))
+                    events.append(VocalEvent("pause", round(start, 3), round(end, 3), round(confidence, 4)))
                 continue
             if label in BACKGROUND_LABELS or (label == OTHER_LABEL and not include_other):
                 continue
             confidence = float(scores.probabilities[i : j + 1, best[i]].mean())
             if confidence >= self.min_confidence:
-                events.append(Event(label, round(start, 3), round(end, 3), round(confidence, 4)))
+                events.append(VocalEvent(label, round(start, 3), round(end, 3), round(confidence, 4)))
         return events
 
-    def detect(self, audio: Audio) -> list[Event]:
+    def detect(self, audio: Audio) -> list[VocalEvent]:
         """Events in ``audio``, in time order, with label, start, end (s) and confidence."""
         return self.events_from_scores(self.window_scores(audio))
 
@@ -173,3 +178,18 @@ class EventDetector:
             total = sum(weight.values()) or 1.0
         shares = {label: value / total for label, value in weight.items()}
         return max(shares, key=lambda k: shares[k]), shares
+
+
+def __getattr__(name: str) -> object:
+    # The old name of VocalEventModel; EventDetector is the components' protocol.
+    if name == "EventDetector":
+        import warnings
+
+        warnings.warn(
+            "paralinguistics.detection.detector.EventDetector is now VocalEventModel "
+            "(EventDetector is the events component protocol in emotionlayer.components.base).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return VocalEventModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ import numpy as np
 
 from ...data.manifest import EventRow, read_event_manifest
 from ...errors import ConfigError
-from ...types import Event
+from ...types import VocalEvent
 from .detector import OTHER_LABEL
 from .features import FeatureConfig, frame_features, reference_level, window_features, window_starts
 from .model import BACKGROUND_LABELS, WindowClassifier, combine, fit_classifier
@@ -118,7 +118,7 @@ def augment(samples: np.ndarray, sample_rate: int, rng: np.random.Generator, noi
 def window_targets(
     n_frames: int,
     level_db: np.ndarray,
-    events: Sequence[Event],
+    events: Sequence[VocalEvent],
     label_index: dict[str, int],
     config: FeatureConfig,
     has_speech: bool,
@@ -164,7 +164,7 @@ def window_targets(
 
 def _examples(
     samples: np.ndarray,
-    events: Sequence[Event],
+    events: Sequence[VocalEvent],
     has_speech: bool,
     label_index: dict[str, int],
     config: FeatureConfig,
@@ -178,14 +178,14 @@ def _examples(
 
 def isolated_recording(
     bank: Any, label: str, rng: np.random.Generator, sample_rate: int = 16000, speed_perturb: bool = False
-) -> tuple[np.ndarray, list[Event]]:
+) -> tuple[np.ndarray, list[VocalEvent]]:
     """Two to four clips of ``label`` from ``bank`` separated by quiet gaps (events timed exactly).
 
     With ``speed_perturb`` each clip is played 0.9-1.1 times as fast (a standard augmentation that makes
     a few recorded speakers sound like more).
     """
     pieces: list[np.ndarray] = [np.zeros(int(rng.uniform(0.2, 0.8) * sample_rate), np.float32)]
-    events: list[Event] = []
+    events: list[VocalEvent] = []
     cursor = len(pieces[0])
     for _ in range(int(rng.integers(2, 5))):
         clip = bank.render(label, None, sample_rate, rng) * 10 ** (rng.uniform(-6.0, 6.0) / 20.0)
@@ -193,7 +193,7 @@ def isolated_recording(
             factor = rng.uniform(0.9, 1.1)
             positions = np.arange(0.0, len(clip) - 1, factor)
             clip = np.interp(positions, np.arange(len(clip)), clip).astype(np.float32)
-        events.append(Event(label, cursor / sample_rate, (cursor + len(clip)) / sample_rate))
+        events.append(VocalEvent(label, cursor / sample_rate, (cursor + len(clip)) / sample_rate))
         gap = np.zeros(int(rng.uniform(0.2, 1.0) * sample_rate), np.float32)
         pieces.extend([clip, gap])
         cursor += len(clip) + len(gap)
@@ -208,7 +208,7 @@ def background_recording(rng: np.random.Generator, sample_rate: int = 16000) -> 
     return (noise * swell * 10 ** (rng.uniform(-70.0, -25.0) / 20.0)).astype(np.float32)
 
 
-def _energy_events(samples: np.ndarray, label: str, sample_rate: int, below_peak_db: float = 25.0) -> list[Event]:
+def _energy_events(samples: np.ndarray, label: str, sample_rate: int, below_peak_db: float = 25.0) -> list[VocalEvent]:
     """The loud stretches of a clip (within ``below_peak_db`` of its loudest 10 ms), as events."""
     frame = int(0.01 * sample_rate)
     usable = len(samples) // frame * frame
@@ -222,7 +222,7 @@ def _energy_events(samples: np.ndarray, label: str, sample_rate: int, below_peak
             j = i
             while j + 1 < len(loud) and (loud[j + 1] or (j + 10 < len(loud) and loud[j + 1 : j + 11].any())):
                 j += 1
-            events.append(Event(label, i * 0.01, (j + 1) * 0.01))
+            events.append(VocalEvent(label, i * 0.01, (j + 1) * 0.01))
             i = j + 1
         else:
             i += 1
@@ -363,7 +363,7 @@ class TrainingWindows:
         self._xs: list[np.ndarray] = []
         self._ys: list[np.ndarray] = []
 
-    def add(self, samples: np.ndarray, events: Sequence[Event], has_speech: bool) -> None:
+    def add(self, samples: np.ndarray, events: Sequence[VocalEvent], has_speech: bool) -> None:
         """One recording's windows (those half in an event are left out)."""
         x, y = _examples(samples, events, has_speech, self.label_index, self.config)
         self._xs.append(x)
