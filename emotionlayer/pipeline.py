@@ -38,7 +38,17 @@ from .config import PipelineConfig
 from .paralinguistics.tags import normalise_cues
 from .prompting import PromptRenderer, RenderedPrompt
 from .registry import register
-from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from .systems.base import (
+    Perceived,
+    Perception,
+    PromptRendered,
+    StreamEvent,
+    TurnEvent,
+    TurnFinished,
+    UtteranceLike,
+    as_utterance,
+    turn_from_stream,
+)
 from .systems.speech import (
     FALLBACK_REPLY,
     NO_SPEECH,
@@ -63,6 +73,7 @@ __all__ = [
     "CascadePipeline",
     "Perception",
     "StreamEvent",
+    "TurnEvent",
     "build_pipeline",
     "build_tts",
     "no_speech_emotion",
@@ -294,7 +305,7 @@ class CascadePipeline:
         return self.tts.synthesize(text, style)
 
     # -- whole turns ----------------------------------------------------------------------------
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Run one turn, yielding events as they happen; the last event carries the :class:`Turn`.
 
         Closing the iterator before the end (``close()``, leaving a ``for`` loop, dropping it) stops the
@@ -307,13 +318,13 @@ class CascadePipeline:
             return time.perf_counter() - start
 
         perception = self.perceive(utterance)
-        yield StreamEvent("perceived", now(), perception=perception)
+        yield Perceived(now(), perception=perception)
         if not self.heard_speech(perception):
             yield from self._ask_again(perception, start)
             return
         prompt = self.render_prompt(perception.transcript, perception.emotion, history)
         messages = tuple(prompt.messages)
-        yield StreamEvent("prompt", now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
+        yield PromptRendered(now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
 
         writing = 0.0
         if self.config.run.stream_tts:
@@ -349,9 +360,9 @@ class CascadePipeline:
             timings=timings,
             system=self.name,
         )
-        yield StreamEvent("turn", now(), turn=turn)
+        yield TurnFinished(now(), turn=turn)
 
-    def _ask_again(self, perception: Perception, start: float) -> Iterator[StreamEvent]:
+    def _ask_again(self, perception: Perception, start: float) -> Iterator[TurnEvent]:
         """The turn when no speech was heard: :data:`NO_SPEECH_REPLY` in a neutral voice, no LLM call."""
         yield from ask_again(perception, self.speak, lambda: time.perf_counter() - start, self.name)
 

@@ -29,7 +29,17 @@ import numpy as np
 
 from .labels import EMOTIONS
 from .registry import register
-from .systems.base import Perception, StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from .systems.base import (
+    Perceived,
+    Perception,
+    SentenceAudio,
+    TextPiece,
+    TurnEvent,
+    TurnFinished,
+    UtteranceLike,
+    as_utterance,
+    turn_from_stream,
+)
 from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
 
 
@@ -185,7 +195,7 @@ class EchoSystem:
         """Build it (the pipeline config is not needed)."""
         return cls(emotion=emotion, delay=delay)
 
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Yield perceived, text (word by word), audio and turn events."""
         start = time.perf_counter()
         utt = as_utterance(utterance)
@@ -194,12 +204,12 @@ class EchoSystem:
             Transcript(heard, "en", model="echo"), EmotionPrediction.certain(utt.emotion or self.emotion, model="echo")
         )
         listen = time.perf_counter() - start
-        yield StreamEvent("perceived", time.perf_counter() - start, perception=perception)
+        yield Perceived(time.perf_counter() - start, perception=perception)
         reply = f"Turn {len(history or ()) + 1}: you said {heard}."
         t = time.perf_counter()
         for i, word in enumerate(reply.split(" ")):
             self.words_streamed += 1
-            yield StreamEvent("text", time.perf_counter() - start, text=word if i == 0 else " " + word)
+            yield TextPiece(time.perf_counter() - start, text=word if i == 0 else " " + word)
             if self.delay:
                 time.sleep(self.delay)
         echo = time.perf_counter() - t
@@ -207,7 +217,7 @@ class EchoSystem:
         audio = tone(0.3)
         voice = time.perf_counter() - t
         first_audio = time.perf_counter() - start
-        yield StreamEvent("audio", first_audio, text=reply, audio=audio)
+        yield SentenceAudio(first_audio, text=reply, audio=audio)
         turn = Turn(
             transcript=perception.transcript,
             emotion=perception.emotion,
@@ -216,7 +226,7 @@ class EchoSystem:
             timings={"listen": listen, "echo": echo, "voice": voice, "total": time.perf_counter() - start, "time_to_first_audio": first_audio},
             system=self.name,
         )
-        yield StreamEvent("turn", time.perf_counter() - start, turn=turn)
+        yield TurnFinished(time.perf_counter() - start, turn=turn)
 
     def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn:
         """The whole turn."""

@@ -15,9 +15,9 @@ from emotionlayer.live import (
     ConversationRecorder,
     EventPrinter,
     LiveConfig,
-    LiveEvent,
     LiveSession,
     Playback,
+    SessionEvent,
     TurnDetector,
     is_backchannel,
     latency_line,
@@ -372,7 +372,8 @@ def test_every_event_kind_is_declared_once_and_events_are_frozen():
 
     from emotionlayer.live import events as live_events
 
-    classes = [c for c in vars(live_events).values() if isinstance(c, type) and issubclass(c, LiveEvent) and c is not LiveEvent]
+    values = vars(live_events).values()
+    classes = {c for c in values if isinstance(c, type) and issubclass(c, SessionEvent) and c is not SessionEvent}
     kinds = [c.kind for c in classes]
     assert len(classes) == 14 and len(set(kinds)) == len(kinds) and "event" not in kinds
     audio = fakes.tone(0.1)
@@ -382,10 +383,12 @@ def test_every_event_kind_is_declared_once_and_events_are_frozen():
     assert event.to_dict() == {"kind": "reply_audio", "time": 1.2346, "turn": 2, "text": "Hi.", "audio": audio.to_dict()}
     assert "samples" in event.to_dict(include_samples=True)["audio"]
     assert live_events.EmotionHeard(0.0, 1, "sad") == live_events.EmotionHeard(0.0, 1, "sad", {}, "")
+    # the old names still import
+    assert live_events.LiveEvent is SessionEvent and live_events.Strategy is live_events.StrategyChosen
 
 
 def test_printer_writes_a_turn_as_a_transcript_with_the_reply_on_one_line():
-    from emotionlayer.live.events import EmotionHeard, ReplyText, SpeechStarted, Strategy, TranscriptFinal
+    from emotionlayer.live.events import EmotionHeard, ReplyText, SpeechStarted, StrategyChosen, TranscriptFinal
 
     written = []
     printer = EventPrinter(written.append)
@@ -393,7 +396,7 @@ def test_printer_writes_a_turn_as_a_transcript_with_the_reply_on_one_line():
         SpeechStarted(0.64, 1, 0.5),
         TranscriptFinal(3.2, 1, "my phone won't turn on"),
         EmotionHeard(3.2, 1, "sad", {"sad": 0.8, "neutral": 0.05, "calm": 0.1, "happy": 0.05}),
-        Strategy(3.2, 1, "comfort"),
+        StrategyChosen(3.2, 1, "comfort"),
         ReplyText(3.3, 1, "I hear you."),
         ReplyText(3.4, 1, " Tell me more."),
         TurnLatency(3.5, 1, speech_end=2.0, first_audio=3.22),

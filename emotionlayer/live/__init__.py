@@ -10,7 +10,7 @@ See ``docs/live.md``. The parts:
 - :class:`ConversationRecorder` (:mod:`.recording`): the conversation as one stereo WAV.
 """
 
-from .events import LiveEvent, TurnLatency, latency_summary
+from .events import LiveEvent, SessionEvent, TurnLatency, latency_summary
 from .printer import EventPrinter, latency_line
 from .recording import ConversationRecorder
 from .session import INTERRUPTED_NOTE, LiveSession, Playback
@@ -23,6 +23,7 @@ __all__ = [
     "LiveConfig",
     "LiveEvent",
     "LiveSession",
+    "SessionEvent",
     "Playback",
     "TurnDetector",
     "TurnLatency",

@@ -1,10 +1,12 @@
-"""What a live session tells its user interface: typed records, one class per kind, each with ``to_dict``.
+"""What a live session tells its user interface: typed records (:class:`SessionEvent`), one class per kind,
+each with ``to_dict``. (A system's events within one turn are :class:`~emotionlayer.systems.base.TurnEvent`;
+a laugh or a sigh in speech is a :class:`~emotionlayer.types.VocalEvent`.)
 
 Every event has ``time`` (seconds of the session clock: the audio time of the input stream, see
 :class:`~emotionlayer.live.session.LiveSession`) and ``turn`` (the user turn it belongs to, from 1).
 ``to_dict()`` gives a JSON-ready dict with a ``kind`` key (audio samples only with ``include_samples``).
 
-A kind is declared once, in its class statement: ``class ReplyText(LiveEvent, kind="reply_text")`` makes
+A kind is declared once, in its class statement: ``class ReplyText(SessionEvent, kind="reply_text")`` makes
 a frozen dataclass whose ``kind`` is ``"reply_text"``.
 """
 
@@ -26,7 +28,7 @@ except ImportError:  # Python 3.10: the same classes, without the hint
 
 @dataclass_transform(frozen_default=True)
 @dataclass(frozen=True)
-class LiveEvent:
+class SessionEvent:
     """Base of the live events: ``kind`` names the class, ``time`` is the session clock, ``turn`` the user turn.
 
     A subclass names its kind in the class statement and is made a frozen dataclass.
@@ -58,19 +60,19 @@ class LiveEvent:
         return out
 
 
-class SpeechStarted(LiveEvent, kind="speech_started"):
+class SpeechStarted(SessionEvent, kind="speech_started"):
     """The user started speaking (``start``: where the speech began, before the VAD was sure)."""
 
     start: float
 
 
-class TranscriptPartial(LiveEvent, kind="transcript_partial"):
+class TranscriptPartial(SessionEvent, kind="transcript_partial"):
     """What the user said so far (the growing turn, transcribed in the background)."""
 
     text: str
 
 
-class EndOfTurn(LiveEvent, kind="end_of_turn"):
+class EndOfTurn(SessionEvent, kind="end_of_turn"):
     """The user finished: ``speech_end`` is the end of the last voiced frame, ``finished`` whether the
     phrase read as finished (the shorter wait) and ``silence`` the silence waited for."""
 
@@ -79,20 +81,20 @@ class EndOfTurn(LiveEvent, kind="end_of_turn"):
     silence: float
 
 
-class TranscriptFinal(LiveEvent, kind="transcript_final"):
+class TranscriptFinal(SessionEvent, kind="transcript_final"):
     """The whole turn's transcript."""
 
     text: str
     model: str = ""
 
 
-class Discarded(LiveEvent, kind="discarded"):
+class Discarded(SessionEvent, kind="discarded"):
     """Sound the VAD took for speech in which the ASR found no words: no reply."""
 
     reason: str
 
 
-class EmotionHeard(LiveEvent, kind="emotion"):
+class EmotionHeard(SessionEvent, kind="emotion"):
     """How the user sounded: a label and a probability per label."""
 
     label: str
@@ -100,30 +102,30 @@ class EmotionHeard(LiveEvent, kind="emotion"):
     model: str = ""
 
 
-class Strategy(LiveEvent, kind="strategy"):
+class StrategyChosen(SessionEvent, kind="strategy"):
     """The empathy strategy the system chose (systems with a prompt)."""
 
     strategy: str
 
 
-class ReplyText(LiveEvent, kind="reply_text"):
+class ReplyText(SessionEvent, kind="reply_text"):
     """A new piece of the reply text."""
 
     text: str
 
 
-class ReplyAudio(LiveEvent, kind="reply_audio"):
+class ReplyAudio(SessionEvent, kind="reply_audio"):
     """One spoken sentence, queued for playback."""
 
     text: str
     audio: Audio
 
 
-class PlaybackStarted(LiveEvent, kind="playback_started"):
+class PlaybackStarted(SessionEvent, kind="playback_started"):
     """The first sample of the reply went to the output."""
 
 
-class Backchannel(LiveEvent, kind="backchannel"):
+class Backchannel(SessionEvent, kind="backchannel"):
     """The user spoke during the reply but did not take the turn ("uh-huh", a cough): playback goes on.
 
     ``paused`` is how long playback was paused while it was being decided (0 when it never was).
@@ -133,7 +135,7 @@ class Backchannel(LiveEvent, kind="backchannel"):
     paused: float = 0.0
 
 
-class Interrupted(LiveEvent, kind="interrupted"):
+class Interrupted(SessionEvent, kind="interrupted"):
     """The user took the turn while the reply played: playback and generation stopped.
 
     ``spoken`` is the part of the reply the user heard (kept in the history), ``dropped`` the rest,
@@ -149,7 +151,7 @@ class Interrupted(LiveEvent, kind="interrupted"):
     decide_seconds: float = 0.0
 
 
-class TurnLatency(LiveEvent, kind="latency"):
+class TurnLatency(SessionEvent, kind="latency"):
     """Where the time went in one turn, on the session clock (seconds; ``None`` where it did not happen).
 
     The ``*_after_speech`` values of :meth:`relative` are measured from ``speech_end`` (the end of the last
@@ -177,11 +179,17 @@ class TurnLatency(LiveEvent, kind="latency"):
         return out
 
 
-class TurnDone(LiveEvent, kind="turn_done"):
+class TurnDone(SessionEvent, kind="turn_done"):
     """A reply ended (played to the end, or ``interrupted``); ``record`` is the turn as kept in the history."""
 
     record: Turn
     interrupted: bool = False
+
+
+#: Old names: a live event was a ``LiveEvent``, and the strategy event ``Strategy`` (the empathy strategy
+#: itself is :class:`emotionlayer.config.Strategy`).
+LiveEvent = SessionEvent
+Strategy = StrategyChosen
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,6 +1,6 @@
 """A live session's events as a running transcript (or JSON lines) for a terminal.
 
-:class:`EventPrinter` turns each :class:`~emotionlayer.live.events.LiveEvent` into text and hands it to a
+:class:`EventPrinter` turns each :class:`~emotionlayer.live.events.SessionEvent` into text and hands it to a
 ``write`` function, so the same printer serves the CLI (``typer.echo``), a log file or a test's list.
 """
 
@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .events import LiveEvent
+from .events import SessionEvent
 
 #: Events printed on the reply's line (the others start a new line after an open reply).
 _ON_REPLY_LINE = ("reply_text", "reply_audio", "playback_started", "latency")
@@ -31,7 +31,7 @@ class EventPrinter:
         self.as_json = as_json
         self._reply_open = False
 
-    def __call__(self, event: LiveEvent) -> None:
+    def __call__(self, event: SessionEvent) -> None:
         if self.as_json:
             self.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
             return
@@ -79,7 +79,7 @@ _TEXT: dict[str, Callable[[Any], str | None]] = {
 }
 
 
-def event_line(event: LiveEvent) -> str | None:
+def event_line(event: SessionEvent) -> str | None:
     """One line of text for an event, stamped with its time; ``None`` for the events a transcript leaves out.
 
     A ``latency`` event's line starts with a newline (it follows the reply's pieces on their line).

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Audio
 from ..errors import EmotionLayerError
-from ..systems.base import DialogueSystem, StreamEvent
+from ..systems.base import DialogueSystem, SentenceAudio, TextPiece
 from ..types import Dialogue, EmotionPrediction, Response, Transcript, Turn, Utterance
 from .events import (
     Backchannel,
@@ -44,12 +44,12 @@ from .events import (
     EmotionHeard,
     EndOfTurn,
     Interrupted,
-    LiveEvent,
     PlaybackStarted,
     ReplyAudio,
     ReplyText,
+    SessionEvent,
     SpeechStarted,
-    Strategy,
+    StrategyChosen,
     TranscriptFinal,
     TranscriptPartial,
     TurnDone,
@@ -196,7 +196,7 @@ class LiveSession:
         vad: The VAD; default: ``config.vad`` (silero).
         sink: Called with every output block (float32 at ``config.output_rate``, one per input frame;
             zeros when nothing plays).
-        on_event: Called with every :class:`~emotionlayer.live.events.LiveEvent` as it happens.
+        on_event: Called with every :class:`~emotionlayer.live.events.SessionEvent` as it happens.
         speed: How much faster than real time frames are fed (1 for a microphone); scales background stamps.
         pass_transcript: Give the system the session's transcript with the audio, so it does not transcribe
             again (``None``: yes for systems that have an ``asr`` and ``perceive``, such as the cascade).
@@ -211,7 +211,7 @@ class LiveSession:
         asr: Any = None,
         vad: Any = None,
         sink: Sink | None = None,
-        on_event: Callable[[LiveEvent], None] | None = None,
+        on_event: Callable[[SessionEvent], None] | None = None,
         speed: float = 1.0,
         pass_transcript: bool | None = None,
     ) -> None:
@@ -239,7 +239,7 @@ class LiveSession:
 
         self.history = Dialogue()
         self.latencies: list[TurnLatency] = []
-        self.events: list[LiveEvent] = []
+        self.events: list[SessionEvent] = []
         self.interruptions: list[Interrupted] = []
         self.backchannels: list[Backchannel] = []
         self.playback = Playback(self.config.output_rate)
@@ -288,17 +288,17 @@ class LiveSession:
             prime()
 
     # -- input ----------------------------------------------------------------------------------
-    def run(self, frames: Iterable[np.ndarray]) -> Iterator[LiveEvent]:
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[SessionEvent]:
         """Feed every frame and yield the events as they happen."""
         for frame in frames:
             yield from self.feed(frame)
 
-    def converse(self, frames: Iterable[np.ndarray], max_seconds: float = 60.0) -> Iterator[LiveEvent]:
+    def converse(self, frames: Iterable[np.ndarray], max_seconds: float = 60.0) -> Iterator[SessionEvent]:
         """A whole conversation: :meth:`run` on every frame, then :meth:`finish` the last reply."""
         yield from self.run(frames)
         yield from self.finish(max_seconds)
 
-    def feed(self, frame: np.ndarray) -> list[LiveEvent]:
+    def feed(self, frame: np.ndarray) -> list[SessionEvent]:
         """Take one frame of the user's audio (512 float samples at 16 kHz); return the events it caused."""
         if self._closed:
             raise EmotionLayerError("This live session is closed; start a new one.")
@@ -308,7 +308,7 @@ class LiveSession:
                 f"A live session takes frames of {FRAME_SAMPLES} samples at {SAMPLE_RATE} Hz (32 ms); got "
                 f"{samples.size}. Cut the audio with emotionlayer.live.sources.frames()."
             )
-        out: list[LiveEvent] = []
+        out: list[SessionEvent] = []
         start = self._time
         self._frame_index += 1
         self._time = end = self._frame_index * FRAME_SECONDS
@@ -331,9 +331,9 @@ class LiveSession:
                 self.on_event(event)
         return out
 
-    def finish(self, max_seconds: float = 60.0) -> list[LiveEvent]:
+    def finish(self, max_seconds: float = 60.0) -> list[SessionEvent]:
         """Feed silence until the conversation is quiet (no reply pending or playing); return its events."""
-        out: list[LiveEvent] = []
+        out: list[SessionEvent] = []
         silence = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         limit = self._time + max_seconds
         while (self.busy) and self._time < limit:
@@ -367,7 +367,7 @@ class LiveSession:
         return latency_summary(self.latencies)
 
     # -- detector events --------------------------------------------------------------------------
-    def _on_speech_start(self, out: list[LiveEvent]) -> None:
+    def _on_speech_start(self, out: list[SessionEvent]) -> None:
         start = self.detector.speech_start if self.detector.speech_start is not None else self._time
         frames = list(self._pre_roll)
         frames_start = self._time - len(frames) * FRAME_SECONDS
@@ -389,7 +389,7 @@ class LiveSession:
         self._partial_at = self._time
         out.append(SpeechStarted(self._time, self._turns, start))
 
-    def _on_pause(self, out: list[LiveEvent]) -> None:
+    def _on_pause(self, out: list[SessionEvent]) -> None:
         if self._barge is not None:
             barge = self._barge
             barge["ended"] = True
@@ -406,7 +406,7 @@ class LiveSession:
         self._cancel_speculation(user)
         self._final_job = (self._asr_pool.submit(self._transcribe, self._turn_audio(user)), len(user.frames))
 
-    def _on_resume(self, out: list[LiveEvent]) -> None:
+    def _on_resume(self, out: list[SessionEvent]) -> None:
         if self._barge is not None:
             self._barge["ended"] = False
             return
@@ -415,7 +415,7 @@ class LiveSession:
             self._final_job = None
             self._cancel_speculation(self._user)
 
-    def _on_end_of_turn(self, out: list[LiveEvent]) -> None:
+    def _on_end_of_turn(self, out: list[SessionEvent]) -> None:
         if self._barge is not None:
             return  # decided when its transcript comes (_poll_asr)
         user = self._user
@@ -469,7 +469,7 @@ class LiveSession:
         self._barge["job"] = (job, len(turn.frames), self._time)
         self._barge["text"] = None
 
-    def _poll_asr(self, out: list[LiveEvent]) -> None:
+    def _poll_asr(self, out: list[SessionEvent]) -> None:
         if self._partial_job is not None and self._partial_job[0].done():
             future, index = self._partial_job
             self._partial_job = None
@@ -501,7 +501,7 @@ class LiveSession:
         return transcript.no_speech_prob is None or transcript.no_speech_prob < self.config.no_speech_threshold
 
     # -- barge-in ---------------------------------------------------------------------------------
-    def _decide_barge(self, out: list[LiveEvent]) -> None:
+    def _decide_barge(self, out: list[SessionEvent]) -> None:
         barge = self._barge
         assert barge is not None
         future, covered, submitted = barge["job"]
@@ -515,7 +515,7 @@ class LiveSession:
             barge["job"] = None
             barge["text"] = None  # still speaking: look again at more of it
 
-    def _resume_after(self, text: str, out: list[LiveEvent]) -> None:
+    def _resume_after(self, text: str, out: list[SessionEvent]) -> None:
         barge = self._barge
         assert barge is not None and self._answering is not None
         paused = self._time - barge["paused_at"] if barge["paused_at"] is not None else 0.0
@@ -526,7 +526,7 @@ class LiveSession:
         self._barge = None
         self.detector.reset()
 
-    def _interrupt(self, transcript: Transcript, covered: int, out: list[LiveEvent]) -> None:
+    def _interrupt(self, transcript: Transcript, covered: int, out: list[SessionEvent]) -> None:
         barge = self._barge
         answering = self._answering
         assert barge is not None and answering is not None
@@ -578,7 +578,7 @@ class LiveSession:
         user.transcript = None
         user.first_token = user.first_sentence = None
 
-    def _commit(self, user: _UserTurn, out: list[LiveEvent]) -> None:
+    def _commit(self, user: _UserTurn, out: list[SessionEvent]) -> None:
         """The turn is over and its transcript known: answer it (or drop it if no words were heard)."""
         assert user.transcript is not None
         if not self._usable(user.transcript):
@@ -596,7 +596,7 @@ class LiveSession:
         for stamp, event in held:
             self._handle_reply_event(user, stamp, event, out)
 
-    def _poll_reply(self, out: list[LiveEvent]) -> None:
+    def _poll_reply(self, out: list[SessionEvent]) -> None:
         for user in (self._user, self._answering):
             if user is None or user.reply is None:
                 continue
@@ -609,12 +609,12 @@ class LiveSession:
                     self._handle_reply_event(user, stamp, event, out)
                 else:
                     user.held.append((stamp, event))
-                    if isinstance(event, StreamEvent) and event.kind == "text" and user.first_token is None:
+                    if isinstance(event, TextPiece) and user.first_token is None:
                         user.first_token = stamp
-                    if isinstance(event, StreamEvent) and event.kind == "audio" and user.first_sentence is None:
+                    if isinstance(event, SentenceAudio) and user.first_sentence is None:
                         user.first_sentence = stamp
 
-    def _handle_reply_event(self, user: _UserTurn, stamp: float, event: Any, out: list[LiveEvent]) -> None:
+    def _handle_reply_event(self, user: _UserTurn, stamp: float, event: Any, out: list[SessionEvent]) -> None:
         if user is not self._answering:
             return
         if isinstance(event, Exception):
@@ -631,7 +631,7 @@ class LiveSession:
         elif kind == "prompt":
             user.strategy = event.strategy
             if event.strategy:
-                out.append(Strategy(self._time, user.index, event.strategy))
+                out.append(StrategyChosen(self._time, user.index, event.strategy))
         elif kind == "text":
             user.first_token = user.first_token if user.first_token is not None else stamp
             user.reply_text += event.text
@@ -643,7 +643,7 @@ class LiveSession:
         elif kind == "turn" and event.turn is not None:
             user.record = event.turn
 
-    def _play(self, out: list[LiveEvent]) -> None:
+    def _play(self, out: list[SessionEvent]) -> None:
         block, playing = self.playback.next_block()
         if self.sink is not None:
             self.sink(block)
@@ -663,7 +663,7 @@ class LiveSession:
         if user.stream_done and not self.playback.pending and self._barge is None:
             self._finish_turn(user, out)
 
-    def _finish_turn(self, user: _UserTurn, out: list[LiveEvent], interrupted: str | None = None) -> None:
+    def _finish_turn(self, user: _UserTurn, out: list[SessionEvent], interrupted: str | None = None) -> None:
         """Put the answered turn into the history (cut where the user interrupted it) and listen again."""
         transcript = user.transcript or Transcript("")
         if user.record is not None:

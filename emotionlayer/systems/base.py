@@ -4,7 +4,7 @@ The cascade (:class:`~emotionlayer.pipeline.CascadePipeline`) and the end-to-end
 calls, so the CLI, the evaluator, the live mode and notebooks treat them alike:
 
 - ``respond(utterance, history=None) -> Turn``: one whole turn;
-- ``stream(utterance, history=None) -> Iterator[StreamEvent]``: the same turn as events while they happen,
+- ``stream(utterance, history=None) -> Iterator[TurnEvent]``: the same turn as events while they happen,
   the last one carrying the :class:`~emotionlayer.types.Turn`. Closing the iterator early (``close()``,
   ``break`` out of a ``for`` loop, or dropping it) stops generation and synthesis and frees their threads.
 
@@ -24,8 +24,8 @@ A system is registered under a name in the ``system`` registry kind and built fr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Protocol, Union, runtime_checkable
 
 import numpy as np
 
@@ -33,9 +33,17 @@ from ..audio import SAMPLE_RATE, AudioSource, load_audio
 from ..errors import EmotionLayerError
 from ..types import Audio, Dialogue, EmotionPrediction, Transcript, Turn, Utterance
 
+try:
+    from typing import dataclass_transform  # tells type checkers that subclasses are dataclasses
+except ImportError:  # Python 3.10: the same classes, without the hint
+
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda cls: cls
+
+
 UtteranceLike = Union[Utterance, AudioSource, str]
 
-#: The kinds of :class:`StreamEvent`, in the order a turn produces them ("text" and "audio" interleave).
+#: The kinds of :class:`TurnEvent`, in the order a turn produces them ("text" and "audio" interleave).
 EVENT_KINDS: tuple[str, ...] = ("perceived", "prompt", "text", "audio", "turn")
 
 
@@ -61,54 +69,132 @@ class Perception:
         }
 
 
-@dataclass(frozen=True)
-class StreamEvent:
-    """One thing that happened while a system answered a turn.
+class _OldEventCall(type):
+    """Lets ``TurnEvent(kind, time, **fields)`` (the old ``StreamEvent`` call) build the class of that kind."""
 
-    ``kind`` is ``"perceived"`` (``perception`` set), ``"prompt"`` (``messages`` set, plus ``strategy``
-    when the system chose one), ``"text"`` (``text`` holds a new piece of the reply), ``"audio"`` (``audio``
-    holds one spoken sentence, ``text`` that sentence) or ``"turn"`` (``turn`` holds the finished
-    :class:`~emotionlayer.types.Turn`). ``time`` is seconds since the turn started.
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is not TurnEvent:
+            return super().__call__(*args, **kwargs)
+        kind, *rest = args if args else (kwargs.pop("kind", ""),)
+        event_class = _EVENT_CLASSES.get(kind)
+        if event_class is None:
+            raise EmotionLayerError(f"Unknown stream event kind {kind!r}; valid kinds: {', '.join(EVENT_KINDS)}.")
+        names = {f.name for f in fields(event_class)}
+        # The old class had every field on every kind: the ones this kind lacks are left out when unset.
+        kept = {k: v for k, v in kwargs.items() if k in names or _OLD_DEFAULTS.get(k, ...) != v}
+        return event_class(*rest, **kept)
+
+
+@dataclass_transform(frozen_default=True)
+@dataclass(frozen=True)
+class TurnEvent(metaclass=_OldEventCall):
+    """One thing that happened while a system answered a turn; ``time`` is seconds since the turn started.
+
+    One class per kind (:data:`EVENT_KINDS`), each declaring its kind in its class statement:
+    :class:`Perceived`, :class:`PromptRendered`, :class:`TextPiece`, :class:`SentenceAudio`,
+    :class:`TurnFinished`. ``to_dict()`` gives a JSON-ready dict with ``kind``, ``time`` and the fields of
+    that kind. This was ``StreamEvent`` (still an alias), one class with a kind string; the old call
+    ``StreamEvent("text", time, text=...)`` still builds a :class:`TextPiece`.
     """
 
-    kind: str
+    kind: ClassVar[str] = "event"
     time: float
-    text: str = ""
-    audio: Audio | None = None
-    perception: Perception | None = None
-    messages: tuple[dict[str, str], ...] = ()
-    strategy: str = ""
-    turn: Turn | None = None
-    #: The system's own object behind the event, for in-process callers (e.g. the cascade's
-    #: ``RenderedPrompt``). Never serialised.
-    detail: Any = field(default=None, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.kind not in EVENT_KINDS:
-            raise EmotionLayerError(f"Unknown stream event kind {self.kind!r}; valid kinds: {', '.join(EVENT_KINDS)}.")
+    def __init_subclass__(cls, kind: str = "", **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if kind:
+            cls.kind = kind
+            _EVENT_CLASSES[kind] = cls
+        dataclass(frozen=True)(cls)
 
     def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
         """A JSON-ready dict holding only the fields this kind of event uses (for web clients).
 
         Audio samples are left out unless ``include_samples`` is true (they can be large).
         """
-        out: dict[str, Any] = {"kind": self.kind, "time": round(self.time, 6)}
-        if self.kind == "perceived" and self.perception is not None:
+        return {"kind": self.kind, "time": round(self.time, 6)}
+
+
+_EVENT_CLASSES: dict[str, type[TurnEvent]] = {}
+#: The old one-class event's defaults, for the old call (see :class:`_OldEventCall`).
+_OLD_DEFAULTS: dict[str, Any] = {
+    "text": "",
+    "audio": None,
+    "perception": None,
+    "messages": (),
+    "strategy": "",
+    "turn": None,
+    "detail": None,
+}
+
+
+class Perceived(TurnEvent, kind="perceived"):
+    """The system heard the turn: :class:`Perception` (words, emotion, timings)."""
+
+    perception: Perception | None = None
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        out = super().to_dict(include_samples)
+        if self.perception is not None:
             out["perception"] = self.perception.to_dict()
-        elif self.kind == "prompt":
-            out["messages"] = [dict(m) for m in self.messages]
-            out["strategy"] = self.strategy
-        elif self.kind == "text":
-            out["text"] = self.text
-        elif self.kind == "audio":
-            out["text"] = self.text
-            out["audio"] = self.audio.to_dict(include_samples=include_samples) if self.audio is not None else None
-        elif self.kind == "turn" and self.turn is not None:
+        return out
+
+
+class PromptRendered(TurnEvent, kind="prompt"):
+    """The prompt the system sends its language model: chat ``messages`` and the ``strategy`` it chose
+    (empty when it chose none)."""
+
+    messages: tuple[dict[str, str], ...] = ()
+    strategy: str = ""
+    #: The system's own object behind the prompt, for in-process callers (e.g. the cascade's
+    #: ``RenderedPrompt``). Never serialised.
+    detail: Any = field(default=None, compare=False, repr=False)
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        out = super().to_dict(include_samples)
+        out["messages"] = [dict(m) for m in self.messages]
+        out["strategy"] = self.strategy
+        return out
+
+
+class TextPiece(TurnEvent, kind="text"):
+    """A new piece of the reply text."""
+
+    text: str = ""
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        return {**super().to_dict(include_samples), "text": self.text}
+
+
+class SentenceAudio(TurnEvent, kind="audio"):
+    """One spoken sentence: its ``text`` and its ``audio``."""
+
+    text: str = ""
+    audio: Audio | None = None
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        out = {**super().to_dict(include_samples), "text": self.text}
+        out["audio"] = self.audio.to_dict(include_samples=include_samples) if self.audio is not None else None
+        return out
+
+
+class TurnFinished(TurnEvent, kind="turn"):
+    """The finished :class:`~emotionlayer.types.Turn` (the last event of a turn)."""
+
+    turn: Turn | None = None
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        out = super().to_dict(include_samples)
+        if self.turn is not None:
             turn = self.turn.to_dict()
             if not include_samples and turn.get("audio"):
                 turn["audio"].pop("samples", None)
             out["turn"] = turn
         return out
+
+
+#: The old name of :class:`TurnEvent`.
+StreamEvent = TurnEvent
 
 
 @runtime_checkable
@@ -117,7 +203,7 @@ class DialogueSystem(Protocol):
 
     def respond(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Turn: ...
 
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]: ...
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]: ...
 
 
 def as_utterance(utterance: UtteranceLike, max_seconds: float | None = None) -> Utterance:
@@ -136,11 +222,11 @@ def as_utterance(utterance: UtteranceLike, max_seconds: float | None = None) -> 
     return Utterance(load_audio(utterance, max_seconds=max_seconds))
 
 
-def turn_from_stream(events: Iterator[StreamEvent]) -> Turn:
+def turn_from_stream(events: Iterator[TurnEvent]) -> Turn:
     """Run a system's ``stream`` to the end and return its :class:`Turn` (how ``respond`` is built)."""
     try:
         for event in events:
-            if event.turn is not None:
+            if isinstance(event, TurnFinished) and event.turn is not None:
                 return event.turn
     finally:
         close = getattr(events, "close", None)

@@ -14,7 +14,7 @@ Every system that writes text and speaks it (the cascade, E-chat, ParalinGPT, th
   source goes on writing the next one, cleaned first: role prefixes go, and stage directions such as
   ``(smiles)`` become paralinguistic tags or are dropped
   (:func:`emotionlayer.paralinguistics.tags.normalise_cues`), so they are never read aloud;
-- ``text`` and ``audio`` :class:`~emotionlayer.systems.base.StreamEvent`\\ s are yielded as they happen;
+- ``text`` and ``audio`` :class:`~emotionlayer.systems.base.TurnEvent`\\ s are yielded as they happen;
 - closing the generator (the caller stopped reading) closes the text source, cancels the sentences not
   yet synthesised and waits for the one being synthesised, so no work goes on afterwards.
 """
@@ -39,7 +39,7 @@ from ..labels import EMOTIONS
 from ..paralinguistics.tags import normalise_cues
 from ..text import clean_reply, join_sentences, pop_clause, pop_sentences
 from ..types import EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
-from .base import Perception, StreamEvent
+from .base import Perception, SentenceAudio, TextPiece, TurnEvent, TurnFinished
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def no_speech_perception(
 
 def ask_again(
     perception: Perception, speak: Callable[[str, SpeakingStyle], Audio], clock: Callable[[], float], system: str
-) -> Iterator[StreamEvent]:
+) -> Iterator[TurnEvent]:
     """The events of a turn in which no speech was heard: :data:`NO_SPEECH_REPLY` in a neutral voice, no LLM
     call, and a :class:`~emotionlayer.types.Turn` with ``speech_detected`` false.
 
@@ -116,12 +116,12 @@ def ask_again(
         system: The system's name, for the turn.
     """
     style = SpeakingStyle()
-    yield StreamEvent("text", clock(), text=NO_SPEECH_REPLY)
+    yield TextPiece(clock(), text=NO_SPEECH_REPLY)
     t = time.perf_counter()
     audio = speak(NO_SPEECH_REPLY, style)
     tts_time = time.perf_counter() - t
     first_audio = clock()
-    yield StreamEvent("audio", first_audio, text=NO_SPEECH_REPLY, audio=audio)
+    yield SentenceAudio(first_audio, text=NO_SPEECH_REPLY, audio=audio)
     timings = {
         **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
         "ser": perception.timings.get("ser", 0.0),
@@ -140,7 +140,7 @@ def ask_again(
         system=system,
         speech_detected=False,
     )
-    yield StreamEvent("turn", clock(), turn=turn)
+    yield TurnFinished(clock(), turn=turn)
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def speak_as_written(
     fallback: str | None = None,
     by_sentence: bool = True,
     first_clause_words: int = 0,
-) -> Generator[StreamEvent, None, SpokenReply]:
+) -> Generator[TurnEvent, None, SpokenReply]:
     """Yield ``text`` and ``audio`` events while ``pieces`` are written and spoken; return the result.
 
     Use it with ``reply = yield from speak_as_written(...)`` inside a system's ``stream``.
@@ -203,7 +203,7 @@ def speak_as_written(
         if sentence:
             pending.append((sentence, pool.submit(synthesize, sentence)))
 
-    def ready(wait: bool) -> Iterator[StreamEvent]:
+    def ready(wait: bool) -> Iterator[TurnEvent]:
         nonlocal speaking, first_audio
         while pending and (wait or pending[0][1].done()):
             sentence, future = pending[0]
@@ -214,7 +214,7 @@ def speak_as_written(
                 first_audio = finished
             chunks.append(audio)
             spoken.append(sentence)
-            yield StreamEvent("audio", clock(), text=sentence, audio=audio)
+            yield SentenceAudio(clock(), text=sentence, audio=audio)
 
     buffer = ""
     try:
@@ -224,7 +224,7 @@ def speak_as_written(
             writing += time.perf_counter() - start
             if piece is None:
                 break
-            yield StreamEvent("text", clock(), text=piece)
+            yield TextPiece(clock(), text=piece)
             buffer += piece
             if by_sentence:
                 sentences, buffer = pop_sentences(buffer)

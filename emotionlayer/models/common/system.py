@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from ...components.llm import first_sentences
 from ...config import PipelineConfig
 from ...errors import ConfigError
-from ...systems.base import StreamEvent, UtteranceLike, as_utterance, turn_from_stream
+from ...systems.base import TurnEvent, UtteranceLike, as_utterance, turn_from_stream
 from ...types import Dialogue, Turn, Utterance
 
 __all__ = ["SpeechLLMSystem", "first_sentences"]
@@ -113,7 +113,7 @@ class SpeechLLMSystem:
             "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
         }
 
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Answer one spoken turn as events (each system's own)."""
         raise NotImplementedError
 

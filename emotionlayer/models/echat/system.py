@@ -14,7 +14,7 @@ from typing import Any
 from ...config import PipelineConfig
 from ...labels import EMOTIONS
 from ...registry import register
-from ...systems.base import Perception, StreamEvent, UtteranceLike
+from ...systems.base import Perceived, Perception, TurnEvent, TurnFinished, UtteranceLike
 from ...systems.speech import FALLBACK_REPLY, build_tts, speak_as_written
 from ...types import Dialogue, EmotionPrediction, Response, Transcript, Turn
 from ..common.system import SpeechLLMSystem, first_sentences
@@ -68,7 +68,7 @@ class EChatSystem(SpeechLLMSystem):
         echat = EChat.from_pretrained(model, device=device)
         return cls(echat, build_tts(config), config, max_new_tokens, max_sentences, temperature)
 
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Answer one spoken turn as events: perceived (the emotion heard), text pieces, spoken sentences, turn.
 
         ``history`` is accepted for the common seam and not used: E-chat answers each turn on its own.
@@ -81,7 +81,7 @@ class EChatSystem(SpeechLLMSystem):
         if emotion is None:  # a stage-1 model has no trained emotion head
             emotion = EmotionPrediction.from_probabilities({e: 1.0 for e in EMOTIONS}, model=f"{self.model.name} (stage 1)")
         perception = Perception(Transcript("", utt.language, model=self.model.name), emotion, {"encode": encoded.seconds})
-        yield StreamEvent("perceived", now(), perception=perception)
+        yield Perceived(now(), perception=perception)
 
         strategy = self.config.strategy_for(emotion.label)
         decode: dict[str, float] = {}
@@ -104,4 +104,4 @@ class EChatSystem(SpeechLLMSystem):
             timings=self._turn_timings(spoken, now, {"encode": encoded.seconds}),
             system=self.name,
         )
-        yield StreamEvent("turn", now(), turn=turn)
+        yield TurnFinished(now(), turn=turn)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ...config import PipelineConfig, Strategy
 from ...registry import register
-from ...systems.base import Perception, StreamEvent, UtteranceLike
+from ...systems.base import Perceived, Perception, PromptRendered, TurnEvent, TurnFinished, UtteranceLike
 from ...systems.speech import FALLBACK_REPLY, build_tts, speak_as_written
 from ...types import Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn
 from ..common.system import SpeechLLMSystem, first_sentences
@@ -103,7 +103,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         asr = registry.create("asr", config.asr.backend, **config.asr.params)
         return cls(paralingpt, asr, build_tts(config), config, max_new_tokens, max_sentences, temperature)
 
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Answer one spoken turn as events: perceived, prompt, text pieces, spoken sentences, turn.
 
         ``history`` is accepted for the common seam and not used: the model was trained on single turns.
@@ -123,9 +123,9 @@ class ParalinGPTSystem(SpeechLLMSystem):
         reading = self.model.read(encoded, transcript.text)
         emotion: EmotionPrediction = reading.emotion
         perception = Perception(transcript, emotion, {"asr": asr_seconds, "encode": encoded.seconds})
-        yield StreamEvent("perceived", now(), perception=perception)
+        yield Perceived(now(), perception=perception)
         messages = ({"role": "user", "content": reading.prompt},)
-        yield StreamEvent("prompt", now(), messages=messages, detail=reading)
+        yield PromptRendered(now(), messages=messages, detail=reading)
 
         voice: dict[str, Any] = {}
 
@@ -154,4 +154,4 @@ class ParalinGPTSystem(SpeechLLMSystem):
             timings=self._turn_timings(spoken, now, {"asr": asr_seconds, "encode": encoded.seconds}, reading.seconds),
             system=self.name,
         )
-        yield StreamEvent("turn", now(), turn=turn)
+        yield TurnFinished(now(), turn=turn)
