@@ -92,6 +92,20 @@ class TinyModels:
                           lambda folder: str(tiny_llm(folder, sentences=chosen, initializer_range=initializer_range)))  # fmt: skip
 
     @property
+    def paralingpt_llm(self) -> str:
+        """The tiny LLM for ParalinGPT: its tokenizer also learns the serialised fields, so targets are short
+        (initializer range 0.2, so a connector can lower the loss)."""
+        from emotionlayer.models.echat.tiny import SENTENCES
+        from emotionlayer.models.paralingpt import serialise
+
+        sentences = SENTENCES + (
+            serialise("sad", "calm", "I am so sorry to hear that."),
+            serialise("happy", "happy", "That is wonderful news!"),
+            "User said: kids are talking by the door",
+        )
+        return self.llm(sentences, initializer_range=0.2)
+
+    @property
     def encoder(self) -> str:
         """A tiny random Hugging Face whisper (2 encoder layers, width 32, 4 s)."""
         from emotionlayer.models.echat.tiny import tiny_whisper

@@ -10,20 +10,11 @@ pytest.importorskip("tokenizers")
 
 from emotionlayer.errors import ConfigError, ModelNotFoundError  # noqa: E402
 from emotionlayer.labels import EMOTIONS  # noqa: E402
-from emotionlayer.models.echat.tiny import SENTENCES  # noqa: E402
-from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise  # noqa: E402
+from emotionlayer.models.paralingpt import ParalinGPTConfig  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config, save_model_folder  # noqa: E402
 from emotionlayer.models.paralingpt.inference import ParalinGPT  # noqa: E402
 from emotionlayer.models.paralingpt.model import ParalinGPTBatch, build_model, mean_std_pool, pool_layers  # noqa: E402
 from emotionlayer.testing import tone  # noqa: E402
-
-#: The tiny tokenizer also learns the field names, so targets are short.
-TINY_SENTENCES = SENTENCES + (
-    serialise("sad", "calm", "I am so sorry to hear that."),
-    serialise("happy", "happy", "That is wonderful news!"),
-    "User said: kids are talking by the door",
-)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
@@ -32,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on
 def config(tiny_models):
     return ParalinGPTConfig(
         encoder=tiny_models.encoder,
-        llm=tiny_models.llm(TINY_SENTENCES, initializer_range=0.2),
+        llm=tiny_models.paralingpt_llm,
         projection_dim=16,
     )
 

@@ -16,19 +16,11 @@ from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.common.checkpoint import list_checkpoints, load_weights  # noqa: E402
 from emotionlayer.models.common.config import TrainConfig  # noqa: E402
 from emotionlayer.models.common.features import load_samples  # noqa: E402
-from emotionlayer.models.echat.tiny import SENTENCES  # noqa: E402
-from emotionlayer.models.paralingpt import ParalinGPTConfig, serialise, train_paralingpt  # noqa: E402
+from emotionlayer.models.paralingpt import ParalinGPTConfig, train_paralingpt  # noqa: E402
 from emotionlayer.models.paralingpt.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.paralingpt.data import load_examples  # noqa: E402
 from emotionlayer.models.paralingpt.inference import ParalinGPT  # noqa: E402
 from emotionlayer.models.paralingpt.model import pool_layers  # noqa: E402
-
-TINY_SENTENCES = SENTENCES + (
-    serialise("sad", "calm", "I am so sorry to hear that."),
-    serialise("happy", "happy", "That is wonderful news!"),
-    "User said: kids are talking by the door",
-)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on one thread
 
@@ -36,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on
 @pytest.fixture(scope="module")
 def setup(tiny_models):
     return {
-        "llm": tiny_models.llm(TINY_SENTENCES, initializer_range=0.2),
+        "llm": tiny_models.paralingpt_llm,
         "encoder": tiny_models.encoder,
         "manifest": tiny_models.manifest,
     }
