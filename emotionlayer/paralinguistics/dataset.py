@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..types import SpeakingStyle
+from ..types import Audio, SpeakingStyle, VocalEvent
 from .bank import EventBank
 from .dsp import frame_power
 from .insertion import synthesize_with_events
@@ -119,10 +119,7 @@ def build_dataset(
     from ..audio import save_audio
 
     bank = bank or EventBank(seed=seed)
-    labels = list(labels or bank.labels)
-    unknown = [label for label in labels if label != "pause" and label not in bank.labels]
-    if unknown:
-        raise ConfigError(f"The event bank has no clips for {', '.join(unknown)}. Bank labels: {', '.join(bank.labels)}.")
+    labels = _checked_labels(bank, labels)
     texts = list(texts or DEFAULT_SENTENCES)
     rng = np.random.default_rng(seed)
     root = Path(out_dir)
@@ -138,28 +135,43 @@ def build_dataset(
             audio, events = synthesize_with_events(text, tts, bank, style, rng=rng)
             rel = f"wav/{i:06d}.wav"
             save_audio(audio, root / rel)
-            clip_label = next((e.label for e in events if e.label != "pause"), "pause" if events else "")
-            record = {
-                "path": rel,
-                "text": text,
-                "label": clip_label,
-                "duration": round(audio.duration, 4),
-                "sample_rate": audio.sample_rate,
-                "events": [
-                    {
-                        "label": e.label,
-                        "start": round(e.start, 4),
-                        "end": round(e.end, 4),
-                        "start_sample": int(round(e.start * audio.sample_rate)),
-                        "end_sample": int(round(e.end * audio.sample_rate)),
-                    }
-                    for e in events
-                ],
-            }
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(_manifest_record(rel, text, audio, events)) + "\n")
             handle.flush()
     os.replace(tmp, manifest)
     return manifest
+
+
+def _checked_labels(bank: EventBank, labels: Sequence[str] | None) -> list[str]:
+    """The tags to draw from (all the bank's by default); every one but ``pause`` needs clips in the bank."""
+    labels = list(labels or bank.labels)
+    unknown = [label for label in labels if label != "pause" and label not in bank.labels]
+    if unknown:
+        raise ConfigError(
+            f"The event bank has no clips for {', '.join(unknown)}. Bank labels: {', '.join(bank.labels)}."
+        )
+    return labels
+
+
+def _manifest_record(path: str, text: str, audio: Audio, events: Sequence[VocalEvent]) -> dict[str, Any]:
+    """One manifest line: the clip, its label (the first non-pause event) and its events, also in samples."""
+    clip_label = next((e.label for e in events if e.label != "pause"), "pause" if events else "")
+    return {
+        "path": path,
+        "text": text,
+        "label": clip_label,
+        "duration": round(audio.duration, 4),
+        "sample_rate": audio.sample_rate,
+        "events": [
+            {
+                "label": e.label,
+                "start": round(e.start, 4),
+                "end": round(e.end, 4),
+                "start_sample": int(round(e.start * audio.sample_rate)),
+                "end_sample": int(round(e.end * audio.sample_rate)),
+            }
+            for e in events
+        ],
+    }
 
 
 def segment_events(

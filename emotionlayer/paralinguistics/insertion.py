@@ -79,29 +79,11 @@ def synthesize_with_events(
     """
     bank = bank or EventBank()
     segments = split_tags(text)
-    sample_rate = int(getattr(tts, "sample_rate", 0) or 0)
-    spoken: list[np.ndarray | None] = []
-    for segment in segments:
-        if isinstance(segment, TagSegment):
-            spoken.append(None)
-        else:
-            samples, rate = _speak(tts, segment.text, style, keep=0.03)
-            sample_rate = rate
-            spoken.append(samples)
-    if not sample_rate:
-        raise ConfigError("Cannot tell the TTS's sample rate: the text has no words and the TTS has no sample_rate.")
-
+    spoken, sample_rate = _speak_runs(segments, tts, style)
     pieces: list[np.ndarray] = []
     events: list[VocalEvent] = []
     cursor = 0
     gap_samples = np.zeros(int(gap * sample_rate), dtype=np.float32)
-
-    def context_for(index: int) -> np.ndarray:
-        for j in list(range(index - 1, -1, -1)) + list(range(index + 1, len(spoken))):
-            if spoken[j] is not None and spoken[j].size:
-                return spoken[j]
-        return np.zeros(0, dtype=np.float32)
-
     for index, segment in enumerate(segments):
         if not isinstance(segment, TagSegment):
             samples = spoken[index]
@@ -118,7 +100,7 @@ def synthesize_with_events(
             pieces.append(silence)
             cursor += len(silence)
             continue
-        clip = bank.render(segment.label, context_for(index), sample_rate, rng)
+        clip = bank.render(segment.label, _nearest_speech(spoken, index), sample_rate, rng)
         lead = gap_samples if cursor > 0 else gap_samples[: len(gap_samples) // 4]
         pieces.extend([lead, clip, gap_samples])
         start = cursor + len(lead)
@@ -127,6 +109,31 @@ def synthesize_with_events(
     if not pieces or cursor == 0:
         raise ConfigError(f"Nothing to speak or render in {text!r}. Give words and/or known tags such as [laugh].")
     return Audio(np.concatenate(pieces).astype(np.float32), sample_rate), events
+
+
+def _speak_runs(segments: list, tts: Any, style: SpeakingStyle | None) -> tuple[list[np.ndarray | None], int]:
+    """Each run of words spoken and trimmed to its speech (``None`` for a tag), and the TTS's sample rate."""
+    sample_rate = int(getattr(tts, "sample_rate", 0) or 0)
+    spoken: list[np.ndarray | None] = []
+    for segment in segments:
+        if isinstance(segment, TagSegment):
+            spoken.append(None)
+        else:
+            samples, rate = _speak(tts, segment.text, style, keep=0.03)
+            sample_rate = rate
+            spoken.append(samples)
+    if not sample_rate:
+        raise ConfigError("Cannot tell the TTS's sample rate: the text has no words and the TTS has no sample_rate.")
+    return spoken, sample_rate
+
+
+def _nearest_speech(spoken: list[np.ndarray | None], index: int) -> np.ndarray:
+    """The speech an event at ``index`` is matched to: the nearest run before it, else the nearest after."""
+    for j in list(range(index - 1, -1, -1)) + list(range(index + 1, len(spoken))):
+        samples = spoken[j]
+        if samples is not None and samples.size:
+            return samples
+    return np.zeros(0, dtype=np.float32)
 
 
 _RENDERER_BANKS: dict[tuple[tuple[str, ...], str, int | None], EventBank] = {}
