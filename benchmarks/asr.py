@@ -20,7 +20,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", required=True, help="CSV/JSONL with path, text[, language]")
     parser.add_argument(
-        "--asr", action="append", default=None, help="backend spec NAME[:KEY=VALUE,...] (repeatable); default faster-whisper"
+        "--asr",
+        action="append",
+        default=None,
+        help="backend spec NAME[:KEY=VALUE,...] (repeatable); default faster-whisper",
     )
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips")
     parser.add_argument("--every", type=int, default=1, help="take every k-th clip (spreads a subsample over speakers)")

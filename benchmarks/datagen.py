@@ -22,7 +22,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=40, help="rows per configuration")
     parser.add_argument("--modes", default="serial,processes,ray", help="comma-separated: serial, processes, ray")
     parser.add_argument("--workers", type=int, default=2, help="workers for the processes and ray modes")
-    parser.add_argument("--tts", action="append", default=None, help="voice spec (repeatable); default voices if absent")
+    parser.add_argument(
+        "--tts", action="append", default=None, help="voice spec (repeatable); default voices if absent"
+    )
     parser.add_argument("--llm", default="llama-cpp", help="LLM backend spec")
     parser.add_argument("--keep", default=None, help="keep the datasets under this folder instead of a temp one")
     args = parser.parse_args()
@@ -60,7 +62,9 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"{'mode':<10} {'workers':>7} {'rows':>5} {'seconds':>8} {'rows/s':>7} {'first row s':>11} {'steady rows/s':>13}")
+    print(
+        f"{'mode':<10} {'workers':>7} {'rows':>5} {'seconds':>8} {'rows/s':>7} {'first row s':>11} {'steady rows/s':>13}"
+    )
     for r in results:
         print(
             f"{r['mode']:<10} {r['workers']:>7} {r['rows']:>5} {r['seconds']:>8} {r['rows_per_s']:>7} "

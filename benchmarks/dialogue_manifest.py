@@ -39,7 +39,9 @@ def main() -> None:
 
     from emotionlayer.data.manifest import read_manifest, write_manifest
 
-    source = next((args.data / name for name in ("manifest.csv", "manifest.jsonl") if (args.data / name).is_file()), None)
+    source = next(
+        (args.data / name for name in ("manifest.csv", "manifest.jsonl") if (args.data / name).is_file()), None
+    )
     if source is None:
         raise SystemExit(f"{args.data} has no manifest.csv or manifest.jsonl")
     actors = {int(a) for a in args.actors.split(",") if a.strip()}

@@ -46,7 +46,11 @@ def word_error_rate(model, rows: list[dict[str, str]], limit: int | None) -> dic
         hyps.append(out.text)
         refs.append(row["text"])
     wer = error_rates(refs, hyps)["wer"]
-    return {"wer": round(wer, 4) if wer is not None else None, "n": len(rows), "median_s": round(statistics.median(seconds), 3)}
+    return {
+        "wer": round(wer, 4) if wer is not None else None,
+        "n": len(rows),
+        "median_s": round(statistics.median(seconds), 3),
+    }
 
 
 def emotion_accuracy(model, rows: list[dict[str, str]]) -> dict[str, float] | None:
@@ -78,7 +82,9 @@ def emotion_accuracy(model, rows: list[dict[str, str]]) -> dict[str, float] | No
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="packaged", help="stage-2 model folder, or 'packaged'")
-    parser.add_argument("--asr-model", default=None, help="stage-1 model folder for WER (default: --model with the ASR prompt)")
+    parser.add_argument(
+        "--asr-model", default=None, help="stage-1 model folder for WER (default: --model with the ASR prompt)"
+    )
     parser.add_argument("--work", type=Path, required=True, help="folder with the locked test manifests")
     parser.add_argument("--limit", type=int, default=None, help="at most this many clips per WER set")
     parser.add_argument("--replies", type=int, default=4, help="print this many replies to real clips")
@@ -101,8 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     samples = []
     for row in emotion_rows[: args.replies * 6 : 6]:
         out = model.reply(load_audio(row["path"], 16000), max_new_tokens=48)
-        samples.append({"clip": Path(row["path"]).name, "said": row["text"], "emotion": row["emotion"],
-                        "heard": out.emotion.label if out.emotion else None, "reply": out.text})
+        samples.append(
+            {
+                "clip": Path(row["path"]).name,
+                "said": row["text"],
+                "emotion": row["emotion"],
+                "heard": out.emotion.label if out.emotion else None,
+                "reply": out.text,
+            }
+        )
     result["replies"] = samples
     if args.json:
         print(json.dumps(result))

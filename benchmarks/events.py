@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         help="CSV manifest (column path) of real plain speech without events, e.g. path/to/ravdess/manifest.csv: "
         "reports the events found there (false alarms)",
     )
-    parser.add_argument("--speech-limit", type=int, default=96, help="use at most this many speech clips (spread evenly)")
+    parser.add_argument(
+        "--speech-limit", type=int, default=96, help="use at most this many speech clips (spread evenly)"
+    )
     args = parser.parse_args(argv)
 
     from emotionlayer.evaluation.events import evaluate_events
@@ -119,9 +121,13 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(data, indent=1))
         return
     print(f"held-out real recordings: {data['n']} from {data['speakers']} speakers, {audio_seconds:.0f} s of audio")
-    print(f"accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  unweighted accuracy {data['unweighted_accuracy']:.3f}")
+    print(
+        f"accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  unweighted accuracy {data['unweighted_accuracy']:.3f}"
+    )
     for label, scores in data["per_label"].items():
-        print(f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}")
+        print(
+            f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"
+        )
     print("confusion (rows: truth, columns: predicted):", data["confusion"]["labels"])
     for label, row in zip(data["confusion"]["labels"], data["confusion"]["matrix"], strict=False):
         print(f"  {label:<16} {row}")
@@ -139,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
             f"macro F1 {timing['macro_f1']:.3f}, mean onset error {timing['onset_error_s']} s"
         )
         for label, scores in timing["per_label"].items():
-            print(f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}")
+            print(
+                f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"
+            )
     print(f"speed: {elapsed / max(data['n'], 1):.3f} s per recording, real-time factor {data['real_time_factor']:.4f}")
 
 

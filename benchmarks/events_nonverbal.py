@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--background", type=int, default=30, help="noise-only recordings")
     parser.add_argument("--copies", type=int, default=2, help="augmented copies of every recording")
-    parser.add_argument("--clip-copies", type=int, default=None, help="augmented copies of every real clip (default: --copies)")
+    parser.add_argument(
+        "--clip-copies", type=int, default=None, help="augmented copies of every real clip (default: --copies)"
+    )
     parser.add_argument("--skip-packaged", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -143,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
             predictions += classify_all(detector, test)
             held_out += test
             if not args.json:
-                print(f"fold {fold}: {len(train)} training clips, {len(test)} held out, {model.info['seconds']} s", flush=True)
+                print(
+                    f"fold {fold}: {len(train)} training clips, {len(test)} held out, {model.info['seconds']} s",
+                    flush=True,
+                )
     out["folds"] = scores(references, predictions)
     out["folds"]["n_folds"] = len(chosen)
     base = args.manifest.resolve().parent

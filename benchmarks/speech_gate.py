@@ -61,7 +61,9 @@ def from_manifest(path: str, limit: int | None) -> list[tuple[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", action="append", default=[], help="a manifest of real speech (repeatable)")
-    parser.add_argument("--other", action="append", default=[], help="a manifest of real sounds that are not words (coughs, laughs...)")
+    parser.add_argument(
+        "--other", action="append", default=[], help="a manifest of real sounds that are not words (coughs, laughs...)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="clips per manifest (default: all)")
     parser.add_argument("--vad-only", action="store_true", help="skip the ASR (fast): report the VAD's decisions only")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -100,7 +102,19 @@ def main(argv: list[str] | None = None) -> int:
 
     stats: dict[str, dict[str, Any]] = {}
     for name, audio, is_speech in clips:
-        row = stats.setdefault(name, {"speech": is_speech, "n": 0, "vad": 0, "heard": 0, "empty": 0, "no_speech": [], "vad_s": 0.0, "audio_s": 0.0})
+        row = stats.setdefault(
+            name,
+            {
+                "speech": is_speech,
+                "n": 0,
+                "vad": 0,
+                "heard": 0,
+                "empty": 0,
+                "no_speech": [],
+                "vad_s": 0.0,
+                "audio_s": 0.0,
+            },
+        )
         start = time.perf_counter()
         found = bool(vad.speech_segments(audio))
         row["vad_s"] += time.perf_counter() - start
@@ -128,17 +142,27 @@ def main(argv: list[str] | None = None) -> int:
             "heard_as_speech": round(row["heard"] / row["n"], 4),
             "vad_found_speech": round(row["vad"] / row["n"], 4),
             "empty_transcripts": None if asr is None else row["empty"],
-            "no_speech_prob_p50_p95_max": None if probs is None else [round(float(np.percentile(probs, q)), 3) for q in (50, 95, 100)],
+            "no_speech_prob_p50_p95_max": None
+            if probs is None
+            else [round(float(np.percentile(probs, q)), 3) for q in (50, 95, 100)],
             "vad_ms_per_audio_s": round(1000 * row["vad_s"] / row["audio_s"], 2),
         }
     out["load_average_1m"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"VAD {out['vad']}, ASR {out['asr'] or '(skipped)'}, gate threshold no_speech_prob >= {config.run.no_speech_threshold}")
-    print(f"{'source':<28}{'speech?':>8}{'clips':>7}{'heard':>8}{'VAD':>8}{'empty':>7}  {'no-speech p50/p95/max':<24}{'VAD ms/s':>9}")
+    print(
+        f"VAD {out['vad']}, ASR {out['asr'] or '(skipped)'}, gate threshold no_speech_prob >= {config.run.no_speech_threshold}"
+    )
+    print(
+        f"{'source':<28}{'speech?':>8}{'clips':>7}{'heard':>8}{'VAD':>8}{'empty':>7}  {'no-speech p50/p95/max':<24}{'VAD ms/s':>9}"
+    )
     for name, row in out["sources"].items():
-        probs = "/".join(f"{p:.2f}" for p in row["no_speech_prob_p50_p95_max"]) if row["no_speech_prob_p50_p95_max"] else "-"
+        probs = (
+            "/".join(f"{p:.2f}" for p in row["no_speech_prob_p50_p95_max"])
+            if row["no_speech_prob_p50_p95_max"]
+            else "-"
+        )
         empty = "-" if row["empty_transcripts"] is None else str(row["empty_transcripts"])
         print(
             f"{name:<28}{'yes' if row['is_speech'] else 'no':>8}{row['clips']:>7}{row['heard_as_speech']:>8.1%}"

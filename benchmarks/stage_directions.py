@@ -88,7 +88,12 @@ def generate_replies(limit: int, temperature: float | None, seed: int | None = N
     llm = registry.create("llm", config.llm.backend, **params)
     renderer = PromptRenderer.from_config(config)
     seeds = load_seeds()
-    pairs = [(seed, seed.emotions[i]) for i in range(max(len(s.emotions) for s in seeds)) for seed in seeds if i < len(seed.emotions)]
+    pairs = [
+        (seed, seed.emotions[i])
+        for i in range(max(len(s.emotions) for s in seeds))
+        for seed in seeds
+        if i < len(seed.emotions)
+    ]
     out = []
     for seed, emotion in pairs[:limit]:
         prompt = renderer.render(seed.text, EmotionPrediction.certain(emotion), None, seed.language)
@@ -156,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"replies: {figures['replies']} ({figures['replies_with_delimited_groups']} with a delimited group)")
     print(f"delimited groups: {figures['delimited_groups']}")
-    print(f"delimited words the TTS would read without cue handling: {figures['delimited_words_read_without_cue_handling']}")
+    print(
+        f"delimited words the TTS would read without cue handling: {figures['delimited_words_read_without_cue_handling']}"
+    )
     print(f"delimited words the TTS reads now: {figures['delimited_words_read_now']}")
     print(f"events rendered: {figures['events_rendered']}")
     print(f"not read (rendered or dropped): {figures['groups_not_read_now']}")

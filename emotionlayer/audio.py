@@ -219,7 +219,9 @@ def load_audio(
             raise AudioError("The audio bytes are empty. Pass the contents of a WAV/FLAC/OGG/MP3 file.")
         samples, rate = _decode(io.BytesIO(bytes(source)), label, max_seconds)
         audio = Audio(to_mono(samples), rate)
-    elif isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source and not isinstance(source[0], str)):
+    elif isinstance(source, np.ndarray) or (
+        isinstance(source, (list, tuple)) and source and not isinstance(source[0], str)
+    ):
         label = "The audio array"
         if source_rate is None:
             raise AudioError("An audio array needs its sample rate: load_audio(array, source_rate=16000).")

@@ -55,10 +55,14 @@ class ComponentConfig:
         if isinstance(data, str):  # shorthand: `asr: faster-whisper`
             return cls(backend=data)
         if not isinstance(data, dict) or "backend" not in data:
-            raise ConfigError(f"The '{kind}' section needs a 'backend' name, e.g. `{kind}: {{backend: NAME, params: {{}}}}`.")
+            raise ConfigError(
+                f"The '{kind}' section needs a 'backend' name, e.g. `{kind}: {{backend: NAME, params: {{}}}}`."
+            )
         unknown = set(data) - {"backend", "params"}
         if unknown:
-            raise ConfigError(f"The '{kind}' section has unknown keys {sorted(unknown)}; only 'backend' and 'params' are allowed.")
+            raise ConfigError(
+                f"The '{kind}' section has unknown keys {sorted(unknown)}; only 'backend' and 'params' are allowed."
+            )
         params = data.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(f"'{kind}.params' must be a mapping of parameter names to values.")
@@ -90,7 +94,9 @@ class SystemConfig:
             raise ConfigError("The 'system' section needs a 'name', e.g. `system: {name: cascade, params: {}}`.")
         unknown = set(data) - {"name", "params"}
         if unknown:
-            raise ConfigError(f"The 'system' section has unknown keys {sorted(unknown)}; only 'name' and 'params' are allowed.")
+            raise ConfigError(
+                f"The 'system' section has unknown keys {sorted(unknown)}; only 'name' and 'params' are allowed."
+            )
         params = data.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError("'system.params' must be a mapping of parameter names to values.")
@@ -128,7 +134,9 @@ class Strategy:
         example = data.get("example")
         if example is not None:
             if not isinstance(example, (list, tuple)) or len(example) != 2:
-                raise ConfigError(f"Strategy for '{emotion}': 'example' must be two strings: [what a user says, a good answer].")
+                raise ConfigError(
+                    f"Strategy for '{emotion}': 'example' must be two strings: [what a user says, a good answer]."
+                )
             example = (str(example[0]), str(example[1]))
         return cls(name=str(data["name"]), instruction=str(data["instruction"]), style=style, pad=pad, example=example)  # type: ignore[arg-type]
 
@@ -284,7 +292,9 @@ class PipelineConfig:
         for kind in _REQUIRED_KINDS:
             if kind not in merged:
                 raise ConfigError(f"The config has no '{kind}' section.")
-        strategies = {canonical(k): Strategy.from_dict(v, canonical(k)) for k, v in (merged.get("strategies") or {}).items()}
+        strategies = {
+            canonical(k): Strategy.from_dict(v, canonical(k)) for k, v in (merged.get("strategies") or {}).items()
+        }
         missing = [e for e in EMOTIONS if e not in strategies]
         if missing:
             raise ConfigError(f"The config has no strategy for {', '.join(missing)}; every emotion needs one.")
@@ -317,6 +327,7 @@ class PipelineConfig:
         except Exception as exc:
             raise ConfigError(f"Could not parse {file}: {exc}") from exc
         config = cls.from_dict(data or {})
+
         # Folders named in a config file are relative to that file.
         def resolve(folders: tuple[str, ...]) -> tuple[str, ...]:
             return tuple(d if Path(d).is_absolute() else str((file.parent / d).resolve()) for d in folders)
@@ -381,7 +392,9 @@ def _renamed_sections(data: dict[str, Any]) -> dict[str, Any]:
     for key in old:
         new = RENAMED_SECTIONS[key]
         if new in data:
-            raise ConfigError(f"The config has both '{key}' and '{new}' sections; '{key}' is the old name of '{new}'. Keep one.")
+            raise ConfigError(
+                f"The config has both '{key}' and '{new}' sections; '{key}' is the old name of '{new}'. Keep one."
+            )
         warnings.warn(
             f"The config section '{key}' is now called '{new}'; it was read as '{new}'. Rename it in your config file.",
             FutureWarning,

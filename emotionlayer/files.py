@@ -68,7 +68,10 @@ def is_pickle(path: str | os.PathLike) -> bool:
     if head[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(file) as archive:
-                return any(name == "data.pkl" or name.endswith("/data.pkl") or name.endswith(".pkl") for name in archive.namelist())
+                return any(
+                    name == "data.pkl" or name.endswith("/data.pkl") or name.endswith(".pkl")
+                    for name in archive.namelist()
+                )
         except zipfile.BadZipFile:
             return False
     return False

@@ -107,7 +107,9 @@ class PromptRenderer:
                 f"Packaged templates: {', '.join(self.available())}."
             ) from None
         except jinja2.TemplateSyntaxError as exc:
-            raise ConfigError(f"Prompt template {template!r} has a syntax error on line {exc.lineno}: {exc.message}") from exc
+            raise ConfigError(
+                f"Prompt template {template!r} has a syntax error on line {exc.lineno}: {exc.message}"
+            ) from exc
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> PromptRenderer:
@@ -182,7 +184,9 @@ class PromptRenderer:
         if self.few_shot and strategy.example is not None and "user" in self.template.blocks:
             example = self._messages(self.context(strategy.example[0], emotion, None, language))
             shot = [m for m in example if m["role"] == "user"] + [{"role": "assistant", "content": strategy.example[1]}]
-            messages = [m for m in messages if m["role"] == "system"] + shot + [m for m in messages if m["role"] != "system"]
+            messages = (
+                [m for m in messages if m["role"] == "system"] + shot + [m for m in messages if m["role"] != "system"]
+            )
         return RenderedPrompt(messages=messages, strategy=strategy, style=strategy.style, template=self.template_name)
 
     def _messages(self, variables: dict[str, Any]) -> list[dict[str, str]]:

@@ -74,7 +74,9 @@ def music(seconds: float = 3.0, sample_rate: int = 16000, amplitude: float = 0.1
     return Audio(np.concatenate(notes)[: int(seconds * sample_rate)].astype(np.float32), sample_rate)
 
 
-def hum(seconds: float = 3.0, sample_rate: int = 16000, frequency: float = 50.0, amplitude: float = 0.05, seed: int = 0) -> Audio:
+def hum(
+    seconds: float = 3.0, sample_rate: int = 16000, frequency: float = 50.0, amplitude: float = 0.05, seed: int = 0
+) -> Audio:
     """A silent room with mains hum: ``frequency`` and its second harmonic, plus faint hiss."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
@@ -223,7 +225,13 @@ class EchoSystem:
             emotion=perception.emotion,
             response=Response(reply, strategy="echo"),
             audio=audio,
-            timings={"listen": listen, "echo": echo, "voice": voice, "total": time.perf_counter() - start, "time_to_first_audio": first_audio},
+            timings={
+                "listen": listen,
+                "echo": echo,
+                "voice": voice,
+                "total": time.perf_counter() - start,
+                "time_to_first_audio": first_audio,
+            },
             system=self.name,
         )
         yield TurnFinished(time.perf_counter() - start, turn=turn)

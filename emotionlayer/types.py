@@ -34,7 +34,12 @@ class Transcript:
     no_speech_prob: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "language": self.language, "model": self.model, "no_speech_prob": self.no_speech_prob}
+        return {
+            "text": self.text,
+            "language": self.language,
+            "model": self.model,
+            "no_speech_prob": self.no_speech_prob,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Transcript:
@@ -65,7 +70,9 @@ class EmotionPrediction:
         probs = {canonical(k): float(v) for k, v in self.probabilities.items()}
         total = sum(probs.values())
         if not probs or not math.isfinite(total) or total <= 0:
-            raise EmotionLayerError(f"EmotionPrediction needs positive, finite probabilities; got {self.probabilities!r}.")
+            raise EmotionLayerError(
+                f"EmotionPrediction needs positive, finite probabilities; got {self.probabilities!r}."
+            )
         if abs(total - 1.0) > 1e-9:  # renormalise only when needed, so JSON round-trips are exact
             probs = {k: v / total for k, v in probs.items()}
         object.__setattr__(self, "probabilities", probs)
@@ -155,7 +162,9 @@ class VocalEvent:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end < self.start:
-            raise EmotionLayerError(f"A VocalEvent needs finite times with end >= start; got start={self.start}, end={self.end}.")
+            raise EmotionLayerError(
+                f"A VocalEvent needs finite times with end >= start; got start={self.start}, end={self.end}."
+            )
 
     @property
     def duration(self) -> float:

@@ -192,7 +192,9 @@ def manifests(
 
     commonvoice = _rows(data / "commonvoice-en")
     test_asr = [r for r in commonvoice if r["speaker"] in LOCKED_TEST["commonvoice-en"]]
-    stage1 += [dict(r, split="train", emotion="") for r in commonvoice if r["speaker"] not in LOCKED_TEST["commonvoice-en"]]
+    stage1 += [
+        dict(r, split="train", emotion="") for r in commonvoice if r["speaker"] not in LOCKED_TEST["commonvoice-en"]
+    ]
 
     libri_rows = _rows(data / "librispeech-untranscribed")
     short = [r for r in libri_rows if _seconds(r["path"]) <= max_seconds]
@@ -212,7 +214,9 @@ def manifests(
         # TTS "emotions" are acted pitch/rate styles, not emotional speech: their rows teach replies, and
         # leave the emotion head to the real emotional recordings (emotion left empty).
         generated_replies += [
-            dict(r, reply=r["response"], emotion="", split="train") for r in rows if r["split"] == "train" and r.get("response")
+            dict(r, reply=r["response"], emotion="", split="train")
+            for r in rows
+            if r["split"] == "train" and r.get("response")
         ]
         test_tts = [r for r in rows if r["split"] == "test"]
 
@@ -236,11 +240,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("manifests", help="write the stage-1, stage-2 and locked test manifests")
-    build.add_argument("--data", type=Path, required=True, help="folder with ravdess-dev, esd-en-0020, commonvoice-en, librispeech-untranscribed")
+    build.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder with ravdess-dev, esd-en-0020, commonvoice-en, librispeech-untranscribed",
+    )
     build.add_argument("--generated", type=Path, help="a dataset folder made by `emotionlayer data generate`")
-    build.add_argument("--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go")
-    build.add_argument("--max-seconds", type=float, default=6.0, help="longest stage-1 clip (the LLM's input grows with the audio)")
-    build.add_argument("--esd-replies", type=int, default=100, help="ESD clips that get a reply for stage 2 (all go to stage 1)")
+    build.add_argument(
+        "--out", type=Path, required=True, help="where the manifests (and caches of texts and replies) go"
+    )
+    build.add_argument(
+        "--max-seconds", type=float, default=6.0, help="longest stage-1 clip (the LLM's input grows with the audio)"
+    )
+    build.add_argument(
+        "--esd-replies", type=int, default=100, help="ESD clips that get a reply for stage 2 (all go to stage 1)"
+    )
     build.add_argument(
         "--no-chunk-long",
         action="store_true",

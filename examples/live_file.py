@@ -33,8 +33,12 @@ session.warmup()
 steps = [Quiet(0.5)]
 for clip in args.clips:
     steps += [Say(load_audio(clip)), WaitFor("turn_done", 0.5)]
-steps += [Say(load_audio(args.clips[0])), WaitFor("playback_started", 1.0), Say(system.speak("Uh-huh.")) if hasattr(system, "speak") else Quiet(0.5),
-          WaitFor("turn_done", 0.5)]
+steps += [
+    Say(load_audio(args.clips[0])),
+    WaitFor("playback_started", 1.0),
+    Say(system.speak("Uh-huh.")) if hasattr(system, "speak") else Quiet(0.5),
+    WaitFor("turn_done", 0.5),
+]
 
 try:
     for event in session.run(scripted(session, steps, speed=args.speed)):

@@ -27,7 +27,11 @@ from emotionlayer.paralinguistics.insertion import synthesize_with_events
 
 
 def main() -> None:
-    text = sys.argv[1] if len(sys.argv) > 1 else "Well [laugh] that was not what I expected. [sigh] Let me try again [cough] sorry."
+    text = (
+        sys.argv[1]
+        if len(sys.argv) > 1
+        else "Well [laugh] that was not what I expected. [sigh] Let me try again [cough] sorry."
+    )
     out = sys.argv[2] if len(sys.argv) > 2 else "paralinguistic_demo.wav"
 
     tts = registry.create("tts", "piper")

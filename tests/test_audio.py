@@ -21,7 +21,11 @@ def put(path, data: bytes):
 def test_loads_common_formats(tmp_path, fmt):
     samples = tone(1.0, 16000).samples
     subtype = {"ogg": "VORBIS", "mp3": "MPEG_LAYER_III"}.get(fmt)
-    path = write(tmp_path / f"a.{fmt}", samples, 16000, subtype=subtype) if subtype else write(tmp_path / f"a.{fmt}", samples, 16000)
+    path = (
+        write(tmp_path / f"a.{fmt}", samples, 16000, subtype=subtype)
+        if subtype
+        else write(tmp_path / f"a.{fmt}", samples, 16000)
+    )
     audio = load_audio(path)
     assert audio.sample_rate == 16000
     assert abs(audio.duration - 1.0) < 0.1

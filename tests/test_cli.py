@@ -39,7 +39,9 @@ def config(tmp_path):
 
 def test_respond_json_is_one_object(monkeypatch, capsys, clip, config, tmp_path):
     out_wav = tmp_path / "reply.wav"
-    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "--config", str(config), "--out", str(out_wav), "--json")
+    code, out, _ = run(
+        monkeypatch, capsys, "respond", str(clip), "--config", str(config), "--out", str(out_wav), "--json"
+    )
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"system", "transcript", "emotion", "response", "audio_out", "timings", "speech_detected"}
@@ -75,7 +77,19 @@ def test_bad_input_exits_2_with_one_line(monkeypatch, capsys, config, tmp_path, 
 
 def test_chat_over_files_carries_history(monkeypatch, capsys, clip, config, tmp_path):
     saved = tmp_path / "dialogue.json"
-    code, out, _ = run(monkeypatch, capsys, "chat", str(clip), str(clip), "-c", str(config), "--out-dir", str(tmp_path / "r"), "--save", str(saved))
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "chat",
+        str(clip),
+        str(clip),
+        "-c",
+        str(config),
+        "--out-dir",
+        str(tmp_path / "r"),
+        "--save",
+        str(saved),
+    )
     assert code == 0
     dialogue = json.loads(saved.read_text())
     assert len(dialogue["turns"]) == 2
@@ -85,7 +99,9 @@ def test_chat_over_files_carries_history(monkeypatch, capsys, clip, config, tmp_
 
 def test_chat_typed_text_with_emotion(monkeypatch, capsys, config, tmp_path):
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("I got the job!\nquit\n"))
-    code, out, _ = run(monkeypatch, capsys, "chat", "-c", str(config), "--emotion", "cheerful", "--out-dir", str(tmp_path / "r"))
+    code, out, _ = run(
+        monkeypatch, capsys, "chat", "-c", str(config), "--emotion", "cheerful", "--out-dir", str(tmp_path / "r")
+    )
     assert code == 0 and "Emotion:  happy" in out and "share-joy" in out
 
 
@@ -115,8 +131,22 @@ def _command_paths():
 def test_help_on_every_command(monkeypatch, capsys):
     paths = _command_paths()
     names = {" ".join(p) for p in paths}
-    assert {"respond", "chat", "components", "speak", "transcribe", "ser train", "evaluate ser", "evaluate asr",
-            "evaluate events", "data generate", "events detect", "events train", "llm chat", "config show"} <= names
+    assert {
+        "respond",
+        "chat",
+        "components",
+        "speak",
+        "transcribe",
+        "ser train",
+        "evaluate ser",
+        "evaluate asr",
+        "evaluate events",
+        "data generate",
+        "events detect",
+        "events train",
+        "llm chat",
+        "config show",
+    } <= names
     for path in paths:
         code, out, _ = run(monkeypatch, capsys, *path, "--help")
         assert code == 0 and "Usage" in out, path
@@ -135,23 +165,63 @@ def test_config_show_round_trips(monkeypatch, capsys, tmp_path):
 
 
 def test_respond_with_system_cascade_json(monkeypatch, capsys, clip, config, tmp_path):
-    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "cascade", "-o", str(tmp_path / "r.wav"), "--json")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "respond",
+        str(clip),
+        "-c",
+        str(config),
+        "--system",
+        "cascade",
+        "-o",
+        str(tmp_path / "r.wav"),
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["system"] == "cascade" and data["emotion"]["label"] == "sad"
 
 
 def test_a_toy_system_answers_through_respond_and_chat(monkeypatch, capsys, clip, config, tmp_path):
-    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "echo:emotion=angry", "-o", str(tmp_path / "e.wav"), "--json")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "respond",
+        str(clip),
+        "-c",
+        str(config),
+        "--system",
+        "echo:emotion=angry",
+        "-o",
+        str(tmp_path / "e.wav"),
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["system"] == "echo" and data["emotion"]["label"] == "angry"
     assert data["response"]["text"].startswith("Turn 1: you said 1.5 seconds of sound")
     assert set(data["timings"]) == {"listen", "echo", "voice", "total", "time_to_first_audio"}
-    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "echo", "-o", str(tmp_path / "e.wav"))
+    code, out, _ = run(
+        monkeypatch, capsys, "respond", str(clip), "-c", str(config), "--system", "echo", "-o", str(tmp_path / "e.wav")
+    )
     assert code == 0 and "listen" in out and "voice" in out and "(echo)" in out and " ser " not in out
     saved = tmp_path / "echo.json"
-    code, out, _ = run(monkeypatch, capsys, "chat", str(clip), str(clip), "-c", str(config), "-s", "echo", "--out-dir", str(tmp_path / "er"), "--save", str(saved))
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "chat",
+        str(clip),
+        str(clip),
+        "-c",
+        str(config),
+        "-s",
+        "echo",
+        "--out-dir",
+        str(tmp_path / "er"),
+        "--save",
+        str(saved),
+    )
     assert code == 0
     turns = json.loads(saved.read_text())["turns"]
     assert [t["system"] for t in turns] == ["echo", "echo"]
@@ -161,7 +231,9 @@ def test_a_toy_system_answers_through_respond_and_chat(monkeypatch, capsys, clip
 def test_system_from_the_config_file(monkeypatch, capsys, clip, tmp_path):
     path = tmp_path / "echo.yaml"
     path.write_text(DUMMY_CONFIG + "system: {name: echo, params: {emotion: fearful}}\n")
-    code, out, _ = run(monkeypatch, capsys, "respond", str(clip), "-c", str(path), "-o", str(tmp_path / "r.wav"), "--json")
+    code, out, _ = run(
+        monkeypatch, capsys, "respond", str(clip), "-c", str(path), "-o", str(tmp_path / "r.wav"), "--json"
+    )
     assert code == 0 and json.loads(out)["emotion"]["label"] == "fearful"
 
 
@@ -173,7 +245,19 @@ def test_unknown_system_is_one_error_line(monkeypatch, capsys, clip, config):
 def test_live_from_a_file_prints_json_events_and_checks_its_options(monkeypatch, capsys, clip, tmp_path):
     cfg = tmp_path / "dummy.yaml"
     cfg.write_text(DUMMY_CONFIG)
-    args = ["live", "--input", str(clip), "--config", str(cfg), "--vad", "energy", "--no-speaker", "--json", "--speed", "8"]
+    args = [
+        "live",
+        "--input",
+        str(clip),
+        "--config",
+        str(cfg),
+        "--vad",
+        "energy",
+        "--no-speaker",
+        "--json",
+        "--speed",
+        "8",
+    ]
     code, out, err = run(monkeypatch, capsys, *args, "--partial-interval", "0")
     assert code == 0, err
     kinds = [json.loads(line)["kind"] for line in out.splitlines() if line.startswith("{")]

@@ -132,7 +132,12 @@ def test_generate_writes_manifest_audio_and_card(tmp_path, seeds, voices):
     rows = _assert_complete(out, [r.id for r in plan[:12]])
     assert [r.id for r in rows] == [r.id for r in plan[:12]]  # manifest in plan order
     for row, planned in zip(rows, plan[:12], strict=True):
-        assert (row.text, row.emotion, row.voice, row.split) == (planned.text, planned.emotion, planned.voice_name, planned.split)
+        assert (row.text, row.emotion, row.voice, row.split) == (
+            planned.text,
+            planned.emotion,
+            planned.voice_name,
+            planned.split,
+        )
         assert row.style == planned.style and row.to_dict()["style"] == planned.style.to_dict()
         # the LLM was given the true text and the true emotion through the topline template
         assert row.response == f"You said: ({planned.emotion}) {planned.text}"
@@ -277,7 +282,12 @@ def test_ray_on_a_local_instance_gives_the_serial_result(tmp_path):
     ray = pytest.importorskip("ray")
     generate_dataset(tmp_path / "serial", limit=4, **FAKE)
     try:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": _env()["PYTHONPATH"]}})
+        ray.init(
+            num_cpus=1,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": _env()["PYTHONPATH"]}},
+        )
         summary = generate_dataset(tmp_path / "ray", limit=4, ray_address="local", **FAKE)
     finally:
         ray.shutdown()
@@ -299,7 +309,17 @@ def test_cli_generates_and_explains_itself(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows_total"] == 3
     help_text = runner.invoke(app, ["generate", "--help"]).output
-    for option in ("--per-utterance", "--limit", "--language", "--llm", "--tts", "--workers", "--ray", "--seed", "--holdout-voices"):
+    for option in (
+        "--per-utterance",
+        "--limit",
+        "--language",
+        "--llm",
+        "--tts",
+        "--workers",
+        "--ray",
+        "--seed",
+        "--holdout-voices",
+    ):
         assert option in help_text
 
 

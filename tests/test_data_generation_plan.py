@@ -69,7 +69,10 @@ def test_styles_follow_the_emotion_and_the_voice(seeds, voices):
     pitch = {v.name: np.mean([r.style.pitch_semitones for r in rows if r.voice_name == v.name]) for v in voices}
     assert pitch["dummy-high"] - pitch["dummy"] > 2.0
     # the utterance is *acted* in its emotion: sad rows slower, lower and quieter than angry ones
-    mean = {e: np.mean([[r.style.rate, r.style.pitch_semitones, r.style.volume] for r in rows if r.emotion == e], axis=0) for e in ("sad", "angry")}
+    mean = {
+        e: np.mean([[r.style.rate, r.style.pitch_semitones, r.style.volume] for r in rows if r.emotion == e], axis=0)
+        for e in ("sad", "angry")
+    }
     assert (mean["sad"] < mean["angry"]).all(), mean
 
 

@@ -16,7 +16,11 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @pytest.mark.parametrize(("language", "minimum"), [("en", 300), ("zh", 100)])
 def test_packaged_seeds_are_many_varied_and_canonical(language, minimum):
-    raw = [json.loads(line) for line in packaged_seed_file(language).read_text(encoding="utf-8").splitlines() if line.strip()]
+    raw = [
+        json.loads(line)
+        for line in packaged_seed_file(language).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     seeds = load_seeds(language=language)
     assert len(seeds) == len(raw) >= minimum
     assert len({s.id for s in seeds}) == len(seeds)
@@ -54,7 +58,10 @@ def test_user_seed_file_accepts_aliases_comments_and_strings(tmp_path):
         ('{"id": "a", "text": "Hi.", "emotions": []}', "emotions"),
         ("not json", "not valid JSON"),
         ('{"id": "a", "text": "Hi.", "emotions": ["sad"]}\n{"id": "b", "text": "Hi.", "emotions": ["sad"]}', "twice"),
-        ('{"id": "a", "text": "Hi.", "emotions": ["sad"]}\n{"id": "a", "text": "Ho.", "emotions": ["sad"]}', "used twice"),
+        (
+            '{"id": "a", "text": "Hi.", "emotions": ["sad"]}\n{"id": "a", "text": "Ho.", "emotions": ["sad"]}',
+            "used twice",
+        ),
     ],
 )
 def test_bad_seed_files_say_where_and_what(tmp_path, line, fragment):

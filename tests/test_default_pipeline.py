@@ -58,7 +58,10 @@ def test_cli_respond_json_with_real_models(tmp_path):
     out = tmp_path / "reply.wav"
     proc = subprocess.run(
         [sys.executable, "-m", "emotionlayer", "respond", str(CLIP), "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
@@ -85,7 +88,10 @@ def test_closing_a_real_stream_midway_leaves_the_system_usable(pipeline):
 def test_systems_example_streams_and_stops(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "systems.py"), str(CLIP), "--system", "cascade"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert "[cascade] heard" in proc.stdout and "stopped after the first spoken sentence" in proc.stdout
@@ -94,7 +100,9 @@ def test_systems_example_streams_and_stops(tmp_path):
 def test_cli_bad_file_exits_2(tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")
-    proc = subprocess.run([sys.executable, "-m", "emotionlayer", "respond", str(bad)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "emotionlayer", "respond", str(bad)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: Could not read")
     assert "Traceback" not in proc.stderr
@@ -107,8 +115,21 @@ def test_packaging_ships_prompts_and_default_config(tmp_path):
     source = tmp_path / "src"  # build from a copy, so no build/ folder is left in the checkout
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     import zipfile

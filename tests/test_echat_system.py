@@ -105,9 +105,20 @@ def test_cli_respond_with_echat(monkeypatch, capsys, model_dir, tmp_path):
     config = tmp_path / "dummy.yaml"
     config.write_text("asr: dummy\nser: dummy\nllm: dummy\ntts: dummy\n")
     monkeypatch.setattr(
-        sys, "argv",
-        ["emotionlayer", "respond", str(clip), "-c", str(config), "--system", f"echat:model={model_dir},device=cpu,max_new_tokens=8",
-         "-o", str(tmp_path / "r.wav"), "--json"],
+        sys,
+        "argv",
+        [
+            "emotionlayer",
+            "respond",
+            str(clip),
+            "-c",
+            str(config),
+            "--system",
+            f"echat:model={model_dir},device=cpu,max_new_tokens=8",
+            "-o",
+            str(tmp_path / "r.wav"),
+            "--json",
+        ],
     )
     try:
         cli.main()

@@ -204,7 +204,9 @@ def test_emotion_warmup_runs_once_and_a_resumed_run_matches(setup, tmp_path, kil
     config = _model(setup, stage=2, emotion_warmup_steps=5)
     train = _train(tmp_path, max_steps=4, save_every=2)
     plain_config = _model(setup, stage=2)
-    plain = train_echat(setup["manifest"], tmp_path / "plain", plain_config, _train(tmp_path, max_steps=4), progress=False)
+    plain = train_echat(
+        setup["manifest"], tmp_path / "plain", plain_config, _train(tmp_path, max_steps=4), progress=False
+    )
     straight = train_echat(setup["manifest"], tmp_path / "straight", config, train, progress=False)
     assert straight.losses != plain.losses  # the head started warmed up
 

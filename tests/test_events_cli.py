@@ -84,7 +84,9 @@ def test_train_takes_real_clips_through_a_label_map_and_an_ensemble(tmp_path) ->
     (tmp_path / "clips.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "detector"
     args = ["train", "--clips", str(tmp_path / "clips.csv"), "--label-map", "deeply-nonverbal", "--out", str(out)]
-    result = runner.invoke(app, [*args, "--isolated", "0", "--background", "2", "--copies", "1", "--members", "2", "--seed", "3"])
+    result = runner.invoke(
+        app, [*args, "--isolated", "0", "--background", "2", "--copies", "1", "--members", "2", "--seed", "3"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["labels"] == ["silence", "speech", "cough", "other"]

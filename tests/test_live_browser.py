@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "examples" / "audio" / "sad_phone.wav"
 
 pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
 )
 
 
@@ -62,9 +63,19 @@ def browser():
     profile = tempfile.mkdtemp(prefix="emotionlayer-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1280,1100"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1100",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:

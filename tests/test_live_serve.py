@@ -61,8 +61,11 @@ def test_respond_answers_the_cli_json_plus_audio_url(client):
 
 def test_respond_takes_flac_and_ogg_and_a_system(client):
     for fmt in ("FLAC", "OGG"):
-        response = client.post("/api/respond", files={"audio": (f"clip.{fmt.lower()}", wav_bytes(fakes.tone(1.0), fmt))},
-                               data={"system": "echo:emotion=sad"})
+        response = client.post(
+            "/api/respond",
+            files={"audio": (f"clip.{fmt.lower()}", wav_bytes(fakes.tone(1.0), fmt))},
+            data={"system": "echo:emotion=sad"},
+        )
         assert response.status_code == 200, response.text
         assert response.json()["system"] == "echo" and response.json()["emotion"]["label"] == "sad"
 
@@ -109,7 +112,9 @@ def test_uploads_over_the_limits_are_refused_before_decoding(client, monkeypatch
 
 def test_missing_field_unknown_system_and_unknown_audio(client):
     assert client.post("/api/respond").status_code == 422
-    response = client.post("/api/respond", files={"audio": ("a.wav", wav_bytes(fakes.tone(1.0)))}, data={"system": "nope"})
+    response = client.post(
+        "/api/respond", files={"audio": ("a.wav", wav_bytes(fakes.tone(1.0)))}, data={"system": "nope"}
+    )
     assert response.status_code == 400 and "nope" in response.json()["error"]
     assert client.get("/api/audio/../../etc/passwd").status_code == 404
     assert client.get("/api/audio/" + "0" * 32 + ".wav").status_code == 404

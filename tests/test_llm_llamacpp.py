@@ -135,9 +135,13 @@ def test_saved_states_serve_prompts_that_differ_early_and_keep_replies_exact() -
     state.clear_saved()
     comfort = _long_system("Comfort the user; be gentle and offer a small, kind next step.")
     cheer = _long_system("Share the user's joy; be warm and upbeat, and celebrate with them.")
-    asks = [comfort + [{"role": "user", "content": "My phone will not turn on."}],
-            cheer + [{"role": "user", "content": "I passed the exam!"}]]
-    assert llm.prime([comfort + [{"role": "user", "content": "..."}], cheer + [{"role": "user", "content": "..."}]]) == 2
+    asks = [
+        comfort + [{"role": "user", "content": "My phone will not turn on."}],
+        cheer + [{"role": "user", "content": "I passed the exam!"}],
+    ]
+    assert (
+        llm.prime([comfort + [{"role": "user", "content": "..."}], cheer + [{"role": "user", "content": "..."}]]) == 2
+    )
     expected = [fresh.generate(ask, temperature=0.9, seed=7) for ask in asks]
     for i in (0, 1, 0, 1):  # each time the live context holds the other prompt
         assert llm.generate(asks[i], temperature=0.9, seed=7) == expected[i]

@@ -85,9 +85,20 @@ def test_transformers_ser_refuses_pickled_weights_unless_allowed(tmp_path):
     from emotionlayer.testing import tone
 
     config = transformers.Wav2Vec2Config(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
-        conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
-        vocab_size=10, num_labels=2, id2label={0: "neu", 1: "hap"}, label2id={"neu": 0, "hap": 1}, classifier_proj_size=4,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        vocab_size=10,
+        num_labels=2,
+        id2label={0: "neu", 1: "hap"},
+        label2id={"neu": 0, "hap": 1},
+        classifier_proj_size=4,
     )
     torch.manual_seed(0)
     transformers.Wav2Vec2ForSequenceClassification(config).save_pretrained(tmp_path)
@@ -146,7 +157,9 @@ def test_the_attentive_head_saves_arrays_and_refuses_a_torch_pickle(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["head_attentive.json", "head_attentive.npz"]
     again = build_head(head.spec)
     again.labels = head.labels
-    np.testing.assert_allclose(again.load_weights(tmp_path).predict_proba(frames), head.predict_proba(frames), atol=1e-6)
+    np.testing.assert_allclose(
+        again.load_weights(tmp_path).predict_proba(frames), head.predict_proba(frames), atol=1e-6
+    )
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     (legacy / "head_attentive.json").write_text((tmp_path / "head_attentive.json").read_text())
@@ -179,7 +192,15 @@ def test_the_library_source_loads_no_pickle_unguarded():
         # openai-whisper's own loader for .pt checkpoints, reached only with allow_pickle=True
         ("components/asr/openai_whisper.py", "whisper.load_model"): 1,
     }
-    unpickling = {"pickle.load", "pickle.loads", "joblib.load", "torch.load", "whisper.load_model", "cloudpickle.load", "dill.load"}
+    unpickling = {
+        "pickle.load",
+        "pickle.loads",
+        "joblib.load",
+        "torch.load",
+        "whisper.load_model",
+        "cloudpickle.load",
+        "dill.load",
+    }
     found: dict[tuple[str, str], int] = {}
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()
@@ -189,11 +210,15 @@ def test_the_library_source_loads_no_pickle_unguarded():
             if name in ("np.load", "numpy.load"):
                 keywords = {k.arg: k.value for k in call.keywords}
                 flag = keywords.get("allow_pickle")
-                assert isinstance(flag, ast.Constant) and flag.value is False, f"{rel}: np.load needs allow_pickle=False"
+                assert isinstance(flag, ast.Constant) and flag.value is False, (
+                    f"{rel}: np.load needs allow_pickle=False"
+                )
             if name == "torch.load":
                 keywords = {k.arg: k.value for k in call.keywords}
                 flag = keywords.get("weights_only")
-                assert isinstance(flag, ast.Constant) and flag.value is True, f"{rel}: torch.load needs weights_only=True"
+                assert isinstance(flag, ast.Constant) and flag.value is True, (
+                    f"{rel}: torch.load needs weights_only=True"
+                )
     assert found == allowed
 
 

@@ -56,7 +56,20 @@ def test_train_then_reply_on_tiny_models(tmp_path, tiny_models):
 
     clip = manifest.parent / "clips" / "clip000.wav"
     result = runner.invoke(
-        app, ["reply", str(clip), "--model", str(out), "--text", "hello", "--max-new-tokens", "4", "--device", "cpu", "--json"]
+        app,
+        [
+            "reply",
+            str(clip),
+            "--model",
+            str(out),
+            "--text",
+            "hello",
+            "--max-new-tokens",
+            "4",
+            "--device",
+            "cpu",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output.strip().splitlines()[-1])

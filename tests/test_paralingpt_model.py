@@ -37,7 +37,10 @@ def model(config):
 def _batch(model, n=2):
     states, lengths = model.encoder([torch.randn(8000 + 1600 * i) * 0.1 for i in range(n)])
     prompts = [model.prompt_ids("kids are talking by the door"), model.prompt_ids("hello")][:n]
-    targets = [model.target_ids("sad", "calm", "I am so sorry to hear that."), model.target_ids("happy", "happy", "Yes!")][:n]
+    targets = [
+        model.target_ids("sad", "calm", "I am so sorry to hear that."),
+        model.target_ids("happy", "happy", "Yes!"),
+    ][:n]
     return ParalinGPTBatch(prompts, [t[0] for t in targets], [t[1] for t in targets], states=states, lengths=lengths)
 
 
@@ -47,7 +50,9 @@ def test_prefix_and_input_shapes(model, config):
     llm_dim = model.llm.get_input_embeddings().weight.shape[1]
     assert prefix.shape == (2, config.prefix_tokens, llm_dim)
     embeds, mask, labels, weights = model.build_inputs(prefix, batch.prompt_ids, batch.target_ids, batch.target_weights)
-    widths = [1 + config.prefix_tokens + len(p) + len(t) for p, t in zip(batch.prompt_ids, batch.target_ids, strict=True)]
+    widths = [
+        1 + config.prefix_tokens + len(p) + len(t) for p, t in zip(batch.prompt_ids, batch.target_ids, strict=True)
+    ]
     assert embeds.shape == (2, max(widths), llm_dim) and mask.sum(1).tolist() == widths
     assert [int((row != -100).sum()) for row in labels] == [len(t) for t in batch.target_ids]
     assert float(weights.sum()) == pytest.approx(sum(map(sum, batch.target_weights)))
@@ -88,7 +93,9 @@ def test_the_target_starts_with_the_forced_emotion_field(model):
     forced = model.ids("emotion:") + model.ids(" disgusted") + model.ids(" |")
     assert ids[: len(forced)] == forced and ids[-1] == model.eos_ids[0]
     label = len(model.ids("emotion:"))
-    assert weights[label : label + len(model.ids(" disgusted"))] == [model.config.emotion_weight] * len(model.ids(" disgusted"))
+    assert weights[label : label + len(model.ids(" disgusted"))] == [model.config.emotion_weight] * len(
+        model.ids(" disgusted")
+    )
     long_ids, _ = model.target_ids("sad", "calm", "word " * 500)
     assert len(long_ids) == model.config.max_target_tokens
 

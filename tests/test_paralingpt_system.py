@@ -36,7 +36,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models run fastest on
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("paralingpt-system")
-    sentences = SENTENCES + (serialise("sad", "calm", "I am so sorry to hear that."), "User said: my phone won't turn on")
+    sentences = SENTENCES + (
+        serialise("sad", "calm", "I am so sorry to hear that."),
+        "User said: my phone won't turn on",
+    )
     config = ParalinGPTConfig(
         encoder=tiny_models.encoder,
         llm=tiny_models.llm(sentences, initializer_range=0.2),
@@ -135,8 +138,18 @@ def test_cli_respond_with_paralingpt(monkeypatch, capsys, model_dir, tmp_path):
     monkeypatch.setattr(
         sys,
         "argv",
-        ["emotionlayer", "respond", str(clip), "-c", str(config), "--system",
-         f"paralingpt:model={model_dir},device=cpu,max_new_tokens=8", "-o", str(tmp_path / "r.wav"), "--json"],
+        [
+            "emotionlayer",
+            "respond",
+            str(clip),
+            "-c",
+            str(config),
+            "--system",
+            f"paralingpt:model={model_dir},device=cpu,max_new_tokens=8",
+            "-o",
+            str(tmp_path / "r.wav"),
+            "--json",
+        ],
     )
     try:
         cli.main()

@@ -56,7 +56,9 @@ def test_examples_take_the_response_emotion_from_the_strategies(setup, tmp_path)
     examples = load_examples(setup["manifest"], ParalinGPTConfig().labels)
     strategies = PipelineConfig.default()
     assert [e.emotion for e in examples] == ["happy", "sad", "angry", "neutral"]
-    assert [e.response_emotion for e in examples] == [strategies.strategy_for(e.emotion).style.emotion for e in examples]
+    assert [e.response_emotion for e in examples] == [
+        strategies.strategy_for(e.emotion).style.emotion for e in examples
+    ]
     assert examples[1].response_emotion == "calm"  # a calm voice for a sad user
     assert examples[0].transcript == "kids are talking by the door" and examples[0].reply == "That is wonderful news!"
     clip = examples[0].path
@@ -98,8 +100,12 @@ def test_loss_falls_on_a_few_examples(setup, tmp_path):
 
 
 def test_a_run_is_repeatable_and_saves_only_the_adapter(setup, tmp_path):
-    a = train_paralingpt(setup["manifest"], tmp_path / "a", _model(setup), _train(tmp_path, max_steps=3), progress=False)
-    b = train_paralingpt(setup["manifest"], tmp_path / "b", _model(setup), _train(tmp_path, max_steps=3), progress=False)
+    a = train_paralingpt(
+        setup["manifest"], tmp_path / "a", _model(setup), _train(tmp_path, max_steps=3), progress=False
+    )
+    b = train_paralingpt(
+        setup["manifest"], tmp_path / "b", _model(setup), _train(tmp_path, max_steps=3), progress=False
+    )
     assert a.losses == b.losses
     weights, other = load_weights(tmp_path / "a"), load_weights(tmp_path / "b")
     assert {name.split(".")[0] for name in weights} == {"layer_weights", "projector"}
@@ -116,9 +122,7 @@ def test_standardised_features_use_the_training_statistics(setup, tmp_path):
     assert {"feature_mean", "feature_std"} <= set(weights)
     examples = load_examples(setup["manifest"], ParalinGPTConfig().labels)
     model = ParalinGPT.from_pretrained(tmp_path / "a", device="cpu").model
-    pooled = torch.stack([
-        pool_layers(*model.encoder([torch.from_numpy(load_samples(e.path))]))[0] for e in examples
-    ])
+    pooled = torch.stack([pool_layers(*model.encoder([torch.from_numpy(load_samples(e.path))]))[0] for e in examples])
     assert torch.allclose(weights["feature_mean"], pooled.mean(0), atol=2e-2)
     assert torch.allclose(weights["feature_std"], pooled.std(0, unbiased=False).clamp(min=1e-4), atol=2e-2)
 

@@ -35,7 +35,16 @@ def tiny_model(tmp_path_factory):
         for clip in sorted((DEFAULT_BANK_DIR / label).glob("*.flac"))[:4]:
             shutil.copy(clip, root / label / clip.name)
     out = root / "model"
-    model = train_detector([], out, bank_folders=[root], include_packaged_bank=False, isolated_per_label=6, background=4, copies=1, hidden=(16,))
+    model = train_detector(
+        [],
+        out,
+        bank_folders=[root],
+        include_packaged_bank=False,
+        isolated_per_label=6,
+        background=4,
+        copies=1,
+        hidden=(16,),
+    )
     return model, out, root
 
 
@@ -56,7 +65,9 @@ def test_training_writes_a_loadable_model_with_its_labels(tiny_model) -> None:
 def test_a_trained_model_detects_its_labels(tiny_model) -> None:
     _, out, root = tiny_model
     detector = VocalEventModel(out)
-    samples, truth = isolated_recording(EventBank(root, include_packaged=False, seed=9), "cough", np.random.default_rng(9), SR)
+    samples, truth = isolated_recording(
+        EventBank(root, include_packaged=False, seed=9), "cough", np.random.default_rng(9), SR
+    )
     label, _ = detector.classify(Audio(samples, SR))
     assert label == "cough"
     assert detector.labels == ("cough", "tsk", "pause")
@@ -110,7 +121,10 @@ def test_other_is_never_an_event_but_can_be_the_clip_label() -> None:
 
 def test_score_event_timing() -> None:
     refs = [[VocalEvent("laugh", 1.0, 2.0), VocalEvent("cough", 3.0, 3.5)], [VocalEvent("sigh", 0.0, 1.0)]]
-    preds = [[VocalEvent("laugh", 1.1, 2.1), VocalEvent("cough", 5.0, 5.5)], [VocalEvent("sigh", 0.2, 1.0), VocalEvent("tsk", 2.0, 2.1)]]
+    preds = [
+        [VocalEvent("laugh", 1.1, 2.1), VocalEvent("cough", 5.0, 5.5)],
+        [VocalEvent("sigh", 0.2, 1.0), VocalEvent("tsk", 2.0, 2.1)],
+    ]
     scores = score_event_timing(refs, preds)
     assert scores["per_label"]["laugh"]["f1"] == 1.0
     assert scores["per_label"]["cough"]["recall"] == 0.0 and scores["per_label"]["cough"]["precision"] == 0.0
@@ -124,7 +138,9 @@ def test_an_ensemble_averages_its_members_and_round_trips(tiny_model, tmp_path) 
 
     model, _, _ = tiny_model
     rng = np.random.default_rng(1)
-    shifted = WindowClassifier(model.labels, model.mean + 0.5, model.scale, model.weights, model.biases, model.feature_config)
+    shifted = WindowClassifier(
+        model.labels, model.mean + 0.5, model.scale, model.weights, model.biases, model.feature_config
+    )
     ensemble = combine([model, shifted], info={"members": 2})
     feats, _ = audio_windows(rng.standard_normal(SR).astype(np.float32) * 0.01)
     expected = (model.predict_proba(feats) + shifted.predict_proba(feats)) / 2

@@ -35,7 +35,9 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_events_are_inserted_exactly_where_reported(one_clip_bank) -> None:
     tts = DummyTTS(SR)
-    audio, events = synthesize_with_events("Hello there [cough] how are you [pause 0.3s] fine [laugh]", tts, one_clip_bank)
+    audio, events = synthesize_with_events(
+        "Hello there [cough] how are you [pause 0.3s] fine [laugh]", tts, one_clip_bank
+    )
     assert [e.label for e in events] == ["cough", "pause", "laugh"]
     assert [t for t, _ in tts.calls] == ["Hello there", "how are you", "fine"]  # the tags are never spoken
     for event in events:
@@ -57,8 +59,12 @@ def test_events_are_inserted_exactly_where_reported(one_clip_bank) -> None:
 def test_the_event_takes_the_loudness_of_the_speech_next_to_it(one_clip_bank) -> None:
     from emotionlayer.types import SpeakingStyle
 
-    quiet, _ = synthesize_with_events("Hello there [laugh]", DummyTTS(SR), one_clip_bank, style=SpeakingStyle(volume=0.1))
-    loud, events = synthesize_with_events("Hello there [laugh]", DummyTTS(SR), one_clip_bank, style=SpeakingStyle(volume=0.3))
+    quiet, _ = synthesize_with_events(
+        "Hello there [laugh]", DummyTTS(SR), one_clip_bank, style=SpeakingStyle(volume=0.1)
+    )
+    loud, events = synthesize_with_events(
+        "Hello there [laugh]", DummyTTS(SR), one_clip_bank, style=SpeakingStyle(volume=0.3)
+    )
     a, b = round(events[0].start * SR), round(events[0].end * SR)
     ratio = np.sqrt(np.mean(np.square(loud.samples[a:b]))) / np.sqrt(np.mean(np.square(quiet.samples[a:b])))
     assert 2.8 < ratio < 3.2  # speech 3x louder (0.09 vs 0.03 amplitude) -> the laugh 3x louder too

@@ -188,22 +188,33 @@ def test_normalise_cues_writes_known_cues_in_their_canonical_form_and_logs_what_
     import logging
 
     with caplog.at_level(logging.INFO, logger="emotionlayer.paralinguistics.tags"):
-        text = normalise_cues("(sigh) You're just sitting on the porch with some tea. (smiles) Well, *Laughs* ok [pause 0.5s] [long pause] bye.")
-    assert text == "[sigh] You're just sitting on the porch with some tea. Well, [laugh] ok [pause 0.5s] [pause 1s] bye."
+        text = normalise_cues(
+            "(sigh) You're just sitting on the porch with some tea. (smiles) Well, *Laughs* ok [pause 0.5s] [long pause] bye."
+        )
+    assert (
+        text == "[sigh] You're just sitting on the porch with some tea. Well, [laugh] ok [pause 0.5s] [pause 1s] bye."
+    )
     assert "(smiles)" in caplog.text and "not read aloud" in caplog.text
     assert normalise_cues("Ha, [laugh] that is great news!") == "Ha, [laugh] that is great news!"
     assert normalise_cues("No cues at all.") == "No cues at all."
 
 
 def test_is_stage_direction():
-    assert is_stage_direction("smiles warmly") and is_stage_direction("Nods.") and is_stage_direction("in a gentle voice")
+    assert (
+        is_stage_direction("smiles warmly") and is_stage_direction("Nods.") and is_stage_direction("in a gentle voice")
+    )
     assert is_stage_direction("excited") and not is_stage_direction("excited", form="*")
     assert not is_stage_direction("as I said") and not is_stage_direction("with some tea")
-    assert not is_stage_direction("smiles at the 3 dogs") and not is_stage_direction("one two three four five six seven smiles")
+    assert not is_stage_direction("smiles at the 3 dogs") and not is_stage_direction(
+        "one two three four five six seven smiles"
+    )
 
 
 def test_a_parenthesis_that_opens_a_sentence_is_a_direction_to_the_speaker():
-    assert normalise_cues("What happened? (to myself) It is not the end of the world.") == "What happened? It is not the end of the world."
+    assert (
+        normalise_cues("What happened? (to myself) It is not the end of the world.")
+        == "What happened? It is not the end of the world."
+    )
     assert normalise_cues("(to myself) Fine.") == "Fine."
     assert normalise_cues("Haley...(quietly now) Well.") == "Haley... Well."
     # the same words inside a sentence are an aside, and between asterisks at its start, emphasis

@@ -32,6 +32,7 @@ def test_bounded_keeps_the_window_and_returns_everything():
 
 def test_bounded_with_real_futures():
     with ThreadPoolExecutor(2) as pool:
+
         def wait_one(pending):
             done, rest = wait(pending, return_when=FIRST_COMPLETED)
             return [f.result() for f in done], rest
@@ -147,8 +148,11 @@ def test_progress_counts_what_advance_says(capsys):
         seen.append(result)
         return result % 2  # odd results complete a unit, even ones do not
 
-    with run_tasks(partial(Adder, 0), [1, 2, 3, 4, 5], progress=Progress(total=4, initial=1, unit="clip", desc="answering",
-                                                                             advance=advance)) as results:
+    with run_tasks(
+        partial(Adder, 0),
+        [1, 2, 3, 4, 5],
+        progress=Progress(total=4, initial=1, unit="clip", desc="answering", advance=advance),
+    ) as results:
         assert list(results) == [1, 2, 3, 4, 5]
     assert seen == [1, 2, 3, 4, 5]
     err = capsys.readouterr().err
@@ -166,7 +170,9 @@ def test_ray_runs_tasks_on_actors():
     ray = pytest.importorskip("ray")
     try:
         here = str(Path(__file__).resolve().parent)  # the actors import this module to unpickle Adder
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": here}})
+        ray.init(
+            num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": here}}
+        )
         with run_tasks(partial(Adder, 10), range(4), backend="ray", workers=1) as results:
             assert sorted(results) == [10, 11, 12, 13]
     finally:

@@ -86,7 +86,13 @@ def test_pipeline_from_config_swaps_components_without_code():
     import emotionlayer.testing  # noqa: F401
 
     pipe = CascadePipeline.from_config(
-        {"ser": {"backend": "dummy", "params": {"label": "angry"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"}
+        {
+            "ser": {"backend": "dummy", "params": {"label": "angry"}},
+            "asr": "dummy",
+            "llm": "dummy",
+            "tts": "dummy",
+            "vad": "energy",
+        }
     )
     turn = pipe.respond(tone(1.0))
     assert turn.emotion.label == "angry" and turn.response.strategy == "de-escalate"
@@ -103,9 +109,24 @@ def test_cascade_is_a_dialogue_system():
 def test_tags_in_a_reply_are_rendered_from_the_event_bank():
     from emotionlayer.pipeline import CascadePipeline
 
-    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, [laugh] that is great news!"}}})
+    pipe = CascadePipeline.from_config(
+        {
+            "ser": "dummy",
+            "asr": "dummy",
+            "vad": "energy",
+            "llm": {"backend": "dummy", "params": {"reply": "Ha, [laugh] that is great news!"}},
+        }
+    )
     assert pipe.tts.event_renderer is not None
-    plain = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "vad": "energy", "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}}, "run": {"render_events": False}})
+    plain = CascadePipeline.from_config(
+        {
+            "ser": "dummy",
+            "asr": "dummy",
+            "vad": "energy",
+            "llm": {"backend": "dummy", "params": {"reply": "Ha, that is great news!"}},
+            "run": {"render_events": False},
+        }
+    )
     assert plain.tts.event_renderer is None
     with_laugh = pipe.respond(tone(1.0))
     without = plain.respond(tone(1.0))

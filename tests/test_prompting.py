@@ -28,7 +28,9 @@ def test_same_words_different_emotion_different_prompt_and_style():
 
 
 def test_history_with_emotions_reaches_the_template():
-    past = Turn(Transcript("I lost my keys"), EmotionPrediction.certain("fearful"), Response("Let's retrace your steps."))
+    past = Turn(
+        Transcript("I lost my keys"), EmotionPrediction.certain("fearful"), Response("Let's retrace your steps.")
+    )
     prompt = PromptRenderer().render("Found them!", EmotionPrediction.certain("happy"), Dialogue((past,)))
     system = prompt.messages[0]["content"]
     assert 'sounding fearful, said: "I lost my keys"' in system

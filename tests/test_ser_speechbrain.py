@@ -83,7 +83,9 @@ def test_predicts_canonical_labels_from_a_local_folder(model_dir):
     assert set(prediction.probabilities) == {"angry", "happy", "neutral", "sad"}
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
     assert prediction.model == f"speechbrain:{model_dir.name}"
-    restricted = create("ser", "speechbrain", model=str(model_dir), labels=["happy", "sad"], allow_pickle=True).predict(_audio())
+    restricted = create("ser", "speechbrain", model=str(model_dir), labels=["happy", "sad"], allow_pickle=True).predict(
+        _audio()
+    )
     assert set(restricted.probabilities) == {"happy", "sad"}
 
 

@@ -18,7 +18,13 @@ from emotionlayer.testing import DummyASR, DummySER, DummyTTS, EchoSystem, tone
 from emotionlayer.types import Dialogue, Utterance
 
 # The energy VAD: a tone is "speech" in the dummy world (silero VAD would rightly hear none).
-DUMMIES = {"ser": {"backend": "dummy", "params": {"label": "sad"}}, "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"}
+DUMMIES = {
+    "ser": {"backend": "dummy", "params": {"label": "sad"}},
+    "asr": "dummy",
+    "llm": "dummy",
+    "tts": "dummy",
+    "vad": "energy",
+}
 
 
 def test_systems_are_registered_by_name():
@@ -82,10 +88,14 @@ def test_turn_events_are_one_class_per_kind_and_the_old_call_still_builds_them()
     classes = (Perceived, PromptRendered, TextPiece, SentenceAudio, TurnFinished)
     assert tuple(c.kind for c in classes) == EVENT_KINDS and StreamEvent is TurnEvent
     audio = tone(0.1)
-    old = StreamEvent("audio", 1.23456789, text="Hi.", audio=audio, strategy="", turn=None)  # unset fields of other kinds
+    old = StreamEvent(
+        "audio", 1.23456789, text="Hi.", audio=audio, strategy="", turn=None
+    )  # unset fields of other kinds
     assert old == SentenceAudio(1.23456789, "Hi.", audio) and isinstance(old, TurnEvent)
     assert old.to_dict() == {"kind": "audio", "time": 1.234568, "text": "Hi.", "audio": audio.to_dict()}
-    prompt = StreamEvent("prompt", 0.5, messages=({"role": "user", "content": "x"},), strategy="comfort", detail=object())
+    prompt = StreamEvent(
+        "prompt", 0.5, messages=({"role": "user", "content": "x"},), strategy="comfort", detail=object()
+    )
     assert prompt.to_dict() == {
         "kind": "prompt",
         "time": 0.5,
@@ -93,9 +103,11 @@ def test_turn_events_are_one_class_per_kind_and_the_old_call_still_builds_them()
         "strategy": "comfort",
     }
     assert TextPiece(0.25, "a").to_dict() == {"kind": "text", "time": 0.25, "text": "a"}
-    assert Perceived(0.0).to_dict() == {"kind": "perceived", "time": 0.0} == TurnFinished(0.0).to_dict() | {
-        "kind": "perceived"
-    }
+    assert (
+        Perceived(0.0).to_dict()
+        == {"kind": "perceived", "time": 0.0}
+        == TurnFinished(0.0).to_dict() | {"kind": "perceived"}
+    )
     with pytest.raises(TypeError):
         StreamEvent("text", 0.0, turn=object())  # a field another kind has, set: refused
 

@@ -21,7 +21,9 @@ app.command("other")(lambda: None)  # two commands, so typer keeps `speak` as a 
 
 def test_speak_writes_a_wav_in_the_acted_style(tmp_path):
     out = tmp_path / "sad.wav"
-    result = CliRunner().invoke(app, ["speak", "My phone won't turn on. [sigh]", "--emotion", "sad", "-o", str(out), "--json"])
+    result = CliRunner().invoke(
+        app, ["speak", "My phone won't turn on. [sigh]", "--emotion", "sad", "-o", str(out), "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     info = sf.info(str(out))
@@ -32,7 +34,9 @@ def test_speak_writes_a_wav_in_the_acted_style(tmp_path):
 
 def test_reply_to_uses_the_pipeline_style_and_overrides_apply(tmp_path):
     out = tmp_path / "reply.wav"
-    result = CliRunner().invoke(app, ["speak", "I hear you.", "--reply-to", "angry", "--volume", "0.5", "-o", str(out), "--json"])
+    result = CliRunner().invoke(
+        app, ["speak", "I hear you.", "--reply-to", "angry", "--volume", "0.5", "-o", str(out), "--json"]
+    )
     assert result.exit_code == 0, result.output
     style = json.loads(result.output)["style"]
     assert style["rate"] < 1.0 and style["volume"] == 0.5

@@ -52,7 +52,13 @@ def tiny_f5(tmp_path_factory) -> dict[str, str]:
     vocos_config = {
         "feature_extractor": {
             "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-            "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": N_MELS, "padding": "center"},
+            "init_args": {
+                "sample_rate": 24000,
+                "n_fft": 1024,
+                "hop_length": 256,
+                "n_mels": N_MELS,
+                "padding": "center",
+            },
         },
         "backbone": {
             "class_path": "vocos.models.VocosBackbone",
@@ -66,7 +72,9 @@ def tiny_f5(tmp_path_factory) -> dict[str, str]:
     vocos_dir = root / "vocos"
     vocos_dir.mkdir()
     (vocos_dir / "config.yaml").write_text(yaml.safe_dump(vocos_config))
-    vocos_state = {k: v.contiguous() for k, v in Vocos.from_hparams(str(vocos_dir / "config.yaml")).state_dict().items()}
+    vocos_state = {
+        k: v.contiguous() for k, v in Vocos.from_hparams(str(vocos_dir / "config.yaml")).state_dict().items()
+    }
     save_file(vocos_state, vocos_dir / "model.safetensors")
     pickled = root / "vocos-pickled"  # the vocoder as published (pytorch_model.bin, a pickle)
     pickled.mkdir()
@@ -83,7 +91,11 @@ def tiny_f5(tmp_path_factory) -> dict[str, str]:
         "joy": {"audio": "happy.wav", "text": "What a lovely surprise this is!"},
     }
     (root / "bank.yaml").write_text(yaml.safe_dump(bank))
-    return {"checkpoint": str(root / "model_tiny.safetensors"), "vocoder_path": str(vocos_dir), "voice_bank": str(root / "bank.yaml")}
+    return {
+        "checkpoint": str(root / "model_tiny.safetensors"),
+        "vocoder_path": str(vocos_dir),
+        "voice_bank": str(root / "bank.yaml"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +167,13 @@ def test_pickled_weights_are_refused_unless_allowed(tiny_f5):
     with pytest.raises(UnsafeFileError, match=r"pytorch_model\.bin .*pickle.*save_file"):
         registry.create("tts", "f5-tts", **pickled_vocoder)
     trusted = registry.create(
-        "tts", "f5-tts", **{**pickled_checkpoint, "vocoder_path": pickled_vocoder["vocoder_path"]},
-        model_config=MODEL_CONFIG, nfe_step=2, seed=0, allow_pickle=True,
+        "tts",
+        "f5-tts",
+        **{**pickled_checkpoint, "vocoder_path": pickled_vocoder["vocoder_path"]},
+        model_config=MODEL_CONFIG,
+        nfe_step=2,
+        seed=0,
+        allow_pickle=True,
     )
     safe = registry.create("tts", "f5-tts", **tiny_f5, model_config=MODEL_CONFIG, nfe_step=2, seed=0)
     assert np.allclose(trusted.synthesize("Hello.").samples, safe.synthesize("Hello.").samples, atol=1e-5)

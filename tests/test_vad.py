@@ -115,7 +115,11 @@ def test_silero_matches_the_packages_own_onnx_wrapper(silero):
     wrapper = _import_silero()(onnx=True)
     samples = load_audio(SPEECH[1]).resample(16000).samples
     reference = wrapper.audio_forward(torch.from_numpy(samples.copy())[None], 16000).numpy().reshape(-1)
-    np.testing.assert_allclose(silero.speech_probabilities(Audio(samples, 16000)), reference[: int(np.ceil(len(samples) / FRAME_SAMPLES))], atol=1e-5)
+    np.testing.assert_allclose(
+        silero.speech_probabilities(Audio(samples, 16000)),
+        reference[: int(np.ceil(len(samples) / FRAME_SAMPLES))],
+        atol=1e-5,
+    )
 
 
 def test_silero_runs_the_onnx_model_not_the_torchscript_pickle(silero):

@@ -22,21 +22,30 @@ _ASR_HELP = (
 parse_backend = parse_spec  # the command-line spec parser shared by every command
 
 
-
 def evaluate_asr(
     manifest: Path = typer.Option(
-        ..., "--manifest", "-m", help="CSV or JSONL with columns path (relative to the manifest), text and optionally language."
+        ...,
+        "--manifest",
+        "-m",
+        help="CSV or JSONL with columns path (relative to the manifest), text and optionally language.",
     ),
     asr: str = typer.Option("faster-whisper", "--asr", help=_ASR_HELP),
     model: str | None = typer.Option(
         None, "--model", help="Shortcut for the backend's model parameter: tiny.en, base, or a local model folder/file."
     ),
     language: str | None = typer.Option(
-        None, "--language", "-l", help="Language of every clip (en, zh...). Default: the manifest's language column, else detected."
+        None,
+        "--language",
+        "-l",
+        help="Language of every clip (en, zh...). Default: the manifest's language column, else detected.",
     ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Score only the first N clips."),
-    as_json: bool = typer.Option(False, "--json", help='Print one JSON object {"n", "wer", "cer", ...} and nothing else.'),
-    details: bool = typer.Option(False, "--details", help="Also list every clip's reference and hypothesis (in --json: an items list)."),
+    as_json: bool = typer.Option(
+        False, "--json", help='Print one JSON object {"n", "wer", "cer", ...} and nothing else.'
+    ),
+    details: bool = typer.Option(
+        False, "--details", help="Also list every clip's reference and hypothesis (in --json: an items list)."
+    ),
 ) -> None:
     """Word and character error rate of an ASR backend on recordings with known text.
 
@@ -72,9 +81,18 @@ def evaluate_asr(
 def transcribe(
     audio: list[Path] = typer.Argument(..., help="One or more recordings (WAV, FLAC, OGG or MP3)."),
     asr: str = typer.Option("faster-whisper", "--asr", help=_ASR_HELP),
-    model: str | None = typer.Option(None, "--model", help="Shortcut for the backend's model parameter: tiny.en, base, or a local path."),
-    language: str | None = typer.Option(None, "--language", "-l", help="Language spoken (en, zh...). Default: detected (multilingual models) or English."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per recording: path, text, language, model."),
+    model: str | None = typer.Option(
+        None, "--model", help="Shortcut for the backend's model parameter: tiny.en, base, or a local path."
+    ),
+    language: str | None = typer.Option(
+        None,
+        "--language",
+        "-l",
+        help="Language spoken (en, zh...). Default: detected (multilingual models) or English.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object per recording: path, text, language, model."
+    ),
 ) -> None:
     """Print what is said in recordings (speech to text), offline with the packaged whisper models.
 

@@ -37,16 +37,28 @@ def _split_list(values: list[str] | None) -> list[str]:
 
 @app.command()
 def generate(
-    out: Path = typer.Option(..., "--out", "-o", help="Dataset folder. Rerunning the same command in it finishes an interrupted run."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Dataset folder. Rerunning the same command in it finishes an interrupted run."
+    ),
     seeds: Path | None = typer.Option(
         None,
         "--seeds",
         help='Seed utterances, JSONL with one {"id", "text", "emotions": [...]} per line. Default: the packaged ones for --language.',
     ),
-    per_utterance: int = typer.Option(2, "--per-utterance", "-k", min=1, help="Rows per seed utterance, each with another of its emotions and voices."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=0, help="Stop after this many rows (the same first rows every time)."),
-    language: str = typer.Option("en", "--language", "-l", help="en or zh: which packaged seeds and default voices to use."),
-    llm: str = typer.Option("llama-cpp", "--llm", help="LLM for the replies, NAME[:KEY=VALUE,...], e.g. llama-cpp or llama-cpp:temperature=0."),
+    per_utterance: int = typer.Option(
+        2, "--per-utterance", "-k", min=1, help="Rows per seed utterance, each with another of its emotions and voices."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=0, help="Stop after this many rows (the same first rows every time)."
+    ),
+    language: str = typer.Option(
+        "en", "--language", "-l", help="en or zh: which packaged seeds and default voices to use."
+    ),
+    llm: str = typer.Option(
+        "llama-cpp",
+        "--llm",
+        help="LLM for the replies, NAME[:KEY=VALUE,...], e.g. llama-cpp or llama-cpp:temperature=0.",
+    ),
     tts: list[str] | None = typer.Option(
         None,
         "--tts",
@@ -56,20 +68,39 @@ def generate(
             "--tts espeak-ng:voice=en-gb-x-rp+f2. Default: the usable packaged voices for --language."
         ),
     ),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes (or Ray actors with --ray), each loading its own models."),
-    ray: str | None = typer.Option(None, "--ray", help="Run on a Ray cluster at this address (e.g. ray://head:10001), or 'local' to start one here."),
+    workers: int = typer.Option(
+        1, "--workers", "-j", min=1, help="Worker processes (or Ray actors with --ray), each loading its own models."
+    ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Run on a Ray cluster at this address (e.g. ray://head:10001), or 'local' to start one here.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and options give the same rows."),
     holdout_voices: list[str] | None = typer.Option(
-        None, "--holdout-voices", help="Voice names (comma-separated) used only in the test split, so test voices are unseen in training."
+        None,
+        "--holdout-voices",
+        help="Voice names (comma-separated) used only in the test split, so test voices are unseen in training.",
     ),
     splits: str = typer.Option("0.8,0.1,0.1", "--splits", help="Fractions of seed utterances in train,dev,test."),
-    template: str = typer.Option("topline.j2", "--template", help="Prompt template for the replies (true text and true emotion)."),
-    template_dir: list[str] | None = typer.Option(None, "--template-dir", help="Folder searched for templates before the packaged ones."),
-    target_tokens: int = typer.Option(
-        48, "--target-tokens", "--max-tokens", help="Reply length the LLM aims for, in tokens (it finishes its sentence)."
+    template: str = typer.Option(
+        "topline.j2", "--template", help="Prompt template for the replies (true text and true emotion)."
     ),
-    sample_rate: int | None = typer.Option(None, "--sample-rate", help="Resample speech to this rate (e.g. 16000). Default: the voice's own."),
-    imports: list[str] | None = typer.Option(None, "--import", help="Python module to import first in every worker (to register your own backends)."),
+    template_dir: list[str] | None = typer.Option(
+        None, "--template-dir", help="Folder searched for templates before the packaged ones."
+    ),
+    target_tokens: int = typer.Option(
+        48,
+        "--target-tokens",
+        "--max-tokens",
+        help="Reply length the LLM aims for, in tokens (it finishes its sentence).",
+    ),
+    sample_rate: int | None = typer.Option(
+        None, "--sample-rate", help="Resample speech to this rate (e.g. 16000). Default: the voice's own."
+    ),
+    imports: list[str] | None = typer.Option(
+        None, "--import", help="Python module to import first in every worker (to register your own backends)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the summary."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:

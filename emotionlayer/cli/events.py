@@ -27,15 +27,13 @@ _MODEL_HELP = "Folder of a detector made by `emotionlayer events train`; the pac
 def _detector(model_dir: Path | None, min_confidence: float = 0.5):
     from ..registry import create
 
-    return create(
-        "events", "default", model_dir=str(model_dir) if model_dir else None, min_confidence=min_confidence
-    )
+    return create("events", "default", model_dir=str(model_dir) if model_dir else None, min_confidence=min_confidence)
 
 
 @app.command("detect")
 def detect(
     audio: Path = typer.Argument(..., help="Audio file (WAV, FLAC, OGG or MP3) to search for events."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON: {\"path\", \"duration\", \"events\": [...]}."),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"path", "duration", "events": [...]}.'),
     model_dir: Path | None = typer.Option(None, "--model-dir", help=_MODEL_HELP),
     min_confidence: float = typer.Option(0.5, "--min-confidence", help="Drop events less certain than this (0-1)."),
 ) -> None:
@@ -48,7 +46,11 @@ def detect(
     clip = load_audio(audio, max_seconds=None)
     events = _detector(model_dir, min_confidence).detect(clip)
     if as_json:
-        typer.echo(json.dumps({"path": str(audio), "duration": round(clip.duration, 3), "events": [e.to_dict() for e in events]}))
+        typer.echo(
+            json.dumps(
+                {"path": str(audio), "duration": round(clip.duration, 3), "events": [e.to_dict() for e in events]}
+            )
+        )
         return
     if not events:
         typer.echo(f"{audio}: no events found ({clip.duration:.1f} s)")
@@ -90,7 +92,9 @@ def train(
     isolated: int = typer.Option(40, "--isolated", help="Isolated-event recordings to make per bank label (0: none)."),
     background: int = typer.Option(30, "--background", help="Recordings of background noise alone to add as silence."),
     copies: int = typer.Option(2, "--copies", help="Augmented copies (noise, gain, band limit) of every recording."),
-    extra_speech: list[Path] = typer.Option([], "--speech", help="Audio file of plain speech to add as speech (repeatable)."),
+    extra_speech: list[Path] = typer.Option(
+        [], "--speech", help="Audio file of plain speech to add as speech (repeatable)."
+    ),
     members: int = typer.Option(
         1, "--members", help="Train this many detectors (seeds SEED, SEED+1, ...) and save their average (an ensemble)."
     ),
@@ -108,9 +112,13 @@ def train(
     from ..paralinguistics.detection.train import LABEL_MAPS, train_ensemble
 
     if label_map is not None and label_map not in LABEL_MAPS:
-        raise typer.BadParameter(f"unknown map {label_map!r}; known: {', '.join(sorted(LABEL_MAPS))}", param_hint="--label-map")
+        raise typer.BadParameter(
+            f"unknown map {label_map!r}; known: {', '.join(sorted(LABEL_MAPS))}", param_hint="--label-map"
+        )
     if label_map is not None and not clips:
-        raise typer.BadParameter("--label-map renames the labels of --clips manifests; give at least one --clips.", param_hint="--label-map")
+        raise typer.BadParameter(
+            "--label-map renames the labels of --clips manifests; give at least one --clips.", param_hint="--label-map"
+        )
     model = train_ensemble(
         members,
         seed,
@@ -135,7 +143,9 @@ def make_data(
     texts: Path | None = typer.Option(
         None, "--texts", help="Text file, one sentence per line (may contain tags); built-in sentences if omitted."
     ),
-    bank: list[Path] = typer.Option([], "--bank", help="Event-bank folder whose clips override the packaged ones (repeatable)."),
+    bank: list[Path] = typer.Option(
+        [], "--bank", help="Event-bank folder whose clips override the packaged ones (repeatable)."
+    ),
     tts: str = typer.Option("piper", "--tts", help="TTS backend to speak with."),
     vary_style: bool = typer.Option(
         False, "--vary-style", help="Cycle through 17 speaking styles (rate, pitch, volume) for more varied speech."
@@ -179,12 +189,17 @@ def speak(
 
     audio, events = synthesize_with_events(text, create("tts", tts), EventBank(bank, seed=seed))
     save_audio(audio, out)
-    typer.echo(json.dumps({"out": str(out), "duration": round(audio.duration, 3), "events": [e.to_dict() for e in events]}))
+    typer.echo(
+        json.dumps({"out": str(out), "duration": round(audio.duration, 3), "events": [e.to_dict() for e in events]})
+    )
 
 
 def evaluate_events(
     manifest: Path = typer.Option(
-        ..., "--manifest", "-m", help="CSV or JSONL with columns path (relative to the manifest) and label, one event kind per clip."
+        ...,
+        "--manifest",
+        "-m",
+        help="CSV or JSONL with columns path (relative to the manifest) and label, one event kind per clip.",
     ),
     as_json: bool = typer.Option(False, "--json", help='Print JSON: {"n", "accuracy", "macro_f1", "per_label", ...}.'),
     model_dir: Path | None = typer.Option(None, "--model-dir", help=_MODEL_HELP),
@@ -198,7 +213,9 @@ def evaluate_events(
     if as_json:
         typer.echo(json.dumps(data))
         return
-    typer.echo(f"{data['n']} clips  accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  ({data['model']})")
+    typer.echo(
+        f"{data['n']} clips  accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  ({data['model']})"
+    )
     for label, scores in data["per_label"].items():
         typer.echo(
             f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"

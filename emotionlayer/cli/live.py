@@ -13,16 +13,46 @@ import typer
 
 
 def live(
-    system: str | None = typer.Option(None, "--system", "-s", help="Which dialogue system answers: NAME or NAME:KEY=VALUE,... (default: the config's, cascade)."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."),
-    input_file: Path | None = typer.Option(None, "--input", "-i", help="Play this recording as the microphone (WAV/FLAC/OGG/MP3), at real time; no microphone needed."),
+    system: str | None = typer.Option(
+        None,
+        "--system",
+        "-s",
+        help="Which dialogue system answers: NAME or NAME:KEY=VALUE,... (default: the config's, cascade).",
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."
+    ),
+    input_file: Path | None = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help="Play this recording as the microphone (WAV/FLAC/OGG/MP3), at real time; no microphone needed.",
+    ),
     speed: float = typer.Option(1.0, "--speed", help="With --input: play it this many times faster than real time."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write the whole conversation (your audio left, the replies right) to this WAV."),
-    speaker: bool = typer.Option(True, "--speaker/--no-speaker", help="Play the replies on the speaker (needs sounddevice). Use headphones: there is no echo cancellation."),
-    barge_in: bool = typer.Option(True, "--barge-in/--no-barge-in", help="Let your speech interrupt a reply (backchannels like 'uh-huh' never do)."),
-    vad: str = typer.Option("silero", "--vad", help="silero (default: tells speech from noise) or energy (any sound; a fallback)."),
-    partial_interval: float = typer.Option(0.6, "--partial-interval", help="Transcribe your words this often (seconds) while you speak, to show them as you go; 0: only at the pause, which makes the reply come about 0.3 s sooner on a slow CPU."),
-    seconds: float | None = typer.Option(None, "--seconds", help="Stop after this many seconds of microphone audio (default: Ctrl+C)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the whole conversation (your audio left, the replies right) to this WAV."
+    ),
+    speaker: bool = typer.Option(
+        True,
+        "--speaker/--no-speaker",
+        help="Play the replies on the speaker (needs sounddevice). Use headphones: there is no echo cancellation.",
+    ),
+    barge_in: bool = typer.Option(
+        True,
+        "--barge-in/--no-barge-in",
+        help="Let your speech interrupt a reply (backchannels like 'uh-huh' never do).",
+    ),
+    vad: str = typer.Option(
+        "silero", "--vad", help="silero (default: tells speech from noise) or energy (any sound; a fallback)."
+    ),
+    partial_interval: float = typer.Option(
+        0.6,
+        "--partial-interval",
+        help="Transcribe your words this often (seconds) while you speak, to show them as you go; 0: only at the pause, which makes the reply come about 0.3 s sooner on a slow CPU.",
+    ),
+    seconds: float | None = typer.Option(
+        None, "--seconds", help="Stop after this many seconds of microphone audio (default: Ctrl+C)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print every event as one JSON line instead of a transcript."),
 ) -> None:
     """A live conversation: speak, pause, and hear the reply; interrupt it by speaking.

@@ -105,9 +105,13 @@ def _print_turn(turn, audio_out: str | None) -> None:
 @app.command()
 def respond(
     audio: Path = typer.Argument(..., help="A recording of someone speaking (WAV, FLAC, OGG or MP3)."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."
+    ),
     system: str | None = typer.Option(None, "--system", "-s", help=SYSTEM_HELP),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Where to write the spoken reply (WAV). Default: <input name>.reply.wav here."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write the spoken reply (WAV). Default: <input name>.reply.wav here."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of a summary."),
 ) -> None:
     """Answer one recording: transcript, emotion, empathy strategy, reply text and a spoken reply (WAV)."""
@@ -127,13 +131,24 @@ def respond(
 
 @app.command()
 def chat(
-    audio: list[Path] = typer.Argument(None, help="Recordings to answer in turn, as one conversation. None: ask interactively."),
+    audio: list[Path] = typer.Argument(
+        None, help="Recordings to answer in turn, as one conversation. None: ask interactively."
+    ),
     config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON)."),
     system: str | None = typer.Option(None, "--system", "-s", help=SYSTEM_HELP),
-    emotion: str | None = typer.Option(None, "--emotion", "-e", help="Emotion for typed text (e.g. sad, angry, cheerful). Recordings are always analysed."),
-    out_dir: Path = typer.Option(Path("chat_replies"), "--out-dir", help="Folder for the spoken replies (turn_01.wav, ...)."),
+    emotion: str | None = typer.Option(
+        None,
+        "--emotion",
+        "-e",
+        help="Emotion for typed text (e.g. sad, angry, cheerful). Recordings are always analysed.",
+    ),
+    out_dir: Path = typer.Option(
+        Path("chat_replies"), "--out-dir", help="Folder for the spoken replies (turn_01.wav, ...)."
+    ),
     save: Path | None = typer.Option(None, "--save", help="Write the whole dialogue as JSON here when the chat ends."),
-    mic_seconds: float = typer.Option(5.0, "--mic-seconds", help="How long to record when you type 'mic' (needs the sounddevice package)."),
+    mic_seconds: float = typer.Option(
+        5.0, "--mic-seconds", help="How long to record when you type 'mic' (needs the sounddevice package)."
+    ),
 ) -> None:
     """A multi-turn conversation: each answer sees the earlier turns and their emotions.
 
@@ -207,7 +222,9 @@ def _record(seconds: float):
 @app.command()
 def components(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {kind, name, usable, reason}."),
-    kind: str | None = typer.Option(None, "--kind", help="Only this kind: ser, asr, llm, tts, events, vad or system (dialogue systems)."),
+    kind: str | None = typer.Option(
+        None, "--kind", help="Only this kind: ser, asr, llm, tts, events, vad or system (dialogue systems)."
+    ),
 ) -> None:
     """List every backend and dialogue system (built-in and plugins) and whether it can run here, with the fix if not."""
     from ..registry import describe

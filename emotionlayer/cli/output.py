@@ -16,7 +16,11 @@ def turn_json(turn: Any, audio_out: str | None) -> dict[str, Any]:
         "system": turn.system,
         "transcript": turn.transcript.text,
         "emotion": {"label": turn.emotion.label, "probabilities": turn.emotion.probabilities},
-        "response": {"text": turn.response.text, "style": turn.response.style.to_dict(), "strategy": turn.response.strategy},
+        "response": {
+            "text": turn.response.text,
+            "style": turn.response.style.to_dict(),
+            "strategy": turn.response.strategy,
+        },
         "audio_out": audio_out,
         "timings": {k: round(float(v), 4) for k, v in turn.timings.items()},
         "speech_detected": turn.speech_detected,

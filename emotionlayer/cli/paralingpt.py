@@ -126,7 +126,9 @@ def reply(
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Most tokens written after the emotion."),
     device: str = options.DEVICE,
     as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object per recording: path, transcript, text, emotion, response_emotion, raw, timings."
+        False,
+        "--json",
+        help="Print one JSON object per recording: path, transcript, text, emotion, response_emotion, raw, timings.",
     ),
 ) -> None:
     """Answer recordings with a trained ParalinGPT model (and show the emotions it wrote).
@@ -148,7 +150,9 @@ def reply(
         transcript = text if asr is None else asr.transcribe(clip).text
         output = paralingpt.reply(clip, transcript, max_new_tokens=max_new_tokens)
         if as_json:
-            typer.echo(json.dumps({"path": str(path), "transcript": transcript, **output.to_dict()}, ensure_ascii=False))
+            typer.echo(
+                json.dumps({"path": str(path), "transcript": transcript, **output.to_dict()}, ensure_ascii=False)
+            )
             continue
         heard = f"[{output.emotion.label} {output.emotion.confidence:.0%} -> {output.response_emotion or '?'}]"
         typer.echo(f"{path}: {heard} {output.text}")

@@ -16,7 +16,6 @@ A bad upload gets HTTP 400 (413 when over the size or length limit, refused befo
 ``{"error": MESSAGE}``, MESSAGE being the line the CLI prints after ``error:``; the server goes on serving.
 """
 
-
 import io
 import re
 import tempfile
@@ -50,8 +49,14 @@ class Demo:
         audio_dir: Where reply WAVs are written (default: a temporary folder removed with the process).
     """
 
-    def __init__(self, config: Any = None, system: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_seconds: float | None = None, audio_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        system: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_seconds: float | None = None,
+        audio_dir: str | Path | None = None,
+    ) -> None:
         from ..config import PipelineConfig
 
         self.config = PipelineConfig.coerce(config)
@@ -130,8 +135,14 @@ class Demo:
         return out
 
 
-def create_app(config: Any = None, system: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_seconds: float | None = None, audio_dir: str | Path | None = None, page: bool = True) -> Any:
+def create_app(
+    config: Any = None,
+    system: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_seconds: float | None = None,
+    audio_dir: str | Path | None = None,
+    page: bool = True,
+) -> Any:
     """The FastAPI app (JSON API, live WebSocket and, with ``page``, the Gradio page at ``/``).
 
     Args:
@@ -157,12 +168,20 @@ def create_app(config: Any = None, system: str | None = None, max_bytes: int = D
     async def refuse_large_bodies(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
         if request.url.path == "/api/respond" and length and length.isdigit() and int(length) > demo.max_bytes + 65536:
-            return error(413, f"The upload is {int(length) / 1e6:.1f} MB; the limit is {demo.max_bytes / 1e6:.1f} MB. Send a shorter recording.")
+            return error(
+                413,
+                f"The upload is {int(length) / 1e6:.1f} MB; the limit is {demo.max_bytes / 1e6:.1f} MB. Send a shorter recording.",
+            )
         return await call_next(request)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "system": demo.system_name(), "max_bytes": demo.max_bytes, "max_seconds": demo.max_seconds}
+        return {
+            "status": "ok",
+            "system": demo.system_name(),
+            "max_bytes": demo.max_bytes,
+            "max_seconds": demo.max_seconds,
+        }
 
     @app.post("/api/respond")
     async def respond(audio: UploadFile = File(...), system: str | None = Form(None)) -> Any:
@@ -192,7 +211,9 @@ def create_app(config: Any = None, system: str | None = None, max_bytes: int = D
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         first = str(exc).splitlines()[0] if str(exc) else ""
-        return error(500, f"Internal error ({type(exc).__name__}: {first}); the server goes on. Run with --debug for details.")
+        return error(
+            500, f"Internal error ({type(exc).__name__}: {first}); the server goes on. Run with --debug for details."
+        )
 
     if page:
         import gradio as gr
@@ -242,7 +263,9 @@ def build_page(demo: Demo) -> Any:
     import pandas as pd
 
     def chart(probabilities: dict[str, float]) -> Any:
-        return pd.DataFrame({"emotion": list(probabilities), "probability": [round(p, 3) for p in probabilities.values()]})
+        return pd.DataFrame(
+            {"emotion": list(probabilities), "probability": [round(p, 3) for p in probabilities.values()]}
+        )
 
     def answer(path: str | None, system: str) -> Any:
         empty = chart({})
@@ -270,7 +293,14 @@ def build_page(demo: Demo) -> Any:
                     name = demo.save_reply(turn)
                     strategy = turn.response.strategy
                     timings = ", ".join(f"{k} {v:.2f} s" for k, v in turn.timings.items())
-                    yield transcript, emotion, strategy, turn.response.text, str(demo.audio_dir / name) if name else None, timings
+                    yield (
+                        transcript,
+                        emotion,
+                        strategy,
+                        turn.response.text,
+                        str(demo.audio_dir / name) if name else None,
+                        timings,
+                    )
                     return
                 yield transcript, emotion, strategy, reply, None, ""
 
@@ -278,15 +308,24 @@ def build_page(demo: Demo) -> Any:
         gr.Markdown("# emotionlayer\nSpeak or upload a recording: the reply fits what you said and how you said it.")
         with gr.Row():
             with gr.Column():
-                recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Your turn", elem_id="recording")
-                system = gr.Textbox(value=demo.default_system or "", label="System (empty: the default)", placeholder=demo.system_name(), elem_id="system")
+                recording = gr.Audio(
+                    sources=["upload", "microphone"], type="filepath", label="Your turn", elem_id="recording"
+                )
+                system = gr.Textbox(
+                    value=demo.default_system or "",
+                    label="System (empty: the default)",
+                    placeholder=demo.system_name(),
+                    elem_id="system",
+                )
                 go = gr.Button("Answer", variant="primary", elem_id="answer")
             with gr.Column():
                 transcript = gr.Textbox(label="Transcript", elem_id="transcript")
                 emotion = gr.BarPlot(x="emotion", y="probability", y_lim=[0, 1], label="Emotion", elem_id="emotion")
                 strategy = gr.Textbox(label="Strategy", elem_id="strategy")
                 reply = gr.Textbox(label="Reply", elem_id="reply")
-                spoken = gr.Audio(label="Spoken reply", autoplay=True, type="filepath", elem_id="spoken", interactive=False)
+                spoken = gr.Audio(
+                    label="Spoken reply", autoplay=True, type="filepath", elem_id="spoken", interactive=False
+                )
                 status = gr.Textbox(label="Timings / errors", elem_id="status")
         outputs = [transcript, emotion, strategy, reply, spoken, status]
         go.click(answer, inputs=[recording, system], outputs=outputs)
@@ -294,12 +333,23 @@ def build_page(demo: Demo) -> Any:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)."
+    ),
     port: int = typer.Option(7860, "--port", "-p", help="Port to listen on."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."),
-    system: str | None = typer.Option(None, "--system", "-s", help="Default dialogue system: NAME or NAME:KEY=VALUE,... (default: the config's, cascade)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline config (YAML/JSON); default: the packaged offline models."
+    ),
+    system: str | None = typer.Option(
+        None,
+        "--system",
+        "-s",
+        help="Default dialogue system: NAME or NAME:KEY=VALUE,... (default: the config's, cascade).",
+    ),
     max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 1024 / 1024, "--max-mb", help="Largest upload accepted, in MiB."),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Longest recording accepted (default: the config's run.max_seconds)."),
+    max_seconds: float | None = typer.Option(
+        None, "--max-seconds", help="Longest recording accepted (default: the config's run.max_seconds)."
+    ),
 ) -> None:
     """Serve a local web demo (microphone or upload) and a JSON API (GET /health, POST /api/respond, WS /ws/live).
 

@@ -28,20 +28,31 @@ parse_backend = parse_spec  # the command-line spec parser shared by every comma
 
 
 def speak(
-    text: str = typer.Argument(..., help="What to say. '-' reads it from standard input. Tags like [laugh] or [pause] are not read aloud."),
+    text: str = typer.Argument(
+        ..., help="What to say. '-' reads it from standard input. Tags like [laugh] or [pause] are not read aloud."
+    ),
     out: Path = typer.Option(Path("speech.wav"), "--out", "-o", help="WAV file to write."),
     backend: str = typer.Option("piper", "--backend", "-b", help=_BACKEND_HELP),
     emotion: str | None = typer.Option(
-        None, "--emotion", "-e", help="Act this emotion with the voice (happy, sad, angry, fearful, surprised, calm, ...)."
+        None,
+        "--emotion",
+        "-e",
+        help="Act this emotion with the voice (happy, sad, angry, fearful, surprised, calm, ...).",
     ),
     reply_to: str | None = typer.Option(
         None,
         "--reply-to",
         help="Use the style the pipeline would answer someone who sounds like this emotion with (e.g. angry -> calm, slower).",
     ),
-    rate: float | None = typer.Option(None, "--rate", help="Speaking-rate factor (1.2 = 20% faster); overrides the style."),
-    pitch: float | None = typer.Option(None, "--pitch", help="Pitch shift in semitones (+2 higher, -2 lower); overrides the style."),
-    volume: float | None = typer.Option(None, "--volume", help="Loudness factor (0.5 quieter, 1.5 louder); overrides the style."),
+    rate: float | None = typer.Option(
+        None, "--rate", help="Speaking-rate factor (1.2 = 20% faster); overrides the style."
+    ),
+    pitch: float | None = typer.Option(
+        None, "--pitch", help="Pitch shift in semitones (+2 higher, -2 lower); overrides the style."
+    ),
+    volume: float | None = typer.Option(
+        None, "--volume", help="Loudness factor (0.5 quieter, 1.5 louder); overrides the style."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Say TEXT with a TTS backend in a speaking style and write it to a WAV file.

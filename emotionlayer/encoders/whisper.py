@@ -43,6 +43,7 @@ N_FFT = 400
 #: Longest input one encoder pass takes: 30 s = 3000 mel frames = 1500 encoder frames.
 MAX_SECONDS = 30.0
 
+
 @dataclass(frozen=True)
 class WhisperEncoderConfig:
     """Shape of a whisper encoder.
@@ -267,7 +268,9 @@ def packaged_model_files(name: str) -> list[Path]:
     from ..assets import packaged_whisper_models, whisper_ct2_files
 
     if name not in packaged_whisper_models():
-        raise ConfigError(f"Unknown packaged whisper model {name!r}. Choose one of: {', '.join(packaged_whisper_models())}.")
+        raise ConfigError(
+            f"Unknown packaged whisper model {name!r}. Choose one of: {', '.join(packaged_whisper_models())}."
+        )
     return whisper_ct2_files(name)
 
 
@@ -300,7 +303,11 @@ def load_whisper_encoder(name_or_path: PathLike = "tiny.en", device: str = "cpu"
     key = (str(name_or_path), device)
     with _LOCK:
         if key not in _ENCODERS:
-            source = packaged_model_files(str(name_or_path)) if str(name_or_path) in packaged_whisper_models() else name_or_path
+            source = (
+                packaged_model_files(str(name_or_path))
+                if str(name_or_path) in packaged_whisper_models()
+                else name_or_path
+            )
             _ENCODERS[key] = WhisperEncoder.from_ctranslate2(source).to(device)
         return _ENCODERS[key]
 

@@ -165,7 +165,13 @@ class TurnLatency(SessionEvent, kind="latency"):
     first_sentence: float | None = None
     first_audio: float | None = None
 
-    MOMENTS: ClassVar[tuple[str, ...]] = ("end_of_turn", "asr_final", "llm_first_token", "first_sentence", "first_audio")
+    MOMENTS: ClassVar[tuple[str, ...]] = (
+        "end_of_turn",
+        "asr_final",
+        "llm_first_token",
+        "first_sentence",
+        "first_audio",
+    )
 
     def relative(self) -> dict[str, float]:
         """Seconds from the end of speech to each moment that happened."""

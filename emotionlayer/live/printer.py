@@ -74,7 +74,9 @@ _TEXT: dict[str, Callable[[Any], str | None]] = {
     "strategy": lambda e: f"strategy: {e.strategy}",
     "reply_text": lambda e: f"reply:    {e.text}",
     "backchannel": lambda e: f'(backchannel "{e.text}": the reply goes on)',
-    "interrupted": lambda e: f'(interrupted by "{e.heard}"; stopped {e.stop_seconds:.2f} s after your speech was heard)',
+    "interrupted": lambda e: (
+        f'(interrupted by "{e.heard}"; stopped {e.stop_seconds:.2f} s after your speech was heard)'
+    ),
     "latency": _first_audio,
 }
 

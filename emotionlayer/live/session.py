@@ -128,7 +128,9 @@ class Playback:
 class _Reply:
     """One run of the system's ``stream()`` on a background thread; its events go to a queue."""
 
-    def __init__(self, system: DialogueSystem, utterance: Utterance, history: Dialogue, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, system: DialogueSystem, utterance: Utterance, history: Dialogue, clock: Callable[[], float]
+    ) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.cancelled = threading.Event()
         self.done = False
@@ -344,7 +346,12 @@ class LiveSession:
     @property
     def busy(self) -> bool:
         """Whether a turn is being heard, decided or answered."""
-        return self._user is not None or self._answering is not None or self._barge is not None or self.detector.state != "idle"
+        return (
+            self._user is not None
+            or self._answering is not None
+            or self._barge is not None
+            or self.detector.state != "idle"
+        )
 
     def close(self) -> None:
         """Stop any reply and free the worker threads."""
@@ -377,7 +384,14 @@ class LiveSession:
         if self._answering is not None and self.config.barge_in:
             # Speech during the reply: a backchannel, a noise, or an interruption.
             turn = _UserTurn(self._turns + 1, start, frames, frames_start)
-            self._barge = {"turn": turn, "detected": self._time, "paused_at": None, "job": None, "text": None, "ended": False}
+            self._barge = {
+                "turn": turn,
+                "detected": self._time,
+                "paused_at": None,
+                "job": None,
+                "text": None,
+                "ended": False,
+            }
             if self.config.pause_on_speech:  # also holds back a reply that has not started playing yet
                 self.playback.paused = True
                 self._barge["paused_at"] = self._time
@@ -535,8 +549,15 @@ class LiveSession:
             answering.reply.cancel()
         spoken, dropped = self.playback.heard()
         self.playback.clear()
-        event = Interrupted(self._time, answering.index, " ".join(spoken), " ".join(dropped), transcript.text,
-                            stopped - barge["detected"], self._time - barge["detected"])
+        event = Interrupted(
+            self._time,
+            answering.index,
+            " ".join(spoken),
+            " ".join(dropped),
+            transcript.text,
+            stopped - barge["detected"],
+            self._time - barge["detected"],
+        )
         self.interruptions.append(event)
         out.append(event)
         self._finish_turn(answering, out, interrupted=" ".join(spoken))
@@ -582,7 +603,11 @@ class LiveSession:
         """The turn is over and its transcript known: answer it (or drop it if no words were heard)."""
         assert user.transcript is not None
         if not self._usable(user.transcript):
-            why = "no words recognised" if not user.transcript.text.strip() else f"no-speech probability {user.transcript.no_speech_prob:.2f}"
+            why = (
+                "no words recognised"
+                if not user.transcript.text.strip()
+                else f"no-speech probability {user.transcript.no_speech_prob:.2f}"
+            )
             out.append(Discarded(self._time, user.index, why))
             if user.reply is not None:
                 user.reply.cancel()
@@ -619,7 +644,9 @@ class LiveSession:
             return
         if isinstance(event, Exception):
             self._answering = None
-            raise EmotionLayerError(f"The dialogue system failed during a live turn: {type(event).__name__}: {event}") from event
+            raise EmotionLayerError(
+                f"The dialogue system failed during a live turn: {type(event).__name__}: {event}"
+            ) from event
         if event is None:
             user.stream_done = True
             return
@@ -655,8 +682,14 @@ class LiveSession:
             user.first_audio = self._time
             out.append(PlaybackStarted(self._time, user.index))
             latency = TurnLatency(
-                self._time, user.index, user.speech_end, user.end_of_turn, user.asr_final,
-                user.first_token, user.first_sentence, user.first_audio,
+                self._time,
+                user.index,
+                user.speech_end,
+                user.end_of_turn,
+                user.asr_final,
+                user.first_token,
+                user.first_sentence,
+                user.first_audio,
             )
             self.latencies.append(latency)
             out.append(latency)
@@ -669,12 +702,24 @@ class LiveSession:
         if user.record is not None:
             record = replace(user.record, transcript=transcript)
         else:
-            emotion = user.perception.emotion if user.perception is not None else EmotionPrediction.certain("neutral", model="unknown")
-            record = Turn(transcript=transcript, emotion=emotion, response=Response(user.reply_text.strip(), strategy=user.strategy),
-                          system=getattr(self.system, "name", ""))
+            emotion = (
+                user.perception.emotion
+                if user.perception is not None
+                else EmotionPrediction.certain("neutral", model="unknown")
+            )
+            record = Turn(
+                transcript=transcript,
+                emotion=emotion,
+                response=Response(user.reply_text.strip(), strategy=user.strategy),
+                system=getattr(self.system, "name", ""),
+            )
         if interrupted is not None:
             said = interrupted.strip()
-            record = replace(record, response=replace(record.response, text=(said + " " if said else "") + INTERRUPTED_NOTE), audio=None)
+            record = replace(
+                record,
+                response=replace(record.response, text=(said + " " if said else "") + INTERRUPTED_NOTE),
+                audio=None,
+            )
         self.history = self.history.add(record)
         out.append(TurnDone(self._time, user.index, record, interrupted is not None))
         self._answering = None

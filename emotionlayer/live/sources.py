@@ -69,7 +69,11 @@ def play_file(path: Audio | AudioSource, speed: float = 1.0, tail_seconds: float
 
 
 def open_input(
-    path: AudioSource | None = None, *, speed: float = 1.0, seconds: float | None = None, max_seconds: float | None = None
+    path: AudioSource | None = None,
+    *,
+    speed: float = 1.0,
+    seconds: float | None = None,
+    max_seconds: float | None = None,
 ) -> Iterator[np.ndarray]:
     """The frames of a live session: the recording at ``path`` played as the microphone, else the microphone.
 
@@ -192,7 +196,9 @@ def require_sounddevice() -> Any:
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:  # OSError: PortAudio missing
-        raise MissingDependencyError("sounddevice", extra="live", purpose="the microphone and the speaker in a live conversation") from exc
+        raise MissingDependencyError(
+            "sounddevice", extra="live", purpose="the microphone and the speaker in a live conversation"
+        ) from exc
     return sd
 
 
@@ -210,7 +216,9 @@ def microphone(device: int | str | None = None, max_seconds: float | None = None
 
     limit = None if max_seconds is None else int(max_seconds / FRAME_SECONDS)
     count = 0
-    with sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=FRAME_SAMPLES, device=device, callback=callback):
+    with sd.InputStream(
+        samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=FRAME_SAMPLES, device=device, callback=callback
+    ):
         while limit is None or count < limit:
             yield frames_in.get()
             count += 1

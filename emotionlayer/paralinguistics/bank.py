@@ -260,7 +260,9 @@ class EventBank:
         level = active_level_db(samples, sample_rate)
         if level is None:
             raise ConfigError(f"Event clip {clip.path} is silent. Remove it from the bank or replace it.")
-        target = (speech_level if speech_level is not None else DEFAULT_SPEECH_LEVEL_DB) + RELATIVE_LEVEL_DB.get(label, -6.0)
+        target = (speech_level if speech_level is not None else DEFAULT_SPEECH_LEVEL_DB) + RELATIVE_LEVEL_DB.get(
+            label, -6.0
+        )
         samples *= 10 ** ((target - level) / 20.0)
         peak = float(np.max(np.abs(samples)))
         if peak > 0.95:

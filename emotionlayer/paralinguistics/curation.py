@@ -116,7 +116,14 @@ def import_recordings(
             clip = clip / peak * 10 ** (-3.0 / 20.0)
             name = f"{Path(row['path']).stem}_{n}.flac"
             sf.write(str(folder / name), clip.astype(np.float32), sample_rate, subtype="PCM_16", format="FLAC")
-            written.append({"file": f"{row['label']}/{name}", "start": round(a / sample_rate, 3), "end": round(b / sample_rate, 3), **row})
+            written.append(
+                {
+                    "file": f"{row['label']}/{name}",
+                    "start": round(a / sample_rate, 3),
+                    "end": round(b / sample_rate, 3),
+                    **row,
+                }
+            )
     return written
 
 

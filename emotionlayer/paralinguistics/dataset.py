@@ -72,7 +72,9 @@ def tag_sentence(sentence: str, labels: Sequence[str], rng: np.random.Generator,
     """Insert one to ``max_tags`` tags drawn from ``labels`` at random word boundaries of ``sentence``."""
     words = sentence.split()
     count = int(rng.integers(1, max_tags + 1))
-    positions = sorted(rng.choice(len(words) + 1, size=min(count, len(words) + 1), replace=False).tolist(), reverse=True)
+    positions = sorted(
+        rng.choice(len(words) + 1, size=min(count, len(words) + 1), replace=False).tolist(), reverse=True
+    )
     for position in positions:
         words.insert(int(position), f"[{labels[int(rng.integers(len(labels)))]}]")
     return " ".join(words)

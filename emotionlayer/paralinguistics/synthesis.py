@@ -271,7 +271,9 @@ def synthesize_event(label: str, seed: int = 0, sample_rate: int = 16000, f0: fl
     return RECIPES[label](rng, int(sample_rate), float(f0))
 
 
-def write_bank(out_dir: str | Path, variants: int = 8, sample_rate: int = 16000, labels: tuple[str, ...] = SYNTH_LABELS) -> list[Path]:
+def write_bank(
+    out_dir: str | Path, variants: int = 8, sample_rate: int = 16000, labels: tuple[str, ...] = SYNTH_LABELS
+) -> list[Path]:
     """Write ``variants`` synthesised clips per label as 16 kHz FLAC into ``out_dir/<label>/``.
 
     Pitch varies across variants (90-220 Hz, male to female range). A ``synth.json`` beside the clips

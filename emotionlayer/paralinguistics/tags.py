@@ -165,9 +165,7 @@ CUE_NOUNS: frozenset[str] = frozenset(
 # [anything without brackets, up to 48 chars] | *words* | (words) | <words>. Piper's raw phoneme blocks
 # [[ ... ]] and chat-template tokens such as <|im_end|> are left alone.
 _WORDS = r"[A-Za-z][A-Za-z ,'_-]{0,78}[.!]?"
-_BRACKET = re.compile(
-    rf"(?<!\[)\[([^\[\]\n]{{1,48}})\](?!\])|\*({_WORDS})\*|\(({_WORDS})\)|<({_WORDS})>"
-)
+_BRACKET = re.compile(rf"(?<!\[)\[([^\[\]\n]{{1,48}})\](?!\])|\*({_WORDS})\*|\(({_WORDS})\)|<({_WORDS})>")
 # A stage direction: one to twelve words of letters (plus ' - _), maybe commas between them.
 _STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?:,? [A-Za-z][A-Za-z'_-]*){0,11}$")
 
@@ -407,7 +405,10 @@ def normalise_cues(text: str) -> str:
             pieces.append(segment.text)
             continue
         if not segment.known:
-            logger.info("Dropped the stage direction %s from the reply: no sound stands for it, and it is not read aloud.", segment.raw)
+            logger.info(
+                "Dropped the stage direction %s from the reply: no sound stands for it, and it is not read aloud.",
+                segment.raw,
+            )
             changed = True
             continue
         written = f"[{segment.label}]"

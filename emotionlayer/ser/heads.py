@@ -250,7 +250,11 @@ class SVMHead(Head):
         for i in range(n_classes):
             for j in range(i + 1, n_classes):
                 si, sj = slice(bounds[i], bounds[i + 1]), slice(bounds[j], bounds[j + 1])
-                value = kernel[:, si] @ a["dual_coef"][j - 1, si] + kernel[:, sj] @ a["dual_coef"][i, sj] + a["intercept"][pair]
+                value = (
+                    kernel[:, si] @ a["dual_coef"][j - 1, si]
+                    + kernel[:, sj] @ a["dual_coef"][i, sj]
+                    + a["intercept"][pair]
+                )
                 votes[value >= 0, i] += 1
                 votes[value < 0, j] += 1
                 confidence[:, i] += value

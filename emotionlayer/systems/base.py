@@ -215,7 +215,9 @@ def as_utterance(utterance: UtteranceLike, max_seconds: float | None = None) -> 
         if utterance.audio is not None:
             audio = load_audio(utterance.audio, max_seconds=max_seconds)
             if audio is not utterance.audio:
-                return Utterance(audio, utterance.text, utterance.emotion, utterance.id, utterance.speaker, utterance.language)
+                return Utterance(
+                    audio, utterance.text, utterance.emotion, utterance.id, utterance.speaker, utterance.language
+                )
         return utterance
     if isinstance(utterance, np.ndarray):
         return Utterance(load_audio(utterance, source_rate=SAMPLE_RATE, max_seconds=max_seconds))

@@ -180,7 +180,10 @@ class OpenAIWhisperASR:
             **options,
         )
         text = str(result.get("text", "")).strip()
-        no_speech = min((float(seg["no_speech_prob"]) for seg in result.get("segments") or () if "no_speech_prob" in seg), default=None)
+        no_speech = min(
+            (float(seg["no_speech_prob"]) for seg in result.get("segments") or () if "no_speech_prob" in seg),
+            default=None,
+        )
         return Transcript(text=text, language=result.get("language") or lang, model=self.name, no_speech_prob=no_speech)
 
     def detect_language(self, audio: Audio) -> dict[str, float]:
@@ -189,7 +192,9 @@ class OpenAIWhisperASR:
 
         model = self._load()
         if not model.is_multilingual:
-            raise ConfigError(f"The whisper model {self.model!r} is English-only; use a multilingual one such as 'base'.")
+            raise ConfigError(
+                f"The whisper model {self.model!r} is English-only; use a multilingual one such as 'base'."
+            )
         samples = whisper.pad_or_trim(to_16k(audio))
         mel = whisper.log_mel_spectrogram(samples, model.dims.n_mels).to(model.device)
         _, probs = model.detect_language(mel)

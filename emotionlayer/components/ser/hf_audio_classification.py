@@ -91,7 +91,9 @@ class TransformersSER(MappedClassifierSER):
             except (OSError, ValueError):
                 from transformers import Wav2Vec2FeatureExtractor
 
-                extractor = Wav2Vec2FeatureExtractor(sampling_rate=SAMPLE_RATE, do_normalize=True, return_attention_mask=True)
+                extractor = Wav2Vec2FeatureExtractor(
+                    sampling_rate=SAMPLE_RATE, do_normalize=True, return_attention_mask=True
+                )
             return model.to(self.device).eval(), extractor
 
         model, extractor = _CACHE.get((str(path), self.device), load)

@@ -287,7 +287,7 @@ class F5TTS(SentenceSynthesizer):
         check_not_pickle(
             weights,
             "the Vocos vocoder weights",
-            "Convert them once to safetensors: python -c \"import torch; from safetensors.torch import save_file; "
+            'Convert them once to safetensors: python -c "import torch; from safetensors.torch import save_file; '
             f"save_file(torch.load('{weights}', weights_only=True), '{self.vocoder_path / 'model.safetensors'}')\", "
             "or pass allow_pickle=True if you trust the file.",
             self.allow_pickle,
@@ -299,7 +299,9 @@ class F5TTS(SentenceSynthesizer):
             vocab_file = str(files("f5_tts").joinpath("infer/examples/vocab.txt"))
         self.vocab_file = Path(vocab_file).expanduser()
         if not self.vocab_file.is_file():
-            raise ModelNotFoundError(f"F5-TTS vocab file not found: {self.vocab_file}. Pass the checkpoint's vocab.txt.")
+            raise ModelNotFoundError(
+                f"F5-TTS vocab file not found: {self.vocab_file}. Pass the checkpoint's vocab.txt."
+            )
         self.config = _model_config(model_config)
         self.bank = load_voice_bank(voice_bank)
         if nfe_step < 1:
@@ -344,7 +346,9 @@ class F5TTS(SentenceSynthesizer):
             return wanted
         for candidate in (*NEAREST_EMOTION.get(wanted, ()), "neutral", *EMOTIONS):
             if candidate in self.bank:
-                self._note(f"the voice bank has no {wanted!r} clip; speaking {wanted!r} styles from the {candidate!r} clip")
+                self._note(
+                    f"the voice bank has no {wanted!r} clip; speaking {wanted!r} styles from the {candidate!r} clip"
+                )
                 return candidate
         return next(iter(self.bank))
 
@@ -360,7 +364,9 @@ class F5TTS(SentenceSynthesizer):
             samples = audio.samples
             limit = int(_MAX_REFERENCE_SECONDS * self.sample_rate)
             if samples.size > limit:
-                self._note(f"reference clip {entry['audio']} is longer than {_MAX_REFERENCE_SECONDS:g} s; using its start")
+                self._note(
+                    f"reference clip {entry['audio']} is longer than {_MAX_REFERENCE_SECONDS:g} s; using its start"
+                )
                 samples = samples[:limit]
             rms = float(np.sqrt(np.mean(np.square(samples))))
             if rms < _TARGET_RMS:

@@ -143,7 +143,9 @@ class PiperTTS(SentenceSynthesizer):
             raise ConfigError(f"Unknown pitch_method {pitch_method!r}. Use one of: {', '.join(PITCH_METHODS)}.")
         if model_path is None:
             if config_path is not None:
-                raise ConfigError("config_path was given without model_path; pass both, or neither for the packaged voice.")
+                raise ConfigError(
+                    "config_path was given without model_path; pass both, or neither for the packaged voice."
+                )
             self._model_path: Path | None = None
             self._config_path: Path | None = None
             self.name = f"piper:{DEFAULT_VOICE}"

@@ -123,7 +123,11 @@ class FrameVAD:
     ) -> None:
         if not 0.0 < float(threshold) < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, got {threshold}.")
-        for key, value in (("min_speech_seconds", min_speech_seconds), ("min_silence_seconds", min_silence_seconds), ("pad_seconds", pad_seconds)):
+        for key, value in (
+            ("min_speech_seconds", min_speech_seconds),
+            ("min_silence_seconds", min_silence_seconds),
+            ("pad_seconds", pad_seconds),
+        ):
             if float(value) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {value}.")
         self.threshold = float(threshold)

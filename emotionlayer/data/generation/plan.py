@@ -95,7 +95,9 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     """
     values = tuple(float(f) for f in fractions)
     if len(values) != 3 or any(f < 0 for f in values) or abs(sum(values) - 1.0) > 1e-6:
-        raise ConfigError(f"Split fractions must be three non-negative numbers (train, dev, test) summing to 1; got {fractions!r}.")
+        raise ConfigError(
+            f"Split fractions must be three non-negative numbers (train, dev, test) summing to 1; got {fractions!r}."
+        )
     return values  # type: ignore[return-value]
 
 
@@ -156,13 +158,19 @@ def plan_rows(
     fractions = check_fractions(splits)
     names = [v.name for v in voices]
     if len(set(names)) != len(names):
-        raise ConfigError(f"Voice names must be unique; got {names}. Give variants a name, e.g. piper:pitch=2,name=joe-high.")
+        raise ConfigError(
+            f"Voice names must be unique; got {names}. Give variants a name, e.g. piper:pitch=2,name=joe-high."
+        )
     held = set(holdout_voices)
     unknown = held - set(names)
     if unknown:
-        raise ConfigError(f"Held-out voice(s) {', '.join(sorted(unknown))} are not among the voices: {', '.join(names)}.")
+        raise ConfigError(
+            f"Held-out voice(s) {', '.join(sorted(unknown))} are not among the voices: {', '.join(names)}."
+        )
     if held and held == set(names):
-        raise ConfigError("Every voice is held out, so train and dev would have none. Hold out fewer voices or add more.")
+        raise ConfigError(
+            "Every voice is held out, so train and dev would have none. Hold out fewer voices or add more."
+        )
     test_voices = [i for i, v in enumerate(voices) if v.name in held] if held else list(range(len(voices)))
     seen_voices = [i for i, v in enumerate(voices) if v.name not in held]
 

@@ -306,7 +306,9 @@ def prepare_generation(out_dir: str | os.PathLike, options: DatasetOptions) -> G
         max_tokens=options.max_tokens,
         sample_rate=options.sample_rate,
         imports=tuple(options.imports),
-        threads=max(1, (os.cpu_count() or 1) // options.workers) if options.workers > 1 or options.ray_address else None,
+        threads=max(1, (os.cpu_count() or 1) // options.workers)
+        if options.workers > 1 or options.ray_address
+        else None,
     )
     rows = plan if options.limit is None else plan[: options.limit]
     backend = pick_backend(options.workers, options.ray_address)

@@ -59,7 +59,9 @@ def load_seeds(path: str | os.PathLike | None = None, language: str = "en") -> l
     """
     file = Path(path) if path is not None else packaged_seed_file(language)
     if not file.is_file():
-        raise ConfigError(f"Seed file {file} does not exist. Pass a JSONL file with one object per line: id, text, emotions.")
+        raise ConfigError(
+            f"Seed file {file} does not exist. Pass a JSONL file with one object per line: id, text, emotions."
+        )
     seeds: list[SeedUtterance] = []
     seen_ids: set[str] = set()
     seen_texts: set[str] = set()
@@ -74,13 +76,17 @@ def load_seeds(path: str | os.PathLike | None = None, language: str = "en") -> l
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{where} is not valid JSON ({exc.msg}). Each line must be one JSON object.") from exc
             if not isinstance(data, dict) or not str(data.get("text", "")).strip() or not data.get("emotions"):
-                raise ConfigError(f'{where} needs "text" and "emotions", e.g. {{"id": "s1", "text": "...", "emotions": ["happy", "sad"]}}.')
+                raise ConfigError(
+                    f'{where} needs "text" and "emotions", e.g. {{"id": "s1", "text": "...", "emotions": ["happy", "sad"]}}.'
+                )
             seed_id = str(data.get("id") or f"{file.stem}-{number:05d}")
             if seed_id in seen_ids:
                 raise ConfigError(f"{where}: id {seed_id!r} is used twice. Seed ids must be unique.")
             text = str(data["text"]).strip()
             if text in seen_texts:
-                raise ConfigError(f"{where}: the text {text!r} appears twice. Remove the duplicate (it would leak across splits).")
+                raise ConfigError(
+                    f"{where}: the text {text!r} appears twice. Remove the duplicate (it would leak across splits)."
+                )
             try:
                 emotions = tuple(canonical_list(data["emotions"]))
             except ConfigError as exc:

@@ -57,7 +57,9 @@ class VoiceSpec:
         try:
             return cls(backend, params, str(name) if name is not None else "", float(pitch), float(rate))
         except (TypeError, ValueError):
-            raise ConfigError(f"Voice {spec!r}: pitch and rate must be numbers, e.g. piper:pitch=-2,rate=1.1.") from None
+            raise ConfigError(
+                f"Voice {spec!r}: pitch and rate must be numbers, e.g. piper:pitch=-2,rate=1.1."
+            ) from None
 
     def to_string(self) -> str:
         """The string form, which :meth:`parse` reads back."""

@@ -132,7 +132,9 @@ class RowWorker:
 
             parameters = inspect.signature(self.llm.generate).parameters
             takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-            length = "max_tokens" if "max_tokens" in parameters and "target_tokens" not in parameters else "target_tokens"
+            length = (
+                "max_tokens" if "max_tokens" in parameters and "target_tokens" not in parameters else "target_tokens"
+            )
             self._llm_options = {name for name in (length, "seed") if takes_any or name in parameters}
         values = {"target_tokens": self.config.max_tokens, "max_tokens": self.config.max_tokens, "seed": seed}
         return {name: values[name] for name in sorted(self._llm_options)}

@@ -102,7 +102,9 @@ class SpeechLLMSystem:
         return lambda: time.perf_counter() - start
 
     @staticmethod
-    def _turn_timings(spoken: Any, now: Callable[[], float], before: dict[str, float], thinking: float = 0.0) -> dict[str, float]:
+    def _turn_timings(
+        spoken: Any, now: Callable[[], float], before: dict[str, float], thinking: float = 0.0
+    ) -> dict[str, float]:
         """A turn's timings: ``before`` (what the system did before writing: asr, encode...), then ``generate``
         (``thinking`` plus the writing), ``tts``, ``total`` and ``time_to_first_audio``."""
         return {

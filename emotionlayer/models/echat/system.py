@@ -79,14 +79,20 @@ class EChatSystem(SpeechLLMSystem):
         encoded = self.model.encode(utt.audio)
         emotion = encoded.emotion
         if emotion is None:  # a stage-1 model has no trained emotion head
-            emotion = EmotionPrediction.from_probabilities({e: 1.0 for e in EMOTIONS}, model=f"{self.model.name} (stage 1)")
-        perception = Perception(Transcript("", utt.language, model=self.model.name), emotion, {"encode": encoded.seconds})
+            emotion = EmotionPrediction.from_probabilities(
+                {e: 1.0 for e in EMOTIONS}, model=f"{self.model.name} (stage 1)"
+            )
+        perception = Perception(
+            Transcript("", utt.language, model=self.model.name), emotion, {"encode": encoded.seconds}
+        )
         yield Perceived(now(), perception=perception)
 
         strategy = self.config.strategy_for(emotion.label)
         decode: dict[str, float] = {}
         pieces = first_sentences(
-            self.model.stream_encoded(encoded, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timings=decode),
+            self.model.stream_encoded(
+                encoded, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timings=decode
+            ),
             self.max_sentences,
         )
         spoken = yield from speak_as_written(

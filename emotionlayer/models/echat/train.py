@@ -124,9 +124,7 @@ def train_echat(
         find_unused_parameters=model_config.unfreeze_encoder,
         before_first_step=warm_up,
     )
-    return run_training(
-        recipe, manifest, out, model_config, train_config or TrainConfig(), resume, progress, callback
-    )
+    return run_training(recipe, manifest, out, model_config, train_config or TrainConfig(), resume, progress, callback)
 
 
 def stage_config(

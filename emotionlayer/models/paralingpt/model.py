@@ -220,7 +220,9 @@ class ParalinGPTModel(nn.Module):
             raise ConfigError("This ParalinGPT model does not standardise its features (standardise is off).")
         expected = tuple(self.feature_mean.shape)
         if tuple(mean.shape) != expected or tuple(std.shape) != expected:
-            raise ConfigError(f"Feature statistics must have shape {expected}, got {tuple(mean.shape)} and {tuple(std.shape)}.")
+            raise ConfigError(
+                f"Feature statistics must have shape {expected}, got {tuple(mean.shape)} and {tuple(std.shape)}."
+            )
         with torch.no_grad():
             self.feature_mean.copy_(mean)
             self.feature_std.copy_(std.clamp(min=1e-4))
@@ -374,7 +376,9 @@ class ParalinGPTModel(nn.Module):
     def forward(self, batch: ParalinGPTBatch) -> ParalinGPTLoss:
         """The training loss of a batch: weighted cross-entropy over the target tokens."""
         prefix = self.encode_prefix(batch.states, batch.lengths, batch.waves)
-        embeds, mask, labels, weights = self.build_inputs(prefix, batch.prompt_ids, batch.target_ids, batch.target_weights)
+        embeds, mask, labels, weights = self.build_inputs(
+            prefix, batch.prompt_ids, batch.target_ids, batch.target_weights
+        )
         # logits at position p predict the token at p + 1
         next_labels, next_weights = next_token(labels, IGNORE_INDEX), next_token(weights, 0.0)
         where = next_labels != IGNORE_INDEX
@@ -422,7 +426,9 @@ class ParalinGPTModel(nn.Module):
         ``state`` is used up (its cache grows).
         """
         forced = feed(self.llm, self._cache_arg, self._label_ids[emotion] + self._bar_ids, state)
-        yield from decode(self.llm, self._cache_arg, forced, self.eos_ids, max_new_tokens, temperature, top_p, generator)
+        yield from decode(
+            self.llm, self._cache_arg, forced, self.eos_ids, max_new_tokens, temperature, top_p, generator
+        )
 
 
 def build_model(config: ParalinGPTConfig, device: str = "cpu", llm_dtype: str = "float32") -> ParalinGPTModel:

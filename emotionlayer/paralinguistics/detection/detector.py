@@ -131,7 +131,9 @@ class VocalEventModel:
         for index, (label, i, j) in enumerate(runs):
             start, end = float(centre_start[i]), float(min(centre_end[j], scores.duration))
             if label == "silence":
-                between_speech = 0 < index < len(runs) - 1 and runs[index - 1][0] == "speech" and runs[index + 1][0] == "speech"
+                between_speech = (
+                    0 < index < len(runs) - 1 and runs[index - 1][0] == "speech" and runs[index + 1][0] == "speech"
+                )
                 if self.min_pause > 0 and between_speech and end - start >= self.min_pause:
                     confidence = float(scores.probabilities[i : j + 1, best[i]].mean())
                     events.append(VocalEvent("pause", round(start, 3), round(end, 3), round(confidence, 4)))

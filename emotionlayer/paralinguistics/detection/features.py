@@ -65,6 +65,7 @@ def _mel_basis(config: FeatureConfig) -> np.ndarray:
     """Triangular mel filters (HTK mel scale, 50 Hz to Nyquist), area-normalised; NumPy only."""
     key = (config.sample_rate, config.n_fft, config.n_mels)
     if key not in _MEL_CACHE:
+
         def to_mel(hz: np.ndarray) -> np.ndarray:
             return 2595.0 * np.log10(1.0 + hz / 700.0)
 
@@ -72,7 +73,9 @@ def _mel_basis(config: FeatureConfig) -> np.ndarray:
             return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
         bins = np.fft.rfftfreq(config.n_fft, 1.0 / config.sample_rate)
-        edges = to_hz(np.linspace(to_mel(np.array(50.0)), to_mel(np.array(config.sample_rate / 2.0)), config.n_mels + 2))
+        edges = to_hz(
+            np.linspace(to_mel(np.array(50.0)), to_mel(np.array(config.sample_rate / 2.0)), config.n_mels + 2)
+        )
         basis = np.zeros((config.n_mels, len(bins)), dtype=np.float64)
         for m in range(config.n_mels):
             low, centre, high = edges[m], edges[m + 1], edges[m + 2]

@@ -149,8 +149,14 @@ def combine(models: list[WindowClassifier], info: dict[str, Any] | None = None) 
     flat = [m for model in models for m in [model, *model.members]]
     head = flat[0]
     return WindowClassifier(
-        head.labels, head.mean, head.scale, head.weights, head.biases, head.feature_config,
-        info or dict(head.info), [WindowClassifier(m.labels, m.mean, m.scale, m.weights, m.biases, m.feature_config) for m in flat[1:]],
+        head.labels,
+        head.mean,
+        head.scale,
+        head.weights,
+        head.biases,
+        head.feature_config,
+        info or dict(head.info),
+        [WindowClassifier(m.labels, m.mean, m.scale, m.weights, m.biases, m.feature_config) for m in flat[1:]],
     )
 
 

@@ -90,7 +90,9 @@ def _coloured_noise(n: int, rng: np.random.Generator, colour: str) -> np.ndarray
     return noise / (np.std(noise) + 1e-12)
 
 
-def augment(samples: np.ndarray, sample_rate: int, rng: np.random.Generator, noise_db: tuple[float, float] = (15.0, 50.0)) -> np.ndarray:
+def augment(
+    samples: np.ndarray, sample_rate: int, rng: np.random.Generator, noise_db: tuple[float, float] = (15.0, 50.0)
+) -> np.ndarray:
     """A randomly degraded copy: background noise below the active level, gain, band limit, tilt."""
     from ..dsp import active_level_db
 
@@ -424,7 +426,9 @@ class TrainingWindows:
         return np.concatenate(self._xs), np.concatenate(self._ys)
 
 
-def train_ensemble(members: int = 1, seed: int = 0, out_dir: str | os.PathLike | None = None, **options: Any) -> WindowClassifier:
+def train_ensemble(
+    members: int = 1, seed: int = 0, out_dir: str | os.PathLike | None = None, **options: Any
+) -> WindowClassifier:
     """Train ``members`` detectors with seeds ``seed``, ``seed + 1``, ... and average them (:func:`combine`).
 
     Args:
