@@ -63,7 +63,8 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
     print()
     print(
-        f"{'mode':<10} {'workers':>7} {'rows':>5} {'seconds':>8} {'rows/s':>7} {'first row s':>11} {'steady rows/s':>13}"
+        f"{'mode':<10} {'workers':>7} {'rows':>5} {'seconds':>8} {'rows/s':>7} {'first row s':>11} "
+        f"{'steady rows/s':>13}"
     )
     for r in results:
         print(

@@ -122,11 +122,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"held-out real recordings: {data['n']} from {data['speakers']} speakers, {audio_seconds:.0f} s of audio")
     print(
-        f"accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  unweighted accuracy {data['unweighted_accuracy']:.3f}"
+        f"accuracy {data['accuracy']:.3f}  macro F1 {data['macro_f1']:.3f}  unweighted accuracy "
+        f"{data['unweighted_accuracy']:.3f}"
     )
     for label, scores in data["per_label"].items():
         print(
-            f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"
+            f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  "
+            f"n={scores['support']}"
         )
     print("confusion (rows: truth, columns: predicted):", data["confusion"]["labels"])
     for label, row in zip(data["confusion"]["labels"], data["confusion"]["matrix"], strict=False):
@@ -134,8 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     if "plain_speech" in data:
         fa = data["plain_speech"]
         print(
-            f"plain real speech ({fa['clips']} clips, {fa['seconds']:.0f} s): {fa['events_per_minute']:.1f} events per minute, "
-            f"{100 * fa['share_of_time']:.1f}% of the time inside events, clips with any event {fa['clips_with_events']}; "
+            f"plain real speech ({fa['clips']} clips, {fa['seconds']:.0f} s): {fa['events_per_minute']:.1f} events "
+            "per minute, "
+            f"{100 * fa['share_of_time']:.1f}% of the time inside events, clips with any event "
+            f"{fa['clips_with_events']}; "
             f"by label {fa['by_label']}"
         )
     if "synthetic_timing" in data:
@@ -146,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         for label, scores in timing["per_label"].items():
             print(
-                f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"
+                f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  "
+                f"n={scores['support']}"
             )
     print(f"speed: {elapsed / max(data['n'], 1):.3f} s per recording, real-time factor {data['real_time_factor']:.4f}")
 

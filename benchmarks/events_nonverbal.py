@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         data = out[name]
         print(
-            f"{name}: n={data['n']} accuracy {data['accuracy']:.3f} macro F1 over claimed labels {data['macro_f1_claimed_labels']:.3f}"
+            f"{name}: n={data['n']} accuracy {data['accuracy']:.3f} macro F1 over claimed labels "
+            f"{data['macro_f1_claimed_labels']:.3f}"
         )
         for label, s in data["per_label"].items():
             print(f"  {label:<16} P {s['precision']:.2f} R {s['recall']:.2f} F1 {s['f1']:.2f} n={s['support']}")

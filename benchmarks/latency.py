@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(
-        f"{args.repeats} warm turns on a {clip.duration:.1f} s clip ({args.audio.name}); models loaded in {load_s:.1f} s"
+        f"{args.repeats} warm turns on a {clip.duration:.1f} s clip ({args.audio.name}); models loaded in "
+        f"{load_s:.1f} s"
     )
     print(f"{'stage':<22}{'median s':>10}{'min s':>10}{'max s':>10}")
     for stage in STAGES:
@@ -179,20 +180,26 @@ def print_streaming(live: dict, medians: dict) -> None:
     verdict = "meets" if ttfa <= 0.6 else "misses"
     print(f"{'':<2}{'':<20}{'median':>8}{'p90':>8}")
     print(
-        f"  {'streaming':<20}{ttfa:>8.3f}{live['streaming_time_to_first_audio_p90']:>8.3f}   time to first audio, end-of-turn wait included ({verdict} 0.6 s)"
+        f"  {'streaming':<20}{ttfa:>8.3f}{live['streaming_time_to_first_audio_p90']:>8.3f}   time to first audio, "
+        f"end-of-turn wait included ({verdict} 0.6 s)"
     )
     print(
-        f"  {'non-streaming':<20}{live['interleaved_time_to_first_audio_median']:>8.3f}{'':>8}   time to first audio once the whole file is handed over "
-        f"(no end-of-turn wait; turns interleaved with the streaming ones; {medians['time_to_first_audio']:.3f} s in the run above)"
+        f"  {'non-streaming':<20}{live['interleaved_time_to_first_audio_median']:>8.3f}{'':>8}   time to first audio "
+        "once the whole file is handed over "
+        f"(no end-of-turn wait; turns interleaved with the streaming ones; {medians['time_to_first_audio']:.3f} s in "
+        "the run above)"
     )
     print(
-        f"backchannel 'uh-huh' during a reply: stopped it: {live['backchannel_stopped_playback']} (paused {live['backchannel_pause_s']:.2f} s while deciding)"
+        f"backchannel 'uh-huh' during a reply: stopped it: {live['backchannel_stopped_playback']} (paused "
+        f"{live['backchannel_pause_s']:.2f} s while deciding)"
     )
     if live.get("barge_in_interrupted"):
         stop = live["barge_in_stop_s"]
         print(
-            f"barge-in: playback stopped {stop:.3f} s after the speech was detected ({'meets' if stop <= 0.2 else 'misses'} 0.2 s); "
-            f"generation stopped {live['barge_in_decide_s']:.3f} s after; onset to stop {live.get('barge_in_speech_onset_to_stop_s', float('nan')):.3f} s"
+            f"barge-in: playback stopped {stop:.3f} s after the speech was detected "
+            f"({'meets' if stop <= 0.2 else 'misses'} 0.2 s); "
+            f"generation stopped {live['barge_in_decide_s']:.3f} s after; onset to stop "
+            f"{live.get('barge_in_speech_onset_to_stop_s', float('nan')):.3f} s"
         )
     else:
         print("barge-in: the interruption did NOT stop the reply")

@@ -30,7 +30,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def evaluate(model, rows: list[dict[str, str]], transcripts: str, replies: int, max_new_tokens: int) -> dict[str, object]:
+def evaluate(
+    model, rows: list[dict[str, str]], transcripts: str, replies: int, max_new_tokens: int
+) -> dict[str, object]:
     from emotionlayer import registry
     from emotionlayer.audio import load_audio
     from emotionlayer.config import PipelineConfig
@@ -86,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="packaged", help="model folder, or 'packaged'")
     parser.add_argument("--manifest", type=Path, required=True, help="CSV with path, emotion (and text)")
-    parser.add_argument("--transcripts", choices=("asr", "given"), default="asr", help="where the transcript comes from")
+    parser.add_argument(
+        "--transcripts", choices=("asr", "given"), default="asr", help="where the transcript comes from"
+    )
     parser.add_argument("--replies", type=int, default=4, help="write this many sample answers")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="tokens per sample answer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     model = ParalinGPT.from_pretrained(None if args.model == "packaged" else args.model, device="cpu")
-    result = {"model": args.model, **evaluate(model, _rows(args.manifest), args.transcripts, args.replies, args.max_new_tokens)}
+    figures = evaluate(model, _rows(args.manifest), args.transcripts, args.replies, args.max_new_tokens)
+    result = {"model": args.model, **figures}
     if args.json:
         print(json.dumps(result))
         return 0

@@ -124,7 +124,8 @@ def main() -> None:
         for corpus, figures in test["corpora"].items():
             four = figures.get("unweighted_accuracy_4class")
             print(
-                f"  {corpus:<8} n={figures['n']:<5} {len(figures['labels'])}-class UA {figures['unweighted_accuracy']:.1%}"
+                f"  {corpus:<8} n={figures['n']:<5} {len(figures['labels'])}-class UA "
+                f"{figures['unweighted_accuracy']:.1%}"
                 f"  ECE {figures['ece']:.3f}" + (f"  4-class UA {four:.1%}" if four is not None else "")
             )
         print(f"  macro UA over {len(test['corpora'])} corpora: {test['macro_unweighted_accuracy']:.1%}")
@@ -134,7 +135,8 @@ def main() -> None:
         )
     lat = out["latency_3s_clip"]
     print(
-        f"Latency, 3 s clip, {lat['threads']} threads: median {lat['median_s'] * 1000:.0f} ms, p90 {lat['p90_s'] * 1000:.0f} ms "
+        f"Latency, 3 s clip, {lat['threads']} threads: median {lat['median_s'] * 1000:.0f} ms, p90 "
+        f"{lat['p90_s'] * 1000:.0f} ms "
         f"(load + first call {lat['load_and_first_call_s']:.2f} s)"
     )
 

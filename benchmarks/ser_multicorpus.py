@@ -284,7 +284,8 @@ def main() -> None:
                 per = ", ".join(f"{c} {scores[c]['ua']:.1%}" for c in SCORED if c in scores)
                 four = scores.get("ravdess", {}).get("ua_4class")
                 print(
-                    f"[{index}] {recipe['name']} ({args.encoder}, augment {args.augment}): macro {scores['macro_ua']:.1%} | "
+                    f"[{index}] {recipe['name']} ({args.encoder}, augment {args.augment}): macro "
+                    f"{scores['macro_ua']:.1%} | "
                     f"{per} | ravdess 4-class {four:.1%} | T {temperature}",
                     flush=True,
                 )
@@ -353,7 +354,8 @@ def card(model, validation: dict) -> str:
         f"- {meta['trained_on']['description']}",
         f"- {meta['trained_on']['clips']} clips, {meta['trained_on']['speakers']} speakers",
         f"- clips per corpus and label: {meta['trained_on']['label_counts_per_corpus']}",
-        "- plus 128 synthetic non-speech clips (noise, chords, melodies, hum, clicks, silence) trained towards the uniform "
+        "- plus 128 synthetic non-speech clips (noise, chords, melodies, hum, clicks, silence) trained towards the "
+        "uniform "
         "distribution",
         "",
         "## Validation (grouped, speaker-disjoint, 4 folds on the training side; chose the recipe)",

@@ -12,7 +12,8 @@ synthetic (white noise at three levels, a music-like melody, mains hum, a pure t
 faint hiss), made here, so the script runs without any data.
 
     python benchmarks/speech_gate.py                                    # synthetic non-speech only
-    python benchmarks/speech_gate.py --manifest path/to/commonvoice-en/manifest.csv --manifest path/to/ravdess/manifest.csv
+    python benchmarks/speech_gate.py --manifest path/to/commonvoice-en/manifest.csv \\
+        --manifest path/to/ravdess/manifest.csv
     python benchmarks/speech_gate.py --manifest M --other path/to/nonverbal/manifest.csv --limit 100
     python benchmarks/speech_gate.py --manifest M --limit 100 --vad-only --json
 """
@@ -152,10 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=2))
         return 0
     print(
-        f"VAD {out['vad']}, ASR {out['asr'] or '(skipped)'}, gate threshold no_speech_prob >= {config.run.no_speech_threshold}"
+        f"VAD {out['vad']}, ASR {out['asr'] or '(skipped)'}, gate threshold no_speech_prob >= "
+        f"{config.run.no_speech_threshold}"
     )
     print(
-        f"{'source':<28}{'speech?':>8}{'clips':>7}{'heard':>8}{'VAD':>8}{'empty':>7}  {'no-speech p50/p95/max':<24}{'VAD ms/s':>9}"
+        f"{'source':<28}{'speech?':>8}{'clips':>7}{'heard':>8}{'VAD':>8}{'empty':>7}  "
+        f"{'no-speech p50/p95/max':<24}{'VAD ms/s':>9}"
     )
     for name, row in out["sources"].items():
         probs = (

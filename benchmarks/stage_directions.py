@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"replies: {figures['replies']} ({figures['replies_with_delimited_groups']} with a delimited group)")
     print(f"delimited groups: {figures['delimited_groups']}")
     print(
-        f"delimited words the TTS would read without cue handling: {figures['delimited_words_read_without_cue_handling']}"
+        "delimited words the TTS would read without cue handling: "
+        f"{figures['delimited_words_read_without_cue_handling']}"
     )
     print(f"delimited words the TTS reads now: {figures['delimited_words_read_now']}")
     print(f"events rendered: {figures['events_rendered']}")

@@ -117,7 +117,9 @@ def transcribe_wer(audio: Audio, text: str) -> float:
         _WHISPER = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=2)
     segments, _ = _WHISPER.transcribe(audio.resample(16000).samples, language="en", beam_size=1)
     hypothesis = " ".join(s.text for s in segments)
-    normalise = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
+    normalise = jiwer.Compose(
+        [jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip()]
+    )
     return float(jiwer.wer(normalise(text), normalise(hypothesis)))
 
 
@@ -132,7 +134,8 @@ def compare_pitch_methods(text: str, repeat: int, asr: bool) -> list[dict[str, A
         base, base_s, _ = synth_timed(tts, text, SpeakingStyle(), repeat)
         base_f0 = measure(base)["f0_hz"]
         for semitones in (-3.0, 3.0):
-            audio, seconds, _ = synth_timed(tts, text, SpeakingStyle(f"{semitones:+g}st", pitch_semitones=semitones), repeat)
+            style = SpeakingStyle(f"{semitones:+g}st", pitch_semitones=semitones)
+            audio, seconds, _ = synth_timed(tts, text, style, repeat)
             m = measure(audio)
             row = {
                 "method": method,
@@ -242,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         [("style", "style"), ("rate", "rate"), ("pitch_semitones", "pitch st"), ("volume", "volume"),
          ("f0_hz", "median F0 Hz"), ("f0_st", "F0 vs neutral st"), ("f0_spread_st", "F0 p10-p90 st"),
-         ("speech_s", "speech s"), ("tempo", "tempo"), ("rms_db", "RMS dBFS"), ("synth_s", "synth s"), ("cpu_s", "CPU s"), ("rtf", "RTF")],
+         ("speech_s", "speech s"), ("tempo", "tempo"), ("rms_db", "RMS dBFS"), ("synth_s", "synth s"),
+         ("cpu_s", "CPU s"), ("rtf", "RTF")],
     )
     return 0
 

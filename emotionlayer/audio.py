@@ -243,7 +243,8 @@ def load_audio(
         audio = Audio(to_mono(samples), rate, path)
     else:
         raise AudioError(
-            f"Cannot load audio from a {type(source).__name__}. Pass a file path, file bytes, a NumPy array or an Audio."
+            f"Cannot load audio from a {type(source).__name__}. Pass a file path, file bytes, a NumPy array or an "
+            "Audio."
         )
     if check:
         validate(audio, label, max_seconds)

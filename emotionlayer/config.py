@@ -2,7 +2,8 @@
 
 A config names the dialogue system that answers (``system``: the cascade by default), a backend and its
 parameters for each component (``ser``, ``asr``, ``llm``, ``tts``, and the ``vad`` of the speech gate), the
-prompt template, and the empathy strategies. It is data only: YAML is read with ``yaml.safe_load``, so no tag can construct objects.
+prompt template, and the empathy strategies. It is data only: YAML is read with ``yaml.safe_load``, so no
+tag can construct objects.
 
 Example::
 

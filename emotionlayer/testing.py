@@ -7,7 +7,8 @@ registers them as the ``dummy`` backend of each kind, so a config can name them:
     import emotionlayer.testing
     from emotionlayer.pipeline import CascadePipeline
 
-    pipe = CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"})
+    dummies = {"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy", "vad": "energy"}
+    pipe = CascadePipeline.from_config(dummies)
     turn = pipe.respond(emotionlayer.testing.tone(1.0))
 
 The fakes hear a tone as speech; the packaged VAD (silero) rightly does not, so a dummy config names the

@@ -26,7 +26,8 @@ for name, audio in (("white noise", white_noise(3.0)), ("music", music(3.0)), (c
     emotion = f"{turn.emotion.label} {turn.emotion.confidence:.2f} ({turn.emotion.model})"
     print(f"{name:>16}: speech heard {turn.speech_detected!s:5}  heard {turn.transcript.text!r}  emotion {emotion}")
     print(
-        f"{'':>16}  reply {turn.response.text!r}  (LLM {turn.timings['llm']:.2f} s, VAD {turn.timings.get('vad', 0):.3f} s)"
+        f"{'':>16}  reply {turn.response.text!r}  (LLM {turn.timings['llm']:.2f} s, VAD "
+        f"{turn.timings.get('vad', 0):.3f} s)"
     )
 
 # The VAD alone: where the speech is, and the same model frame by frame.

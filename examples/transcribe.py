@@ -5,7 +5,8 @@
     python examples/transcribe.py speech.wav --model base --language zh
     python examples/transcribe.py speech.wav --asr openai-whisper     # the reference implementation
     python examples/transcribe.py speech.wav --short-window           # encode the turn, not 30 s: ~3.5x faster
-    python examples/transcribe.py examples/audio/sad_phone.wav --reference "My phone won't turn on, and I need it today."
+    python examples/transcribe.py examples/audio/sad_phone.wav \\
+        --reference "My phone won't turn on, and I need it today."
 
 The same from the command line:
 

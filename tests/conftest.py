@@ -88,8 +88,10 @@ class TinyModels:
         from emotionlayer.models.echat.tiny import SENTENCES, tiny_llm
 
         chosen = tuple(sentences) if sentences is not None else SENTENCES
-        return self._once(("llm", chosen, initializer_range),
-                          lambda folder: str(tiny_llm(folder, sentences=chosen, initializer_range=initializer_range)))  # fmt: skip
+        def build(folder: Path) -> str:
+            return str(tiny_llm(folder, sentences=chosen, initializer_range=initializer_range))
+
+        return self._once(("llm", chosen, initializer_range), build)
 
     @property
     def paralingpt_llm(self) -> str:

@@ -20,7 +20,8 @@ def test_default_config_is_complete_and_round_trips(tmp_path):
 def test_partial_config_keeps_defaults_and_swaps_a_component(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text(
-        "llm:\n  backend: openai\n  params: {base_url: 'http://127.0.0.1:9/v1'}\nstrategies:\n  sad: {instruction: Be very gentle.}\n"
+        "llm:\n  backend: openai\n  params: {base_url: 'http://127.0.0.1:9/v1'}\nstrategies:\n  sad: {instruction: "
+        "Be very gentle.}\n"
     )
     cfg = PipelineConfig.load(path)
     assert cfg.llm.backend == "openai" and cfg.llm.params == {"base_url": "http://127.0.0.1:9/v1"}

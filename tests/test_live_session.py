@@ -37,8 +37,11 @@ def test_finished_phrases(text):
     assert phrase_finished(text)
 
 
-@pytest.mark.parametrize("text", ["", "My phone won't turn on and", "I was thinking, um", "so", "I need it today, but...",
-                                  "I went to the", "I bought milk and.", "because", "it was fine,", "no punctuation here"])
+UNFINISHED = ["", "My phone won't turn on and", "I was thinking, um", "so", "I need it today, but...", "I went to the",
+              "I bought milk and.", "because", "it was fine,", "no punctuation here"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", UNFINISHED)
 def test_unfinished_phrases(text):
     assert not phrase_finished(text)
 
@@ -111,8 +114,8 @@ def test_backchannels(text):
     assert is_backchannel(text)
 
 
-@pytest.mark.parametrize("text", ["Wait, stop.", "No, that's wrong.", "Okay, but what about my phone?", "Yeah, can you repeat that?",
-                                  "Hold on", "Sorry, I meant tomorrow."])
+@pytest.mark.parametrize("text", ["Wait, stop.", "No, that's wrong.", "Okay, but what about my phone?",
+                                  "Yeah, can you repeat that?", "Hold on", "Sorry, I meant tomorrow."])  # fmt: skip
 def test_interruptions_are_not_backchannels(text):
     assert not is_backchannel(text)
 
@@ -136,12 +139,17 @@ class ToneASR:
         return Transcript(self.words[min(self.words, key=lambda f: abs(f - frequency))], "en", self.name, 0.01)
 
 
-WORDS = {220.0: "My phone won't turn on.", 300.0: "My phone won't turn on and", 440.0: "Uh-huh.", 600.0: "Wait, stop, I have a question."}
+WORDS = {
+    220.0: "My phone won't turn on.",
+    300.0: "My phone won't turn on and",
+    440.0: "Uh-huh.",
+    600.0: "Wait, stop, I have a question.",
+}
 
 
 def dummy_cascade(reply="I hear you. Let's sort this out together. Tell me more about it."):
-    return CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": {"backend": "dummy", "params": {"reply": reply}},
-                                        "tts": "dummy", "vad": "energy"})
+    llm = {"backend": "dummy", "params": {"reply": reply}}
+    return CascadePipeline.from_config({"ser": "dummy", "asr": "dummy", "llm": llm, "tts": "dummy", "vad": "energy"})
 
 
 def run(session, steps, speed=8.0):
@@ -172,7 +180,8 @@ def test_a_turn_is_answered_with_events_in_order_and_latency():
     assert all(strategy < i < done for i, k in enumerate(kinds) if k in ("reply_text", "reply_audio"))
     reply = "I hear you. Let's sort this out together. Tell me more about it."
     assert "".join(e.text for e in events if e.kind == "reply_text") == reply
-    assert [e.text for e in events if e.kind == "reply_audio"] == ["I hear you.", "Let's sort this out together.", "Tell me more about it."]
+    spoken = [e.text for e in events if e.kind == "reply_audio"]
+    assert spoken == ["I hear you.", "Let's sort this out together.", "Tell me more about it."]
     eot = next(e for e in events if e.kind == "end_of_turn")
     assert eot.finished and eot.silence == pytest.approx(LiveConfig().finished_silence_seconds, abs=2 * FRAME)
     final = next(e for e in events if e.kind == "transcript_final")
@@ -199,7 +208,8 @@ def test_noise_without_words_is_discarded_and_silence_starts_nothing():
 
     session = LiveSession(dummy_cascade(), LiveConfig(vad="energy"), asr=Silent(WORDS), speed=8.0)
     events = run(session, [Say(fakes.white_noise(1.0, amplitude=0.1)), Quiet(2.0)])
-    assert [e.kind for e in events if e.kind in ("speech_started", "discarded", "reply_text")] == ["speech_started", "discarded"]
+    kinds = [e.kind for e in events if e.kind in ("speech_started", "discarded", "reply_text")]
+    assert kinds == ["speech_started", "discarded"]
     assert len(session.history) == 0
 
 
@@ -325,7 +335,8 @@ def test_playback_blocks_follow_the_output_rate_and_stop_where_told():
 
 
 def test_latency_summary_percentiles():
-    lats = [TurnLatency(0, i, speech_end=0.0, end_of_turn=0.4, first_audio=x) for i, x in enumerate([0.5, 0.6, 0.7, 0.8, 0.9])]
+    firsts = [0.5, 0.6, 0.7, 0.8, 0.9]
+    lats = [TurnLatency(0, i, speech_end=0.0, end_of_turn=0.4, first_audio=x) for i, x in enumerate(firsts)]
     summary = latency_summary(lats)
     assert summary["first_audio"]["p50"] == pytest.approx(0.7)
     assert summary["first_audio"]["p90"] == pytest.approx(float(np.percentile([0.5, 0.6, 0.7, 0.8, 0.9], 90)))
@@ -380,7 +391,8 @@ def test_every_event_kind_is_declared_once_and_events_are_frozen():
     event = live_events.ReplyAudio(1.23456, 2, "Hi.", audio)
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.text = "changed"
-    assert event.to_dict() == {"kind": "reply_audio", "time": 1.2346, "turn": 2, "text": "Hi.", "audio": audio.to_dict()}
+    expected = {"kind": "reply_audio", "time": 1.2346, "turn": 2, "text": "Hi.", "audio": audio.to_dict()}
+    assert event.to_dict() == expected
     assert "samples" in event.to_dict(include_samples=True)["audio"]
     assert live_events.EmotionHeard(0.0, 1, "sad") == live_events.EmotionHeard(0.0, 1, "sad", {}, "")
     # the old names still import

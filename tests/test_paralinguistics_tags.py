@@ -189,7 +189,8 @@ def test_normalise_cues_writes_known_cues_in_their_canonical_form_and_logs_what_
 
     with caplog.at_level(logging.INFO, logger="emotionlayer.paralinguistics.tags"):
         text = normalise_cues(
-            "(sigh) You're just sitting on the porch with some tea. (smiles) Well, *Laughs* ok [pause 0.5s] [long pause] bye."
+            "(sigh) You're just sitting on the porch with some tea. (smiles) Well, *Laughs* ok [pause 0.5s] [long "
+            "pause] bye."
         )
     assert (
         text == "[sigh] You're just sitting on the porch with some tea. Well, [laugh] ok [pause 0.5s] [pause 1s] bye."

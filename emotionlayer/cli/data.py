@@ -43,7 +43,8 @@ def generate(
     seeds: Path | None = typer.Option(
         None,
         "--seeds",
-        help='Seed utterances, JSONL with one {"id", "text", "emotions": [...]} per line. Default: the packaged ones for --language.',
+        help='Seed utterances, JSONL with one {"id", "text", "emotions": [...]} per line. Default: the packaged ones '
+             'for --language.',
     ),
     per_utterance: int = typer.Option(
         2, "--per-utterance", "-k", min=1, help="Rows per seed utterance, each with another of its emotions and voices."
@@ -142,7 +143,8 @@ def generate(
         return
     typer.echo(
         f"{summary.rows_total} rows in {summary.out_dir} ({summary.rows_generated} generated now in "
-        f"{summary.seconds:.1f} s, {summary.rows_per_second:.2f} rows/s, {summary.backend}, {summary.workers} worker(s))."
+        f"{summary.seconds:.1f} s, {summary.rows_per_second:.2f} rows/s, {summary.backend}, {summary.workers} "
+        "worker(s))."
     )
     typer.echo(f"Manifest: {Path(summary.out_dir) / 'manifest.jsonl'}   Card: {Path(summary.out_dir) / 'README.md'}")
 

@@ -66,7 +66,8 @@ def train(
         "--manifest",
         "-m",
         help="Training manifest: a manifest.jsonl from `events make-data` (utterances with timed events) "
-        "or a CSV with path,label of clips each holding one event (labels used as they are). Repeat to combine several.",
+        "or a CSV with path,label of clips each holding one event (labels used as they are). Repeat to combine "
+        "several.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the detector to (model.npz, config.json)."),
     clips: list[Path] = typer.Option(
@@ -218,5 +219,6 @@ def evaluate_events(
     )
     for label, scores in data["per_label"].items():
         typer.echo(
-            f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  n={scores['support']}"
+            f"  {label:<16} P {scores['precision']:.2f}  R {scores['recall']:.2f}  F1 {scores['f1']:.2f}  "
+            f"n={scores['support']}"
         )

@@ -48,7 +48,8 @@ def live(
     partial_interval: float = typer.Option(
         0.6,
         "--partial-interval",
-        help="Transcribe your words this often (seconds) while you speak, to show them as you go; 0: only at the pause, which makes the reply come about 0.3 s sooner on a slow CPU.",
+        help="Transcribe your words this often (seconds) while you speak, to show them as you go; 0: only at the "
+             "pause, which makes the reply come about 0.3 s sooner on a slow CPU.",
     ),
     seconds: float | None = typer.Option(
         None, "--seconds", help="Stop after this many seconds of microphone audio (default: Ctrl+C)."

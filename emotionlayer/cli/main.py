@@ -226,7 +226,7 @@ def components(
         None, "--kind", help="Only this kind: ser, asr, llm, tts, events, vad or system (dialogue systems)."
     ),
 ) -> None:
-    """List every backend and dialogue system (built-in and plugins) and whether it can run here, with the fix if not."""
+    """List every backend and dialogue system (built-in and plugins), whether it can run here, and the fix if not."""
     from ..registry import describe
 
     infos = describe(kind)

@@ -40,7 +40,8 @@ def train(
     augment: str = typer.Option(
         "",
         "--augment",
-        help="Extra augmented copies of every clip, comma-separated: speed, pitch, gain, noise, reverb, codec (one copy each).",
+        help="Extra augmented copies of every clip, comma-separated: speed, pitch, gain, noise, reverb, codec (one "
+             "copy each).",
     ),
     labels: str | None = typer.Option(
         None, "--labels", help="Train on these emotions only, e.g. neutral,happy,sad,angry."
@@ -48,7 +49,8 @@ def train(
     cv: bool | None = typer.Option(
         None,
         "--cv/--no-cv",
-        help="Leave-speakers-out cross-validation, written to the model card. Default: on when every row has a speaker.",
+        help="Leave-speakers-out cross-validation, written to the model card. Default: on when every row has a "
+             "speaker.",
     ),
     folds: int | None = typer.Option(None, "--folds", min=2, help="Cross-validation folds (default: one per speaker)."),
     name: str | None = typer.Option(
@@ -149,14 +151,16 @@ def evaluate_ser(
     labels: str | None = typer.Option(
         None,
         "--labels",
-        help="Decide among these emotions only (argmax over them; aliases such as joy or anger work); other clips are skipped.",
+        help="Decide among these emotions only (argmax over them; aliases such as joy or anger work); other clips "
+             "are skipped.",
     ),
     plot: Path | None = typer.Option(None, "--plot", help="Write the confusion matrix to this PNG file."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Score only the first N clips."),
     as_json: bool = typer.Option(
         False,
         "--json",
-        help='Print one JSON object {"n", "accuracy", "unweighted_accuracy", "macro_f1", "per_label", "confusion"} and nothing else.',
+        help='Print one JSON object {"n", "accuracy", "unweighted_accuracy", "macro_f1", "per_label", "confusion"} '
+             'and nothing else.',
     ),
     per_corpus: bool = typer.Option(
         False,
@@ -197,7 +201,8 @@ def evaluate_ser(
                 else ""
             )
             typer.echo(
-                f"  {corpus:<10} n={figures['n']:<5} {len(figures['labels'])} classes  UA {figures['unweighted_accuracy']:.1%}"
+                f"  {corpus:<10} n={figures['n']:<5} {len(figures['labels'])} classes  UA "
+                f"{figures['unweighted_accuracy']:.1%}"
                 f"  ECE {figures['ece']:.3f}{extra}"
             )
         typer.echo(f"  macro UA over {len(data['corpora'])} corpora: {data['macro_unweighted_accuracy']:.1%}")

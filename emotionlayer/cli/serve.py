@@ -98,7 +98,8 @@ class Demo:
 
         if len(data) > self.max_bytes:
             raise UploadTooLarge(
-                f"The upload is {len(data) / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:.1f} MB. Send a shorter recording."
+                f"The upload is {len(data) / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:.1f} MB. Send a shorter "
+                "recording."
             )
         try:
             info = sf.info(io.BytesIO(data))
@@ -170,7 +171,8 @@ def create_app(
         if request.url.path == "/api/respond" and length and length.isdigit() and int(length) > demo.max_bytes + 65536:
             return error(
                 413,
-                f"The upload is {int(length) / 1e6:.1f} MB; the limit is {demo.max_bytes / 1e6:.1f} MB. Send a shorter recording.",
+                f"The upload is {int(length) / 1e6:.1f} MB; the limit is {demo.max_bytes / 1e6:.1f} MB. Send a "
+                "shorter recording.",
             )
         return await call_next(request)
 

@@ -42,7 +42,8 @@ def speak(
     reply_to: str | None = typer.Option(
         None,
         "--reply-to",
-        help="Use the style the pipeline would answer someone who sounds like this emotion with (e.g. angry -> calm, slower).",
+        help="Use the style the pipeline would answer someone who sounds like this emotion with (e.g. angry -> calm, "
+             "slower).",
     ),
     rate: float | None = typer.Option(
         None, "--rate", help="Speaking-rate factor (1.2 = 20% faster); overrides the style."

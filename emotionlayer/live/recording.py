@@ -38,7 +38,8 @@ class ConversationRecorder:
         self.replies.append(block)
 
     def stereo(self) -> np.ndarray:
-        """``(samples, 2)`` float32 at :attr:`rate`: the user left, the replies right (cut or padded to the user's length)."""
+        """``(samples, 2)`` float32 at :attr:`rate`: the user left, the replies right (cut or padded to the
+        user's length)."""
         if not self.user:
             return np.zeros((0, 2), dtype=np.float32)
         left = np.concatenate(self.user).astype(np.float32)

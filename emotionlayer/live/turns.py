@@ -36,9 +36,9 @@ UNFINISHED_WORDS: frozenset[str] = frozenset(
 
 #: Short replies a listener makes while the other one talks; they do not take the turn.
 BACKCHANNELS: frozenset[str] = frozenset(
-    """uh-huh uh huh uhhuh mhm mhmm mm-hmm mm-hm mmhmm hm-hm hmm-hmm mm hmm mmm hm hmmm ok okay k yeah yea yep yup yes ya
-    right sure alright all i see got it gotcha cool nice great good true exactly indeed really wow oh ah aha
-    ahh oh-oh uh um""".split()
+    """uh-huh uh huh uhhuh mhm mhmm mm-hmm mm-hm mmhmm hm-hm hmm-hmm mm hmm mmm hm hmmm ok okay k
+    yeah yea yep yup yes ya right sure alright all i see got it gotcha cool nice great good true exactly
+    indeed really wow oh ah aha ahh oh-oh uh um""".split()
 )
 
 #: At most this many words make a backchannel ("oh okay", "yeah yeah right").

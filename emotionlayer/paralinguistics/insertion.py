@@ -71,8 +71,9 @@ def synthesize_with_events(
         rng: Random generator for clip choice (defaults to the bank's).
 
     Returns:
-        ``(audio, events)``: the speech at the TTS's sample rate, and one :class:`~emotionlayer.types.VocalEvent` per inserted tag
-        with its exact start and end in seconds (confidence 1.0).
+        ``(audio, events)``: the speech at the TTS's sample rate, and one
+        :class:`~emotionlayer.types.VocalEvent` per inserted tag with its exact start and end in seconds
+        (confidence 1.0).
 
     Raises:
         ConfigError: the text has nothing to speak or render, or the bank lacks a tagged label.

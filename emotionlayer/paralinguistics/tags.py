@@ -27,8 +27,8 @@ becomes ``[laugh]``), each unknown one removed (and logged).
 
 Example:
     >>> from emotionlayer.paralinguistics.tags import normalise_cues, split_tags, strip_tags
-    >>> split_tags("Oh [laughs] really?")
-    [TextSegment(text='Oh'), TagSegment(label='laugh', raw='[laughs]', known=True, seconds=None), TextSegment(text='really?')]
+    >>> [getattr(s, "label", None) or s.text for s in split_tags("Oh [laughs] really?")]
+    ['Oh', 'laugh', 'really?']
     >>> strip_tags("Oh [laughs] really?")
     ('Oh really?', ['laugh'])
     >>> normalise_cues("(smiles) Well, *chuckles* that is lovely.")

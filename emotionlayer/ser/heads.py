@@ -483,7 +483,8 @@ HEAD_TYPES: dict[str, type[Head]] = {"logreg": LogisticHead, "svm": SVMHead, "at
 
 
 def build_head(spec: dict[str, Any] | str) -> Head:
-    """Build an (untrained) head from ``{"type": "logreg", "C": 0.5}`` or a name (``logreg``, ``svm``, ``attentive``)."""
+    """Build an (untrained) head from ``{"type": "logreg", "C": 0.5}`` or a name (``logreg``, ``svm``,
+    ``attentive``)."""
     spec = {"type": spec} if isinstance(spec, str) else dict(spec)
     kind = spec.pop("type", None)
     if kind not in HEAD_TYPES:

@@ -118,7 +118,8 @@ class SERModel:
             unknown = [label for label in wanted if label not in self.labels]
             if unknown:
                 raise ConfigError(
-                    f"The SER model {self.name!r} does not know {', '.join(unknown)}; it predicts {', '.join(self.labels)}."
+                    f"The SER model {self.name!r} does not know {', '.join(unknown)}; it predicts "
+                    f"{', '.join(self.labels)}."
                 )
             probs = restrict(probs, wanted)
         return EmotionPrediction.from_probabilities(probs, model=self.name)
@@ -175,7 +176,8 @@ class SERModel:
             raise ConfigError(f"{spec_file} is not an emotionlayer SER model (format {data.get('format')!r}).")
         if int(data.get("format_version", 0)) > FORMAT_VERSION:
             raise ConfigError(
-                f"{spec_file} was written by a newer emotionlayer (format {data['format_version']}). Upgrade emotionlayer."
+                f"{spec_file} was written by a newer emotionlayer (format {data['format_version']}). Upgrade "
+                "emotionlayer."
             )
         members = []
         specs = data["members"]

@@ -381,7 +381,8 @@ def model_card(model: SERModel, result: CrossValidationResult | None = None) -> 
         ]
         if result.four_class is not None:
             lines.append(
-                f"| unweighted accuracy, 4 classes (neutral/happy/sad/angry) | {result.four_class.unweighted_accuracy:.1%} |"
+                "| unweighted accuracy, 4 classes (neutral/happy/sad/angry) | "
+                f"{result.four_class.unweighted_accuracy:.1%} |"
             )
         lines += [
             "",

@@ -216,7 +216,8 @@ class EspeakTTS(SentenceSynthesizer):
         wanted = base + style.pitch_semitones
         if not semitones[0] <= wanted <= semitones[-1]:
             self._note(
-                f"style {style.name!r}: pitch {style.pitch_semitones:+g} st from base_pitch {self.base_pitch} is beyond "
+                f"style {style.name!r}: pitch {style.pitch_semitones:+g} st from base_pitch {self.base_pitch} is "
+                "beyond "
                 f"what eSpeak can reach ({semitones[0] - base:+.1f}..{semitones[-1] - base:+.1f} st); clamped"
             )
         pitch = float(np.interp(wanted, semitones, params))

@@ -9,7 +9,8 @@ and volume is a gain.
 Nothing is downloaded: the checkpoint, the vocab and the Vocos vocoder load from local paths. To get
 them on a machine with hub access::
 
-    huggingface-cli download SWivid/F5-TTS F5TTS_v1_Base/model_1250000.safetensors F5TTS_v1_Base/vocab.txt --local-dir f5
+    huggingface-cli download SWivid/F5-TTS F5TTS_v1_Base/model_1250000.safetensors \\
+        F5TTS_v1_Base/vocab.txt --local-dir f5
     huggingface-cli download charactr/vocos-mel-24khz --local-dir vocos-mel-24khz
 
 A voice bank file (YAML or JSON; audio paths are relative to the file)::
@@ -282,7 +283,8 @@ class F5TTS(SentenceSynthesizer):
         if not (self.vocoder_path / "config.yaml").is_file() or weights is None:
             raise ModelNotFoundError(
                 f"No Vocos vocoder in {self.vocoder_path} (config.yaml and model.safetensors or pytorch_model.bin "
-                "are needed). Get it with: huggingface-cli download charactr/vocos-mel-24khz --local-dir vocos-mel-24khz"
+                "are needed). Get it with: huggingface-cli download charactr/vocos-mel-24khz --local-dir "
+                "vocos-mel-24khz"
             )
         check_not_pickle(
             weights,

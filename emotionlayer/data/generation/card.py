@@ -103,7 +103,8 @@ def render_card(card: dict[str, Any]) -> str:
         "",
         "## Manifest fields",
         "",
-        "`id`, `seed_id`, `text`, `emotion`, `response`, `audio` (path relative to this folder), `voice`, `speaker` (= voice), "
+        "`id`, `seed_id`, `text`, `emotion`, `response`, `audio` (path relative to this folder), `voice`, `speaker` "
+        "(= voice), "
         "`style` (rate, pitch_semitones, volume, emotion), `duration` (s), `sample_rate`, `split`, `language`, "
         "`strategy` (empathy strategy of the reply), `llm`, `tts`.",
         "",

@@ -77,7 +77,8 @@ def load_seeds(path: str | os.PathLike | None = None, language: str = "en") -> l
                 raise ConfigError(f"{where} is not valid JSON ({exc.msg}). Each line must be one JSON object.") from exc
             if not isinstance(data, dict) or not str(data.get("text", "")).strip() or not data.get("emotions"):
                 raise ConfigError(
-                    f'{where} needs "text" and "emotions", e.g. {{"id": "s1", "text": "...", "emotions": ["happy", "sad"]}}.'
+                    f'{where} needs "text" and "emotions", e.g. '
+                    f'{{"id": "s1", "text": "...", "emotions": ["happy", "sad"]}}.'
                 )
             seed_id = str(data.get("id") or f"{file.stem}-{number:05d}")
             if seed_id in seen_ids:

@@ -139,5 +139,6 @@ def check_voices(voices: Sequence[VoiceSpec], language: str = "en", imports: Seq
             validate(tts.synthesize(PREFLIGHT_TEXT.get(language, "Hello."), SpeakingStyle()), max_seconds=None)
         except Exception as exc:
             raise ConfigError(
-                f"Voice {voice.name!r} ({voice.to_string()}) does not work: {exc} Fix or drop it (--tts), then run again."
+                f"Voice {voice.name!r} ({voice.to_string()}) does not work: {exc} Fix or drop it (--tts), then run "
+                "again."
             ) from exc

@@ -248,7 +248,8 @@ def check_cache_keys(examples: Sequence[Clip], cache: FeatureCache | None, keys:
 
 
 def clip_features(example: Clip, cache: FeatureCache | None, keys: dict[str, str]) -> dict[str, Any]:
-    """A clip's ``{"states": ...}`` from the cache (computed and cached if missing), or ``{"wave": ...}`` without one."""
+    """A clip's ``{"states": ...}`` from the cache (computed and cached if missing), or ``{"wave": ...}``
+    without a cache."""
     if cache is not None:
         states = cache.load(keys[example.id])
         if states is None:

@@ -99,7 +99,8 @@ class SpeechLLM:
         """The clip's 16 kHz samples, checked: an :class:`Audio`, not empty, not longer than the encoder takes."""
         if not isinstance(audio, Audio):
             raise AudioError(
-                f"{self.display_name} takes an emotionlayer Audio, got {type(audio).__name__}. Load it with load_audio()."
+                f"{self.display_name} takes an emotionlayer Audio, got {type(audio).__name__}. Load it with "
+                "load_audio()."
             )
         samples = audio.resample(SAMPLE_RATE).samples
         limit = min(self.config.max_audio_seconds, self.model.encoder.max_seconds)

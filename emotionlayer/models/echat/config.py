@@ -95,7 +95,8 @@ class EChatConfig(ModelConfig):
         _check(self.stage in (1, 2), f"EChatConfig.stage must be 1 or 2, got {self.stage!r}.")
         _check(
             isinstance(self.stack_frames, int) and self.stack_frames >= 1,
-            f"EChatConfig.stack_frames must be an integer >= 1 (frames stacked per connector step), got {self.stack_frames!r}.",
+            "EChatConfig.stack_frames must be an integer >= 1 (frames stacked per connector step), got "
+            f"{self.stack_frames!r}.",
         )
         for name in ("connector_dim", "connector_ff_dim", "connector_heads", "emotion_hidden_dim", "max_target_tokens"):
             value = getattr(self, name)
@@ -116,7 +117,8 @@ class EChatConfig(ModelConfig):
         if self.emotion_loss_weight is not None:
             _check(
                 0.0 <= float(self.emotion_loss_weight) <= 1.0,
-                f"EChatConfig.emotion_loss_weight must be in [0, 1] (or null for the stage default), got {self.emotion_loss_weight!r}.",
+                "EChatConfig.emotion_loss_weight must be in [0, 1] (or null for the stage default), got "
+                f"{self.emotion_loss_weight!r}.",
             )
         _check(
             not (self.unfreeze_encoder and self.stage == 2),

@@ -82,7 +82,8 @@ def train_echat(
             init_model, _ = read_config(init)
             if (init_model.encoder, init_model.llm) != (model_config.encoder, model_config.llm):
                 raise ConfigError(
-                    f"--init {init} was trained with encoder={init_model.encoder!r}, llm={init_model.llm!r}, but this run uses "
+                    f"--init {init} was trained with encoder={init_model.encoder!r}, llm={init_model.llm!r}, but "
+                    "this run uses "
                     f"encoder={model_config.encoder!r}, llm={model_config.llm!r}. Use the same ones (or no --init)."
                 )
         model = build_model(model_config, device=device, llm_dtype=llm_dtype)

@@ -4,7 +4,8 @@ Stage 2 starts its emotion layer weights and emotion head from random weights, a
 is what most of each (expensive) step pays for. :func:`warm_up_emotion` first trains the emotion layer
 weights and the head on the emotion labels alone for ``EChatConfig.emotion_warmup_steps`` steps: the
 connector and the LLM neither learn nor run. Each clip's normalised layers are averaged over time once
-(exact: the pooled emotion embedding is linear in them), so a step costs about a millisecond. The stage-2 run then starts from a head that already separates the emotions.
+(exact: the pooled emotion embedding is linear in them), so a step costs about a millisecond. The stage-2
+run then starts from a head that already separates the emotions.
 
 It runs only at the start of a fresh run (a resumed run loads the warmed-up weights from its
 checkpoint), from the run's seed, so it repeats exactly.

@@ -4,7 +4,8 @@
 A model folder (what ``ParalinGPT.from_pretrained`` reads, and what a finished run writes to ``--out``)::
 
     config.json          {"format": "emotionlayer-paralingpt-1", "model": ParalinGPTConfig, "train": TrainConfig}
-    model.safetensors    the trained weights: layer weights and prefix projector (the encoder and LLM are named in the config)
+    model.safetensors    the trained weights: layer weights and prefix projector (the encoder and LLM are
+                         named in the config)
 
 A resumable checkpoint (``--out/checkpoints/step-00000500/``) adds ``optimizer.safetensors`` +
 ``optimizer.json`` and ``trainer_state.json``. Nothing is pickled; folders are written under a temporary

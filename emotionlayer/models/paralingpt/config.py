@@ -83,7 +83,8 @@ class ParalinGPTConfig(ModelConfig):
         _check(len(self.labels) >= 2, f"ParalinGPTConfig.labels needs at least two emotions, got {list(self.labels)}.")
         _check(
             "{transcript}" in self.prompt,
-            f"ParalinGPTConfig.prompt must contain '{{transcript}}' (where the ASR transcript goes), got {self.prompt!r}.",
+            f"ParalinGPTConfig.prompt must contain '{{transcript}}' (where the ASR transcript goes), got "
+            f"{self.prompt!r}.",
         )
         _check(
             math.isfinite(self.emotion_weight) and self.emotion_weight > 0,
@@ -102,7 +103,8 @@ class ParalinGPTConfig(ModelConfig):
 
 
 def default_train_config() -> TrainConfig:
-    """The run defaults for ParalinGPT: :class:`TrainConfig`'s, with a higher learning rate (only a small projection trains)."""
+    """The run defaults for ParalinGPT: :class:`TrainConfig`'s, with a higher learning rate (only a small
+    projection trains)."""
     return TrainConfig(learning_rate=5e-4, warmup_steps=30)
 
 

@@ -104,8 +104,8 @@ def _clean(text: str) -> str:
 def _take_field(text: str, pattern: re.Pattern[str], labels: Sequence[str]) -> tuple[str | None, bool, str]:
     """Find a ``name: value`` field; return (its label or ``None``, whether the field was there, the text without it).
 
-    The value runs to the next ``|`` (or is one word when no ``|`` follows). A value that is not a label is searched for a label word
-    (``emotion: very sad`` gives ``sad``).
+    The value runs to the next ``|`` (or is one word when no ``|`` follows). A value that is not a label is
+    searched for a label word (``emotion: very sad`` gives ``sad``).
     """
     match = pattern.search(text)
     if match is None:
@@ -180,8 +180,8 @@ def reply_pieces(
     Text is held back until ``reply:`` appears; ``on_header(emotion, response_emotion)`` is then called
     once with what the text before it said (``None`` for a missing/garbled field), before the first reply
     piece. After the reply starts, text from a ``|`` on is held back while another record may start there
-    (``| emotion:``; if one does, the reply ends and the source is closed). If ``reply:`` never comes, the rest of the text is
-    yielded at the end (see :func:`parse_fields`). Closing this generator closes ``pieces``.
+    (``| emotion:``; if one does, the reply ends and the source is closed). If ``reply:`` never comes, the
+    rest of the text is yielded at the end (see :func:`parse_fields`). Closing this generator closes ``pieces``.
     """
     buffer = ""
     start: int | None = None

@@ -79,7 +79,8 @@ class PrefixProjector(nn.Module):
 
 
 def mean_std_pool(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``(..., batch, frames, d)`` -> ``(..., batch, 2d)``: mean and standard deviation over each clip's valid frames."""
+    """``(..., batch, frames, d)`` -> ``(..., batch, 2d)``: mean and standard deviation over each clip's
+    valid frames."""
     mask = frame_mask(lengths, frames.shape[-2]).unsqueeze(-1).to(frames.dtype)
     count = mask.sum(-2).clamp(min=1.0)
     mean = (frames * mask).sum(-2) / count
