@@ -122,6 +122,25 @@ def _jittered(style: SpeakingStyle, voice: VoiceSpec, rng: random.Random) -> Spe
     )
 
 
+def _held_out_voices(names: list[str], holdout_voices: Iterable[str]) -> set[str]:
+    """The held-out voice names, checked: voice names are unique, and held-out ones exist and leave some."""
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"Voice names must be unique; got {names}. Give variants a name, e.g. piper:pitch=2,name=joe-high."
+        )
+    held = set(holdout_voices)
+    unknown = held - set(names)
+    if unknown:
+        raise ConfigError(
+            f"Held-out voice(s) {', '.join(sorted(unknown))} are not among the voices: {', '.join(names)}."
+        )
+    if held and held == set(names):
+        raise ConfigError(
+            "Every voice is held out, so train and dev would have none. Hold out fewer voices or add more."
+        )
+    return held
+
+
 def plan_rows(
     seeds: Sequence[SeedUtterance],
     voices: Sequence[VoiceSpec],
@@ -156,21 +175,7 @@ def plan_rows(
     if not voices:
         raise ConfigError("At least one TTS voice is needed. Pass one with --tts, e.g. --tts piper.")
     fractions = check_fractions(splits)
-    names = [v.name for v in voices]
-    if len(set(names)) != len(names):
-        raise ConfigError(
-            f"Voice names must be unique; got {names}. Give variants a name, e.g. piper:pitch=2,name=joe-high."
-        )
-    held = set(holdout_voices)
-    unknown = held - set(names)
-    if unknown:
-        raise ConfigError(
-            f"Held-out voice(s) {', '.join(sorted(unknown))} are not among the voices: {', '.join(names)}."
-        )
-    if held and held == set(names):
-        raise ConfigError(
-            "Every voice is held out, so train and dev would have none. Hold out fewer voices or add more."
-        )
+    held = _held_out_voices([v.name for v in voices], holdout_voices)
     test_voices = [i for i, v in enumerate(voices) if v.name in held] if held else list(range(len(voices)))
     seen_voices = [i for i, v in enumerate(voices) if v.name not in held]
 
