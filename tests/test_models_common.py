@@ -14,7 +14,11 @@ from emotionlayer.errors import ConfigError  # noqa: E402
 from emotionlayer.models.common.checkpoint import optimizer_from_files, optimizer_to_files  # noqa: E402
 from emotionlayer.models.common.config import TrainConfig, known_fields, train_config_with  # noqa: E402
 from emotionlayer.models.common.features import bucketed_batches, shard_batches  # noqa: E402
-from emotionlayer.models.common.layers import LayerWeightedSum  # noqa: E402
+from emotionlayer.models.common.layers import (  # noqa: E402
+    LayerWeightedSum,
+    encoder_states,
+    load_checked_weights,
+)
 from emotionlayer.models.common.system import first_sentences  # noqa: E402
 from emotionlayer.models.common.training import learning_rate, step_seed  # noqa: E402
 
@@ -38,6 +42,45 @@ def test_layer_weighted_sum_is_a_softmax_mix():
         mix.logits.copy_(torch.tensor([0.0, 0.0, 50.0]))
     normed = torch.nn.functional.layer_norm(states[2], (4,))
     assert torch.allclose(mix(states), normed, atol=1e-5)
+
+
+def _checked(state, **rules):
+    params = {"a": torch.zeros(2), "b": torch.zeros(3), "frozen": torch.zeros(1)}
+    rules = {"made_for": "another shape", "missing_advice": "Start it with --init.", **rules}
+    return params, load_checked_weights(params, state, ["a", "b"], **rules)
+
+
+def test_load_checked_weights_copies_the_needed_names_and_names_the_odd_ones():
+    params, loaded = _checked({"a": torch.ones(2), "b": torch.ones(3)})
+    assert loaded == ["a", "b"] and params["a"].tolist() == [1.0, 1.0] and params["frozen"].tolist() == [0.0]
+    with pytest.raises(ConfigError, match=r"lacks \(frozen...\).*another shape"):
+        _checked({"a": torch.ones(2), "b": torch.ones(3), "frozen": torch.ones(1)})
+    with pytest.raises(ConfigError, match=r"needs \(b...\)\. Start it with --init"):
+        _checked({"a": torch.ones(2)})
+    with pytest.raises(ConfigError, match="has shape"):
+        _checked({"a": torch.ones(5), "b": torch.ones(3)})
+
+
+def test_load_checked_weights_rules_allowed_names_and_partial_checkpoints():
+    params, loaded = _checked({"a": torch.ones(2), "frozen": torch.ones(1)}, allowed=["a", "b", "frozen"], partial=True)
+    assert loaded == ["a", "frozen"] and params["frozen"].tolist() == [1.0] and params["b"].tolist() == [0.0] * 3
+
+
+def test_encoder_states_uses_cached_states_or_runs_the_encoder_with_or_without_gradients():
+    weight = torch.nn.Parameter(torch.ones(1))
+
+    def encoder(waves):
+        return torch.stack(list(waves)) * weight, torch.tensor([w.shape[0] for w in waves])
+
+    cached = torch.zeros(1, 4)
+    states, lengths = encoder_states(encoder, cached, torch.tensor([4]), None, caller="x")
+    assert states is cached and lengths.tolist() == [4]
+    waves = [torch.ones(3), torch.ones(3)]
+    frozen, lengths = encoder_states(encoder, None, None, waves, caller="x")
+    assert lengths.tolist() == [3, 3] and not frozen.requires_grad
+    assert encoder_states(encoder, None, None, waves, caller="x", with_grad=True)[0].requires_grad
+    with pytest.raises(ConfigError, match="E-chat needs hidden states or waveforms"):
+        encoder_states(encoder, None, None, None, caller="E-chat")
 
 
 def test_sample_token_is_greedy_at_zero_temperature_and_keeps_the_nucleus():

@@ -1,5 +1,5 @@
-"""Model pieces the speech LLMs share: layer-weighted sums, frame masks, the LLM's special tokens and the
-checked copy of checkpoint weights.
+"""Model pieces the speech LLMs share: layer-weighted sums, frame masks, the LLM's special tokens, the
+encoder step of cached states or waves, and the checked copy of checkpoint weights.
 
 E-chat mixes the encoder's hidden layers twice (speech and emotion), ParalinGPT once (its prefix); both
 read every layer through :class:`LayerWeightedSum`, feed a frozen causal LM whose inputs start with
@@ -9,8 +9,9 @@ read every layer through :class:`LayerWeightedSum`, feed a frozen causal LM whos
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import torch
@@ -110,6 +111,76 @@ def copy_weights(params: dict[str, torch.Tensor], state: dict[str, torch.Tensor]
     return sorted(state)
 
 
+def load_checked_weights(
+    params: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    needed: Collection[str],
+    *,
+    allowed: Collection[str] | None = None,
+    partial: bool = False,
+    made_for: str,
+    missing_advice: str,
+) -> list[str]:
+    """Check a checkpoint's weight names, then copy its tensors (:func:`copy_weights`); the names loaded, sorted.
+
+    Args:
+        params: Name -> tensor of the model's weights (parameters and buffers) a checkpoint can fill.
+        state: The checkpoint's weights.
+        needed: Names the checkpoint must hold (the weights that train).
+        allowed: Names the checkpoint may hold (default: exactly ``needed``).
+        partial: Allow names of ``needed`` to be missing.
+        made_for: What a checkpoint with other names was made for, in the message ("another encoder or shape").
+        missing_advice: What to do when needed weights are missing, in the message.
+
+    Raises:
+        ConfigError: the checkpoint holds a name outside ``allowed``, lacks one of ``needed`` (unless
+            ``partial``), or a shape differs.
+    """
+    unknown = sorted(set(state) - set(needed if allowed is None else allowed))
+    if unknown:
+        raise ConfigError(
+            f"The checkpoint has weights this model lacks ({', '.join(unknown[:4])}...). It was made for "
+            f"{made_for}; use the config.json saved beside it."
+        )
+    missing = sorted(set(needed) - set(state))
+    if missing and not partial:
+        raise ConfigError(
+            f"The checkpoint lacks weights this model needs ({', '.join(missing[:4])}...). {missing_advice}"
+        )
+    return copy_weights(params, state)
+
+
+def encoder_states(
+    encoder: nn.Module,
+    states: torch.Tensor | None,
+    lengths: torch.Tensor | None,
+    waves: Sequence[torch.Tensor] | None,
+    *,
+    caller: str,
+    with_grad: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states and their lengths: the cached ``states`` given, or the encoder run on ``waves``.
+
+    Args:
+        encoder: The speech encoder (waves -> ``(states, lengths)``).
+        states: Cached hidden states, or ``None`` to encode ``waves``.
+        lengths: Frames per row of the cached ``states``.
+        waves: Raw waveforms, used when ``states`` is ``None``.
+        caller: Who needs them, in the message when neither is given.
+        with_grad: Run the encoder with gradients (an encoder that trains); else without.
+
+    Raises:
+        ConfigError: neither ``states`` nor ``waves`` was given.
+    """
+    if states is None:
+        if waves is None:
+            raise ConfigError(f"{caller} needs hidden states or waveforms.")
+        with contextlib.nullcontext() if with_grad else torch.no_grad():
+            states, lengths = encoder(waves)
+    assert lengths is not None
+    return states, lengths
+
+
 def target_labels(length: int, target: Sequence[int], device: torch.device) -> torch.Tensor:
     """Labels of one decoder-input row ``length`` long that ends with ``target``: its tokens there, ``-100`` before."""
     label = torch.full((length,), IGNORE_INDEX, dtype=torch.long, device=device)
@@ -146,4 +217,3 @@ def next_token(values: torch.Tensor, fill: float) -> torch.Tensor:
     out = torch.full_like(values, fill)
     out[:, :-1] = values[:, 1:]
     return out
-

@@ -21,16 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConfigError
 from ..common.backbones import SpeechEncoder
 from ..common.decoding import decode, prefill
 from ..common.layers import (
     IGNORE_INDEX,
     LayerWeightedSum,
     cache_argument,
-    copy_weights,
     embed_ids,
+    encoder_states,
     frame_mask,
+    load_checked_weights,
     next_token,
     pad_rows,
     special_ids,
@@ -258,19 +258,15 @@ class EChatModel(nn.Module):
             The names loaded.
         """
         params = dict(self.named_parameters())
-        unknown = sorted(set(state) - set(params))
-        if unknown:
-            raise ConfigError(
-                f"The checkpoint has weights this model lacks ({', '.join(unknown[:4])}...). It was made for "
-                "another encoder or shape; use the config.json saved beside it."
-            )
-        missing = sorted(set(self.trainable_state_dict()) - set(state))
-        if missing and not partial:
-            raise ConfigError(
-                f"The checkpoint lacks weights this model needs ({', '.join(missing[:4])}...). Is it a stage-1 "
-                "checkpoint? Start stage 2 from it with --init instead."
-            )
-        return copy_weights(params, state)
+        return load_checked_weights(
+            params,
+            state,
+            self.trainable_state_dict(),
+            allowed=params,
+            partial=partial,
+            made_for="another encoder or shape",
+            missing_advice="Is it a stage-1 checkpoint? Start stage 2 from it with --init instead.",
+        )
 
     # ----------------------------------------------------------------------------------------------
     # forward
@@ -299,15 +295,14 @@ class EChatModel(nn.Module):
 
         Pass either cached hidden ``states`` with their ``lengths`` or raw ``waves``.
         """
-        if states is None:
-            if waves is None:
-                raise ConfigError("encode_speech needs hidden states or waveforms.")
-            if self.config.unfreeze_encoder and self.training:
-                states, lengths = self.encoder(waves)
-            else:
-                with torch.no_grad():
-                    states, lengths = self.encoder(waves)
-        assert lengths is not None
+        states, lengths = encoder_states(
+            self.encoder,
+            states,
+            lengths,
+            waves,
+            caller="encode_speech",
+            with_grad=self.config.unfreeze_encoder and self.training,
+        )
         states = states.float()
         speech, speech_lengths = self.connector(self.speech_weights(states), lengths)
         emotion_frames = self.emotion_weights(states)

@@ -36,9 +36,10 @@ from ..common.layers import (
     IGNORE_INDEX,
     LayerWeightedSum,
     cache_argument,
-    copy_weights,
     embed_ids,
+    encoder_states,
     frame_mask,
+    load_checked_weights,
     next_token,
     pad_rows,
     special_ids,
@@ -235,14 +236,13 @@ class ParalinGPTModel(nn.Module):
             ConfigError: names or shapes differ (the checkpoint was made for another encoder, LLM or config).
         """
         params = {**dict(self.named_parameters()), **{name: getattr(self, name) for name in self.stats_names}}
-        expected = set(self.trainable_state_dict())
-        if set(state) != expected:
-            odd = sorted(set(state) ^ expected)
-            raise ConfigError(
-                f"The checkpoint's weights do not match this model ({', '.join(odd[:4])}...). It was made for another "
-                "encoder, LLM or config; use the config.json saved beside it."
-            )
-        return copy_weights(params, state)
+        return load_checked_weights(
+            params,
+            state,
+            self.trainable_state_dict(),
+            made_for="another encoder, LLM or config",
+            missing_advice="It was made for another encoder, LLM or config; use the config.json saved beside it.",
+        )
 
     # ----------------------------------------------------------------------------------------------
     # text
@@ -295,12 +295,7 @@ class ParalinGPTModel(nn.Module):
     def _states(
         self, states: torch.Tensor | None, lengths: torch.Tensor | None, waves: Sequence[torch.Tensor] | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if states is None:
-            if waves is None:
-                raise ConfigError("ParalinGPT needs hidden states or waveforms.")
-            with torch.no_grad():
-                states, lengths = self.encoder(waves)
-        assert lengths is not None
+        states, lengths = encoder_states(self.encoder, states, lengths, waves, caller="ParalinGPT")
         layers = self.layer_weights.logits.shape[0]
         if states.shape[0] != layers:
             raise ConfigError(
