@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from emotionlayer.components.llm import OpenAICompatibleLLM, find_packaged_gguf
+from emotionlayer.components.llm.openai_http import _json_object
 from emotionlayer.errors import BackendError, ConfigError
 from emotionlayer.registry import create
 
@@ -261,6 +262,17 @@ def test_malformed_json_reply() -> None:
             _llm(server.url).generate(HELLO)
         with pytest.raises(BackendError, match="not JSON"):
             list(_llm(server.url).stream_generate(HELLO))
+
+
+def test_a_reply_and_a_stream_event_are_read_by_one_json_check() -> None:
+    url = "http://127.0.0.1:1/v1/chat/completions"
+    assert _json_object('{"choices": []}', url, sent="sent a stream event", advice="Check.") == {"choices": []}
+    with pytest.raises(BackendError, match=r"sent a stream event that is not JSON \('<html>'\)\. Check the server\."):
+        _json_object("<html>", url, sent="sent a stream event", advice="Check the server.")
+    with pytest.raises(BackendError, match="answered with a reply that is not a JSON object: '\\[1\\]'"):
+        _json_object("[1]", url, sent="answered with a reply", advice="")
+    with pytest.raises(BackendError, match="reports an error: model not loaded"):
+        _json_object('{"error": {"message": "model not loaded"}}', url, sent="answered with a reply", advice="")
 
 
 def test_json_without_choices() -> None:

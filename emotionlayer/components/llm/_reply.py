@@ -50,19 +50,21 @@ DEFAULT_STOPS: tuple[str, ...] = (
     "\nassistant:",
 )
 
+
 @dataclass(frozen=True)
 class GenerationOptions:
     """Options every LLM backend takes, in its constructor (defaults) and per call (``**options``).
 
     Attributes:
-        target_tokens: Length the reply aims for, in tokens (see ``sentence_grace``).
+        target_tokens: Length the reply aims for, in tokens; it ends at the next sentence end (see
+            ``sentence_grace``).
         temperature: Sampling temperature; 0 means greedy decoding (always the same reply).
         top_p: Nucleus sampling: sample only from the smallest set of tokens whose probability sums to this.
         seed: Random seed for sampling; the same seed, messages and options give the same reply on the
             same backend and machine. ``None`` draws a fresh seed per call.
         stop: Extra strings that end the reply (not included in it).
         max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``target_tokens`` to finish the sentence under way.
+        sentence_grace: Tokens allowed past ``target_tokens`` to finish the sentence under way (0: a hard cap).
     """
 
     target_tokens: int = 64

@@ -45,13 +45,8 @@ class TransformersLLM(TokenStreamLLM):
         dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"``; ``None``: float32 on CPU, float16 on CUDA.
         local_files_only: Never reach a model hub (the default); set False to let ``model_path`` be a
             hub id when you have access to one.
-        target_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
-        temperature: Sampling temperature; 0 is greedy.
-        top_p: Nucleus sampling threshold.
-        seed: Sampling seed (``None``: a fresh one per call).
-        stop: Extra strings that end the reply.
-        max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``target_tokens`` to finish a sentence (0: hard cap).
+        target_tokens, temperature, top_p, seed, stop, max_sentences, sentence_grace: The reply's generation
+            options, each call's defaults (see :class:`GenerationOptions`).
         max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
             Off by default: only ``model.safetensors`` or a GGUF file is loaded.

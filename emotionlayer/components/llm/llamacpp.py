@@ -182,13 +182,8 @@ class LlamaCppLLM(TokenStreamLLM):
             (``-1``: all).
         chat_format: A llama-cpp-python chat format name (``"chatml"``, ``"llama-3"``...) to use instead
             of the template stored in the GGUF file.
-        target_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
-        temperature: Sampling temperature; 0 is greedy.
-        top_p: Nucleus sampling threshold.
-        seed: Sampling seed (``None``: a fresh one per call).
-        stop: Extra strings that end the reply.
-        max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``target_tokens`` to finish a sentence (0: hard cap).
+        target_tokens, temperature, top_p, seed, stop, max_sentences, sentence_grace: The reply's generation
+            options, each call's defaults (see :class:`GenerationOptions`).
         max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         repeat_penalty: llama.cpp's repetition penalty (1.0: none).
         cache_prompt: Reuse the evaluated start of the previous prompt (system prompt, earlier turns)

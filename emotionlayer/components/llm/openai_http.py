@@ -57,6 +57,29 @@ def _error_detail(body: bytes) -> str:
     return text[:300]
 
 
+def _json_object(text: str, url: str, *, sent: str, advice: str) -> dict[str, Any]:
+    """A server's reply or stream event ``text`` read as a JSON object that reports no error.
+
+    Args:
+        text: What the server sent.
+        url: Where it came from, for the messages.
+        sent: What it was, in the messages ("answered with a reply", "sent a stream event").
+        advice: What to check when it is not JSON.
+
+    Raises:
+        BackendError: not JSON, not a JSON object, or an object with an ``error``.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise BackendError(f"{url} {sent} that is not JSON ({text[:120]!r}). {advice}") from None
+    if not isinstance(data, dict):
+        raise BackendError(f"{url} {sent} that is not a JSON object: {text[:120]!r}.")
+    if "error" in data:
+        raise BackendError(f"{url} {sent} that reports an error: {_error_detail(text.encode())}.")
+    return data
+
+
 @register("llm", "openai")
 class OpenAICompatibleLLM:
     """Chat with an OpenAI-compatible HTTP server (Ollama, vLLM, llama.cpp server, or a hosted API).
@@ -74,13 +97,8 @@ class OpenAICompatibleLLM:
             one the server lists).
         api_key: Sent as ``Authorization: Bearer ...`` (``None``: ``OPENAI_API_KEY``, else none).
         timeout: Seconds to wait to connect and, after that, for each piece of the reply.
-        target_tokens: Length the reply aims for; it ends at the next sentence end (see ``sentence_grace``).
-        temperature: Sampling temperature; 0 is greedy.
-        top_p: Nucleus sampling threshold.
-        seed: Sampling seed, for servers that honour it (``None``: the server's choice).
-        stop: Extra strings that end the reply.
-        max_sentences: End the reply after this many sentences (``None``: no limit).
-        sentence_grace: Tokens allowed past ``target_tokens`` to finish a sentence (0: hard cap).
+        target_tokens, temperature, top_p, seed, stop, max_sentences, sentence_grace: The reply's generation
+            options, each call's defaults (see :class:`GenerationOptions`) (``seed`` only on servers that honour it).
         max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         extra_body: More JSON fields to send with every request (e.g. ``{"top_k": 40}``).
     """
@@ -181,18 +199,12 @@ class OpenAICompatibleLLM:
             raise self._connection_error(url, exc) from None
         finally:
             response.close()
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise BackendError(
-                f"{url} answered with something that is not JSON ({body[:120]!r}). Check that base_url points "
-                "at an OpenAI-compatible API (usually ending in /v1)."
-            ) from None
-        if not isinstance(data, dict):
-            raise BackendError(f"{url} answered with JSON that is not an object: {str(data)[:120]}.")
-        if "error" in data:
-            raise BackendError(f"{url} answered with an error: {_error_detail(body)}.")
-        return data
+        return _json_object(
+            body.decode("utf-8", "replace"),
+            url,
+            sent="answered with a reply",
+            advice="Check that base_url points at an OpenAI-compatible API (usually ending in /v1).",
+        )
 
     def resolve_model(self) -> str:
         """The model name to send: the configured one, else the first the server lists at ``/models``."""
@@ -267,17 +279,12 @@ class OpenAICompatibleLLM:
                 data = line[5:].strip()
                 if data == "[DONE]":
                     break
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    raise BackendError(
-                        f"{url} sent a stream event that is not JSON ({data[:120]!r}). Check that the server "
-                        "speaks the OpenAI chat completions API."
-                    ) from None
-                if not isinstance(chunk, dict):
-                    raise BackendError(f"{url} sent a stream event that is not a JSON object: {data[:120]!r}.")
-                if "error" in chunk:
-                    raise BackendError(f"{url} reported an error while streaming: {_error_detail(data.encode())}.")
+                chunk = _json_object(
+                    data,
+                    url,
+                    sent="sent a stream event",
+                    advice="Check that the server speaks the OpenAI chat completions API.",
+                )
                 choices = chunk.get("choices")
                 if not isinstance(choices, list):
                     raise BackendError(f"{url} sent a stream event without choices: {data[:120]!r}.")
