@@ -67,3 +67,11 @@ def test_unknown_model_without_download_is_refused(tmp_path) -> None:
         create("asr", "openai-whisper", model="no-such-model")._checkpoint()
     with pytest.raises(UnsafeFileError, match="allow_pickle=True"):  # openai's downloads are pickles too
         create("asr", "openai-whisper", model="small", download_root=str(tmp_path), allow_download=True)._checkpoint()
+
+
+def test_a_whisper_transcript_is_stripped_and_keeps_the_lowest_no_speech_probability():
+    from emotionlayer.components.asr._common import whisper_transcript
+
+    kept = whisper_transcript(" Hello there. ", "en", "tiny.en (test)", [0.4, 0.1, 0.3])
+    assert (kept.text, kept.language, kept.model, kept.no_speech_prob) == ("Hello there.", "en", "tiny.en (test)", 0.1)
+    assert whisper_transcript("", "en", "tiny.en (test)", []).no_speech_prob is None

@@ -12,7 +12,7 @@ from ...encoders.ctranslate2 import resolve_ct2_model
 from ...errors import BackendError, ConfigError, ModelNotFoundError
 from ...registry import register
 from ...types import Audio, Transcript
-from ._common import ModelCache, check_english_only, normalise_language, to_16k
+from ._common import TURN_DECODING, ModelCache, check_english_only, normalise_language, to_16k, whisper_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -186,16 +186,18 @@ class FasterWhisperASR:
             samples,
             language=lang,
             beam_size=self.beam_size,
-            without_timestamps=True,
-            condition_on_previous_text=False,
             vad_filter=False,
+            **TURN_DECODING,
         )
         segments = list(segments)
-        text = " ".join(seg.text.strip() for seg in segments).strip()
         # faster-whisper already drops a segment whose no-speech probability is high and whose words are
         # unlikely (whisper's own rule); what it keeps reports its no-speech probability for the caller.
-        no_speech = min((float(seg.no_speech_prob) for seg in segments), default=None)
-        return Transcript(text=text, language=info.language or lang, model=self.name, no_speech_prob=no_speech)
+        return whisper_transcript(
+            " ".join(seg.text.strip() for seg in segments),
+            info.language or lang,
+            self.name,
+            (seg.no_speech_prob for seg in segments),
+        )
 
     def _transcribe_short(
         self, model: Any, samples: Any, language: str | None, multilingual: bool

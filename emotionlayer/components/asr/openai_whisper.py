@@ -16,7 +16,7 @@ from ...errors import ConfigError, ModelNotFoundError, UnsafeFileError
 from ...files import check_not_pickle
 from ...registry import register
 from ...types import Audio, Transcript
-from ._common import ModelCache, check_english_only, normalise_language, to_16k
+from ._common import TURN_DECODING, ModelCache, check_english_only, normalise_language, to_16k, whisper_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -174,17 +174,16 @@ class OpenAIWhisperASR:
             samples,
             language=lang,
             temperature=self.temperature,
-            condition_on_previous_text=False,
-            without_timestamps=True,
             verbose=None,
+            **TURN_DECODING,
             **options,
         )
-        text = str(result.get("text", "")).strip()
-        no_speech = min(
-            (float(seg["no_speech_prob"]) for seg in result.get("segments") or () if "no_speech_prob" in seg),
-            default=None,
+        return whisper_transcript(
+            str(result.get("text", "")),
+            result.get("language") or lang,
+            self.name,
+            (seg["no_speech_prob"] for seg in result.get("segments") or () if "no_speech_prob" in seg),
         )
-        return Transcript(text=text, language=result.get("language") or lang, model=self.name, no_speech_prob=no_speech)
 
     def detect_language(self, audio: Audio) -> dict[str, float]:
         """Probability of each language (multilingual models), most probable first."""
