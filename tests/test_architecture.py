@@ -269,8 +269,6 @@ LONG_FUNCTIONS = {
     "emotionlayer.systems.speech.speak_as_written",
     # being reworked with the dialogue evaluation
     "emotionlayer.evaluation.dialogue.evaluate_dialogue",
-    # a documented entry point: most of it is its docstring (the stages and their defaults)
-    "emotionlayer.models.echat.train.train_echat",
     # the multi-corpus head's fit: one loop over folds with its early stopping
     "emotionlayer.ser.multicorpus.fit_multicorpus_head",
 }

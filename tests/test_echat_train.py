@@ -18,6 +18,7 @@ from emotionlayer.models.common.features import FeatureCache, load_samples  # no
 from emotionlayer.models.echat import EChatConfig, TrainConfig, train_echat  # noqa: E402
 from emotionlayer.models.echat.checkpoint import read_config  # noqa: E402
 from emotionlayer.models.echat.data import EChatDataset, load_examples  # noqa: E402
+from emotionlayer.models.echat.train import echat_recipe, warm_up  # noqa: E402
 
 SMALL = {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16}
 
@@ -129,6 +130,14 @@ def test_stage_2_starts_from_a_stage_1_model(setup, tmp_path):
             init=tmp_path / "s1",
             progress=False,
         )
+
+
+def test_the_recipe_names_its_stage_and_caches_features_only_for_a_frozen_encoder():
+    unfrozen = echat_recipe(EChatConfig(stage=1, unfreeze_encoder=True))
+    assert unfrozen.label == "E-chat stage 1" and not unfrozen.cache_features and unfrozen.find_unused_parameters
+    frozen = echat_recipe(EChatConfig(stage=2))
+    assert frozen.label == "E-chat stage 2" and frozen.cache_features and not frozen.find_unused_parameters
+    warm_up(EChatConfig(stage=2, emotion_warmup_steps=0), None, None, None, False)  # no warm-up touches nothing
 
 
 def test_feature_cache_is_used_on_the_second_pass(setup, tmp_path):

@@ -462,27 +462,14 @@ class Trainer:
         return tqdm(disable=not (self.progress and self.main), **options)
 
 
-def run_training(
-    recipe: Recipe,
-    manifest: PathLike | Sequence[Any],
-    out: PathLike,
-    model_config: Any,
-    train_config: TrainConfig,
-    resume: bool = False,
-    progress: bool = True,
-    callback: Callable[[int, float], None] | None = None,
-) -> TrainResult:
-    """Train a model by its recipe and save the model folder (``Trainer(...).run(manifest)``).
+def run_training(recipe: Recipe, manifest: PathLike | Sequence[Any], *args: Any, **kwargs: Any) -> TrainResult:
+    """Train a model by its recipe and save the model folder: ``Trainer(recipe, *args, **kwargs).run(manifest)``.
 
     Args:
         recipe: The model's part.
         manifest: A manifest path (read by ``recipe.load_examples``) or ready examples.
-        out: Folder for checkpoints and the finished model.
-        model_config: The model's config (saved in ``config.json``; it has ``max_audio_seconds``).
-        train_config: How to train.
-        resume: Continue the run in ``out`` from its newest checkpoint (a fresh start if it has none).
-        progress: Show progress bars (main process only).
-        callback: Called as ``callback(step, loss)`` after every optimizer step.
+        *args: :class:`Trainer`'s other arguments: ``out``, ``model_config``, ``train_config``, ``resume``...
+        **kwargs: The same, by name.
 
     Returns:
         A :class:`TrainResult`.
@@ -490,4 +477,4 @@ def run_training(
     Raises:
         ConfigError: bad settings, a changed run on ``resume``, or an ``out`` that already holds a run.
     """
-    return Trainer(recipe, out, model_config, train_config, resume, progress, callback).run(manifest)
+    return Trainer(recipe, *args, **kwargs).run(manifest)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Union
 
 from ...errors import ConfigError
@@ -76,56 +77,81 @@ def train_echat(
     Raises:
         ConfigError: bad settings, a changed run on ``resume``, or an ``out`` that already holds a run.
     """
+    recipe = echat_recipe(model_config, init, split)
+    return run_training(recipe, manifest, out, model_config, train_config or TrainConfig(), resume, progress, callback)
 
-    def build(device: str, llm_dtype: str) -> EChatModel:
-        if init is not None:
-            init_model, _ = read_config(init)
-            if (init_model.encoder, init_model.llm) != (model_config.encoder, model_config.llm):
-                raise ConfigError(
-                    f"--init {init} was trained with encoder={init_model.encoder!r}, llm={init_model.llm!r}, but "
-                    "this run uses "
-                    f"encoder={model_config.encoder!r}, llm={model_config.llm!r}. Use the same ones (or no --init)."
-                )
-        model = build_model(model_config, device=device, llm_dtype=llm_dtype)
-        if init is not None:
-            loaded = model.load_trainable_state_dict(
-                {k: v for k, v in load_weights(init).items() if k in dict(model.named_parameters())}, partial=True
-            )
-            logger.info("Started from %s (%d tensors).", init, len(loaded))
-        return model
 
-    def dataset(
-        model: EChatModel, examples: list[EChatExample], cache: FeatureCache | None, keys: dict[str, str]
-    ) -> EChatDataset:
-        return EChatDataset(
-            examples, [model.target_ids(e.target) for e in examples], model_config.labels, cache=cache, keys=keys
-        )
-
-    def warm_up(model: EChatModel, data: EChatDataset, config: TrainConfig, show: bool) -> None:
-        if not model_config.emotion_warmup_steps:
-            return
-        from tqdm.auto import tqdm
-
-        from .warmup import warm_up_emotion
-
-        with tqdm(total=model_config.emotion_warmup_steps, desc="emotion warm-up", disable=not show) as bar:
-            warm_up_emotion(model, data, config, progress=bar)
-
-    recipe = Recipe(
+def echat_recipe(model_config: EChatConfig, init: PathLike | None = None, split: str | None = None) -> Recipe:
+    """E-chat's part of the shared training loop: its model (started from ``init``), examples (of ``split``),
+    dataset, batches and the optional emotion warm-up before the first step."""
+    return Recipe(
         name="E-chat",
         label=f"E-chat stage {model_config.stage}",
         unit="clips",
         folder=FOLDER,
-        build=build,
+        build=partial(build_from_init, model_config, init),
         load_examples=lambda path, seconds: load_examples(path, model_config.stage, max_seconds=seconds, split=split),
-        dataset=dataset,
+        dataset=partial(target_dataset, model_config),
         collate=collate,
         fingerprint=data_fingerprint,
         cache_features=not model_config.unfreeze_encoder,
         find_unused_parameters=model_config.unfreeze_encoder,
-        before_first_step=warm_up,
+        before_first_step=partial(warm_up, model_config),
     )
-    return run_training(recipe, manifest, out, model_config, train_config or TrainConfig(), resume, progress, callback)
+
+
+def check_init(init: PathLike, model_config: EChatConfig) -> None:
+    """Refuse an ``init`` model folder trained with another encoder or LLM than ``model_config`` names.
+
+    Raises:
+        ConfigError: the encoder or the LLM differs.
+    """
+    init_model, _ = read_config(init)
+    if (init_model.encoder, init_model.llm) != (model_config.encoder, model_config.llm):
+        raise ConfigError(
+            f"--init {init} was trained with encoder={init_model.encoder!r}, llm={init_model.llm!r}, but "
+            "this run uses "
+            f"encoder={model_config.encoder!r}, llm={model_config.llm!r}. Use the same ones (or no --init)."
+        )
+
+
+def build_from_init(model_config: EChatConfig, init: PathLike | None, device: str, llm_dtype: str) -> EChatModel:
+    """The model to train: built from ``model_config``, then started from ``init``'s weights (those it has; a
+    stage-1 model starts stage 2) when given."""
+    if init is not None:
+        check_init(init, model_config)
+    model = build_model(model_config, device=device, llm_dtype=llm_dtype)
+    if init is not None:
+        loaded = model.load_trainable_state_dict(
+            {k: v for k, v in load_weights(init).items() if k in dict(model.named_parameters())}, partial=True
+        )
+        logger.info("Started from %s (%d tensors).", init, len(loaded))
+    return model
+
+
+def target_dataset(
+    model_config: EChatConfig,
+    model: EChatModel,
+    examples: list[EChatExample],
+    cache: FeatureCache | None,
+    keys: dict[str, str],
+) -> EChatDataset:
+    """The training set: each example with its target's token ids."""
+    return EChatDataset(
+        examples, [model.target_ids(e.target) for e in examples], model_config.labels, cache=cache, keys=keys
+    )
+
+
+def warm_up(model_config: EChatConfig, model: EChatModel, data: EChatDataset, config: TrainConfig, show: bool) -> None:
+    """Train the emotion head alone for ``model_config.emotion_warmup_steps`` before the first step (none: 0)."""
+    if not model_config.emotion_warmup_steps:
+        return
+    from tqdm.auto import tqdm
+
+    from .warmup import warm_up_emotion
+
+    with tqdm(total=model_config.emotion_warmup_steps, desc="emotion warm-up", disable=not show) as bar:
+        warm_up_emotion(model, data, config, progress=bar)
 
 
 def stage_config(
