@@ -17,11 +17,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from ...audio import SAMPLE_RATE
 
 PathLike = Union[str, os.PathLike]
+
+#: The tiny encoders' size: hidden width (feed-forward twice that), layers and attention heads.
+ENCODER_WIDTH = 32
+ENCODER_LAYERS = 2
+ENCODER_HEADS = 2
 
 #: Sentences the tiny tokenizer is trained on (the default targets of tests).
 SENTENCES: tuple[str, ...] = (
@@ -36,6 +41,15 @@ SENTENCES: tuple[str, ...] = (
 )
 
 
+def _save_random(model_class: Any, config: Any, seed: int, out: Path) -> Path:
+    """Save a model of ``model_class`` made from ``config`` with random weights drawn from ``seed`` to ``out``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model_class(config).save_pretrained(str(out))
+    return out
+
+
 def tiny_llm(
     folder: PathLike,
     sentences: Sequence[str] = SENTENCES,
@@ -48,7 +62,6 @@ def tiny_llm(
     A larger ``initializer_range`` makes the random LLM react more to its input embeddings, so that a
     connector trained in front of it can lower the loss visibly within a few steps.
     """
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -80,14 +93,11 @@ def tiny_llm(
         tie_word_embeddings=False,
         initializer_range=initializer_range,
     )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(str(out))
-    return out
+    return _save_random(LlamaForCausalLM, config, seed, out)
 
 
 def tiny_whisper(folder: PathLike, seed: int = 0, max_seconds: float = 4.0) -> Path:
     """Write a tiny random Hugging Face ``WhisperModel`` (2 encoder layers, width 32) taking ``max_seconds``."""
-    import torch
     from transformers import WhisperConfig, WhisperModel
 
     out = Path(folder)
@@ -95,10 +105,10 @@ def tiny_whisper(folder: PathLike, seed: int = 0, max_seconds: float = 4.0) -> P
     config = WhisperConfig(
         vocab_size=64,
         num_mel_bins=80,
-        d_model=32,
-        encoder_layers=2,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=64,
+        d_model=ENCODER_WIDTH,
+        encoder_layers=ENCODER_LAYERS,
+        encoder_attention_heads=ENCODER_HEADS,
+        encoder_ffn_dim=2 * ENCODER_WIDTH,
         decoder_layers=1,
         decoder_attention_heads=2,
         decoder_ffn_dim=64,
@@ -109,9 +119,7 @@ def tiny_whisper(folder: PathLike, seed: int = 0, max_seconds: float = 4.0) -> P
         eos_token_id=2,
         decoder_start_token_id=1,
     )
-    torch.manual_seed(seed)
-    WhisperModel(config).save_pretrained(str(out))
-    return out
+    return _save_random(WhisperModel, config, seed, out)
 
 
 def tiny_ssl(folder: PathLike, model_type: str = "wav2vec2", seed: int = 0) -> Path:
@@ -122,7 +130,6 @@ def tiny_ssl(folder: PathLike, model_type: str = "wav2vec2", seed: int = 0) -> P
         model_type: ``wav2vec2``, ``hubert`` or ``wavlm``.
         seed: Seed of the random weights.
     """
-    import torch
     from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
 
     classes = {
@@ -136,10 +143,10 @@ def tiny_ssl(folder: PathLike, model_type: str = "wav2vec2", seed: int = 0) -> P
     out = Path(folder)
     config = config_class(
         vocab_size=16,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        hidden_size=ENCODER_WIDTH,
+        num_hidden_layers=ENCODER_LAYERS,
+        num_attention_heads=ENCODER_HEADS,
+        intermediate_size=2 * ENCODER_WIDTH,
         conv_dim=(16, 16, 16),
         conv_kernel=(10, 4, 4),
         conv_stride=(5, 8, 8),
@@ -148,9 +155,7 @@ def tiny_ssl(folder: PathLike, model_type: str = "wav2vec2", seed: int = 0) -> P
         feat_extract_norm="layer",
         do_stable_layer_norm=True,
     )
-    torch.manual_seed(seed)
-    model_class(config).save_pretrained(str(out))
-    return out
+    return _save_random(model_class, config, seed, out)
 
 
 def tiny_ct2_whisper_encoder(seed: int = 0):
@@ -160,7 +165,10 @@ def tiny_ct2_whisper_encoder(seed: int = 0):
     from ...encoders.whisper import WhisperEncoder, WhisperEncoderConfig
 
     torch.manual_seed(seed)
-    encoder = WhisperEncoder(WhisperEncoderConfig(n_mels=80, n_ctx=1500, d_model=32, n_heads=2, n_layers=2))
+    config = WhisperEncoderConfig(
+        n_mels=80, n_ctx=1500, d_model=ENCODER_WIDTH, n_heads=ENCODER_HEADS, n_layers=ENCODER_LAYERS
+    )
+    encoder = WhisperEncoder(config)
     with torch.no_grad():
         encoder.positional_embedding.normal_(0, 0.02)
     return encoder.eval()
