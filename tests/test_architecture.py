@@ -265,8 +265,6 @@ def _line_of(module: str, text: str) -> int:
 MAX_FUNCTION_LINES = 80
 #: The functions still longer, by name, and why.
 LONG_FUNCTIONS = {
-    # the one speak-while-writing loop: its steps share the queue of pending sentences as closures
-    "emotionlayer.systems.speech.speak_as_written",
     # being reworked with the dialogue evaluation
     "emotionlayer.evaluation.dialogue.evaluate_dialogue",
     # the multi-corpus head's fit: one loop over folds with its early stopping

@@ -241,3 +241,41 @@ def test_speak_as_written_returns_what_was_spoken():
     assert spoken == ["Oh no, I'm so sorry to hear that,", "really.", "Is it, maybe, broken?", "Yes, it is."]
     assert reply.text == "Oh no, I'm so sorry to hear that, really. Is it, maybe, broken? Yes, it is."
     assert [e.text for e in run(pieces)[0] if e.kind == "audio"][0] == "Oh no, I'm so sorry to hear that, really."
+
+
+def test_sentences_to_speak_counts_a_first_clause_only_before_the_reply_started():
+    from emotionlayer.systems.speech import sentences_to_speak
+
+    assert sentences_to_speak("Hi there. How are") == (["Hi there."], "How are")
+    written = "Oh no, I'm so sorry to hear that, really"
+    assert sentences_to_speak(written, 4, started=False) == (["Oh no, I'm so sorry to hear that,"], "really")
+    assert sentences_to_speak(written, 4, started=True) == ([], written)
+    assert sentences_to_speak(written, 0, started=False) == ([], written)
+
+
+def test_a_sentence_speaker_cleans_speaks_in_order_and_cancels_what_is_not_started():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from emotionlayer.systems.speech import SentenceSpeaker
+
+    tts, gate = DummyTTS(), threading.Event()
+
+    def speak(sentence):
+        gate.wait(5)
+        return tts.synthesize(sentence)
+
+    with ThreadPoolExecutor(1) as pool:
+        speaker = SentenceSpeaker(speak, pool, lambda: 1.5)
+        speaker.submit("  ")
+        assert not speaker.started
+        for sentence in ("Assistant: Hello.", "(smiles) Fine.", "Never spoken."):
+            speaker.submit(sentence)
+        assert speaker.started and list(speaker.ready(wait=False)) == []  # the first one is still being spoken
+        gate.set()
+        first = next(speaker.ready(wait=True))
+        assert (first.text, first.time, speaker.first_audio) == ("Hello.", 1.5, 1.5)
+        speaker.cancel()  # what had not started is cancelled, what had is waited for; neither is handed back
+        assert not speaker.pending
+    reply = speaker.reply(writing_seconds=0.25)
+    assert reply.text == "Hello." and reply.writing_seconds == 0.25 and reply.audio.duration > 0

@@ -186,36 +186,8 @@ def speak_as_written(
         first_clause_words: With ``by_sentence``, speak the reply's first clause (:func:`pop_clause`, at
             least this many words) as soon as it is written, before its sentence is finished; 0: off.
     """
-    writing = speaking = 0.0
-    first_audio: float | None = None
-    chunks: list[Audio] = []
-    spoken: list[str] = []
-    pending: deque[tuple[str, Future]] = deque()
-
-    def synthesize(sentence: str) -> tuple[Audio, float, float]:
-        start = time.perf_counter()
-        audio = speak(sentence)
-        return audio, time.perf_counter() - start, clock()
-
-    def submit(sentence: str) -> None:
-        # Stage directions the model wrote ("(smiles)", "*sighs*") become events or are dropped: never read.
-        sentence = normalise_cues(clean_reply(sentence))
-        if sentence:
-            pending.append((sentence, pool.submit(synthesize, sentence)))
-
-    def ready(wait: bool) -> Iterator[TurnEvent]:
-        nonlocal speaking, first_audio
-        while pending and (wait or pending[0][1].done()):
-            sentence, future = pending[0]
-            audio, seconds, finished = future.result()
-            pending.popleft()
-            speaking += seconds
-            if first_audio is None:
-                first_audio = finished
-            chunks.append(audio)
-            spoken.append(sentence)
-            yield SentenceAudio(clock(), text=sentence, audio=audio)
-
+    speaker = SentenceSpeaker(speak, pool, clock)
+    writing = 0.0
     buffer = ""
     try:
         while True:
@@ -227,31 +199,102 @@ def speak_as_written(
             yield TextPiece(clock(), text=piece)
             buffer += piece
             if by_sentence:
-                sentences, buffer = pop_sentences(buffer)
-                if first_clause_words > 0 and not sentences and not pending and not spoken:
-                    clause, buffer = pop_clause(buffer, first_clause_words)
-                    sentences = [clause] if clause else []
+                sentences, buffer = sentences_to_speak(buffer, first_clause_words, speaker.started)
                 for sentence in sentences:
-                    submit(sentence)
-                yield from ready(wait=False)
-        submit(buffer)
-        yield from ready(wait=True)
-        if not spoken and fallback:
+                    speaker.submit(sentence)
+                yield from speaker.ready(wait=False)
+        speaker.submit(buffer)
+        yield from speaker.ready(wait=True)
+        if not speaker.spoken and fallback:
             logger.warning("The reply was empty; speaking the fallback reply instead.")
-            submit(fallback)
-            yield from ready(wait=True)
+            speaker.submit(fallback)
+            yield from speaker.ready(wait=True)
     finally:
         # Runs at the end and also when the caller closes the stream early.
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
-        running = [future for _, future in pending if not future.cancel()]
-        pending.clear()
+        speaker.cancel()
+    return speaker.reply(writing)
+
+
+def sentences_to_speak(buffer: str, first_clause_words: int = 0, started: bool = True) -> tuple[list[str], str]:
+    """The sentences finished in ``buffer`` and the text left over.
+
+    Before a reply has ``started`` speaking, a first clause (:func:`pop_clause`, at least ``first_clause_words``
+    words) counts as one when no sentence is finished yet; ``first_clause_words=0`` turns that off.
+    """
+    sentences, buffer = pop_sentences(buffer)
+    if first_clause_words > 0 and not sentences and not started:
+        clause, buffer = pop_clause(buffer, first_clause_words)
+        sentences = [clause] if clause else []
+    return sentences, buffer
+
+
+class SentenceSpeaker:
+    """The sentences of one reply on their way to audio, in order.
+
+    Each sentence, once cleaned (role prefixes go; stage directions such as ``(smiles)`` become event tags or
+    are dropped), is synthesised in ``pool`` as soon as it is submitted; :meth:`ready` hands back the audio
+    of those done, first submitted first.
+
+    Args:
+        speak: Synthesises one sentence.
+        pool: Where synthesis runs.
+        clock: Seconds since the turn started (event times and ``first_audio``).
+    """
+
+    def __init__(self, speak: Callable[[str], Audio], pool: Executor, clock: Callable[[], float]) -> None:
+        self.speak = speak
+        self.pool = pool
+        self.clock = clock
+        self.pending: deque[tuple[str, Future]] = deque()
+        self.chunks: list[Audio] = []
+        self.spoken: list[str] = []
+        self.speaking_seconds = 0.0
+        self.first_audio: float | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether a sentence was submitted (spoken or on its way)."""
+        return bool(self.pending or self.spoken)
+
+    def _synthesize(self, sentence: str) -> tuple[Audio, float, float]:
+        start = time.perf_counter()
+        audio = self.speak(sentence)
+        return audio, time.perf_counter() - start, self.clock()
+
+    def submit(self, sentence: str) -> None:
+        """Clean ``sentence`` and start synthesising it (nothing when nothing speakable is left)."""
+        # Stage directions the model wrote ("(smiles)", "*sighs*") become events or are dropped: never read.
+        sentence = normalise_cues(clean_reply(sentence))
+        if sentence:
+            self.pending.append((sentence, self.pool.submit(self._synthesize, sentence)))
+
+    def ready(self, wait: bool) -> Iterator[SentenceAudio]:
+        """An ``audio`` event per sentence synthesised, in order: those done, or (``wait``) all submitted."""
+        while self.pending and (wait or self.pending[0][1].done()):
+            sentence, future = self.pending[0]
+            audio, seconds, finished = future.result()
+            self.pending.popleft()
+            self.speaking_seconds += seconds
+            if self.first_audio is None:
+                self.first_audio = finished
+            self.chunks.append(audio)
+            self.spoken.append(sentence)
+            yield SentenceAudio(self.clock(), text=sentence, audio=audio)
+
+    def cancel(self) -> None:
+        """Cancel the sentences not yet synthesised and wait for those being synthesised."""
+        running = [future for _, future in self.pending if not future.cancel()]
+        self.pending.clear()
         if running:
             wait_futures(running)
 
-    audio = None
-    if chunks:
-        rate = chunks[0].sample_rate
-        audio = Audio(np.concatenate([c.resample(rate).samples for c in chunks]), rate)
-    return SpokenReply(join_sentences(spoken), audio, writing, speaking, first_audio)
+    def reply(self, writing_seconds: float) -> SpokenReply:
+        """What was spoken: the sentences joined, their audio one after the other (at the first one's rate)."""
+        audio = None
+        if self.chunks:
+            rate = self.chunks[0].sample_rate
+            audio = Audio(np.concatenate([c.resample(rate).samples for c in self.chunks]), rate)
+        return SpokenReply(join_sentences(self.spoken), audio, writing_seconds, self.speaking_seconds, self.first_audio)
