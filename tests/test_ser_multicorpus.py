@@ -80,3 +80,18 @@ def test_new_augmentations_keep_length_and_rate(name):
     assert abs(len(out.samples) - len(audio.samples)) <= 2
     assert np.all(np.isfinite(out.samples)) and np.abs(out.samples).max() <= 1.0
     assert not np.allclose(out.samples[: len(audio.samples) - 2], audio.samples[: len(audio.samples) - 2])
+
+
+def test_the_head_steps_standardise_clip_and_mask_the_labels_a_corpus_lacks():
+    from emotionlayer.ser.multicorpus import corpus_label_sets, feature_scaling, standardised
+
+    x = np.array([[[0.0, 5.0]], [[2.0, 5.0]], [[100.0, 5.0]]], dtype=np.float32)
+    mean, scale = feature_scaling(x)
+    assert mean.tolist() == pytest.approx([34.0, 5.0]) and scale[1] == 1.0  # a constant feature is not divided
+    z = standardised(x, mean, scale, clip=1.0)
+    assert z.shape == x.shape and z.dtype == np.float32
+    deviation = np.sqrt((34**2 + 32**2 + 66**2) / 3)
+    assert z[:, 0, 0].tolist() == pytest.approx([-34 / deviation, -32 / deviation, 1.0])  # the last one clipped
+    assert z[:, 0, 1].tolist() == [0, 0, 0]
+    sets = corpus_label_sets(["happy", "calm", "happy"], ["urdu", "mine", "mine"])
+    assert sets == {"urdu": {"neutral", "happy", "sad", "angry"}, "mine": {"calm", "happy"}}

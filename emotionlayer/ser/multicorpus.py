@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -104,65 +105,121 @@ def fit_multicorpus_head(
     torch.manual_seed(recipe.seed)
     label_order = sorted(label_order)
     x = np.asarray(stats, dtype=np.float32)
-    n, n_layers, dim = x.shape
-    mean = x.reshape(n, -1).mean(axis=0)
-    scale = x.reshape(n, -1).std(axis=0)
-    scale[scale < 1e-8] = 1.0
-
-    def standardise(a: np.ndarray) -> torch.Tensor:
-        z = (a.reshape(len(a), -1) - mean) / scale
-        return torch.from_numpy(np.clip(z, -recipe.clip, recipe.clip).reshape(len(a), n_layers, dim).astype(np.float32))
-
-    corpus_sets: dict[str, set[str]] = {}
-    for corpus, label in zip(corpora, labels, strict=True):
-        corpus_sets.setdefault(corpus, set(CORPUS_LABELS.get(corpus, ()))).add(label)
+    mean, scale = feature_scaling(x)
+    corpus_sets = corpus_label_sets(labels, corpora)
     mask = np.array([[label in corpus_sets[c] for label in label_order] for c in corpora])
-    target = torch.tensor([label_order.index(label) for label in labels])
-    weight = torch.tensor(_sample_weights(labels, corpora, recipe), dtype=torch.float32)
-    z = standardise(x)
-    log_mask = torch.from_numpy(np.where(mask, 0.0, -1e9).astype(np.float32))
-    z_ns = standardise(nonspeech) if nonspeech is not None and len(nonspeech) and recipe.nonspeech_weight > 0 else None
+    use_nonspeech = nonspeech is not None and len(nonspeech) and recipe.nonspeech_weight > 0
+    model = _MixedLinear(x.shape[1], x.shape[2], len(label_order), recipe.layer_weighting)
+    _train(
+        model,
+        torch.from_numpy(standardised(x, mean, scale, recipe.clip)),
+        torch.tensor([label_order.index(label) for label in labels]),
+        torch.tensor(_sample_weights(labels, corpora, recipe), dtype=torch.float32),
+        torch.from_numpy(np.where(mask, 0.0, -1e9).astype(np.float32)),
+        torch.from_numpy(standardised(nonspeech, mean, scale, recipe.clip)) if use_nonspeech else None,
+        recipe,
+        len(corpus_sets),
+    )
+    return model.logistic_head(label_order, mean, scale, recipe.clip)
 
-    n_labels = len(label_order)
-    layer_logits = torch.zeros(n_layers, requires_grad=True)
-    in_dim = dim if recipe.layer_weighting else n_layers * dim
-    linear = torch.nn.Linear(in_dim, n_labels)
-    torch.nn.init.zeros_(linear.weight)
-    torch.nn.init.zeros_(linear.bias)
-    params = [*linear.parameters()] + ([layer_logits] if recipe.layer_weighting else [])
-    optimiser = torch.optim.Adam(params, lr=recipe.lr)
 
-    def forward(batch: torch.Tensor) -> torch.Tensor:
-        if recipe.layer_weighting:
-            mixed = torch.einsum("l,nlf->nf", torch.softmax(layer_logits, dim=0), batch)
-            return linear(mixed)
-        return linear(batch.reshape(len(batch), -1))
+def feature_scaling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of every feature of ``(clips, layers, features)`` statistics, flattened (a
+    constant feature's deviation is 1)."""
+    flat = x.reshape(len(x), -1)
+    mean, scale = flat.mean(axis=0), flat.std(axis=0)
+    scale[scale < 1e-8] = 1.0
+    return mean, scale
 
+
+def standardised(a: np.ndarray, mean: np.ndarray, scale: np.ndarray, clip: float) -> np.ndarray:
+    """``(clips, layers, features)`` statistics standardised by :func:`feature_scaling`'s and clipped at +-clip."""
+    z = (a.reshape(len(a), -1) - mean) / scale
+    return np.clip(z, -clip, clip).reshape(a.shape).astype(np.float32)
+
+
+def corpus_label_sets(labels: Sequence[str], corpora: Sequence[str]) -> dict[str, set[str]]:
+    """The labels each corpus annotates: those of :data:`CORPUS_LABELS` and any its clips have."""
+    sets: dict[str, set[str]] = {}
+    for corpus, label in zip(corpora, labels, strict=True):
+        sets.setdefault(corpus, set(CORPUS_LABELS.get(corpus, ()))).add(label)
+    return sets
+
+
+class _MixedLinear:
+    """The head being trained: softmax weights over layers and one linear map shared by them
+    (``layer_weighting``), or one linear map over all layers side by side; all weights start at zero."""
+
+    def __init__(self, n_layers: int, dim: int, n_labels: int, layer_weighting: bool) -> None:
+        import torch
+
+        self.layer_weighting = layer_weighting
+        self.layer_logits = torch.zeros(n_layers, requires_grad=True)
+        self.linear = torch.nn.Linear(dim if layer_weighting else n_layers * dim, n_labels)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def parameters(self) -> list[Any]:
+        return [*self.linear.parameters()] + ([self.layer_logits] if self.layer_weighting else [])
+
+    def __call__(self, batch: Any) -> Any:
+        """Logits ``(clips, labels)`` of standardised statistics ``(clips, layers, features)``."""
+        import torch
+
+        if self.layer_weighting:
+            mixed = torch.einsum("l,nlf->nf", torch.softmax(self.layer_logits, dim=0), batch)
+            return self.linear(mixed)
+        return self.linear(batch.reshape(len(batch), -1))
+
+    def logistic_head(
+        self, label_order: Sequence[str], mean: np.ndarray, scale: np.ndarray, clip: float
+    ) -> LogisticHead:
+        """The trained head as a :class:`LogisticHead` (temperature 1) on unstandardised statistics."""
+        import torch
+
+        with torch.no_grad():
+            w = self.linear.weight.numpy().astype(np.float32)
+            if self.layer_weighting:
+                mix = torch.softmax(self.layer_logits, dim=0).numpy()
+                coef = np.concatenate([m * w for m in mix], axis=1)
+            else:
+                mix = None
+                coef = w
+            intercept = self.linear.bias.numpy().astype(np.float32)
+        head = LogisticHead(C=1.0, class_weight="balanced", clip=clip, temperature=1.0)
+        head.labels = list(label_order)
+        head.mean, head.scale = mean.astype(np.float32), scale.astype(np.float32)
+        head.coef, head.intercept = coef.astype(np.float32), intercept
+        head.layer_mix = None if mix is None else [float(v) for v in mix]  # type: ignore[attr-defined]
+        return head
+
+
+def _train(
+    model: _MixedLinear,
+    z: Any,
+    target: Any,
+    weight: Any,
+    log_mask: Any,
+    z_nonspeech: Any,
+    recipe: MultiCorpusRecipe,
+    n_corpora: int,
+) -> None:
+    """Full-batch Adam (tensors: standardised statistics, label indices, clip weights, label mask, non-speech
+    statistics or ``None``) on the weighted log-likelihood of each clip's label among those its corpus annotates
+    (``log_mask``), the non-speech clips pushed to the uniform distribution, and an L2 penalty."""
+    import torch
+
+    optimiser = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    rows = torch.arange(len(z))
     for _ in range(recipe.steps):
         optimiser.zero_grad()
-        logp = torch.log_softmax(forward(z) + log_mask, dim=1)
-        loss = -(weight * logp[torch.arange(n), target]).sum() / weight.sum()
-        if z_ns is not None:
-            loss = loss - recipe.nonspeech_weight / len(corpus_sets) * torch.log_softmax(forward(z_ns), dim=1).mean()
-        loss = loss + recipe.weight_decay * (linear.weight**2).sum()
+        logp = torch.log_softmax(model(z) + log_mask, dim=1)
+        loss = -(weight * logp[rows, target]).sum() / weight.sum()
+        if z_nonspeech is not None:
+            loss = loss - recipe.nonspeech_weight / n_corpora * torch.log_softmax(model(z_nonspeech), dim=1).mean()
+        loss = loss + recipe.weight_decay * (model.linear.weight**2).sum()
         loss.backward()
         optimiser.step()
-
-    with torch.no_grad():
-        w = linear.weight.numpy().astype(np.float32)
-        if recipe.layer_weighting:
-            mix = torch.softmax(layer_logits, dim=0).numpy()
-            coef = np.concatenate([m * w for m in mix], axis=1)
-        else:
-            mix = None
-            coef = w
-        intercept = linear.bias.numpy().astype(np.float32)
-    head = LogisticHead(C=1.0, class_weight="balanced", clip=recipe.clip, temperature=1.0)
-    head.labels = list(label_order)
-    head.mean, head.scale = mean.astype(np.float32), scale.astype(np.float32)
-    head.coef, head.intercept = coef.astype(np.float32), intercept
-    head.layer_mix = None if mix is None else [float(v) for v in mix]  # type: ignore[attr-defined]
-    return head
 
 
 def restricted_probabilities(
