@@ -41,6 +41,28 @@ _TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "run", "strategies
 RENAMED_SECTIONS: dict[str, str] = {"pipeline": "run"}
 
 
+def _named_section(data: Any, section: str, key: str, example: str) -> tuple[str, dict[str, Any]]:
+    """The name under ``key`` and the ``params`` of a config section ``{key: NAME, params: {...}}``.
+
+    Raises:
+        ConfigError: ``key`` is missing, a key other than ``key`` and ``params`` is there, or ``params`` is
+            not a mapping (the messages show ``example`` as the name).
+    """
+    if not isinstance(data, dict) or key not in data:
+        raise ConfigError(
+            f"The '{section}' section needs a '{key}', e.g. `{section}: {{{key}: {example}, params: {{}}}}`."
+        )
+    unknown = set(data) - {key, "params"}
+    if unknown:
+        raise ConfigError(
+            f"The '{section}' section has unknown keys {sorted(unknown)}; only '{key}' and 'params' are allowed."
+        )
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"'{section}.params' must be a mapping of parameter names to values.")
+    return str(data[key]), dict(params)
+
+
 @dataclass(frozen=True)
 class ComponentConfig:
     """Which backend to build for one component kind, and its constructor parameters."""
@@ -55,19 +77,8 @@ class ComponentConfig:
     def from_dict(cls, data: Any, kind: str) -> ComponentConfig:
         if isinstance(data, str):  # shorthand: `asr: faster-whisper`
             return cls(backend=data)
-        if not isinstance(data, dict) or "backend" not in data:
-            raise ConfigError(
-                f"The '{kind}' section needs a 'backend' name, e.g. `{kind}: {{backend: NAME, params: {{}}}}`."
-            )
-        unknown = set(data) - {"backend", "params"}
-        if unknown:
-            raise ConfigError(
-                f"The '{kind}' section has unknown keys {sorted(unknown)}; only 'backend' and 'params' are allowed."
-            )
-        params = data.get("params") or {}
-        if not isinstance(params, dict):
-            raise ConfigError(f"'{kind}.params' must be a mapping of parameter names to values.")
-        return cls(backend=str(data["backend"]), params=dict(params))
+        name, params = _named_section(data, kind, "backend", "NAME")
+        return cls(backend=name, params=params)
 
 
 @dataclass(frozen=True)
@@ -91,17 +102,8 @@ class SystemConfig:
             return cls()
         if isinstance(data, str):  # shorthand: `system: echat`
             return cls(name=data)
-        if not isinstance(data, dict) or "name" not in data:
-            raise ConfigError("The 'system' section needs a 'name', e.g. `system: {name: cascade, params: {}}`.")
-        unknown = set(data) - {"name", "params"}
-        if unknown:
-            raise ConfigError(
-                f"The 'system' section has unknown keys {sorted(unknown)}; only 'name' and 'params' are allowed."
-            )
-        params = data.get("params") or {}
-        if not isinstance(params, dict):
-            raise ConfigError("'system.params' must be a mapping of parameter names to values.")
-        return cls(name=str(data["name"]), params=dict(params))
+        name, params = _named_section(data, "system", "name", "cascade")
+        return cls(name=name, params=params)
 
 
 @dataclass(frozen=True)
