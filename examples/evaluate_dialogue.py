@@ -39,7 +39,9 @@ if manifest is None:
         for clip in sorted(clips.glob("*_phone.wav")):
             writer.writerow([str(clip), "My phone won't turn on, and I need it today.", clip.stem.split("_")[0], "en"])
 if not all(row.reference_set for row in read_manifest(manifest)):
-    manifest = str(write_references(manifest, "topline", out=folder / "with_references.csv", limit=args.limit, progress=True))
+    manifest = str(
+        write_references(manifest, "topline", out=folder / "with_references.csv", limit=args.limit, progress=True)
+    )
     print(f"Reference replies written by the topline into {manifest}")
 
 report = evaluate_dialogue(manifest, args.systems, limit=args.limit, report_dir=args.report, progress=True)

@@ -222,7 +222,9 @@ def test_a_voice_ignoring_system_scores_zero_sensitivity_and_a_listening_one_mor
     assert mood.pair_sim_same_emotion == pytest.approx(100.0) and mood.pair_sim_different_emotion < 50
     # the contrast: same-emotion pairs minus different-emotion pairs, 0 for the deaf system
     assert deaf.emotion_contrast == pytest.approx(0.0, abs=1e-6)
-    assert mood.emotion_contrast == pytest.approx(mood.pair_sim_same_emotion - mood.pair_sim_different_emotion, abs=1e-3)
+    assert mood.emotion_contrast == pytest.approx(
+        mood.pair_sim_same_emotion - mood.pair_sim_different_emotion, abs=1e-3
+    )
     low, high = mood.intervals["emotion_contrast"].low, mood.intervals["emotion_contrast"].high
     assert 0 < low <= mood.emotion_contrast <= high
     # references are written per emotion for the same words: the listening system picks its own emotion's
@@ -260,7 +262,9 @@ def test_no_difference_between_two_copies_of_a_system_is_real(manifest):
 def test_multi_reference_bleu_and_the_best_matching_sim(manifest, tmp_path):
     rows = list(csv.DictReader(open(manifest, encoding="utf-8")))
     for row in rows:
-        row["references"] = json.dumps(["Something else entirely, about the weather.", {"text": MOOD_REPLIES[row["emotion"]]}])
+        row["references"] = json.dumps(
+            ["Something else entirely, about the weather.", {"text": MOOD_REPLIES[row["emotion"]]}]
+        )
     many = write_manifest(tmp_path, rows, "many.csv")
     mood = evaluate(many, ["test-mood"]).systems["test-mood"]
     assert mood.bleu1 == 100.0 and mood.bleu4 == 100.0  # one of the references is the reply
@@ -335,7 +339,9 @@ def test_check_references_accepts_a_full_set():
 
 # -- deterministic replies --------------------------------------------------------------------------
 def test_decoding_is_greedy_for_every_system_by_default():
-    config = PipelineConfig.coerce({**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"temperature": 0.7, "seed": 3}}})
+    config = PipelineConfig.coerce(
+        {**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"temperature": 0.7, "seed": 3}}}
+    )
     greedy = Decoding()
     cfg, params = greedy.apply(config, SeededSystem, 0)
     assert cfg.llm.params["temperature"] == 0.0 and params == {"temperature": 0.0, "seed": 0}
@@ -477,9 +483,19 @@ def test_ray_actors_give_the_same_replies(manifest):
 # -- the report -------------------------------------------------------------------------------------
 def test_report_files(manifest, tmp_path):
     out = tmp_path / "report"
-    report = evaluate(manifest, ["test-mood", "test-deaf"], report_dir=out, command="emotionlayer evaluate dialogue ...")
+    report = evaluate(
+        manifest, ["test-mood", "test-deaf"], report_dir=out, command="emotionlayer evaluate dialogue ..."
+    )
     names = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.json", "scores.csv", "per_emotion.csv", "replies.md", "replies.csv", "scores.png"} <= names
+    assert {
+        "report.md",
+        "report.json",
+        "scores.csv",
+        "per_emotion.csv",
+        "replies.md",
+        "replies.csv",
+        "scores.png",
+    } <= names
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "| system | BLEU-1 | BLEU-4 | SIM (best ref) |" in text and "Decoding: greedy" in text
     assert "## Which differences are real" in text and "| test-mood - test-deaf | SIM |" in text
@@ -514,7 +530,9 @@ def _cli(monkeypatch, capsys, *args):
 
 def test_cli_json_contract(manifest, tmp_path, monkeypatch, capsys):
     config = tmp_path / "dummy.yaml"
-    config.write_text("ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nvad: energy\nllm: {backend: dummy, params: {reply: null}}\ntts: dummy\n")
+    config.write_text(
+        "ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nvad: energy\nllm: {backend: dummy, params: {reply: null}}\ntts: dummy\n"
+    )
     out = tmp_path / "report"
     code, stdout, _ = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(manifest), "--systems",
                            "cascade,echo:emotion=sad", "--config", str(config), "--limit", "6", "--json", "--report",
@@ -559,11 +577,16 @@ def test_cli_imports_a_public_benchmark(tmp_path, monkeypatch, capsys):
               "responses": [{"text": "Oh no, I'm sorry.", "emotion": "sad"}, {"text": "Let's look together.", "reply_emotion": "neutral"}]}]  # fmt: skip
     (tmp_path / "bench.json").write_text(json.dumps(items), encoding="utf-8")
     out = tmp_path / "manifests" / "bench.csv"
-    code, stdout, _ = _cli(monkeypatch, capsys, "evaluate", "import-references", str(tmp_path / "bench.json"), "--out", str(out))
+    code, stdout, _ = _cli(
+        monkeypatch, capsys, "evaluate", "import-references", str(tmp_path / "bench.json"), "--out", str(out)
+    )
     assert code == 0 and "1 recordings, 2 reference replies" in stdout
     rows = select_rows(str(out))
     assert rows[0].path == str((tmp_path / "wavs" / "a.wav").resolve()) and rows[0].emotion == "sad"
-    assert [(r.text, r.emotion) for r in rows[0].references] == [("Oh no, I'm sorry.", "sad"), ("Let's look together.", "neutral")]
+    assert [(r.text, r.emotion) for r in rows[0].references] == [
+        ("Oh no, I'm sorry.", "sad"),
+        ("Let's look together.", "neutral"),
+    ]
     code, stdout, _ = _cli(monkeypatch, capsys, "evaluate", "import-references", "--help")
     assert code == 0 and "--map-label" in stdout and "replies" in stdout
 
@@ -573,7 +596,10 @@ def test_real_cascade_against_frozen_topline_references(tmp_path):
     """The packaged default models and embedder on three example clips (the same words, three emotions)."""
     examples = Path(__file__).resolve().parents[1] / "examples" / "audio"
     text = "My phone won't turn on, and I need it today."
-    rows = [{"path": str(examples / f"{e}_phone.wav"), "text": text, "emotion": e, "language": "en"} for e in ("sad", "happy", "angry")]
+    rows = [
+        {"path": str(examples / f"{e}_phone.wav"), "text": text, "emotion": e, "language": "en"}
+        for e in ("sad", "happy", "angry")
+    ]
     manifest = write_references(write_manifest(tmp_path, rows), "topline")
     report = evaluate_dialogue(manifest, ["cascade", "topline"], report_dir=tmp_path / "report", bootstrap=200)
     cascade, top = report.systems["cascade"], report.systems["topline"]

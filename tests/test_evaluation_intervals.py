@@ -35,7 +35,9 @@ def test_a_paired_bootstrap_sees_a_small_shift_that_unpaired_noise_hides():
     weights = bootstrap_weights(100, resamples=1000, seed=0)
     difference = percentile_interval(weights @ (a - b) / 100)
     assert difference.excludes(0.0) and difference.low < 2.0 < difference.high
-    assert percentile_interval(weights @ a / 100).low < percentile_interval(weights @ b / 100).high  # alone they overlap
+    assert (
+        percentile_interval(weights @ a / 100).low < percentile_interval(weights @ b / 100).high
+    )  # alone they overlap
 
 
 def test_run_interval_is_students_t_over_runs():

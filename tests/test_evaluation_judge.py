@@ -24,8 +24,14 @@ def judge_server() -> Iterator[dict]:
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             state["requests"].append(request)
             user = request["messages"][-1]["content"]
-            answer = "I cannot judge this." if "???" in user else ("Empathy: 5\nFit: 4" if "sorry" in user else "**Empathy**: 2\nFit: 3")
-            body = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}).encode()
+            answer = (
+                "I cannot judge this."
+                if "???" in user
+                else ("Empathy: 5\nFit: 4" if "sorry" in user else "**Empathy**: 2\nFit: 3")
+            )
+            body = json.dumps(
+                {"choices": [{"message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -67,12 +73,18 @@ def test_the_judge_prompt_carries_the_words_the_tone_and_the_reply():
     judge = LLMJudge(base_url="http://127.0.0.1:9/v1")
     system, user = judge.messages("I lost my keys", "sad", "Oh no, I'm sorry.")
     assert system["role"] == "system" and "Empathy" in system["content"] and "Fit" in system["content"]
-    assert user["content"] == 'The user said, sounding sad: "I lost my keys"\nThe assistant replied: "Oh no, I\'m sorry."'
+    assert (
+        user["content"] == 'The user said, sounding sad: "I lost my keys"\nThe assistant replied: "Oh no, I\'m sorry."'
+    )
 
 
 def test_judge_replies_rates_every_reply_and_caches_the_ratings(judge_server, tmp_path):
     clips = [DialogueClip(path=f"{i}.wav", text="I lost my keys", emotion="sad", references=("x",)) for i in range(3)]
-    replies = {"kind": [[DialogueReply("kind", c.path, r) for c, r in zip(clips, ["I'm so sorry.", "Okay.", "???"], strict=True)]]}
+    replies = {
+        "kind": [
+            [DialogueReply("kind", c.path, r) for c, r in zip(clips, ["I'm so sorry.", "Okay.", "???"], strict=True)]
+        ]
+    }
     judge = LLMJudge(base_url=judge_server["url"], model="judge-model")
     ratings = judge_replies(judge, clips, replies, tmp_path / "cache")
     assert ratings["kind"].shape == (1, 3, 2)

@@ -38,7 +38,9 @@ def test_bleu_of_partial_and_unrelated_replies():
 def test_chinese_is_tokenised_by_character():
     assert clip_language("我的手机开不了机") == "zh" and clip_language("my phone") == "en"
     assert clip_language("my phone", "zh-CN") == "zh" and clip_language(None, None, "de") == "de"
-    assert bleu_tokenizer_name("zh") == "zh" and bleu_tokenizer_name("ja") == "char" and bleu_tokenizer_name("en") == "13a"
+    assert (
+        bleu_tokenizer_name("zh") == "zh" and bleu_tokenizer_name("ja") == "char" and bleu_tokenizer_name("en") == "13a"
+    )
     hyp, ref = "我今天很高兴", "我今天很难过"
     assert bleu([hyp], [ref], "zh", max_order=1) == pytest.approx(100 * 4 / 6, abs=0.01)  # 4 of 6 characters
     assert bleu([hyp], [hyp], "zh", max_order=4) == 100.0

@@ -130,7 +130,11 @@ def test_dialogue_row_round_trips_every_field_in_order_and_keeps_extra_columns()
 
 
 def test_dialogue_manifest_reads_a_folder_resolves_audio_and_keeps_extra_columns(clips):
-    lines = [json.dumps({**DIALOGUE, "emotion": "Sadness", "rating": 4}), "", json.dumps({**DIALOGUE, "id": "x", "audio": "audio/b.wav"})]
+    lines = [
+        json.dumps({**DIALOGUE, "emotion": "Sadness", "rating": 4}),
+        "",
+        json.dumps({**DIALOGUE, "id": "x", "audio": "audio/b.wav"}),
+    ]
     (clips / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     rows = read_dialogue_manifest(clips, check_files=True)
     assert [r.id for r in rows] == ["en-0002-2", "x"] and [r.line for r in rows] == [1, 3]
@@ -186,7 +190,9 @@ def test_read_event_manifest_csv_and_jsonl(clips) -> None:
     (clips / "m.csv").write_text(f"path,label,speaker\n{clip},cough,s1\n")
     rows = read_event_manifest(clips / "m.csv")
     assert rows[0].label == "cough" and rows[0].events is None and rows[0].speaker == "s1"
-    (clips / "m.jsonl").write_text(json.dumps({"path": "audio/b.wav", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}) + "\n")
+    (clips / "m.jsonl").write_text(
+        json.dumps({"path": "audio/b.wav", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}) + "\n"
+    )
     rows = read_event_manifest(clips / "m.jsonl")
     assert rows[0].path == str(clips / "audio" / "b.wav") and rows[0].events == (Event("cough", 0.1, 0.4),)
     (clips / "bad.csv").write_text("path,label\nmissing.wav,cough\n")
@@ -216,8 +222,12 @@ def test_event_rows_round_trip_and_csv_cells_hold_events_as_json(clips):
         ("path,label\n,cough\n", ".csv", r"line 2 has no 'path'"),
         ("path,label\naudio/a.wav,\n", ".csv", r"line 2 has neither a 'label' nor 'events'"),
         ('path,events\naudio/a.wav,"[{""label"": ""laugh""}]"\n', ".csv", r"line 2: cannot read its events"),
-        ('path,events\naudio/a.wav,not json\n', ".csv", r"line 2: cannot read its events"),
-        ('{"path": "audio/a.wav", "events": [{"label": "laugh", "start": 2, "end": 1}]}\n', ".jsonl", r"line 1: cannot read its events"),
+        ("path,events\naudio/a.wav,not json\n", ".csv", r"line 2: cannot read its events"),
+        (
+            '{"path": "audio/a.wav", "events": [{"label": "laugh", "start": 2, "end": 1}]}\n',
+            ".jsonl",
+            r"line 1: cannot read its events",
+        ),
         ('\n{"path": "audio/a.wav", "label": "cough"\n', ".jsonl", r"line 2 is not valid JSON"),
         ("path,label\naudio/a.wav,cough\n", ".txt", r"unknown manifest format"),
     ],
@@ -262,8 +272,13 @@ def test_references_survive_csv_and_jsonl(clips, tmp_path):
         target = write_manifest(rows, tmp_path / "out" / f"refs{suffix}")
         again = read_manifest(target)
         assert again[0].references == refs and again[0].split == "test" and again[0].extra == {}
-    (clips / "m.csv").write_text('path,references\naudio/a.wav,"[""One."", {""text"": ""Two."", ""emotion"": ""cheerful""}]"\n')
-    assert [(r.text, r.emotion) for r in read_manifest(clips / "m.csv")[0].references] == [("One.", None), ("Two.", "happy")]
+    (clips / "m.csv").write_text(
+        'path,references\naudio/a.wav,"[""One."", {""text"": ""Two."", ""emotion"": ""cheerful""}]"\n'
+    )
+    assert [(r.text, r.emotion) for r in read_manifest(clips / "m.csv")[0].references] == [
+        ("One.", None),
+        ("Two.", "happy"),
+    ]
     (clips / "bad.csv").write_text("path,references\naudio/a.wav,not json\n")
     with pytest.raises(ManifestError, match="line 2: 'references' is not JSON"):
         read_manifest(clips / "bad.csv")
@@ -284,7 +299,10 @@ def test_read_reply_benchmark_of_the_common_shape(tmp_path):
     rows = read_reply_benchmark(tmp_path / "bench.json", {"unfriendly": "angry"})
     assert [(r.path, r.text, r.emotion, r.speaker) for r in rows] == [("a.wav", "I got the job", "happy", "s1"),
                                                                       ("b.wav", "Leave me alone", "angry", None)]  # fmt: skip
-    assert [(r.text, r.emotion) for r in rows[0].references] == [("Congratulations!", None), ("That's great news.", "happy")]
+    assert [(r.text, r.emotion) for r in rows[0].references] == [
+        ("Congratulations!", None),
+        ("That's great news.", "happy"),
+    ]
     (tmp_path / "empty.json").write_text(json.dumps([{"audio": "a.wav", "replies": []}]))
     with pytest.raises(ManifestError, match="item 1 needs an audio path"):
         read_reply_benchmark(tmp_path / "empty.json")

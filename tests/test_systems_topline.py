@@ -49,7 +49,9 @@ def test_topline_writes_with_its_own_template_not_the_cascades():
                             "asr": {"backend": "dummy", "params": {"text": "Hello there"}}}).respond(tone(1.0))  # fmt: skip
     assert recipe.prompt != cascade.prompt and recipe.prompt[-1]["content"] == "(angry) Hello there"  # topline.j2
     assert recipe.response.text == "You said: Hello there"
-    told = build_system(DUMMIES, "topline:template=empathetic.j2").respond(Utterance(text="Hello there", emotion="angry"))
+    told = build_system(DUMMIES, "topline:template=empathetic.j2").respond(
+        Utterance(text="Hello there", emotion="angry")
+    )
     assert told.prompt == cascade.prompt and told.response.text == cascade.response.text
 
 
@@ -68,7 +70,13 @@ def test_topline_provenance_names_its_template_and_hashes_its_model_file(tmp_pat
 
 @pytest.mark.parametrize(
     "utterance",
-    [tone(1.0), Utterance(audio=tone(1.0)), Utterance(text="hi"), Utterance(audio=tone(1.0), emotion="sad"), "clip.wav"],
+    [
+        tone(1.0),
+        Utterance(audio=tone(1.0)),
+        Utterance(text="hi"),
+        Utterance(audio=tone(1.0), emotion="sad"),
+        "clip.wav",
+    ],
 )
 def test_topline_without_text_and_emotion_says_what_it_needs(utterance):
     topline = build_system(DUMMIES, "topline")
@@ -79,7 +87,9 @@ def test_topline_without_text_and_emotion_says_what_it_needs(utterance):
 
 
 def test_topline_seed_overrides_the_llm_seed_only():
-    topline = build_system({**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"seed": 0, "max_tokens": 7}}}, "topline:seed=3")
+    topline = build_system(
+        {**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"seed": 0, "max_tokens": 7}}}, "topline:seed=3"
+    )
     assert topline.config.llm.params == {"seed": 3, "max_tokens": 7}
     assert topline.llm.options.seed == 3
     assert build_system(DUMMIES, "topline:seed=3").config.llm.params == {"reply": None}  # the dummy LLM takes no seed

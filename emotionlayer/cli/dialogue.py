@@ -31,8 +31,15 @@ def evaluate_dialogue(
         "cascade,paralingpt,echat:model=DIR,topline). `emotionlayer components --kind system` lists them. The topline "
         "is told the true text and emotion; the others hear the recording only.",
     ),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Pipeline config (YAML/JSON) the systems are built from; default: the packaged offline models."),
-    split: str | None = typer.Option(None, "--split", help="Only the rows whose 'split' column has this value, e.g. test."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Pipeline config (YAML/JSON) the systems are built from; default: the packaged offline models.",
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Only the rows whose 'split' column has this value, e.g. test."
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Only the first N recordings (after --split)."),
     write_references: str | None = typer.Option(
         None,
@@ -42,20 +49,44 @@ def evaluate_dialogue(
         "column with their provenance. Do this once; every evaluation then reads them.",
     ),
     writer_config: Path | None = typer.Option(
-        None, "--writer-config", help="The writer's pipeline config, e.g. an 'llm' section with backend openai and base_url of a local server for a stronger writer. Default: --config."
+        None,
+        "--writer-config",
+        help="The writer's pipeline config, e.g. an 'llm' section with backend openai and base_url of a local server for a stronger writer. Default: --config.",
     ),
-    references_out: Path | None = typer.Option(None, "--references-out", help="Write the manifest with references here instead of over --manifest."),
-    overwrite_references: bool = typer.Option(False, "--overwrite-references", help="Replace references the rows already have."),
+    references_out: Path | None = typer.Option(
+        None, "--references-out", help="Write the manifest with references here instead of over --manifest."
+    ),
+    overwrite_references: bool = typer.Option(
+        False, "--overwrite-references", help="Replace references the rows already have."
+    ),
     samples: int = typer.Option(
-        0, "--samples", min=0, help="0 (default): every system decodes greedily, so a rerun gives the same figures. N: N sampled runs per system; every figure becomes a mean with a 95% interval over runs."
+        0,
+        "--samples",
+        min=0,
+        help="0 (default): every system decodes greedily, so a rerun gives the same figures. N: N sampled runs per system; every figure becomes a mean with a 95% interval over runs.",
     ),
-    seed: int = typer.Option(0, "--seed", help="The first sampling seed (runs use SEED..SEED+N-1); also recorded with written references."),
-    temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="Sampling temperature with --samples (default: the config LLM's, or 0.7)."),
-    judge_url: str | None = typer.Option(None, "--judge-url", help="Rate every reply 1-5 for empathy and fit with an LLM judge at this OpenAI-compatible endpoint (off by default)."),
+    seed: int = typer.Option(
+        0, "--seed", help="The first sampling seed (runs use SEED..SEED+N-1); also recorded with written references."
+    ),
+    temperature: float | None = typer.Option(
+        None, "--temperature", min=0.0, help="Sampling temperature with --samples (default: the config LLM's, or 0.7)."
+    ),
+    judge_url: str | None = typer.Option(
+        None,
+        "--judge-url",
+        help="Rate every reply 1-5 for empathy and fit with an LLM judge at this OpenAI-compatible endpoint (off by default).",
+    ),
     judge_model: str | None = typer.Option(None, "--judge-model", help="The judge's model name on that server."),
-    bootstrap: int = typer.Option(2000, "--bootstrap", min=1, help="Bootstrap resamples of the recordings for the 95% intervals (seeded: reruns give the same intervals)."),
+    bootstrap: int = typer.Option(
+        2000,
+        "--bootstrap",
+        min=1,
+        help="Bootstrap resamples of the recordings for the 95% intervals (seeded: reruns give the same intervals).",
+    ),
     report: Path | None = typer.Option(
-        None, "--report", help="Write report.md (tables with intervals), scores.png, scores.csv, replies.md/.csv, per_emotion.csv and report.json into this folder."
+        None,
+        "--report",
+        help="Write report.md (tables with intervals), scores.png, scores.csv, replies.md/.csv, per_emotion.csv and report.json into this folder.",
     ),
     as_json: bool = typer.Option(
         False,
@@ -63,13 +94,27 @@ def evaluate_dialogue(
         help='Print one JSON object {"systems": {NAME: {"bleu1", "bleu4", "sim", ..., "intervals": {FIGURE: [LOW, HIGH]}}}, '
         '"pairwise": [...], "decoding": ..., "n": N} and nothing else (null where a system has no such figure).',
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Answer in N worker processes (each loads every system once). Latency figures are only comparable at the same N."),
-    ray: str | None = typer.Option(None, "--ray", help="Answer in --workers Ray actors on this cluster address ('local' starts one here). Needs pip install \"emotionlayer[ray]\"."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        help="Answer in N worker processes (each loads every system once). Latency figures are only comparable at the same N.",
+    ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Answer in --workers Ray actors on this cluster address ('local' starts one here). Needs pip install \"emotionlayer[ray]\".",
+    ),
     cache: Path | None = typer.Option(
-        None, "--cache", help="Keep every reply in this folder as soon as it is made: a rerun (after a crash, or with one more system) computes only what is missing."
+        None,
+        "--cache",
+        help="Keep every reply in this folder as soon as it is made: a rerun (after a crash, or with one more system) computes only what is missing.",
     ),
     threshold: float | None = typer.Option(
-        None, "--threshold", help="SIM below which two replies count as different, for emotion sensitivity. Default: 80 (English, MiniLM), 95 (other languages, e5)."
+        None,
+        "--threshold",
+        help="SIM below which two replies count as different, for emotion sensitivity. Default: 80 (English, MiniLM), 95 (other languages, e5).",
     ),
 ) -> None:
     """Compare dialogue systems on recordings against frozen reference replies (E-chat's comparison).
@@ -148,12 +193,21 @@ def _evaluate(manifest: Path, systems: str, cfg: Any, split: str | None, limit: 
 
 
 def import_references(
-    source: Path = typer.Argument(..., help="A benchmark JSON (or JSONL): a list of items, each with an audio path "
-                                           "(audio/audio_path/path), a transcript (transcript/text), an emotion label "
-                                           "(emotion/label) and a list of target replies (replies/responses/references), "
-                                           "each a string or {\"text\": ..., \"emotion\": REPLY_EMOTION}."),  # fmt: skip
-    out: Path = typer.Option(..., "--out", "-o", help="The manifest to write (.csv or .jsonl), with a 'references' column."),
-    map_label: list[str] = typer.Option([], "--map-label", help="FROM=TO for an emotion label emotionlayer does not know (e.g. --map-label unfriendly=angry); repeatable."),
+    source: Path = typer.Argument(
+        ...,
+        help="A benchmark JSON (or JSONL): a list of items, each with an audio path "
+        "(audio/audio_path/path), a transcript (transcript/text), an emotion label "
+        "(emotion/label) and a list of target replies (replies/responses/references), "
+        'each a string or {"text": ..., "emotion": REPLY_EMOTION}.',
+    ),  # fmt: skip
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="The manifest to write (.csv or .jsonl), with a 'references' column."
+    ),
+    map_label: list[str] = typer.Option(
+        [],
+        "--map-label",
+        help="FROM=TO for an emotion label emotionlayer does not know (e.g. --map-label unfriendly=angry); repeatable.",
+    ),
 ) -> None:
     """Import a public emotional-reply benchmark into a clip manifest with several references per recording.
 
@@ -177,7 +231,11 @@ def import_references(
     base = source.resolve().parent
     from dataclasses import replace
 
-    rows = [replace(r, path=os.path.normpath(str(base / r.path)) if not os.path.isabs(r.path) else r.path) for r in rows]
+    rows = [
+        replace(r, path=os.path.normpath(str(base / r.path)) if not os.path.isabs(r.path) else r.path) for r in rows
+    ]
     write_manifest(rows, out)
     references = sum(len(r.references) for r in rows)
-    typer.echo(f"{out}: {len(rows)} recordings, {references} reference replies ({references / len(rows):.1f} per recording)")
+    typer.echo(
+        f"{out}: {len(rows)} recordings, {references} reference replies ({references / len(rows):.1f} per recording)"
+    )

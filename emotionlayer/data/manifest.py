@@ -122,7 +122,9 @@ def parse_references(value: Any) -> tuple[Reference, ...]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"'references' is not JSON ({exc.msg}); write a JSON list such as [\"Reply one.\", \"Reply two.\"]") from None
+            raise ValueError(
+                f'\'references\' is not JSON ({exc.msg}); write a JSON list such as ["Reply one.", "Reply two."]'
+            ) from None
     if not isinstance(value, list):
         raise ValueError(f"'references' must be a JSON list of replies, got a {type(value).__name__}")
     try:
@@ -280,9 +282,7 @@ def _rows_from_file(
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
             if not reader.fieldnames:
-                raise ManifestError(
-                    f"{path} is empty. A CSV manifest needs a header line such as: {csv_header}"
-                )
+                raise ManifestError(f"{path} is empty. A CSV manifest needs a header line such as: {csv_header}")
             for number, record in enumerate(reader, start=2):
                 if None in record:
                     raise ManifestError(
@@ -338,7 +338,9 @@ def read_manifest(
         try:
             row = ManifestRow.from_dict(record, line=number)
         except KeyError:
-            raise ManifestError(f"{where} has no audio path. Every row needs a 'path' column (relative or absolute).") from None
+            raise ManifestError(
+                f"{where} has no audio path. Every row needs a 'path' column (relative or absolute)."
+            ) from None
         except ValueError as exc:
             raise ManifestError(f"{where}: {exc}") from None
         if row.emotion is None and require_emotion:
@@ -374,7 +376,9 @@ def write_manifest(rows: Sequence[ManifestRow], path: PathLike, relative: bool =
     """
     target = Path(path)
     if target.suffix.lower() not in (".csv", ".jsonl", ".ndjson", ".json"):
-        raise ManifestError(f"Cannot write a manifest as {target.suffix or 'a file without suffix'}: name it .csv or .jsonl.")
+        raise ManifestError(
+            f"Cannot write a manifest as {target.suffix or 'a file without suffix'}: name it .csv or .jsonl."
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     base = target.resolve().parent
     records = []
@@ -427,7 +431,9 @@ def _benchmark_label(label: Any, label_map: Mapping[str, str], where: str) -> st
     try:
         return canonical(text)
     except ConfigError as exc:
-        raise ManifestError(f"{where}: {exc} Map it to a known label, e.g. label_map={{{text.lower()!r}: 'happy'}} (--map-label {text.lower()}=happy).") from None
+        raise ManifestError(
+            f"{where}: {exc} Map it to a known label, e.g. label_map={{{text.lower()!r}: 'happy'}} (--map-label {text.lower()}=happy)."
+        ) from None
 
 
 def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = None) -> list[ManifestRow]:
@@ -449,7 +455,9 @@ def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = N
     """
     source = Path(path).expanduser()
     if not source.is_file():
-        raise ManifestError(f"Benchmark file {source} does not exist. Pass a JSON file listing the clips and their replies.")
+        raise ManifestError(
+            f"Benchmark file {source} does not exist. Pass a JSON file listing the clips and their replies."
+        )
     text = source.read_text(encoding="utf-8")
     try:
         data: Any = json.loads(text)
@@ -461,7 +469,9 @@ def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = N
     if isinstance(data, dict):
         data = next((data[k] for k in ("data", "items", "clips", "examples") if isinstance(data.get(k), list)), None)
     if not isinstance(data, list):
-        raise ManifestError(f"{source}: expected a list of items (or {{\"data\": [...]}}), each with audio, transcript, emotion and replies.")
+        raise ManifestError(
+            f'{source}: expected a list of items (or {{"data": [...]}}), each with audio, transcript, emotion and replies.'
+        )
     mapping = {str(k).lower(): str(v) for k, v in (label_map or {}).items()}
     rows: list[ManifestRow] = []
     for number, item in enumerate(data, start=1):
@@ -471,7 +481,9 @@ def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = N
         audio = _first(item, BENCHMARK_KEYS["path"])
         replies = _first(item, BENCHMARK_KEYS["replies"])
         if audio is None or not replies:
-            raise ManifestError(f"{where} needs an audio path ({', '.join(BENCHMARK_KEYS['path'])}) and a non-empty list of replies ({', '.join(BENCHMARK_KEYS['replies'])}).")
+            raise ManifestError(
+                f"{where} needs an audio path ({', '.join(BENCHMARK_KEYS['path'])}) and a non-empty list of replies ({', '.join(BENCHMARK_KEYS['replies'])})."
+            )
         if isinstance(replies, (str, dict)):
             replies = [replies]
         references = []
@@ -482,7 +494,16 @@ def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = N
                 raise ManifestError(f"{where}: a reply has no text (keys {', '.join(BENCHMARK_KEYS['reply_text'])}).")
             emotion = _benchmark_label(_first(reply, BENCHMARK_KEYS["reply_emotion"]), mapping, where)
             references.append(Reference(body, emotion))
-        used = {k for keys in (BENCHMARK_KEYS["path"], BENCHMARK_KEYS["text"], BENCHMARK_KEYS["emotion"], BENCHMARK_KEYS["replies"]) for k in keys}
+        used = {
+            k
+            for keys in (
+                BENCHMARK_KEYS["path"],
+                BENCHMARK_KEYS["text"],
+                BENCHMARK_KEYS["emotion"],
+                BENCHMARK_KEYS["replies"],
+            )
+            for k in keys
+        }
         others = {k: v for k, v in item.items() if k not in used}
         row = ManifestRow.from_dict({**others, "path": str(audio)}, line=number)
         rows.append(replace(row, text=_clean(_first(item, BENCHMARK_KEYS["text"])),
@@ -554,7 +575,9 @@ class DialogueRow:
         from ..audio import load_audio
 
         if not self.path:
-            raise ManifestError(f"Row {self.id} has no resolved audio path. Read it with read_dialogue_manifest(folder).")
+            raise ManifestError(
+                f"Row {self.id} has no resolved audio path. Read it with read_dialogue_manifest(folder)."
+            )
         return load_audio(self.path, sample_rate, max_seconds=None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -621,7 +644,9 @@ def read_dialogue_manifest(path: PathLike, check_files: bool = False) -> list[Di
     if manifest.is_dir():
         manifest = manifest / DIALOGUE_MANIFEST
     if not manifest.is_file():
-        raise ManifestError(f"No manifest at {manifest}. Generate a dataset first: emotionlayer data generate --out DIR.")
+        raise ManifestError(
+            f"No manifest at {manifest}. Generate a dataset first: emotionlayer data generate --out DIR."
+        )
     base = manifest.resolve().parent
     example = '{"id": "s1-0", "text": "...", "emotion": "sad", "audio": "audio/s1-0.wav", ...}'
     rows: list[DialogueRow] = []
@@ -636,14 +661,18 @@ def read_dialogue_manifest(path: PathLike, check_files: bool = False) -> list[Di
         except ConfigError as exc:
             raise ManifestError(f"{where}: {exc}") from None
         except (TypeError, ValueError) as exc:
-            raise ManifestError(f"{where} has a value that cannot be read ({exc}). Check duration, sample_rate and style.") from None
+            raise ManifestError(
+                f"{where} has a value that cannot be read ({exc}). Check duration, sample_rate and style."
+            ) from None
         audio_path = _resolve(row.audio, base)
         if check_files and not audio_path.is_file():
             missing.append(f"line {number}: {audio_path}")
         rows.append(replace(row, path=os.path.normpath(str(audio_path)), line=number))
     if missing:
         shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ManifestError(f"{manifest}: {len(missing)} audio file(s) not found ({shown}). Paths are relative to the manifest's folder.")
+        raise ManifestError(
+            f"{manifest}: {len(missing)} audio file(s) not found ({shown}). Paths are relative to the manifest's folder."
+        )
     return rows
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "config_hash",
     "evaluate_dialogue",
     "reply_key",
+    "score_and_report",
     "select_rows",
     "split_system_specs",
 ]
@@ -215,7 +216,9 @@ def _answer_in_process(task: _Task) -> tuple[str, DialogueReply]:
     return _PROCESS_ANSWERER(task)
 
 
-def _run_serial(config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str]) -> Iterator[tuple[str, DialogueReply]]:
+def _run_serial(
+    config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str]
+) -> Iterator[tuple[str, DialogueReply]]:
     answerer = _Answerer(config, modules)
     try:
         for task in tasks:
@@ -246,7 +249,9 @@ class _RayAnswerer:
 def _run_ray(
     config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str], workers: int, address: str
 ) -> Iterator[tuple[str, DialogueReply]]:
-    yield from run_on_ray(_RayAnswerer, (config, tuple(modules)), tasks, workers, address, purpose="evaluating with Ray")
+    yield from run_on_ray(
+        _RayAnswerer, (config, tuple(modules)), tasks, workers, address, purpose="evaluating with Ray"
+    )
 
 
 # -- the evaluation ------------------------------------------------------------------------------
@@ -289,7 +294,9 @@ class Decoding:
         if self.samples < 0:
             raise ConfigError(f"samples must be 0 (greedy) or more, got {self.samples}.")
         if self.temperature is not None and self.temperature <= 0:
-            raise ConfigError(f"A sampling temperature must be above 0, got {self.temperature}; for greedy decoding leave samples at 0.")
+            raise ConfigError(
+                f"A sampling temperature must be above 0, got {self.temperature}; for greedy decoding leave samples at 0."
+            )
 
     @property
     def runs(self) -> int:
@@ -337,7 +344,9 @@ def _takes(function: Any, parameter: str) -> bool:
         return False
 
 
-def select_rows(manifest: PathLike | Sequence[ManifestRow], split: str | None = None, limit: int | None = None) -> list[ManifestRow]:
+def select_rows(
+    manifest: PathLike | Sequence[ManifestRow], split: str | None = None, limit: int | None = None
+) -> list[ManifestRow]:
     """Step 1: the manifest's rows (read if a path), only those of ``split``, the first ``limit``.
 
     Raises:
@@ -347,7 +356,9 @@ def select_rows(manifest: PathLike | Sequence[ManifestRow], split: str | None = 
     if split is not None:
         splits = sorted({row.split for row in rows if row.split})
         if not splits:
-            raise ManifestError(f"--split {split}: the manifest has no 'split' column. Remove --split, or add the column.")
+            raise ManifestError(
+                f"--split {split}: the manifest has no 'split' column. Remove --split, or add the column."
+            )
         rows = [row for row in rows if row.split == split]
         if not rows:
             raise ManifestError(f"--split {split}: no row has that split; the manifest has {', '.join(splits)}.")
@@ -431,7 +442,9 @@ def answer_clips(
         ``({spec: [run][clip] replies}, replies computed now)``.
     """
     truth = _check_truth(clips, classes)
-    plans = {(spec, run): decoding.apply(config, cls, run) for spec, cls in classes.items() for run in range(decoding.runs)}
+    plans = {
+        (spec, run): decoding.apply(config, cls, run) for spec, cls in classes.items() for run in range(decoding.runs)
+    }
     keys = {
         (spec, run, i): reply_key(_decoded_spec(spec, params), config_hash(cfg), clip, truth[spec])
         for (spec, run), (cfg, params) in plans.items()
@@ -560,7 +573,7 @@ def evaluate_dialogue(
         ConfigError: no system, a system listed twice, or bad options.
         UnknownComponentError: a system name that is not registered (the message lists them).
     """
-    from .dialogue_scoring import ScoringOptions, score_replies
+    from .dialogue_scoring import ScoringOptions
 
     config = PipelineConfig.coerce(config)
     decoding = decoding or Decoding()
@@ -569,6 +582,28 @@ def evaluate_dialogue(
     clips = [DialogueClip.from_row(row, config.pipeline.language) for row in rows]
     check_references(clips, manifest if isinstance(manifest, (str, os.PathLike)) else None)
     replies, computed = answer_clips(clips, classes, config, decoding, cache_dir, workers, ray, progress)
+    options = ScoringOptions(embedder=embedder, threshold=threshold, resamples=bootstrap, seed=bootstrap_seed)
+    report = score_and_report(rows, clips, replies, classes, config, decoding, options, judge, cache_dir)
+    report.computed = computed
+    if report_dir is not None:
+        report.write(report_dir, command)
+    return report
+
+
+def score_and_report(
+    rows: Sequence[ManifestRow],
+    clips: Sequence[DialogueClip],
+    replies: dict[str, list[list[DialogueReply]]],
+    classes: dict[str, type],
+    config: PipelineConfig,
+    decoding: Decoding,
+    options: Any,
+    judge: Any | None = None,
+    cache_dir: PathLike | None = None,
+) -> DialogueReport:
+    """Steps 4 and 5: rate the replies with the judge (if any), score them, and gather the report."""
+    from .dialogue_scoring import score_replies
+
     ratings = None
     if judge is not None:
         from .judge import judge_replies
@@ -576,26 +611,21 @@ def evaluate_dialogue(
         ratings = judge_replies(judge, clips, replies, cache_dir)
     writer = _writer_of(rows)
     writer_spec = writer.get("system") if writer else None
-    options = ScoringOptions(embedder=embedder, threshold=threshold, resamples=bootstrap, seed=bootstrap_seed)
     scores, per_emotion, pairwise = score_replies(clips, replies, config, options, classes, ratings, writer_spec)
-    report = DialogueReport(
+    return DialogueReport(
         n=len(clips),
         systems=scores,
         decoding=decoding.describe(config),
         references=_describe_references(clips, writer),
         writer=writer,
         pairwise=pairwise,
-        clips=clips,
+        clips=list(clips),
         replies={spec: runs[0] for spec, runs in replies.items()},
         per_emotion=per_emotion,
-        computed=computed,
-        threshold=threshold,
-        bootstrap={"resamples": bootstrap, "seed": bootstrap_seed},
+        threshold=options.threshold,
+        bootstrap={"resamples": options.resamples, "seed": options.seed},
         config=config,
     )
-    if report_dir is not None:
-        report.write(report_dir, command)
-    return report
 
 
 def _describe_references(clips: Sequence[DialogueClip], writer: dict[str, Any] | None) -> str:
@@ -603,6 +633,10 @@ def _describe_references(clips: Sequence[DialogueClip], writer: dict[str, Any] |
     per_clip = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     text = f"the manifest's, {per_clip} per clip"
     if writer:
-        described = ", ".join(f"{k} {writer[k]}" for k in ("template", "llm", "model_sha256", "decoding", "seed") if writer.get(k) is not None)
+        described = ", ".join(
+            f"{k} {writer[k]}"
+            for k in ("template", "llm", "model_sha256", "decoding", "seed")
+            if writer.get(k) is not None
+        )
         text += f", written by {writer.get('system', 'an unnamed writer')} ({described})"
     return text

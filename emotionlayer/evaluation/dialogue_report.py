@@ -74,7 +74,9 @@ class DialogueClip:
         from ..types import Utterance
 
         if truth:
-            return Utterance(text=self.text, emotion=self.emotion, id=self.id, speaker=self.speaker, language=self.language)
+            return Utterance(
+                text=self.text, emotion=self.emotion, id=self.id, speaker=self.speaker, language=self.language
+            )
         audio = load_audio(self.path, max_seconds=max_seconds)
         return Utterance(audio=audio, id=self.id, speaker=self.speaker, language=self.language)
 
@@ -227,7 +229,9 @@ class SystemScores:
     def to_dict(self) -> dict[str, Any]:
         """The per-system JSON object of ``emotionlayer evaluate dialogue --json``: every figure, then
         ``intervals`` and ``run_intervals`` as ``{figure: [low, high]}``."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "intervals", "run_intervals")}
+        out = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "intervals", "run_intervals")
+        }
         out["intervals"] = {k: v.to_list() for k, v in self.intervals.items()}
         out["run_intervals"] = {k: v.to_list() for k, v in self.run_intervals.items()}
         return out
@@ -311,7 +315,13 @@ class DialogueReport:
             )
             out["per_emotion"] = self.per_emotion
             out["clips"] = [
-                {"path": c.path, "text": c.text, "emotion": c.emotion, "language": c.score_language, "references": list(c.references)}
+                {
+                    "path": c.path,
+                    "text": c.text,
+                    "emotion": c.emotion,
+                    "language": c.score_language,
+                    "references": list(c.references),
+                }
                 for c in self.clips
             ]
             out["replies"] = {name: [r.to_dict() for r in rs] for name, rs in self.replies.items()}
@@ -327,7 +337,11 @@ class DialogueReport:
             return "n/a"
         interval = s.interval(figure)
         text = f"{value * scale:.{digits}f}" + ("%" if scale == 100 else "")
-        return text if interval is None else f"{text} [{interval.low * scale:.{digits}f}, {interval.high * scale:.{digits}f}]"
+        return (
+            text
+            if interval is None
+            else f"{text} [{interval.low * scale:.{digits}f}, {interval.high * scale:.{digits}f}]"
+        )
 
     def table(self) -> str:
         """The reply figures with their 95% intervals, and recognition figures, as a Markdown table."""
@@ -349,7 +363,11 @@ class DialogueReport:
                  "mean SIM, different emotion | emotion contrast | reference discrimination (chance) |",
                  "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for name, s in self.systems.items():
-            chance = "" if s.reference_discrimination_chance is None else f" ({s.reference_discrimination_chance * 100:.1f}%)"
+            chance = (
+                ""
+                if s.reference_discrimination_chance is None
+                else f" ({s.reference_discrimination_chance * 100:.1f}%)"
+            )
             lines.append(
                 f"| {name} | {s.sensitivity_pairs} | {self._cell(s, 'emotion_sensitivity', 1, 100)} | "
                 f"{self._cell(s, 'same_emotion_change', 1, 100)} | {self._cell(s, 'pair_sim_same_emotion', 1)} | "
@@ -384,7 +402,10 @@ class DialogueReport:
 
     def emotion_table(self) -> str:
         """Per true emotion and system: clips, BLEU-1, SIM, emotion recall, strategy match (Markdown)."""
-        lines = ["| system | emotion | n | BLEU-1 | SIM | emotion recall | strategy match |", "|---|---|---:|---:|---:|---:|---:|"]
+        lines = [
+            "| system | emotion | n | BLEU-1 | SIM | emotion recall | strategy match |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for name, breakdown in self.per_emotion.items():
             for emotion, f in breakdown.items():
                 lines.append(
@@ -460,13 +481,15 @@ class DialogueReport:
         """Every clip with its references and each system's reply, for reading (``replies.md``)."""
         parts = ["# Replies", ""]
         for i, clip in enumerate(self.clips):
-            parts.append(f"## {i + 1}. {Path(clip.path).name} ({clip.emotion or '?'}): \"{clip.text or ''}\"")
+            parts.append(f'## {i + 1}. {Path(clip.path).name} ({clip.emotion or "?"}): "{clip.text or ""}"')
             parts.append("")
             for reference in clip.references:
                 parts.append(f"- *reference*: {reference}")
             for name, replies in self.replies.items():
                 r = replies[i]
-                heard = f"heard {r.emotion}" + (f', "{r.transcript}"' if r.transcript_model != "given" and r.transcript else "")
+                heard = f"heard {r.emotion}" + (
+                    f', "{r.transcript}"' if r.transcript_model != "given" and r.transcript else ""
+                )
                 heard = "given the truth" if r.emotion_model == "given" and r.transcript_model == "given" else heard
                 parts.append(f"- **{name}** ({heard}; strategy {r.strategy or '-'}): {r.reply}")
             parts.append("")
@@ -481,7 +504,12 @@ class DialogueReport:
             header += [f"{name} reply", f"{name} emotion", f"{name} strategy", f"{name} seconds"]
         writer.writerow(header)
         for i, clip in enumerate(self.clips):
-            row = [clip.path, clip.text or "", clip.emotion or "", json.dumps(list(clip.references), ensure_ascii=False)]
+            row = [
+                clip.path,
+                clip.text or "",
+                clip.emotion or "",
+                json.dumps(list(clip.references), ensure_ascii=False),
+            ]
             for replies in self.replies.values():
                 r = replies[i]
                 row += [r.reply, r.emotion, r.strategy, "" if r.seconds is None else f"{r.seconds:.3f}"]
@@ -498,9 +526,13 @@ class DialogueReport:
                 if key in ("intervals", "run_intervals") or isinstance(value, bool) or value is None:
                     continue
                 boot, run = s.intervals.get(key), s.run_intervals.get(key)
-                writer.writerow([name, key, value, *(boot.to_list() if boot else ["", ""]), *(run.to_list() if run else ["", ""])])
+                writer.writerow(
+                    [name, key, value, *(boot.to_list() if boot else ["", ""]), *(run.to_list() if run else ["", ""])]
+                )
         for d in self.pairwise:
-            writer.writerow([f"{d.a} - {d.b}", d.figure, d.difference, *(d.interval.to_list() if d.interval else ["", ""]), "", ""])
+            writer.writerow(
+                [f"{d.a} - {d.b}", d.figure, d.difference, *(d.interval.to_list() if d.interval else ["", ""]), "", ""]
+            )
         return buffer.getvalue()
 
     def per_emotion_csv(self) -> str:
@@ -509,7 +541,10 @@ class DialogueReport:
         writer.writerow(["system", "emotion", "n", "bleu1", "sim", "emotion_recall", "strategy_match"])
         for name, breakdown in self.per_emotion.items():
             for emotion, f in breakdown.items():
-                writer.writerow([name, emotion, f["n"]] + ["" if f[k] is None else f[k] for k in ("bleu1", "sim", "emotion_recall", "strategy_match")])
+                writer.writerow(
+                    [name, emotion, f["n"]]
+                    + ["" if f[k] is None else f[k] for k in ("bleu1", "sim", "emotion_recall", "strategy_match")]
+                )
         return buffer.getvalue()
 
     def plot(self, path: PathLike) -> str:
@@ -528,7 +563,10 @@ class DialogueReport:
             s = self.systems[name]
             xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(metrics))]
             heights = [getattr(s, attr) or 0.0 for _, attr in metrics]
-            errors = [[0.0, 0.0] if (iv := s.interval(attr)) is None else [h - iv.low, iv.high - h] for h, (_, attr) in zip(heights, metrics, strict=True)]
+            errors = [
+                [0.0, 0.0] if (iv := s.interval(attr)) is None else [h - iv.low, iv.high - h]
+                for h, (_, attr) in zip(heights, metrics, strict=True)
+            ]
             ax.bar(xs, heights, width, yerr=np.array(errors).T, capsize=2, label=name)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(metrics)), [m[0] for m in metrics])

@@ -60,7 +60,9 @@ class ClipPairs:
     def of(cls, clips: Sequence[DialogueClip]) -> ClipPairs:
         n = len(clips)
         words = [_words(c) for c in clips]
-        same_words = np.array([[i < j and words[i] is not None and words[i] == words[j] for j in range(n)] for i in range(n)], dtype=bool)
+        same_words = np.array(
+            [[i < j and words[i] is not None and words[i] == words[j] for j in range(n)] for i in range(n)], dtype=bool
+        )
         emotions = np.array([c.emotion or "" for c in clips])
         same = emotions[:, None] == emotions[None, :]
         return cls(same_words & same, same_words & ~same)
@@ -141,7 +143,9 @@ def clip_arrays(
                                                              (len(runs), n, 10), (len(runs), n, n), (len(runs), n))))  # fmt: skip
     for lang in sorted(set(languages)):  # embed every text of a language in one batch
         members = [i for i in range(n) if languages[i] == lang]
-        vectors([run[i].reply for run in runs for i in members] + [r for i in members for r in clips[i].references], lang)
+        vectors(
+            [run[i].reply for run in runs for i in members] + [r for i in members for r in clips[i].references], lang
+        )
     for r, answers in enumerate(runs):
         texts = [a.reply for a in answers]
         reply_vectors = np.stack([vectors([t], lang)[0] for t, lang in zip(texts, languages, strict=True)])
@@ -149,7 +153,10 @@ def clip_arrays(
             sims = _cosines(reply_vectors[i], vectors(list(clip.references), languages[i]))
             arrays.sim_best[r, i], arrays.sim_mean[r, i] = float(sims.max()), float(sims.mean())
             if groups[i]:
-                best = {e: float(_cosines(reply_vectors[i], vectors(refs, languages[i])).max()) for e, refs in groups[i].items()}
+                best = {
+                    e: float(_cosines(reply_vectors[i], vectors(refs, languages[i])).max())
+                    for e, refs in groups[i].items()
+                }
                 own = best.pop(clip.emotion or "")
                 arrays.hits[r, i] = float(own > max(best.values()))
         references = [list(c.references) for c in clips]
@@ -189,7 +196,9 @@ def figure_functions(arrays: ClipArrays, pairs: ClipPairs) -> dict[str, Callable
     """Each bootstrapped figure as a function of clip weights ``(B, n)`` -> ``(B,)`` (mean over runs)."""
 
     def contrast(w: np.ndarray) -> np.ndarray:
-        per_run = [_pair_mean(p, pairs.same_emotion, w) - _pair_mean(p, pairs.different_emotion, w) for p in arrays.pair_sims]
+        per_run = [
+            _pair_mean(p, pairs.same_emotion, w) - _pair_mean(p, pairs.different_emotion, w) for p in arrays.pair_sims
+        ]
         return np.mean(per_run, axis=0)
 
     functions: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -252,18 +261,26 @@ def _pair_figures(ctx: _Context, sims: np.ndarray) -> dict[str, float | None]:
             "emotion_contrast": _round(contrast)}  # fmt: skip
 
 
-def run_figures(ctx: _Context, answers: Sequence[DialogueReply], arrays: ClipArrays, run: int) -> dict[str, float | None]:
+def run_figures(
+    ctx: _Context, answers: Sequence[DialogueReply], arrays: ClipArrays, run: int
+) -> dict[str, float | None]:
     """Every figure of one run of one system (latency excepted: it is pooled over runs)."""
     ones = np.ones((1, len(ctx.clips)))
     strategy_names = {s.name for s in ctx.config.strategies.values()}
-    matches = [a.strategy == ctx.config.strategy_for(c.emotion).name for c, a in zip(ctx.clips, answers, strict=True) if c.emotion]
+    matches = [
+        a.strategy == ctx.config.strategy_for(c.emotion).name
+        for c, a in zip(ctx.clips, answers, strict=True)
+        if c.emotion
+    ]
     figures: dict[str, float | None] = {
         "bleu1": bleu_from_statistics(arrays.bleu1[run], 1),
         "bleu4": bleu_from_statistics(arrays.bleu4[run], 4),
         "sim": _round(float(_weighted_mean(arrays.sim_best[run], ones)[0])),
         "sim_mean_reference": _round(float(_weighted_mean(arrays.sim_mean[run], ones)[0])),
         "reference_discrimination": _round(float(_weighted_mean(arrays.hits[run], ones)[0])),
-        "strategy_match": _round(float(np.mean(matches))) if matches and any(a.strategy in strategy_names for a in answers) else None,
+        "strategy_match": _round(float(np.mean(matches)))
+        if matches and any(a.strategy in strategy_names for a in answers)
+        else None,
     }
     figures.update(_recognition(ctx, answers))
     figures.update(_pair_figures(ctx, arrays.pair_sims[run]))
@@ -318,11 +335,15 @@ def _context(clips: Sequence[DialogueClip], config: PipelineConfig, runs: Sequen
     transcribes = _flag(system_class, "makes_transcript")
     if transcribes is None:
         transcribes = any(a.transcript_model != "given" and a.transcript.strip() for a in answers)
-    thresholds = np.array([threshold if threshold is not None else sensitivity_threshold(c.score_language) for c in clips])
+    thresholds = np.array(
+        [threshold if threshold is not None else sensitivity_threshold(c.score_language) for c in clips]
+    )
     return _Context(clips, config, pairs, thresholds, predicts, transcribes)
 
 
-def _per_emotion(ctx: _Context, runs: Sequence[Sequence[DialogueReply]], arrays: ClipArrays) -> dict[str, dict[str, Any]]:
+def _per_emotion(
+    ctx: _Context, runs: Sequence[Sequence[DialogueReply]], arrays: ClipArrays
+) -> dict[str, dict[str, Any]]:
     """Per true emotion: clips, BLEU-1, SIM, emotion recall and strategy match (over every run)."""
     breakdown: dict[str, dict[str, Any]] = {}
     strategy_names = {s.name for s in ctx.config.strategies.values()}
@@ -380,7 +401,9 @@ def score_replies(
     boot: dict[str, dict[str, np.ndarray]] = {}
     for name, runs in replies.items():
         if not runs or any(len(run) != len(clips) for run in runs):
-            raise ConfigError(f"System {name!r} has replies for {[len(r) for r in runs]} clips per run, not {len(clips)}.")
+            raise ConfigError(
+                f"System {name!r} has replies for {[len(r) for r in runs]} clips per run, not {len(clips)}."
+            )
         arrays = clip_arrays(clips, runs, vectors, groups)
         if ratings and name in ratings:
             arrays.ratings = np.asarray(ratings[name], dtype=np.float64)
@@ -404,7 +427,9 @@ def score_replies(
     return scores, per_emotion, pairwise_differences(scores, boot)
 
 
-def pairwise_differences(scores: dict[str, SystemScores], boot: dict[str, dict[str, np.ndarray]]) -> list[PairwiseDifference]:
+def pairwise_differences(
+    scores: dict[str, SystemScores], boot: dict[str, dict[str, np.ndarray]]
+) -> list[PairwiseDifference]:
     """Every two systems' difference on :data:`PAIRWISE_FIGURES`, with its paired-bootstrap 95% interval."""
     names = list(scores)
     out = []
@@ -415,5 +440,9 @@ def pairwise_differences(scores: dict[str, SystemScores], boot: dict[str, dict[s
                 if value_a is None or value_b is None:
                     continue
                 interval = percentile_interval(boot[a][figure] - boot[b][figure])
-                out.append(PairwiseDifference(a, b, figure, round(value_a - value_b, 4), interval.rounded(4) if interval else None))
+                out.append(
+                    PairwiseDifference(
+                        a, b, figure, round(value_a - value_b, 4), interval.rounded(4) if interval else None
+                    )
+                )
     return out

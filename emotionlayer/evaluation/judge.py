@@ -57,7 +57,9 @@ class LLMJudge:
 
         from ..prompting import packaged_template_dir
 
-        environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(packaged_template_dir())), undefined=jinja2.StrictUndefined)
+        environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(packaged_template_dir())), undefined=jinja2.StrictUndefined
+        )
         try:
             self._template = environment.get_template(self.template)
         except jinja2.TemplateNotFound:
@@ -115,7 +117,9 @@ def judge_replies(
             ratings = np.full((len(runs), len(clips), 2), np.nan)
             for r, run in enumerate(runs):
                 for i, (clip, reply) in enumerate(zip(clips, run, strict=True)):
-                    key = hashlib.sha256(json.dumps([judge.identity, clip.text, clip.emotion, reply.reply]).encode()).hexdigest()
+                    key = hashlib.sha256(
+                        json.dumps([judge.identity, clip.text, clip.emotion, reply.reply]).encode()
+                    ).hexdigest()
                     if key not in records:
                         rating = judge.rate(clip.text or "", clip.emotion or "neutral", reply.reply)
                         records[key] = {"id": key, "rating": list(rating) if rating else None}

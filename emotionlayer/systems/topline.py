@@ -87,7 +87,9 @@ class ToplineSystem(CascadePipeline):
         if seed is not None and _llm_takes_seed(config):
             config = config.with_component("llm", config.llm.backend, **{**config.llm.params, "seed": int(seed)})
         cascade = CascadePipeline.from_config(config)  # components load their weights lazily: SER/ASR never do here
-        return cls(ser=None, asr=None, llm=cascade.llm, tts=cascade.tts, renderer=cascade.renderer, config=cascade.config)
+        return cls(
+            ser=None, asr=None, llm=cascade.llm, tts=cascade.tts, renderer=cascade.renderer, config=cascade.config
+        )
 
     def as_utterance(self, utterance: UtteranceLike) -> Utterance:
         """The utterance with its true text and emotion, and without audio.
@@ -95,13 +97,17 @@ class ToplineSystem(CascadePipeline):
         Raises:
             ConfigError: ``utterance`` is not an :class:`Utterance` with both ``text`` and ``emotion``.
         """
-        if not isinstance(utterance, Utterance) or not (utterance.text and utterance.text.strip()) or utterance.emotion is None:
+        if (
+            not isinstance(utterance, Utterance)
+            or not (utterance.text and utterance.text.strip())
+            or utterance.emotion is None
+        ):
             given = type(utterance).__name__
             if isinstance(utterance, Utterance):
                 given = f"an Utterance with text={utterance.text!r} and emotion={utterance.emotion!r}"
             raise ConfigError(
                 "The topline needs the true text and the true emotion of what was said, e.g. "
-                "Utterance(text=\"My phone won't turn on\", emotion=\"sad\") (a manifest's text and emotion "
+                'Utterance(text="My phone won\'t turn on", emotion="sad") (a manifest\'s text and emotion '
                 f"columns); it does not listen to audio. Got {given}."
             )
         return Utterance(
