@@ -125,9 +125,9 @@ def run_tasks(
     if workers < 1:
         raise ConfigError(f"workers must be at least 1; got {workers}.")
     if backend == "ray":
-        results = run_on_ray(_RayWorker, (make_worker,), tasks, workers, ray_address, purpose)
+        results = _run_on_ray(_RayWorker, (make_worker,), tasks, workers, ray_address, purpose)
     elif backend == "processes":
-        results = run_in_processes(_start_process_worker, (make_worker,), _run_in_process_worker, tasks, workers)
+        results = _run_in_processes(_start_process_worker, (make_worker,), _run_in_process_worker, tasks, workers)
     else:
         results = _run_serial(make_worker, tasks)
     return TaskRun(_with_progress(results, progress) if progress is not None else results)
@@ -185,7 +185,7 @@ class _RayWorker:
         return self.worker(task)
 
 
-def bounded(
+def _bounded(
     submit: Callable[[Any], Any],
     items: Iterable[Any],
     window: int,
@@ -215,7 +215,7 @@ def bounded(
         yield from done
 
 
-def run_in_processes(
+def _run_in_processes(
     initializer: Callable[..., None],
     initargs: tuple[Any, ...],
     function: Callable[[Any], Any],
@@ -238,13 +238,13 @@ def run_in_processes(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
         try:
-            yield from bounded(lambda item: pool.submit(function, item), items, 2 * workers, wait_one)
+            yield from _bounded(lambda item: pool.submit(function, item), items, 2 * workers, wait_one)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
-def run_on_ray(
+def _run_on_ray(
     actor_class: type,
     actor_args: tuple[Any, ...],
     items: Iterable[Any],
@@ -300,7 +300,7 @@ def run_on_ray(
                 results.append(ray.get(ref))
             return results, set(rest)
 
-        yield from bounded(submit, items, len(actors), wait_one)
+        yield from _bounded(submit, items, len(actors), wait_one)
     finally:
         if started:
             ray.shutdown()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emotionlayer.errors import ConfigError
-from emotionlayer.parallel import bounded, pick_backend, run_in_processes, run_tasks
+from emotionlayer.parallel import _bounded, pick_backend, run_tasks
 
 
 def test_bounded_keeps_the_window_and_returns_everything():
@@ -26,7 +26,7 @@ def test_bounded_keeps_the_window_and_returns_everything():
         in_flight.discard(first)
         return [first * 10], pending - {first}
 
-    assert sorted(bounded(submit, range(7), 3, wait_one)) == [0, 10, 20, 30, 40, 50, 60]
+    assert sorted(_bounded(submit, range(7), 3, wait_one)) == [0, 10, 20, 30, 40, 50, 60]
     assert most == 3
 
 
@@ -37,21 +37,8 @@ def test_bounded_with_real_futures():
             done, rest = wait(pending, return_when=FIRST_COMPLETED)
             return [f.result() for f in done], rest
 
-        assert sorted(bounded(lambda x: pool.submit(pow, x, 2), range(5), 2, wait_one)) == [0, 1, 4, 9, 16]
-    assert list(bounded(lambda x: x, [], 2, lambda p: ([], set()))) == []
-
-
-def _init(offset):
-    global _OFFSET
-    _OFFSET = offset
-
-
-def _add(item):
-    return item + _OFFSET
-
-
-def test_run_in_processes_initialises_each_worker_once():
-    assert sorted(run_in_processes(_init, (100,), _add, range(4), workers=2)) == [100, 101, 102, 103]
+        assert sorted(_bounded(lambda x: pool.submit(pow, x, 2), range(5), 2, wait_one)) == [0, 1, 4, 9, 16]
+    assert list(_bounded(lambda x: x, [], 2, lambda p: ([], set()))) == []
 
 
 # -- run_tasks: the one runner -----------------------------------------------------------------------
@@ -75,12 +62,12 @@ class Adder:
 
 
 class Pid:
-    """A worker that answers with the id of the process it runs in."""
+    """A worker that answers with the id of the process it runs in and its own id."""
 
     def __call__(self, task):
         import os
 
-        return task, os.getpid()
+        return task, os.getpid(), id(self)
 
 
 @pytest.fixture()
@@ -125,9 +112,10 @@ def test_processes_give_every_result_once_from_one_worker_per_process():
 
     with run_tasks(Pid, range(8), backend="processes", workers=2) as results:
         answers = list(results)
-    assert sorted(task for task, _ in answers) == list(range(8))
-    pids = {pid for _, pid in answers}
+    assert sorted(task for task, _, _ in answers) == list(range(8))
+    pids = {pid for _, pid, _ in answers}
     assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+    assert len({(pid, worker) for _, pid, worker in answers}) == len(pids)  # built once in each process
 
 
 def test_processes_stopped_early_cancel_the_pending_tasks():

@@ -38,15 +38,16 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Union
 
 from ..config import PipelineConfig
 from ..data.manifest import ManifestError, ManifestRow, read_manifest
 from ..errors import ConfigError
-from ..parallel import run_in_processes, run_on_ray
+from ..parallel import Progress, pick_backend, run_tasks
 from .dialogue_report import DialogueClip, DialogueReply, DialogueReport, SystemScores
 from .intervals import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 from .reply_metrics import Embedder
@@ -164,7 +165,7 @@ class ReplyCache:
         self.close()
 
 
-# -- answering: in this process, in local processes, in Ray actors -------------------------------
+# -- answering: a worker per process, run by parallel.run_tasks -------------------------------------
 @dataclass(frozen=True)
 class _Task:
     key: str
@@ -202,56 +203,12 @@ class _Answerer:
         turn = system.respond(task.clip.to_utterance(task.truth, self.config.pipeline.max_seconds))
         return task.key, DialogueReply.from_turn(task.spec, task.clip.path, turn)
 
-
-_PROCESS_ANSWERER: _Answerer | None = None
-
-
-def _init_process(config: PipelineConfig, modules: Sequence[str]) -> None:
-    global _PROCESS_ANSWERER
-    _PROCESS_ANSWERER = _Answerer(config, modules)
-
-
-def _answer_in_process(task: _Task) -> tuple[str, DialogueReply]:
-    assert _PROCESS_ANSWERER is not None, "worker process was not initialised"
-    return _PROCESS_ANSWERER(task)
-
-
-def _run_serial(
-    config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str]
-) -> Iterator[tuple[str, DialogueReply]]:
-    answerer = _Answerer(config, modules)
-    try:
-        for task in tasks:
-            yield answerer(task)
-    finally:
-        for system in answerer.systems.values():
+    def close(self) -> None:
+        """Close every system built here (the runner calls it when a serial run ends)."""
+        for system in self.systems.values():
             close = getattr(system, "close", None)
             if callable(close):
                 close()
-
-
-def _run_processes(
-    config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str], workers: int
-) -> Iterator[tuple[str, DialogueReply]]:
-    yield from run_in_processes(_init_process, (config, tuple(modules)), _answer_in_process, tasks, workers)
-
-
-class _RayAnswerer:
-    """A Ray actor holding one :class:`_Answerer` (its systems are built once per actor)."""
-
-    def __init__(self, config: PipelineConfig, modules: Sequence[str]) -> None:
-        self.answerer = _Answerer(config, modules)
-
-    def run(self, task: _Task) -> tuple[str, DialogueReply]:
-        return self.answerer(task)
-
-
-def _run_ray(
-    config: PipelineConfig, tasks: Sequence[_Task], modules: Sequence[str], workers: int, address: str
-) -> Iterator[tuple[str, DialogueReply]]:
-    yield from run_on_ray(
-        _RayAnswerer, (config, tuple(modules)), tasks, workers, address, purpose="evaluating with Ray"
-    )
 
 
 # -- the evaluation ------------------------------------------------------------------------------
@@ -480,39 +437,42 @@ def _cached(cache: ReplyCache, key: str, clip: DialogueClip) -> DialogueReply:
     return replace(reply, path=clip.path)  # a reply shared by clips with the same words and emotion
 
 
-def _compute(tasks: Sequence[_Task], cache: ReplyCache, config: PipelineConfig, specs: Sequence[str], workers: int,
-             ray: str | None, progress: bool) -> int:  # fmt: skip
+def _compute(
+    tasks: Sequence[_Task],
+    cache: ReplyCache,
+    config: PipelineConfig,
+    specs: Sequence[str],
+    workers: int,
+    ray: str | None,
+    progress: bool,
+) -> int:
     """Answer the tasks (serially, in processes or in Ray actors) and put every reply in the cache."""
     remaining: dict[str, int] = {}
     for task in tasks:
         remaining[task.clip.path] = remaining.get(task.clip.path, 0) + 1
-    bar = None
-    if progress and tasks:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(remaining), desc="answering", unit="clip")
-    modules = _modules_to_import(config, specs)
-    if ray is not None:
-        results = _run_ray(config, tasks, modules, workers, ray)
-    elif workers > 1 and len(tasks) > 1:
-        results = _run_processes(config, tasks, modules, workers)
-    else:
-        results = _run_serial(config, tasks, modules)
     path_of = {task.key: task.clip.path for task in tasks}
+
+    def clip_done(result: tuple[str, DialogueReply]) -> int:
+        """1 when the last reply to a clip arrives: the bar counts clips, not replies."""
+        path = path_of[result[0]]
+        remaining[path] -= 1
+        return 1 if remaining[path] == 0 else 0
+
+    bar = Progress(total=len(remaining), desc="answering", unit="clip", advance=clip_done)
+    worker = partial(_Answerer, config, tuple(_modules_to_import(config, specs)))
     computed = 0
-    try:
+    with run_tasks(
+        worker,
+        tasks,
+        backend=pick_backend(workers if len(tasks) > 1 else 1, ray),
+        workers=workers,
+        ray_address=ray or "local",
+        progress=bar if progress and tasks else None,
+        purpose="evaluating with Ray",
+    ) as results:
         for key, reply in results:
             cache.put(key, reply)
             computed += 1
-            remaining[path_of[key]] -= 1
-            if bar is not None and remaining[path_of[key]] == 0:
-                bar.update(1)
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-        if bar is not None:
-            bar.close()
     return computed
 
 
