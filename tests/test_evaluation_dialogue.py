@@ -33,7 +33,7 @@ from emotionlayer.evaluation.dialogue import (
 from emotionlayer.evaluation.dialogue_report import DialogueClip
 from emotionlayer.evaluation.references import write_references
 from emotionlayer.registry import register
-from emotionlayer.systems import Perception, StreamEvent, as_utterance, turn_from_stream
+from emotionlayer.systems import Perceived, Perception, TurnFinished, as_utterance, turn_from_stream
 from emotionlayer.testing import tone
 from emotionlayer.types import EmotionPrediction, Response, Transcript, Turn
 
@@ -86,7 +86,7 @@ class _ToySystem:
         heard = min(PITCH, key=lambda e: abs(PITCH[e] - pitch))
         reply, strategy = self.answer(heard)
         perception = Perception(Transcript(""), EmotionPrediction.certain(heard, model=self.name))
-        yield StreamEvent("perceived", time.perf_counter() - start, perception=perception)
+        yield Perceived(time.perf_counter() - start, perception=perception)
         turn = Turn(
             transcript=perception.transcript,
             emotion=perception.emotion,
@@ -94,7 +94,7 @@ class _ToySystem:
             timings={"total": 0.01 + 0.001 * CALLS[self.name]},
             system=self.name,
         )
-        yield StreamEvent("turn", time.perf_counter() - start, turn=turn)
+        yield TurnFinished(time.perf_counter() - start, turn=turn)
 
     def respond(self, utterance, history=None):
         return turn_from_stream(self.stream(utterance, history))

@@ -21,7 +21,7 @@ from emotionlayer.data import (
 )
 from emotionlayer.data.manifest import DIALOGUE_FIELDS
 from emotionlayer.errors import ConfigError
-from emotionlayer.types import Event, SpeakingStyle
+from emotionlayer.types import SpeakingStyle, VocalEvent
 
 
 @pytest.fixture()
@@ -194,7 +194,7 @@ def test_read_event_manifest_csv_and_jsonl(clips) -> None:
         json.dumps({"path": "audio/b.wav", "events": [{"label": "cough", "start": 0.1, "end": 0.4}]}) + "\n"
     )
     rows = read_event_manifest(clips / "m.jsonl")
-    assert rows[0].path == str(clips / "audio" / "b.wav") and rows[0].events == (Event("cough", 0.1, 0.4),)
+    assert rows[0].path == str(clips / "audio" / "b.wav") and rows[0].events == (VocalEvent("cough", 0.1, 0.4),)
     (clips / "bad.csv").write_text("path,label\nmissing.wav,cough\n")
     with pytest.raises(ConfigError, match="do not exist"):
         read_event_manifest(clips / "bad.csv")
@@ -203,7 +203,7 @@ def test_read_event_manifest_csv_and_jsonl(clips) -> None:
 
 
 def test_event_rows_round_trip_and_csv_cells_hold_events_as_json(clips):
-    timed = EventRow("/x/a.wav", "", (Event("laugh", 0.5, 1.25, 0.9), Event("cough", 2.0, 2.5)), "s1")
+    timed = EventRow("/x/a.wav", "", (VocalEvent("laugh", 0.5, 1.25, 0.9), VocalEvent("cough", 2.0, 2.5)), "s1")
     clip = EventRow("/x/b.wav", "sigh")
     for row in (timed, clip):
         assert EventRow.from_dict(json.loads(json.dumps(row.to_dict()))) == row

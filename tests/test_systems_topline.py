@@ -88,8 +88,8 @@ def test_topline_without_text_and_emotion_says_what_it_needs(utterance):
 
 def test_topline_seed_overrides_the_llm_seed_only():
     topline = build_system(
-        {**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"seed": 0, "max_tokens": 7}}}, "topline:seed=3"
+        {**DUMMIES, "llm": {"backend": "llama-cpp", "params": {"seed": 0, "target_tokens": 7}}}, "topline:seed=3"
     )
-    assert topline.config.llm.params == {"seed": 3, "max_tokens": 7}
+    assert topline.config.llm.params == {"seed": 3, "target_tokens": 7}
     assert topline.llm.options.seed == 3
     assert build_system(DUMMIES, "topline:seed=3").config.llm.params == {"reply": None}  # the dummy LLM takes no seed

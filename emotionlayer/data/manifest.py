@@ -47,7 +47,7 @@ from typing import Any, Union
 from ..errors import ConfigError, EmotionLayerError
 from ..files import write_text_atomic
 from ..labels import canonical
-from ..types import Audio, Event, SpeakingStyle, Utterance
+from ..types import Audio, SpeakingStyle, Utterance, VocalEvent
 
 PathLike = Union[str, os.PathLike]
 
@@ -692,7 +692,7 @@ class EventRow:
 
     path: str
     label: str
-    events: tuple[Event, ...] | None = None
+    events: tuple[VocalEvent, ...] | None = None
     speaker: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -714,7 +714,7 @@ class EventRow:
         return cls(
             path=str(data["path"]),
             label=str(data.get("label") or "").strip(),
-            events=None if events is None else tuple(Event.from_dict(e) for e in events),
+            events=None if events is None else tuple(VocalEvent.from_dict(e) for e in events),
             speaker=str(data.get("speaker") or ""),
         )
 

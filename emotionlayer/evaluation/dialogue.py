@@ -200,7 +200,7 @@ class _Answerer:
 
     def __call__(self, task: _Task) -> tuple[str, DialogueReply]:
         system = self.system(task.spec, task.config, task.params)
-        turn = system.respond(task.clip.to_utterance(task.truth, self.config.pipeline.max_seconds))
+        turn = system.respond(task.clip.to_utterance(task.truth, self.config.run.max_seconds))
         return task.key, DialogueReply.from_turn(task.spec, task.clip.path, turn)
 
     def close(self) -> None:
@@ -539,7 +539,7 @@ def evaluate_dialogue(
     decoding = decoding or Decoding()
     classes = check_systems(split_system_specs(systems), workers)
     rows = select_rows(manifest, split, limit)
-    clips = [DialogueClip.from_row(row, config.pipeline.language) for row in rows]
+    clips = [DialogueClip.from_row(row, config.run.language) for row in rows]
     check_references(clips, manifest if isinstance(manifest, (str, os.PathLike)) else None)
     replies, computed = answer_clips(clips, classes, config, decoding, cache_dir, workers, ray, progress)
     options = ScoringOptions(embedder=embedder, threshold=threshold, resamples=bootstrap, seed=bootstrap_seed)

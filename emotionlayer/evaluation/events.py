@@ -3,8 +3,8 @@
 A manifest (CSV or JSONL) lists clips with columns ``path`` and ``label``; each clip holds one kind of
 event (a recording of someone coughing, a laugh...). The detector gives each clip one label (the event
 label it detects for longest, weighted by confidence; see
-:meth:`emotionlayer.paralinguistics.detection.detector.EventDetector.classify`) and the figures are accuracy, macro F1
-(over the labels present in the manifest) and precision/recall/F1 per label.
+:meth:`emotionlayer.paralinguistics.detection.detector.VocalEventModel.classify`) and the figures are
+accuracy, macro F1 (over the labels present in the manifest) and precision/recall/F1 per label.
 """
 
 from __future__ import annotations

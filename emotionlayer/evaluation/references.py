@@ -118,7 +118,7 @@ def write_references(
         )
     decoding = Decoding(samples=0, seed=seed)
     provenance = writer_provenance(writer, config, decoding)
-    clips = [DialogueClip.from_row(row, config.pipeline.language) for row in chosen]
+    clips = [DialogueClip.from_row(row, config.run.language) for row in chosen]
     replies, _ = answer_clips(clips, classes, config, decoding, cache_dir, workers, None, progress)
     written = {id(row): reply.reply for row, reply in zip(chosen, replies[writer][0], strict=True)}
     rows: list[ManifestRow] = [_with_reference(row, written.get(id(row)), provenance) for row in everything]

@@ -38,7 +38,7 @@ from ..errors import ConfigError
 from ..pipeline import CascadePipeline
 from ..registry import register
 from ..types import Dialogue, Utterance
-from .base import StreamEvent, UtteranceLike
+from .base import TurnEvent, UtteranceLike
 
 
 def _llm_takes_seed(config: PipelineConfig) -> bool:
@@ -145,7 +145,7 @@ class ToplineSystem(CascadePipeline):
             if callable(warm):
                 warm()
 
-    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[StreamEvent]:
+    def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """The cascade's turn on the true text and emotion; ``respond`` is built on it.
 
         Not a generator itself, so an utterance without text or emotion fails here, before any work.
