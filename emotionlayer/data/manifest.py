@@ -256,6 +256,16 @@ def _resolve(raw: str, base: Path) -> Path:
     return audio_path if audio_path.is_absolute() else base / audio_path
 
 
+def _check_found(manifest: Path, missing: Sequence[str]) -> None:
+    """Raise if any audio file of a manifest is missing (``missing``: ``line N: PATH`` for each)."""
+    if missing:
+        shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ManifestError(
+            f"{manifest}: {len(missing)} audio file(s) not found ({shown}). "
+            "Paths are relative to the manifest's folder."
+        )
+
+
 def _rows_from_file(
     path: Path,
     json_example: str = '{"path": "a.wav", "emotion": "happy"}',
@@ -349,11 +359,7 @@ def read_manifest(
         if check_files and not audio_path.is_file():
             missing.append(f"line {number}: {audio_path}")
         rows.append(replace(row, path=os.path.normpath(str(audio_path))))
-    if missing:
-        shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ManifestError(
-            f"{manifest}: {len(missing)} audio file(s) not found ({shown}). Paths are relative to the manifest's folder."
-        )
+    _check_found(manifest, missing)
     if not rows:
         raise ManifestError(f"Manifest {manifest} lists no clips. Add one row per audio file.")
     return rows
@@ -432,7 +438,8 @@ def _benchmark_label(label: Any, label_map: Mapping[str, str], where: str) -> st
         return canonical(text)
     except ConfigError as exc:
         raise ManifestError(
-            f"{where}: {exc} Map it to a known label, e.g. label_map={{{text.lower()!r}: 'happy'}} (--map-label {text.lower()}=happy)."
+            f"{where}: {exc} Map it to a known label, e.g. label_map={{{text.lower()!r}: 'happy'}} "
+            f"(--map-label {text.lower()}=happy)."
         ) from None
 
 
@@ -470,7 +477,8 @@ def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = N
         data = next((data[k] for k in ("data", "items", "clips", "examples") if isinstance(data.get(k), list)), None)
     if not isinstance(data, list):
         raise ManifestError(
-            f'{source}: expected a list of items (or {{"data": [...]}}), each with audio, transcript, emotion and replies.'
+            f'{source}: expected a list of items (or {{"data": [...]}}), each with audio, transcript, emotion '
+            "and replies."
         )
     mapping = {str(k).lower(): str(v) for k, v in (label_map or {}).items()}
     rows: list[ManifestRow] = []
@@ -482,7 +490,8 @@ def read_reply_benchmark(path: PathLike, label_map: Mapping[str, str] | None = N
         replies = _first(item, BENCHMARK_KEYS["replies"])
         if audio is None or not replies:
             raise ManifestError(
-                f"{where} needs an audio path ({', '.join(BENCHMARK_KEYS['path'])}) and a non-empty list of replies ({', '.join(BENCHMARK_KEYS['replies'])})."
+                f"{where} needs an audio path ({', '.join(BENCHMARK_KEYS['path'])}) and a non-empty list of replies "
+                f"({', '.join(BENCHMARK_KEYS['replies'])})."
             )
         if isinstance(replies, (str, dict)):
             replies = [replies]
@@ -668,11 +677,7 @@ def read_dialogue_manifest(path: PathLike, check_files: bool = False) -> list[Di
         if check_files and not audio_path.is_file():
             missing.append(f"line {number}: {audio_path}")
         rows.append(replace(row, path=os.path.normpath(str(audio_path)), line=number))
-    if missing:
-        shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ManifestError(
-            f"{manifest}: {len(missing)} audio file(s) not found ({shown}). Paths are relative to the manifest's folder."
-        )
+    _check_found(manifest, missing)
     return rows
 
 
@@ -744,7 +749,8 @@ def read_event_manifest(path: PathLike, check_files: bool = True) -> list[EventR
             parsed = EventRow.from_dict({**row, "path": str(_resolve(str(row["path"]), base))})
         except (KeyError, TypeError, ValueError, EmotionLayerError) as exc:
             raise ManifestError(
-                f'{where}: cannot read its events ({type(exc).__name__}: {exc}). Write a list of {{"label", "start", "end"}} objects.'
+                f"{where}: cannot read its events ({type(exc).__name__}: {exc}). "
+                'Write a list of {"label", "start", "end"} objects.'
             ) from None
         if parsed.events == ():
             parsed = replace(parsed, events=None)
