@@ -531,7 +531,8 @@ def _cli(monkeypatch, capsys, *args):
 def test_cli_json_contract(manifest, tmp_path, monkeypatch, capsys):
     config = tmp_path / "dummy.yaml"
     config.write_text(
-        "ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nvad: energy\nllm: {backend: dummy, params: {reply: null}}\ntts: dummy\n"
+        "ser: {backend: dummy, params: {label: sad}}\nasr: dummy\nvad: energy\n"
+        "llm: {backend: dummy, params: {reply: null}}\ntts: dummy\n"
     )
     out = tmp_path / "report"
     code, stdout, _ = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(manifest), "--systems",
@@ -541,8 +542,9 @@ def test_cli_json_contract(manifest, tmp_path, monkeypatch, capsys):
     data = json.loads(stdout)  # exactly one JSON object
     assert set(data) == {"systems", "pairwise", "decoding", "n"} and data["n"] == 6
     assert list(data["systems"]) == ["cascade", "echo:emotion=sad"]
-    keys = {"bleu1", "bleu4", "sim", "sim_mean_reference", "emotion_accuracy", "emotion_ua", "wer", "latency_median_s",
-            "emotion_sensitivity", "emotion_contrast", "reference_discrimination", "intervals", "run_intervals"}  # fmt: skip
+    keys = {"bleu1", "bleu4", "sim", "sim_mean_reference", "emotion_accuracy", "emotion_ua", "wer",
+            "latency_median_s", "emotion_sensitivity", "emotion_contrast", "reference_discrimination", "intervals",
+            "run_intervals"}  # fmt: skip
     for figures in data["systems"].values():
         assert keys <= set(figures)
     assert isinstance(data["systems"]["cascade"]["sim"], float)
@@ -555,8 +557,8 @@ def test_cli_json_contract(manifest, tmp_path, monkeypatch, capsys):
 def test_cli_writes_references_then_evaluates(bare_manifest, monkeypatch, capsys, tmp_path):
     config = tmp_path / "dummy.yaml"
     config.write_text("ser: dummy\nasr: dummy\nvad: energy\nllm: {backend: dummy, params: {reply: null}}\ntts: dummy\n")
-    code, out, err = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(bare_manifest), "--systems", "echo",
-                          "--config", str(config))  # fmt: skip
+    code, out, err = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(bare_manifest), "--systems",
+                          "echo", "--config", str(config))  # fmt: skip
     assert code == 2 and "--write-references topline" in err
     code, out, err = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(bare_manifest),
                           "--write-references", "topline", "--config", str(config))  # fmt: skip
@@ -565,16 +567,19 @@ def test_cli_writes_references_then_evaluates(bare_manifest, monkeypatch, capsys
                           "echo,topline", "--config", str(config), "--bootstrap", "100")  # fmt: skip
     assert code == 0 and "| topline (wrote the references) |" in out and "| echo |" in out
     assert "decoding: greedy" in out and "| echo - topline | SIM |" in out
-    code, out, err = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(bare_manifest), "--systems", "nope",
-                          "--config", str(config))  # fmt: skip
+    code, out, err = _cli(monkeypatch, capsys, "evaluate", "dialogue", "--manifest", str(bare_manifest), "--systems",
+                          "nope", "--config", str(config))  # fmt: skip
     assert code == 2 and "error:" in err and "cascade" in err
 
 
 def test_cli_imports_a_public_benchmark(tmp_path, monkeypatch, capsys):
     (tmp_path / "wavs").mkdir()
     sf.write(str(tmp_path / "wavs" / "a.wav"), tone(1.0).samples, 16000)
-    items = [{"audio_path": "wavs/a.wav", "transcript": "I lost my keys", "emotion": "Sad",
-              "responses": [{"text": "Oh no, I'm sorry.", "emotion": "sad"}, {"text": "Let's look together.", "reply_emotion": "neutral"}]}]  # fmt: skip
+    responses = [
+        {"text": "Oh no, I'm sorry.", "emotion": "sad"},
+        {"text": "Let's look together.", "reply_emotion": "neutral"},
+    ]
+    items = [{"audio_path": "wavs/a.wav", "transcript": "I lost my keys", "emotion": "Sad", "responses": responses}]
     (tmp_path / "bench.json").write_text(json.dumps(items), encoding="utf-8")
     out = tmp_path / "manifests" / "bench.csv"
     code, stdout, _ = _cli(

@@ -297,8 +297,10 @@ def test_read_reply_benchmark_of_the_common_shape(tmp_path):
     with pytest.raises(ManifestError, match=r"item 2: .*unfriendly.*--map-label unfriendly=happy"):
         read_reply_benchmark(tmp_path / "bench.json")
     rows = read_reply_benchmark(tmp_path / "bench.json", {"unfriendly": "angry"})
-    assert [(r.path, r.text, r.emotion, r.speaker) for r in rows] == [("a.wav", "I got the job", "happy", "s1"),
-                                                                      ("b.wav", "Leave me alone", "angry", None)]  # fmt: skip
+    assert [(r.path, r.text, r.emotion, r.speaker) for r in rows] == [
+        ("a.wav", "I got the job", "happy", "s1"),
+        ("b.wav", "Leave me alone", "angry", None),
+    ]
     assert [(r.text, r.emotion) for r in rows[0].references] == [
         ("Congratulations!", None),
         ("That's great news.", "happy"),

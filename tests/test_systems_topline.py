@@ -45,8 +45,11 @@ def test_topline_answers_the_true_text_and_emotion_and_ignores_the_audio():
 
 def test_topline_writes_with_its_own_template_not_the_cascades():
     recipe = build_system(DUMMIES, "topline").respond(Utterance(text="Hello there", emotion="angry"))
-    cascade = build_system({**DUMMIES, "ser": {"backend": "dummy", "params": {"label": "angry"}},
-                            "asr": {"backend": "dummy", "params": {"text": "Hello there"}}}).respond(tone(1.0))  # fmt: skip
+    heard = {
+        "ser": {"backend": "dummy", "params": {"label": "angry"}},
+        "asr": {"backend": "dummy", "params": {"text": "Hello there"}},
+    }
+    cascade = build_system({**DUMMIES, **heard}).respond(tone(1.0))
     assert recipe.prompt != cascade.prompt and recipe.prompt[-1]["content"] == "(angry) Hello there"  # topline.j2
     assert recipe.response.text == "You said: Hello there"
     told = build_system(DUMMIES, "topline:template=empathetic.j2").respond(

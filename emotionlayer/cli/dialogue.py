@@ -21,7 +21,8 @@ def evaluate_dialogue(
         "--manifest",
         "-m",
         help="CSV or JSONL listing the recordings: path (relative to the manifest), text (the words said), "
-        "emotion (how they were said), references (a JSON list of reference replies) or reference; optionally language, split.",
+        "emotion (how they were said), references (a JSON list of reference replies) or reference; optionally "
+        "language, split.",
     ),
     systems: str = typer.Option(
         "cascade",
@@ -51,7 +52,8 @@ def evaluate_dialogue(
     writer_config: Path | None = typer.Option(
         None,
         "--writer-config",
-        help="The writer's pipeline config, e.g. an 'llm' section with backend openai and base_url of a local server for a stronger writer. Default: --config.",
+        help="The writer's pipeline config, e.g. an 'llm' section with backend openai and base_url of a local server "
+        "for a stronger writer. Default: --config.",
     ),
     references_out: Path | None = typer.Option(
         None, "--references-out", help="Write the manifest with references here instead of over --manifest."
@@ -63,7 +65,8 @@ def evaluate_dialogue(
         0,
         "--samples",
         min=0,
-        help="0 (default): every system decodes greedily, so a rerun gives the same figures. N: N sampled runs per system; every figure becomes a mean with a 95% interval over runs.",
+        help="0 (default): every system decodes greedily, so a rerun gives the same figures. N: N sampled runs per "
+        "system; every figure becomes a mean with a 95% interval over runs.",
     ),
     seed: int = typer.Option(
         0, "--seed", help="The first sampling seed (runs use SEED..SEED+N-1); also recorded with written references."
@@ -74,7 +77,8 @@ def evaluate_dialogue(
     judge_url: str | None = typer.Option(
         None,
         "--judge-url",
-        help="Rate every reply 1-5 for empathy and fit with an LLM judge at this OpenAI-compatible endpoint (off by default).",
+        help="Rate every reply 1-5 for empathy and fit with an LLM judge at this OpenAI-compatible endpoint "
+        "(off by default).",
     ),
     judge_model: str | None = typer.Option(None, "--judge-model", help="The judge's model name on that server."),
     bootstrap: int = typer.Option(
@@ -86,35 +90,41 @@ def evaluate_dialogue(
     report: Path | None = typer.Option(
         None,
         "--report",
-        help="Write report.md (tables with intervals), scores.png, scores.csv, replies.md/.csv, per_emotion.csv and report.json into this folder.",
+        help="Write report.md (tables with intervals), scores.png, scores.csv, replies.md/.csv, per_emotion.csv and "
+        "report.json into this folder.",
     ),
     as_json: bool = typer.Option(
         False,
         "--json",
-        help='Print one JSON object {"systems": {NAME: {"bleu1", "bleu4", "sim", ..., "intervals": {FIGURE: [LOW, HIGH]}}}, '
-        '"pairwise": [...], "decoding": ..., "n": N} and nothing else (null where a system has no such figure).',
+        help='Print one JSON object {"systems": {NAME: {"bleu1", "bleu4", "sim", ..., '
+        '"intervals": {FIGURE: [LOW, HIGH]}}}, "pairwise": [...], "decoding": ..., "n": N} and nothing else '
+        "(null where a system has no such figure).",
     ),
     workers: int = typer.Option(
         1,
         "--workers",
         "-w",
         min=1,
-        help="Answer in N worker processes (each loads every system once). Latency figures are only comparable at the same N.",
+        help="Answer in N worker processes (each loads every system once). Latency figures are only comparable at "
+        "the same N.",
     ),
     ray: str | None = typer.Option(
         None,
         "--ray",
-        help="Answer in --workers Ray actors on this cluster address ('local' starts one here). Needs pip install \"emotionlayer[ray]\".",
+        help="Answer in --workers Ray actors on this cluster address ('local' starts one here). Needs "
+        'pip install "emotionlayer[ray]".',
     ),
     cache: Path | None = typer.Option(
         None,
         "--cache",
-        help="Keep every reply in this folder as soon as it is made: a rerun (after a crash, or with one more system) computes only what is missing.",
+        help="Keep every reply in this folder as soon as it is made: a rerun (after a crash, or with one more "
+        "system) computes only what is missing.",
     ),
     threshold: float | None = typer.Option(
         None,
         "--threshold",
-        help="SIM below which two replies count as different, for emotion sensitivity. Default: 80 (English, MiniLM), 95 (other languages, e5).",
+        help="SIM below which two replies count as different, for emotion sensitivity. Default: 80 (English, "
+        "MiniLM), 95 (other languages, e5).",
     ),
 ) -> None:
     """Compare dialogue systems on recordings against frozen reference replies (E-chat's comparison).
@@ -136,7 +146,8 @@ def evaluate_dialogue(
 
     \b
       emotionlayer evaluate dialogue --manifest clips.csv --write-references topline
-      emotionlayer evaluate dialogue --manifest clips.csv --systems cascade,paralingpt,echat,topline --report out/ --cache out/cache
+      emotionlayer evaluate dialogue --manifest clips.csv --systems cascade,paralingpt,echat,topline \\
+        --report out/ --cache out/cache
     """
     from ..config import PipelineConfig
 
@@ -145,16 +156,29 @@ def evaluate_dialogue(
         from ..evaluation.references import write_references as write
 
         writer_cfg = PipelineConfig.load(writer_config) if writer_config else cfg
-        target = write(manifest, write_references, writer_cfg, out=references_out, split=split, limit=limit, seed=seed,
-                       overwrite=overwrite_references, cache_dir=cache, workers=workers, progress=not as_json)  # fmt: skip
+        target = write(
+            manifest,
+            write_references,
+            writer_cfg,
+            out=references_out,
+            split=split,
+            limit=limit,
+            seed=seed,
+            overwrite=overwrite_references,
+            cache_dir=cache,
+            workers=workers,
+            progress=not as_json,
+        )
         if as_json:
             typer.echo(json.dumps({"manifest": str(target), "writer": write_references}))
         else:
-            typer.echo(f"Reference replies by {write_references} frozen into {target}. Evaluate with: "
-                       f"emotionlayer evaluate dialogue --manifest {target} --systems ...")  # fmt: skip
+            typer.echo(
+                f"Reference replies by {write_references} frozen into {target}. Evaluate with: "
+                f"emotionlayer evaluate dialogue --manifest {target} --systems ..."
+            )
         return
-    _evaluate(manifest, systems, cfg, split, limit, samples, seed, temperature, judge_url, judge_model, bootstrap, report,
-              as_json, workers, ray, cache, threshold)  # fmt: skip
+    _evaluate(manifest, systems, cfg, split, limit, samples, seed, temperature, judge_url, judge_model, bootstrap,
+              report, as_json, workers, ray, cache, threshold)  # fmt: skip
 
 
 def _evaluate(manifest: Path, systems: str, cfg: Any, split: str | None, limit: int | None, samples: int, seed: int,
@@ -171,9 +195,23 @@ def _evaluate(manifest: Path, systems: str, cfg: Any, split: str | None, limit: 
 
         judge = LLMJudge(base_url=judge_url, model=judge_model)
     command = "emotionlayer " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--debug")
-    result = run(manifest, systems, config=cfg, limit=limit, split=split, report_dir=report, workers=workers, ray=ray,
-                 cache_dir=cache, progress=not as_json, threshold=threshold, command=command,
-                 decoding=Decoding(samples=samples, seed=seed, temperature=temperature), judge=judge, bootstrap=bootstrap)  # fmt: skip
+    result = run(
+        manifest,
+        systems,
+        config=cfg,
+        limit=limit,
+        split=split,
+        report_dir=report,
+        workers=workers,
+        ray=ray,
+        cache_dir=cache,
+        progress=not as_json,
+        threshold=threshold,
+        command=command,
+        decoding=Decoding(samples=samples, seed=seed, temperature=temperature),
+        judge=judge,
+        bootstrap=bootstrap,
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         return

@@ -160,7 +160,7 @@ def _english_normalizer() -> tuple[Callable[[str], str], str]:
         pass
     logger.warning(
         "Neither openai-whisper nor transformers is installed: English text is normalised without whisper's "
-        "number rules. pip install \"emotionlayer[whisper]\" for the exact normaliser."
+        'number rules. pip install "emotionlayer[whisper]" for the exact normaliser.'
     )
     return fallback_english_normalizer, "fallback"
 
@@ -324,7 +324,9 @@ class ASRReport:
 
     def errors(self, limit: int = 10) -> list[ASRItem]:
         """Recordings whose normalised hypothesis differs from the reference (for error analysis)."""
-        wrong = [i for i in self.items if normalize_text(i.reference, i.language) != normalize_text(i.hypothesis, i.language)]
+        wrong = [
+            i for i in self.items if normalize_text(i.reference, i.language) != normalize_text(i.hypothesis, i.language)
+        ]
         return wrong[:limit]
 
 

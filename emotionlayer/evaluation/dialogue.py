@@ -252,7 +252,8 @@ class Decoding:
             raise ConfigError(f"samples must be 0 (greedy) or more, got {self.samples}.")
         if self.temperature is not None and self.temperature <= 0:
             raise ConfigError(
-                f"A sampling temperature must be above 0, got {self.temperature}; for greedy decoding leave samples at 0."
+                f"A sampling temperature must be above 0, got {self.temperature}; "
+                "for greedy decoding leave samples at 0."
             )
 
     @property
@@ -272,7 +273,8 @@ class Decoding:
         if self.samples == 0:
             return "greedy (temperature 0) for every system"
         last = self.seed + self.samples - 1
-        return f"sampled, {self.samples} runs at temperature {self.sampling_temperature(config):g}, seeds {self.seed}-{last}"
+        temperature = self.sampling_temperature(config)
+        return f"sampled, {self.samples} runs at temperature {temperature:g}, seeds {self.seed}-{last}"
 
     def apply(self, config: PipelineConfig, system_class: type, run: int) -> tuple[PipelineConfig, dict[str, Any]]:
         """The config and extra system parameters that make ``system_class`` decode as run ``run`` says."""
@@ -409,15 +411,23 @@ def answer_clips(
     }
     cache = ReplyCache(cache_dir)
     try:
-        tasks = list({keys[spec, run, i]: _Task(keys[spec, run, i], spec, clip, truth[spec], plans[spec, run][0],
-                                                tuple(sorted(plans[spec, run][1].items())))
-                      for i, clip in enumerate(clips) for spec in classes for run in range(decoding.runs)
-                      if cache.get(keys[spec, run, i]) is None}.values())  # fmt: skip
+        pending: dict[str, _Task] = {}  # clips that share a key share one task (the last clip's)
+        for i, clip in enumerate(clips):
+            for spec in classes:
+                for run in range(decoding.runs):
+                    key = keys[spec, run, i]
+                    if cache.get(key) is None:
+                        cfg, params = plans[spec, run]
+                        pending[key] = _Task(key, spec, clip, truth[spec], cfg, tuple(sorted(params.items())))
+        tasks = list(pending.values())
         if len(tasks) < len(keys):
             logger.info("%d of %d replies come from the cache in %s", len(keys) - len(tasks), len(keys), cache_dir)
         computed = _compute(tasks, cache, config, list(classes), workers, ray, progress)
-        replies = {spec: [[_cached(cache, keys[spec, run, i], clip) for i, clip in enumerate(clips)] for run in range(decoding.runs)]
-                   for spec in classes}  # fmt: skip
+        runs = range(decoding.runs)
+        replies = {
+            spec: [[_cached(cache, keys[spec, run, i], clip) for i, clip in enumerate(clips)] for run in runs]
+            for spec in classes
+        }
     finally:
         cache.close()
     return replies, computed

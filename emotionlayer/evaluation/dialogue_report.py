@@ -423,7 +423,8 @@ class DialogueReport:
         )
         runs = max((s.runs for s in self.systems.values()), default=1)
         interval_note = (
-            f"Intervals are 95% over the {runs} decoding runs (mean ± t); the bootstrap intervals over clips are in report.json."
+            f"Intervals are 95% over the {runs} decoding runs (mean ± t); "
+            "the bootstrap intervals over clips are in report.json."
             if runs > 1
             else f"Intervals are 95% bootstrap intervals over clips ({self.bootstrap.get('resamples', '?')} resamples, "
             f"seed {self.bootstrap.get('seed', '?')}: a rerun gives the same ones)."

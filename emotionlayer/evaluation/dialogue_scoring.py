@@ -139,8 +139,8 @@ def clip_arrays(
     """The per-clip arrays of one system's replies (one list per run, aligned with ``clips``)."""
     n = len(clips)
     languages = [c.score_language for c in clips]
-    arrays = ClipArrays(*(np.full(shape, np.nan) for shape in ((len(runs), n), (len(runs), n), (len(runs), n, 4),
-                                                             (len(runs), n, 10), (len(runs), n, n), (len(runs), n))))  # fmt: skip
+    shapes = ((len(runs), n), (len(runs), n), (len(runs), n, 4), (len(runs), n, 10), (len(runs), n, n), (len(runs), n))
+    arrays = ClipArrays(*(np.full(shape, np.nan) for shape in shapes))
     for lang in sorted(set(languages)):  # embed every text of a language in one batch
         members = [i for i in range(n) if languages[i] == lang]
         vectors(
@@ -256,9 +256,13 @@ def _pair_figures(ctx: _Context, sims: np.ndarray) -> dict[str, float | None]:
     contrast = None
     if out["mean_same"] is not None and out["mean_different"] is not None:
         contrast = out["mean_same"] - out["mean_different"]
-    return {"emotion_sensitivity": _round(out["share_different"]), "same_emotion_change": _round(out["share_same"]),
-            "pair_sim_same_emotion": _round(out["mean_same"]), "pair_sim_different_emotion": _round(out["mean_different"]),
-            "emotion_contrast": _round(contrast)}  # fmt: skip
+    return {
+        "emotion_sensitivity": _round(out["share_different"]),
+        "same_emotion_change": _round(out["share_same"]),
+        "pair_sim_same_emotion": _round(out["mean_same"]),
+        "pair_sim_different_emotion": _round(out["mean_different"]),
+        "emotion_contrast": _round(contrast),
+    }
 
 
 def run_figures(
@@ -351,14 +355,16 @@ def _per_emotion(
     for emotion in sorted({c.emotion for c in ctx.clips if c.emotion}):
         members = [i for i, c in enumerate(ctx.clips) if c.emotion == emotion]
         answers = [run[i] for run in runs for i in members]
+        strategy = ctx.config.strategy_for(emotion).name if reports_strategy else None
         breakdown[emotion] = {
             "n": len(members),
             "bleu1": bleu_from_statistics(arrays.bleu1[:, members].reshape(-1, 4), 1),
             "sim": _round(float(np.mean(arrays.sim_best[:, members]))),
             "emotion_recall": _round(float(np.mean([a.emotion == emotion for a in answers]))) if ctx.predicts else None,
-            "strategy_match": _round(float(np.mean([a.strategy == ctx.config.strategy_for(emotion).name for a in answers])))
-            if reports_strategy else None,
-        }  # fmt: skip
+            "strategy_match": _round(float(np.mean([a.strategy == strategy for a in answers])))
+            if reports_strategy
+            else None,
+        }
     return breakdown
 
 

@@ -91,7 +91,14 @@ def evaluate_events(
         label, scores = _classify(detector, audio)
         references.append(row.label)
         predicted.append(label)
-        details.append({"path": row.path, "label": row.label, "predicted": label, "scores": {k: round(v, 4) for k, v in scores.items()}})
+        details.append(
+            {
+                "path": row.path,
+                "label": row.label,
+                "predicted": label,
+                "scores": {k: round(v, 4) for k, v in scores.items()},
+            }
+        )
     elapsed = (time.perf_counter() - started) / len(rows)
     report = classification_report(references, predicted)
     return EventEvaluation(report, str(getattr(detector, "name", type(detector).__name__)), details, elapsed)
@@ -168,7 +175,12 @@ def score_event_timing(
         precision = t / (t + f_p) if t + f_p else 0.0
         recall = t / (t + f_n) if t + f_n else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "support": t + f_n}
+        per_label[label] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": t + f_n,
+        }
     total_tp, total_fp, total_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
     micro = 2 * total_tp / (2 * total_tp + total_fp + total_fn) if total_tp + total_fp + total_fn else 0.0
     supported = [v["f1"] for v in per_label.values() if v["support"]]
@@ -181,7 +193,9 @@ def score_event_timing(
     }
 
 
-def evaluate_event_timing(manifest: str | os.PathLike, detector: Any = None, min_overlap: float = 0.3) -> dict[str, Any]:
+def evaluate_event_timing(
+    manifest: str | os.PathLike, detector: Any = None, min_overlap: float = 0.3
+) -> dict[str, Any]:
     """Run a detector over a manifest with timed ``events`` (e.g. from ``events make-data``) and score by time.
 
     Returns:
@@ -199,6 +213,8 @@ def evaluate_event_timing(manifest: str | os.PathLike, detector: Any = None, min
         detector = create("events", "default")
     rows = [r for r in read_event_manifest(manifest) if r.events is not None]
     if not rows:
-        raise ConfigError(f"{manifest} has no rows with 'events'. Use a manifest.jsonl from `emotionlayer events make-data`.")
+        raise ConfigError(
+            f"{manifest} has no rows with 'events'. Use a manifest.jsonl from `emotionlayer events make-data`."
+        )
     predictions = [detector.detect(load_audio(r.path, max_seconds=None)) for r in rows]
     return score_event_timing([list(r.events or ()) for r in rows], predictions, min_overlap)

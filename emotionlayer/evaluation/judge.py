@@ -75,8 +75,11 @@ class LLMJudge:
     def messages(self, text: str, emotion: str, reply: str) -> list[dict[str, str]]:
         """The chat messages asking for one rating."""
         variables = {"text": text, "emotion": emotion, "reply": reply}
-        return [{"role": role, "content": "".join(self._template.blocks[role](self._template.new_context(variables))).strip()}
-                for role in ("system", "user")]  # fmt: skip
+        template = self._template
+        return [
+            {"role": role, "content": "".join(template.blocks[role](template.new_context(variables))).strip()}
+            for role in ("system", "user")
+        ]
 
     def rate(self, text: str, emotion: str, reply: str) -> tuple[int, int] | None:
         """``(empathy, fit)``, each 1-5, or ``None`` when the judge's answer has no readable rating."""

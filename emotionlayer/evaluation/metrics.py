@@ -159,7 +159,10 @@ def plot_confusion(report: ClassificationReport, path: str, title: str = "", nor
             ax.text(
                 j, i, str(int(matrix[i, j])), ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black"
             )
-    summary = f"n={report.n}  accuracy={report.accuracy:.1%}  UA={report.unweighted_accuracy:.1%}  macro-F1={report.macro_f1:.1%}"
+    summary = (
+        f"n={report.n}  accuracy={report.accuracy:.1%}  UA={report.unweighted_accuracy:.1%}  "
+        f"macro-F1={report.macro_f1:.1%}"
+    )
     ax.set_title(f"{title}\n{summary}" if title else summary, fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()

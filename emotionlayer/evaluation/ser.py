@@ -150,7 +150,8 @@ def evaluate_ser(
         unknown = [label for label in wanted if label not in known]
         if unknown:
             raise ConfigError(
-                f"The SER model does not predict {', '.join(unknown)}; it knows {', '.join(known)}. Drop those from --labels."
+                f"The SER model does not predict {', '.join(unknown)}; it knows {', '.join(known)}. "
+                "Drop those from --labels."
             )
     selected = [row for row in rows if wanted is None or row.emotion in wanted]
     skipped = len(rows) - len(selected)
