@@ -1,4 +1,4 @@
-"""Files: writing them so that a crash never leaves a half-written one, and refusing pickles.
+"""Files: writing them so that a crash never leaves a half-written one, hashing them, and refusing pickles.
 
 :func:`write_text_atomic` writes to a temporary file next to the target, fsyncs it, renames it into place
 with ``os.replace`` and fsyncs the folder, so a reader sees either the old file or the whole new one.
@@ -6,14 +6,18 @@ with ``os.replace`` and fsyncs the folder, so a reader sees either the old file 
 :func:`check_not_pickle` and :func:`pickle_files` find Python pickles (``torch.save`` checkpoints,
 ``pickle``/``joblib`` dumps) by their content, not their name: loading a pickle can run any code, so
 emotionlayer loads none unless the user opts in for a file they trust.
+
+:func:`hash_file` hashes a file's bytes in blocks (cache keys, a model file's provenance).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .errors import UnsafeFileError
 
@@ -33,6 +37,19 @@ def fsync_dir(path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def hash_file(path: str | os.PathLike, digest: Any = None) -> Any:
+    """``digest`` (a :mod:`hashlib` object; default a new SHA-256) updated with the bytes of the file at ``path``.
+
+    The file is read in 1 MiB blocks, so a large model file is never held in memory. Pass a digest that has
+    already seen a prefix (``hashlib.sha256(b"v1|")``) to hash that prefix and the file together.
+    """
+    digest = hashlib.sha256() if digest is None else digest
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

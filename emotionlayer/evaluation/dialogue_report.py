@@ -9,7 +9,6 @@ module holds it and the records it is made of (:class:`DialogueClip`, :class:`Di
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..config import PipelineConfig
 from ..data.manifest import ManifestRow
+from ..files import hash_file
 from .intervals import Interval
 from .reply_metrics import SENSITIVITY_THRESHOLDS, clip_language
 
@@ -65,7 +65,7 @@ class DialogueClip:
             score_language=clip_language(row.text, row.language, default_language),
             speaker=row.speaker,
             references=tuple(r.text for r in row.reference_set),
-            audio_sha256=_file_sha256(row.path),
+            audio_sha256=hash_file(row.path).hexdigest(),
         )
 
     def to_utterance(self, truth: bool, max_seconds: float | None = None) -> Any:
@@ -79,14 +79,6 @@ class DialogueClip:
             )
         audio = load_audio(self.path, max_seconds=max_seconds)
         return Utterance(audio=audio, id=self.id, speaker=self.speaker, language=self.language)
-
-
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

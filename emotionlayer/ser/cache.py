@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.manifest import ManifestRow
+from ..files import hash_file
 from .augment import augment as apply_augmentation
 from .features import DEFAULT_LEVEL_DB, WhisperFeatures
 
@@ -34,14 +35,6 @@ def cache_dir() -> Path:
     path = Path(root) / "ser-features"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _file_hash(path: str) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def layer_statistics(
@@ -79,7 +72,7 @@ def layer_statistics(
 
         iterator = tqdm(rows, desc=f"{encoder} {'+'.join(augmentation) or 'clean'}", unit="clip")
     for row in iterator:
-        clip_hash = _file_hash(row.path)
+        clip_hash = hash_file(row.path, hashlib.sha1()).hexdigest()
         file = folder / f"{clip_hash}.npy"
         if file.is_file():
             out.append(np.load(file, allow_pickle=False))

@@ -27,7 +27,6 @@ dialogue --write-references topline`` freezes its replies into a manifest as the
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 from ..config import PipelineConfig
 from ..errors import ConfigError
+from ..files import hash_file
 from ..pipeline import CascadePipeline
 from ..registry import register
 from ..types import Dialogue, Utterance
@@ -130,12 +130,8 @@ class ToplineSystem(CascadePipeline):
         }
         model_file = getattr(self.llm, "model_path", None)
         if model_file is not None and Path(model_file).is_file():
-            digest = hashlib.sha256()
-            with open(model_file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
             out["model_file"] = Path(model_file).name
-            out["model_sha256"] = digest.hexdigest()
+            out["model_sha256"] = hash_file(model_file).hexdigest()
         return out
 
     def warmup(self) -> None:

@@ -29,6 +29,7 @@ import torch
 from ...audio import SAMPLE_RATE
 from ...data.manifest import ManifestError
 from ...errors import ConfigError
+from ...files import hash_file
 from .backbones import SpeechEncoder
 
 logger = logging.getLogger(__name__)
@@ -125,10 +126,7 @@ class FeatureCache:
     def key(self, audio_path: str) -> str:
         """The cache key of a clip: a hash of its file's bytes, the encoder and the cache format."""
         digest = hashlib.sha256(f"{_CACHE_VERSION}|{self.fingerprint}|{SAMPLE_RATE}|".encode())
-        with open(audio_path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return hash_file(audio_path, digest).hexdigest()
 
     def file(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.safetensors"
