@@ -128,3 +128,24 @@ def tiny_models(tmp_path_factory) -> TinyModels:
     for module in ("torch", "transformers", "tokenizers"):
         pytest.importorskip(module)
     return TinyModels(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture()
+def sampled_runs(tiny_models):
+    """``sampled_runs(spec, seed, samples=2)``: the reply texts of ``evaluate dialogue --samples N --seed S``,
+    one list per run (over ``tiny_models.manifest``'s clips), from the system ``spec`` with dummy components.
+    """
+    import emotionlayer.testing  # noqa: F401  (the dummy components)
+    from emotionlayer.config import PipelineConfig
+    from emotionlayer.evaluation.dialogue import Decoding, answer_clips, check_systems, select_rows
+    from emotionlayer.evaluation.dialogue_report import DialogueClip
+
+    clips = [DialogueClip.from_row(row) for row in select_rows(tiny_models.manifest)]
+    config = PipelineConfig.coerce({"ser": "dummy", "asr": "dummy", "llm": "dummy", "tts": "dummy"})
+
+    def run(spec: str, seed: int, samples: int = 2) -> list[list[str]]:
+        decoding = Decoding(samples=samples, seed=seed, temperature=1.5)
+        replies, _ = answer_clips(clips, check_systems([spec]), config, decoding)
+        return [[reply.reply for reply in one_run] for one_run in replies[spec]]
+
+    return run

@@ -142,3 +142,11 @@ def test_the_packaged_checkpoint_answers_a_real_recording():
     assert turn.system == "echat" and len(turn.response.text.split()) >= 2
     assert set(turn.emotion.probabilities) == set(EMOTIONS) and turn.emotion.model.startswith("echat")
     assert turn.audio is not None and turn.audio.duration > 0.3
+
+
+def test_sampled_evaluation_runs_differ_by_seed_and_the_same_seed_repeats(model_dir, sampled_runs):
+    spec = f"echat:model={model_dir},device=cpu,max_new_tokens=12,max_sentences=none"
+    first, again, shifted = sampled_runs(spec, seed=0), sampled_runs(spec, seed=0), sampled_runs(spec, seed=1)
+    assert first == again  # the same seed gives the same replies
+    assert first[0] != first[1]  # run r samples with seed S + r, so the runs differ
+    assert shifted[0] == first[1]  # --seed 1's first run is --seed 0's second

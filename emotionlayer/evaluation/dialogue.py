@@ -240,7 +240,8 @@ class Decoding:
 
     The switch reaches a system through what it takes: the config's ``llm`` section (``temperature`` and
     ``seed``, if its backend takes them: the cascade and the topline), and the system's own ``temperature``
-    and ``seed`` parameters (E-chat, ParalinGPT). A system that takes no seed repeats one sample in every run.
+    and ``seed`` parameters (E-chat, ParalinGPT, the topline). A system that takes no seed (a plugin) repeats
+    one sample in every run.
     """
 
     samples: int = 0

@@ -37,6 +37,8 @@ class SpeechLLMSystem:
         max_new_tokens: Most tokens a reply may have.
         max_sentences: Stop after this many sentences (a spoken answer); ``None`` for no limit.
         temperature: 0 decodes greedily; higher values sample.
+        seed: The sampling seed of every turn when ``temperature`` is above 0 (the same seed, the same reply
+            to the same clip); unused when decoding greedily.
     """
 
     name: ClassVar[str] = ""
@@ -52,6 +54,7 @@ class SpeechLLMSystem:
         max_new_tokens: int,
         max_sentences: int | None,
         temperature: float,
+        seed: int = 0,
     ) -> None:
         if max_sentences == 0:
             warnings.warn(
@@ -71,6 +74,7 @@ class SpeechLLMSystem:
         self.max_new_tokens = max_new_tokens
         self.max_sentences = max_sentences
         self.temperature = temperature
+        self.seed = int(seed)
         self._tts_executor: ThreadPoolExecutor | None = None
 
     def _tts_pool(self) -> ThreadPoolExecutor:

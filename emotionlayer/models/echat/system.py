@@ -31,6 +31,7 @@ class EChatSystem(SpeechLLMSystem):
         max_new_tokens: Most tokens a reply may have.
         max_sentences: Stop after this many sentences (a spoken answer); ``None`` for no limit.
         temperature: 0 decodes greedily; higher values sample.
+        seed: The sampling seed of every turn (when ``temperature`` is above 0).
     """
 
     name = "echat"
@@ -47,8 +48,9 @@ class EChatSystem(SpeechLLMSystem):
         max_new_tokens: int = 48,
         max_sentences: int | None = 2,
         temperature: float = 0.0,
+        seed: int = 0,
     ) -> None:
-        super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature)
+        super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature, seed)
 
     @classmethod
     def from_config(
@@ -59,6 +61,7 @@ class EChatSystem(SpeechLLMSystem):
         max_new_tokens: int = 48,
         max_sentences: int | None = 2,
         temperature: float = 0.0,
+        seed: int = 0,
     ) -> EChatSystem:
         """Load the model (``model``: a folder from ``emotionlayer echat train``; default: the packaged one)
         and the config's TTS."""
@@ -66,7 +69,7 @@ class EChatSystem(SpeechLLMSystem):
 
         config = PipelineConfig.coerce(config)
         echat = EChat.from_pretrained(model, device=device)
-        return cls(echat, build_tts(config), config, max_new_tokens, max_sentences, temperature)
+        return cls(echat, build_tts(config), config, max_new_tokens, max_sentences, temperature, seed)
 
     def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Answer one spoken turn as events: perceived (the emotion heard), text pieces, spoken sentences, turn.
@@ -91,7 +94,11 @@ class EChatSystem(SpeechLLMSystem):
         decode: dict[str, float] = {}
         pieces = first_sentences(
             self.model.stream_encoded(
-                encoded, max_new_tokens=self.max_new_tokens, temperature=self.temperature, timings=decode
+                encoded,
+                max_new_tokens=self.max_new_tokens,
+                temperature=self.temperature,
+                seed=self.seed,
+                timings=decode,
             ),
             self.max_sentences,
         )

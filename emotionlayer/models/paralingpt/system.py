@@ -54,6 +54,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         max_new_tokens: Most tokens written after the emotion field (response emotion and reply).
         max_sentences: Stop after this many sentences (a spoken answer); ``None`` for no limit.
         temperature: 0 decodes greedily; higher values sample.
+        seed: The sampling seed of every turn (when ``temperature`` is above 0).
     """
 
     name = "paralingpt"
@@ -71,8 +72,9 @@ class ParalinGPTSystem(SpeechLLMSystem):
         max_new_tokens: int = 64,
         max_sentences: int | None = 2,
         temperature: float = 0.0,
+        seed: int = 0,
     ) -> None:
-        super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature)
+        super().__init__(model, tts, config, max_new_tokens, max_sentences, temperature, seed)
         self.asr = asr
 
     @classmethod
@@ -84,6 +86,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         max_new_tokens: int = 64,
         max_sentences: int | None = 2,
         temperature: float = 0.0,
+        seed: int = 0,
     ) -> ParalinGPTSystem:
         """Build the config's ASR (the cascade's ``asr`` section) and TTS, and load the model.
 
@@ -94,6 +97,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
             max_new_tokens: See the class.
             max_sentences: See the class.
             temperature: See the class.
+            seed: See the class.
         """
         from ... import registry
         from .inference import ParalinGPT
@@ -101,7 +105,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
         config = PipelineConfig.coerce(config)
         paralingpt = ParalinGPT.from_pretrained(model, device=device)
         asr = registry.create("asr", config.asr.backend, **config.asr.params)
-        return cls(paralingpt, asr, build_tts(config), config, max_new_tokens, max_sentences, temperature)
+        return cls(paralingpt, asr, build_tts(config), config, max_new_tokens, max_sentences, temperature, seed)
 
     def stream(self, utterance: UtteranceLike, history: Dialogue | None = None) -> Iterator[TurnEvent]:
         """Answer one spoken turn as events: perceived, prompt, text pieces, spoken sentences, turn.
@@ -135,7 +139,7 @@ class ParalinGPTSystem(SpeechLLMSystem):
             return voice["style"]
 
         pieces = first_sentences(
-            reading.reply_pieces(self.max_new_tokens, self.temperature), self.max_sentences
+            reading.reply_pieces(self.max_new_tokens, self.temperature, seed=self.seed), self.max_sentences
         )
         spoken = yield from speak_as_written(
             pieces,
