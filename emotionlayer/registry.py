@@ -28,7 +28,8 @@ import importlib
 import importlib.util
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
@@ -83,6 +84,33 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         return cls
 
     return decorator
+
+
+@contextmanager
+def registered(kind: str, name: str, cls: T) -> Iterator[T]:
+    """Register ``cls`` as ``name`` for component ``kind`` inside a ``with`` block only.
+
+    For tests and notebooks that define a throw-away backend or system: nothing stays registered after
+    the block, and a backend that had the name before gets it back. Worker processes do not see it
+    (they import the modules that register their backends).
+
+    Example:
+        >>> with registered("system", "my-echo", MyEcho):
+        ...     build_system(None, "my-echo")
+    """
+    _check_kind(kind)
+    _load(kind)  # the built-ins first, so that leaving the block never unloads one of them
+    previous = _REGISTRY[kind].get(name)
+    _REGISTRY[kind][name] = cls
+    cls.registry_name = name  # type: ignore[attr-defined]
+    cls.registry_kind = kind  # type: ignore[attr-defined]
+    try:
+        yield cls
+    finally:
+        if previous is None:
+            _REGISTRY[kind].pop(name, None)
+        else:
+            _REGISTRY[kind][name] = previous
 
 
 def _load(kind: str) -> None:

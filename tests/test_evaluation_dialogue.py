@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ from emotionlayer.evaluation.dialogue import (
 )
 from emotionlayer.evaluation.dialogue_report import DialogueClip
 from emotionlayer.evaluation.references import write_references
-from emotionlayer.registry import register
+from emotionlayer.registry import registered
 from emotionlayer.systems import Perceived, Perception, TurnFinished, as_utterance, turn_from_stream
 from emotionlayer.testing import tone
 from emotionlayer.types import EmotionPrediction, Response, Transcript, Turn
@@ -100,7 +101,6 @@ class _ToySystem:
         return turn_from_stream(self.stream(utterance, history))
 
 
-@register("system", "test-mood")
 class MoodSystem(_ToySystem):
     """Answers how the user sounds: a different reply and the config's strategy per emotion."""
 
@@ -110,7 +110,6 @@ class MoodSystem(_ToySystem):
         return MOOD_REPLIES[emotion], self.config.strategy_for(emotion).name
 
 
-@register("system", "test-deaf")
 class DeafSystem(_ToySystem):
     """Hears the emotion but ignores it: always the same reply (and makes no transcript)."""
 
@@ -165,10 +164,14 @@ def bare_manifest(manifest, tmp_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _reset_counters():
+def _toy_systems():
+    """The toy systems are registered for each test only, with fresh call counters."""
     CALLS.clear()
     CRASH_AFTER.clear()
-    yield
+    with ExitStack() as stack:
+        for system in (MoodSystem, DeafSystem, SeededSystem):
+            stack.enter_context(registered("system", system.name, system))
+        yield
     CALLS.clear()
     CRASH_AFTER.clear()
 
@@ -179,7 +182,6 @@ def evaluate(manifest, systems, **kwargs):
     return evaluate_dialogue(manifest, systems, **kwargs)
 
 
-@register("system", "test-seeded")
 class SeededSystem(_ToySystem):
     """Decodes like a speech LLM: greedy at temperature 0, else one of several replies drawn with its seed."""
 

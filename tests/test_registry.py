@@ -66,3 +66,22 @@ def test_unusable_reason_names_unknown_and_uninstalled_backends():
     assert "emotionlayer[xyz]" in registry.unusable_reason("llm", "needs-missing-llm-lib")
     reason = registry.unusable_reason("tts", "no-such-voice")
     assert "no tts backend named 'no-such-voice'" in reason and "dummy" in reason
+
+
+def test_registered_lasts_for_the_block_and_gives_back_what_was_there():
+    from emotionlayer import registry
+
+    class Temporary:
+        pass
+
+    class Replacement:
+        pass
+
+    assert "temporary-echo" not in registry.available("system")
+    with registry.registered("system", "temporary-echo", Temporary):
+        assert registry.get_class("system", "temporary-echo") is Temporary
+    assert "temporary-echo" not in registry.available("system")
+    original = registry.get_class("system", "echo")
+    with registry.registered("system", "echo", Replacement):
+        assert registry.get_class("system", "echo") is Replacement
+    assert registry.get_class("system", "echo") is original
