@@ -6,7 +6,9 @@
 - ``POST /api/respond``: a multipart upload (field ``audio``: WAV/FLAC/OGG/MP3; optional field
   ``system``: NAME or NAME:KEY=VALUE,...), answered with the JSON of ``emotionlayer respond --json``
   (:func:`emotionlayer.cli.output.turn_json`) plus ``audio_url``, where the spoken reply can be fetched;
-- ``GET /api/audio/{name}``: a spoken reply (kept in a temporary folder while the server runs);
+- ``GET /api/audio/{name}``: a spoken reply, kept within the limits of a
+  :class:`~emotionlayer.live.storage.ReplyAudioStore` (count, bytes, age; oldest removed first); an expired
+  one gets HTTP 404 with a message saying how to get it again;
 - ``WS /ws/live``: a live conversation (:class:`~emotionlayer.live.LiveSession`): send 16 kHz mono float32
   audio as binary messages, receive the session's events as JSON and each reply sentence as a WAV message;
 - the page at ``/``: Gradio (microphone or upload), showing the transcript, the emotion probabilities as a
@@ -17,21 +19,19 @@ A bad upload gets HTTP 400 (413 when over the size or length limit, refused befo
 """
 
 import io
-import re
 import tempfile
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from ..errors import EmotionLayerError
+from ..live.storage import DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_FILES, ReplyAudioStore
+from ..live.storage import DEFAULT_MAX_BYTES as DEFAULT_KEEP_BYTES
 
 #: Uploads larger than this many bytes are refused (HTTP 413) before they are decoded.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-
-_AUDIO_NAME = re.compile(r"^[0-9a-f]{32}\.wav$")
 
 
 class UploadTooLarge(EmotionLayerError):
@@ -47,6 +47,9 @@ class Demo:
         max_bytes: Largest upload accepted.
         max_seconds: Longest recording accepted (checked from the file header, before decoding).
         audio_dir: Where reply WAVs are written (default: a temporary folder removed with the process).
+        keep_files: Most reply WAVs kept (0: no limit); the oldest are removed first.
+        keep_bytes: Most bytes of reply WAVs kept, all together (0: no limit).
+        keep_seconds: Longest a reply WAV is kept (0: no limit).
     """
 
     def __init__(
@@ -56,6 +59,9 @@ class Demo:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_seconds: float | None = None,
         audio_dir: str | Path | None = None,
+        keep_files: int = DEFAULT_MAX_FILES,
+        keep_bytes: int = DEFAULT_KEEP_BYTES,
+        keep_seconds: float = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
         from ..config import PipelineConfig
 
@@ -67,7 +73,7 @@ class Demo:
             self._tmp = tempfile.TemporaryDirectory(prefix="emotionlayer-serve-")
             audio_dir = self._tmp.name
         self.audio_dir = Path(audio_dir)
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.replies = ReplyAudioStore(self.audio_dir, keep_files, keep_bytes, keep_seconds)
         self._systems: dict[str, Any] = {}
         self._build_lock = threading.Lock()
         self.turn_lock = threading.Lock()  # one turn at a time: the models share the CPU
@@ -114,13 +120,17 @@ class Demo:
 
     def save_reply(self, turn: Any) -> str | None:
         """Write the turn's spoken reply; return its file name (``None`` if it has no audio)."""
-        from ..audio import save_audio
-
         if turn.audio is None:
             return None
-        name = f"{uuid.uuid4().hex}.wav"
-        save_audio(turn.audio, self.audio_dir / name)
-        return name
+        return self.replies.save(turn.audio)
+
+    def expired_message(self, name: str) -> str:
+        """The 404 message for a reply name that is not (or no longer) kept."""
+        return (
+            f"The reply audio {name!r} expired or was removed (this server keeps {self.replies.limits()}; the "
+            "oldest go first). Ask again: POST the recording to /api/respond for a new audio_url, or start the "
+            "server with higher --keep-replies, --keep-reply-mb or --keep-reply-minutes."
+        )
 
     def respond(self, data: bytes, system: str | None = None) -> dict[str, Any]:
         """One turn from uploaded file bytes: the ``respond --json`` object plus ``audio_url``."""
@@ -143,6 +153,9 @@ def create_app(
     max_seconds: float | None = None,
     audio_dir: str | Path | None = None,
     page: bool = True,
+    keep_files: int = DEFAULT_MAX_FILES,
+    keep_bytes: int = DEFAULT_KEEP_BYTES,
+    keep_seconds: float = DEFAULT_MAX_AGE_SECONDS,
 ) -> Any:
     """The FastAPI app (JSON API, live WebSocket and, with ``page``, the Gradio page at ``/``).
 
@@ -153,12 +166,13 @@ def create_app(
         max_seconds: Longest recording accepted (default: the config's ``run.max_seconds``).
         audio_dir: Where reply WAVs are kept (default: a temporary folder).
         page: Mount the Gradio page at ``/``.
+        keep_files, keep_bytes, keep_seconds: The reply audio kept (see :class:`Demo`).
     """
     from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
     from fastapi.responses import FileResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
 
-    demo = Demo(config, system, max_bytes, max_seconds, audio_dir)
+    demo = Demo(config, system, max_bytes, max_seconds, audio_dir, keep_files, keep_bytes, keep_seconds)
     app = FastAPI(title="emotionlayer", description="Emotion-sensitive spoken dialogue: a local demo and JSON API.")
     app.state.demo = demo
 
@@ -183,6 +197,7 @@ def create_app(
             "system": demo.system_name(),
             "max_bytes": demo.max_bytes,
             "max_seconds": demo.max_seconds,
+            "reply_files": len(demo.replies),
         }
 
     @app.post("/api/respond")
@@ -197,9 +212,11 @@ def create_app(
 
     @app.get("/api/audio/{name}")
     def reply_audio(name: str) -> Any:
-        path = demo.audio_dir / name
-        if not _AUDIO_NAME.match(name) or not path.is_file():
+        if not demo.replies.valid_name(name):
             return error(404, f"No reply audio named {name!r}; use the audio_url of a /api/respond answer.")
+        path = demo.replies.path(name)
+        if path is None:
+            return error(404, demo.expired_message(name))
         return FileResponse(path, media_type="audio/wav")
 
     @app.websocket("/ws/live")
@@ -352,14 +369,38 @@ def serve(
     max_seconds: float | None = typer.Option(
         None, "--max-seconds", help="Longest recording accepted (default: the config's run.max_seconds)."
     ),
+    keep_replies: int = typer.Option(
+        DEFAULT_MAX_FILES,
+        "--keep-replies",
+        help="Most spoken replies kept for /api/audio (oldest removed first; 0: no limit).",
+    ),
+    keep_reply_mb: float = typer.Option(
+        DEFAULT_KEEP_BYTES / 1e6,
+        "--keep-reply-mb",
+        help="Most megabytes of spoken replies kept, all together (oldest removed first; 0: no limit).",
+    ),
+    keep_reply_minutes: float = typer.Option(
+        DEFAULT_MAX_AGE_SECONDS / 60,
+        "--keep-reply-minutes",
+        help="Minutes a spoken reply stays fetchable at its audio_url (0: no limit); then HTTP 404.",
+    ),
 ) -> None:
     """Serve a local web demo (microphone or upload) and a JSON API (GET /health, POST /api/respond, WS /ws/live).
 
     Open http://HOST:PORT/ in a browser. The API answers POST /api/respond (multipart field 'audio', optional
-    'system') with the JSON of `emotionlayer respond --json` plus 'audio_url'.
+    'system') with the JSON of `emotionlayer respond --json` plus 'audio_url'. Spoken replies are kept within
+    --keep-replies, --keep-reply-mb and --keep-reply-minutes (oldest removed first); an expired one gets HTTP 404.
     """
     import uvicorn
 
-    app = create_app(str(config) if config else None, system, int(max_mb * 1024 * 1024), max_seconds)
+    app = create_app(
+        str(config) if config else None,
+        system,
+        int(max_mb * 1024 * 1024),
+        max_seconds,
+        keep_files=keep_replies,
+        keep_bytes=int(keep_reply_mb * 1e6),
+        keep_seconds=keep_reply_minutes * 60,
+    )
     typer.echo(f"emotionlayer: serving on http://{host}:{port}/ (Ctrl+C to stop)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
