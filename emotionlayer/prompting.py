@@ -60,6 +60,24 @@ def style_for(emotion: str, strategies: dict[str, Strategy] | None = None) -> Sp
     return table[canonical(emotion)].style
 
 
+def template_environment(template_dirs: Sequence[str] = ()) -> Any:
+    """The jinja2 environment every prompt template is rendered in.
+
+    Templates are looked up in ``template_dirs`` first, then in the packaged prompts; an undefined variable
+    is an error (``StrictUndefined``), and block tags leave no blank lines behind.
+    """
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*template_dirs, str(packaged_template_dir())]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
 class PromptRenderer:
     """Renders the prompt for one turn from a jinja2 template.
 
@@ -91,14 +109,7 @@ class PromptRenderer:
         self.strategies = strategies or default_strategies()
         self.history_turns = history_turns
         self.few_shot = few_shot
-        self.environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([*template_dirs, str(packaged_template_dir())]),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            autoescape=False,
-        )
+        self.environment = template_environment(template_dirs)
         try:
             self.template = self.environment.get_template(template)
         except jinja2.TemplateNotFound:

@@ -55,22 +55,18 @@ class LLMJudge:
     def __post_init__(self) -> None:
         import jinja2
 
-        from ..prompting import packaged_template_dir
+        from ..files import hash_file
+        from ..prompting import template_environment
 
-        environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(packaged_template_dir())), undefined=jinja2.StrictUndefined
-        )
         try:
-            self._template = environment.get_template(self.template)
+            self._template = template_environment().get_template(self.template)
         except jinja2.TemplateNotFound:
             raise ConfigError(f"Judge template {self.template!r} is not among the packaged prompts.") from None
+        source = self._template.filename
+        prompt_hash = hash_file(source).hexdigest()[:16] if source else ""
+        #: The judge and its prompt, as the cache keys them.
+        self.identity = f"{self.base_url}|{self.model}|{prompt_hash}"
         self._llm: Any = None
-
-    @property
-    def identity(self) -> str:
-        """The judge and its prompt, as the cache keys them."""
-        source = Path(self._template.filename or "").read_text(encoding="utf-8") if self._template.filename else ""
-        return f"{self.base_url}|{self.model}|{hashlib.sha256(source.encode('utf-8')).hexdigest()[:16]}"
 
     def messages(self, text: str, emotion: str, reply: str) -> list[dict[str, str]]:
         """The chat messages asking for one rating."""
