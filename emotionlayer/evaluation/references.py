@@ -13,7 +13,9 @@ A stronger writer is one option away: a ``writer_config`` whose ``llm`` section 
 endpoint (a local llama.cpp, vLLM or Ollama server)::
 
     # writer.yaml
-    llm: {backend: openai, params: {base_url: "http://127.0.0.1:8080/v1", model: qwen2.5-7b-instruct, target_tokens: 60}}
+    llm:
+      backend: openai
+      params: {base_url: "http://127.0.0.1:8080/v1", model: qwen2.5-7b-instruct, target_tokens: 60}
 
     emotionlayer evaluate dialogue --manifest clips.csv --write-references topline --writer-config writer.yaml
 """
