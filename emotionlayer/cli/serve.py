@@ -502,8 +502,9 @@ def _live_route(app: Any, demo: Demo) -> None:
 
     @app.websocket("/ws/live")
     async def live(websocket: WebSocket) -> None:
+        admitted = demo.open_live()  # counted before the client hears it is accepted
         await websocket.accept()
-        if not demo.open_live():
+        if not admitted:
             demo.metrics.reject(CLOSE_BUSY, "live_limit")
             message = (
                 f"The server holds its limit of {demo.max_live} live conversations; try again later, or POST "
