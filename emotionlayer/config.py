@@ -37,6 +37,11 @@ _REQUIRED_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
 #: The speech detector of a config that names none.
 DEFAULT_VAD = "silero"
 _TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "run", "strategies"}
+#: The detector confidence at which an event in the user's audio is reported (``run.event_threshold``): the
+#: lowest at which at most 2% of plain-speech clips get any event (benchmarks/events_in_turn.py).
+EVENT_THRESHOLD = 0.84
+#: Values of ``run.chinese_script``.
+CHINESE_SCRIPTS: tuple[str | None, ...] = (None, "simplified", "traditional")
 #: Old section names, read with a deprecation message: old name -> new name.
 RENAMED_SECTIONS: dict[str, str] = {"pipeline": "run"}
 
@@ -108,13 +113,32 @@ class SystemConfig:
 
 @dataclass(frozen=True)
 class Strategy:
-    """An empathy strategy: what the answer should do, and how it should sound."""
+    """An empathy strategy: what the answer should do, and how it should sound.
+
+    ``languages`` holds the strategy's words in other languages: language code -> ``{instruction: ...,
+    example: [...]}`` (either key may be left out; the English one is used then). :meth:`in_language`
+    gives the strategy as a prompt in that language should see it; the name and style do not change.
+    """
 
     name: str
     instruction: str
     style: SpeakingStyle
     pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
     example: tuple[str, str] | None = None
+    languages: dict[str, dict[str, Any]] = field(default_factory=dict, compare=True)
+
+    def in_language(self, language: str | None) -> Strategy:
+        """This strategy with its ``instruction`` and ``example`` in ``language`` (as given in
+        ``languages``, by primary code: ``zh-CN`` finds ``zh``); itself when there is none."""
+        words = self.languages.get(primary_language(language) or "", {})
+        if not words:
+            return self
+        example = words.get("example", self.example)
+        return replace(
+            self,
+            instruction=str(words.get("instruction", self.instruction)),
+            example=tuple(example) if example is not None else None,  # type: ignore[arg-type]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         style = self.style.to_dict()
@@ -122,6 +146,11 @@ class Strategy:
         if self.example is not None:
             out["example"] = list(self.example)
         out["style"] = style
+        if self.languages:
+            out["languages"] = {
+                code: {k: list(v) if k == "example" else v for k, v in words.items()}
+                for code, words in self.languages.items()
+            }
         return out
 
     @classmethod
@@ -134,14 +163,46 @@ class Strategy:
         pad = tuple(float(x) for x in data.get("pad", (0.0, 0.0, 0.0)))
         if len(pad) != 3:
             raise ConfigError(f"Strategy for '{emotion}': 'pad' must be three numbers (pleasure, arousal, dominance).")
-        example = data.get("example")
-        if example is not None:
-            if not isinstance(example, (list, tuple)) or len(example) != 2:
+        example = _example(data.get("example"), emotion)
+        languages = {}
+        for code, words in (data.get("languages") or {}).items():
+            unknown = set(words or {}) - {"instruction", "example"}
+            if not isinstance(words, dict) or unknown:
                 raise ConfigError(
-                    f"Strategy for '{emotion}': 'example' must be two strings: [what a user says, a good answer]."
+                    f"Strategy for '{emotion}': 'languages.{code}' must be a mapping with 'instruction' and/or "
+                    f"'example'{f'; unknown keys {sorted(unknown)}' if isinstance(words, dict) else ''}."
                 )
-            example = (str(example[0]), str(example[1]))
-        return cls(name=str(data["name"]), instruction=str(data["instruction"]), style=style, pad=pad, example=example)  # type: ignore[arg-type]
+            entry: dict[str, Any] = {}
+            if "instruction" in words:
+                entry["instruction"] = str(words["instruction"])
+            if words.get("example") is not None:
+                entry["example"] = _example(words["example"], f"{emotion}' ('languages.{code}")
+            languages[primary_language(str(code)) or str(code)] = entry
+        return cls(
+            name=str(data["name"]),
+            instruction=str(data["instruction"]),
+            style=style,
+            pad=pad,  # type: ignore[arg-type]
+            example=example,
+            languages=languages,
+        )
+
+
+def _example(example: Any, emotion: str) -> tuple[str, str] | None:
+    if example is None:
+        return None
+    if not isinstance(example, (list, tuple)) or len(example) != 2:
+        raise ConfigError(
+            f"Strategy for '{emotion}': 'example' must be two strings: [what a user says, a good answer]."
+        )
+    return (str(example[0]), str(example[1]))
+
+
+def primary_language(language: str | None) -> str | None:
+    """The primary language code: ``zh-CN``, ``zh_TW`` and ``ZH`` give ``zh``; ``None`` stays ``None``."""
+    if not language:
+        return None
+    return str(language).strip().lower().replace("_", "-").split("-")[0] or None
 
 
 @dataclass(frozen=True)
@@ -181,6 +242,13 @@ class RunConfig:
             instead of making a reply up. See docs/pipeline.md.
         no_speech_threshold: The gate also finds no speech when the ASR's no-speech probability (whisper's)
             is at least this.
+        detect_events: Run the vocal event detector (the ``events`` component: laugh, sigh, cough, breath,
+            throat clearing, tsk, gasp) on the user's audio in every turn; the events go on the turn and to
+            the prompt template (variable ``events``). See docs/paralinguistics.md#events-in-the-turn.
+        event_threshold: Report an event only when the detector's confidence is at least this (chosen on
+            plain speech so that it stays silent there; see the same page).
+        chinese_script: ``simplified`` or ``traditional``: write Chinese in that script in the transcript
+            the prompt sees and in the reply (OpenCC); ``None`` leaves it as the ASR and the LLM wrote it.
     """
 
     max_seconds: float = 120.0
@@ -192,8 +260,17 @@ class RunConfig:
     event_bank: tuple[str, ...] = ()
     speech_gate: bool = True
     no_speech_threshold: float = NO_SPEECH_THRESHOLD
+    detect_events: bool = False
+    event_threshold: float = EVENT_THRESHOLD
+    chinese_script: str | None = None
 
     def __post_init__(self) -> None:
+        if not 0.0 <= float(self.event_threshold) <= 1.0:
+            raise ConfigError(f"run.event_threshold must be in [0, 1], got {self.event_threshold}.")
+        if self.chinese_script not in CHINESE_SCRIPTS:
+            raise ConfigError(
+                f"run.chinese_script must be one of simplified, traditional or null; got {self.chinese_script!r}."
+            )
         if int(self.first_clause_words) < 0:
             raise ConfigError(f"run.first_clause_words must be 0 or more, got {self.first_clause_words}.")
         if not 0.0 < float(self.no_speech_threshold) <= 1.0:
@@ -210,6 +287,9 @@ class RunConfig:
             "event_bank": list(self.event_bank),
             "speech_gate": self.speech_gate,
             "no_speech_threshold": self.no_speech_threshold,
+            "detect_events": self.detect_events,
+            "event_threshold": self.event_threshold,
+            "chinese_script": self.chinese_script,
         }
 
 

@@ -18,6 +18,11 @@ signal (an empty transcript, whisper's no-speech probability) is checked after i
 found the turn says so (``Turn.speech_detected`` is false), its emotion is a uniform ``no-speech``
 prediction, the LLM is not called, and the reply is :data:`NO_SPEECH_REPLY` in a neutral voice.
 
+With ``run.detect_events`` the event detector (``events`` component) listens to the user's audio too, beside
+the SER: the laughs, sighs, coughs... it hears at ``run.event_threshold`` or above go on the
+:class:`~emotionlayer.types.Turn` (``events``) and to the prompt template (``events``). With
+``run.chinese_script`` the transcript and the reply are written in Simplified (or Traditional) characters.
+
 Stage directions the LLM writes (``(smiles)``, ``*laughs*``, ``<sigh>``) are never spoken: each reply
 sentence goes through :func:`~emotionlayer.paralinguistics.tags.normalise_cues`, which turns a cue the
 event bank can play into its tag (``[laugh]``) and drops the others.
@@ -32,6 +37,7 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from .config import PipelineConfig
@@ -59,8 +65,19 @@ from .systems.speech import (
     no_speech_perception,
     speak_as_written,
 )
-from .text import clean_reply
-from .types import Audio, Dialogue, EmotionPrediction, Response, SpeakingStyle, Transcript, Turn, Utterance
+from .text import chinese_converter, clean_reply
+from .types import (
+    Audio,
+    Dialogue,
+    EmotionPrediction,
+    HeardEvent,
+    Response,
+    SpeakingStyle,
+    Transcript,
+    Turn,
+    Utterance,
+    VocalEvent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +114,8 @@ class CascadePipeline:
         config: The config the pipeline runs by (limits, streaming, language, the speech gate).
         vad: Voice activity detector (``speech_segments``) for the speech gate. Without one the gate
             (when ``config.run.speech_gate`` is on) relies on the ASR's no-speech signal alone.
+        events: Vocal event detector (``detect_in_turn`` or ``detect``) run on the user's audio in every turn;
+            ``None``: no events are listened for. :meth:`from_config` builds one when ``run.detect_events``.
     """
 
     name = "cascade"
@@ -112,13 +131,16 @@ class CascadePipeline:
         renderer: PromptRenderer | None = None,
         config: PipelineConfig | None = None,
         vad: Any = None,
+        events: Any = None,
     ) -> None:
         self.ser = ser
         self.asr = asr
         self.llm = llm
         self.tts = tts
         self.vad = vad
+        self.events = events
         self.config = config or PipelineConfig.default()
+        self._script = chinese_converter(self.config.run.chinese_script)
         self.renderer = renderer or PromptRenderer.from_config(self.config)
         self._executor: ThreadPoolExecutor | None = None
         self._tts_executor: ThreadPoolExecutor | None = None
@@ -127,7 +149,8 @@ class CascadePipeline:
     def from_config(cls, config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
         """Build every component a config names (the packaged offline default when ``None``).
 
-        The ``vad`` component is built only when ``run.speech_gate`` is on.
+        The ``vad`` component is built only when ``run.speech_gate`` is on, the event detector (the packaged
+        ``events`` backend, reporting at ``run.event_threshold``, pauses off) only when ``run.detect_events``.
 
         Args:
             config: A :class:`PipelineConfig`, a path to a YAML/JSON file, a dict, or ``None``.
@@ -135,11 +158,17 @@ class CascadePipeline:
         from . import registry
 
         config = PipelineConfig.coerce(config)
-        parts = {kind: registry.create(kind, section.backend, **section.params) for kind, section in (
-            ("ser", config.ser), ("asr", config.asr), ("llm", config.llm))}
+        parts = {
+            kind: registry.create(kind, section.backend, **section.params)
+            for kind, section in (("ser", config.ser), ("asr", config.asr), ("llm", config.llm))
+        }
         parts["tts"] = build_tts(config)
         if config.run.speech_gate:
             parts["vad"] = registry.create("vad", config.vad.backend, **config.vad.params)
+        if config.run.detect_events:
+            parts["events"] = registry.create(
+                "events", "default", min_confidence=config.run.event_threshold, min_pause=0.0
+            )
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -172,7 +201,7 @@ class CascadePipeline:
 
     def warmup(self) -> None:
         """Load every model now (otherwise they load on first use)."""
-        for part in (self.vad, self.ser, self.asr, self.llm, self.tts):
+        for part in (self.vad, self.ser, self.asr, self.llm, self.tts, self.events):
             warm = getattr(part, "warmup", None)
             if callable(warm):
                 warm()
@@ -207,7 +236,9 @@ class CascadePipeline:
         VAD; ASR and SER do not run when it finds none) and after the ASR (an empty transcript, or a
         no-speech probability of at least ``run.no_speech_threshold``). Input without speech gives
         an empty transcript and a uniform emotion, both with model ``no-speech``, and ``speech_detected``
-        false (see :meth:`heard_speech`); an emotion given on the utterance is kept.
+        false (see :meth:`heard_speech`); an emotion given on the utterance is kept. With an event detector
+        (``run.detect_events``) the vocal events in the audio are found beside the SER (``events``;
+        ``timings["events"]``). With ``run.chinese_script`` the transcript is written in that script.
         """
         utt = self.as_utterance(utterance)
         language = utt.language or self.config.run.language
@@ -231,9 +262,13 @@ class CascadePipeline:
             start = time.perf_counter()
             try:
                 if utt.text is not None and utt.text.strip():
-                    return Transcript(utt.text.strip(), language, model="given")
-                assert utt.audio is not None
-                return self.asr.transcribe(utt.audio, language=language)
+                    transcript = Transcript(utt.text.strip(), language, model="given")
+                else:
+                    assert utt.audio is not None
+                    transcript = self.asr.transcribe(utt.audio, language=language)
+                if self._script is not None:
+                    transcript = replace(transcript, text=self._script(transcript.text))
+                return transcript
             finally:
                 timings["asr"] = time.perf_counter() - start
 
@@ -249,12 +284,16 @@ class CascadePipeline:
                 timings["ser"] = time.perf_counter() - start
 
         start = time.perf_counter()
+        listen = self.events is not None and utt.audio is not None
         if self.config.run.concurrent_perception and utt.audio is not None:
             ser_future = self._pool().submit(run_ser)
+            events_future = self._pool().submit(self._listen, utt.audio, timings) if listen else None
             transcript = run_asr()
             emotion = ser_future.result()
+            events = events_future.result() if events_future is not None else ()
         else:
             emotion = run_ser()
+            events = self._listen(utt.audio, timings) if listen else ()
             transcript = run_asr()
         timings["perceive"] = time.perf_counter() - start + timings.get("vad", 0.0)
         if gate:
@@ -264,7 +303,25 @@ class CascadePipeline:
             if transcript.no_speech_prob is not None and transcript.no_speech_prob >= threshold:
                 asr = transcript.model or "the ASR"
                 return no_speech(f"{asr}: no-speech probability {transcript.no_speech_prob:.2f} >= {threshold}")
-        return Perception(transcript=transcript, emotion=emotion, timings=timings)
+        return Perception(transcript=transcript, emotion=emotion, timings=timings, events=events)
+
+    def _listen(self, audio: Audio | None, timings: dict[str, float]) -> tuple[HeardEvent, ...]:
+        """The vocal events the detector hears in ``audio`` at ``run.event_threshold`` or above (no pauses)."""
+        assert audio is not None
+        start = time.perf_counter()
+        try:
+            detect_in_turn = getattr(self.events, "detect_in_turn", None)
+            found = detect_in_turn(audio) if callable(detect_in_turn) else self.events.detect(audio)
+        finally:
+            timings["events"] = time.perf_counter() - start
+        threshold = self.config.run.event_threshold
+        return tuple(
+            event
+            if isinstance(event, HeardEvent)
+            else HeardEvent(event.label, event.start, event.end, event.confidence)
+            for event in found
+            if event.label != "pause" and event.confidence >= threshold
+        )
 
     @staticmethod
     def heard_speech(perception: Perception) -> bool:
@@ -276,25 +333,39 @@ class CascadePipeline:
         return perception.speech_detected and perception.transcript.model != NO_SPEECH
 
     def render_prompt(
-        self, transcript: Transcript | str, emotion: EmotionPrediction, history: Dialogue | None = None
+        self,
+        transcript: Transcript | str,
+        emotion: EmotionPrediction,
+        history: Dialogue | None = None,
+        events: tuple[VocalEvent, ...] = (),
     ) -> RenderedPrompt:
-        """Render the prompt and pick the empathy strategy and speaking style for the answer."""
+        """Render the prompt and pick the empathy strategy and speaking style for the answer.
+
+        The turn's language (the transcript's, else ``run.language``) picks the template and the strategy's
+        words; ``events`` (from :meth:`perceive`) become the template's ``events``.
+        """
         text = transcript.text if isinstance(transcript, Transcript) else transcript
         language = transcript.language if isinstance(transcript, Transcript) else None
+        language = language or self.config.run.language
         if not text.strip():
             text = "(no words could be recognised)"
-        return self.renderer.render(text, emotion, history, language)
+        return self.renderer.render(text, emotion, history, language, events)
 
     def stream_text(self, prompt: RenderedPrompt) -> Iterator[str]:
-        """Yield the reply piece by piece as the LLM produces it."""
-        yield from self.llm.stream_generate(prompt.messages)
+        """Yield the reply piece by piece as the LLM produces it (in ``run.chinese_script``, if set)."""
+        if self._script is None:
+            yield from self.llm.stream_generate(prompt.messages)
+        else:
+            for piece in self.llm.stream_generate(prompt.messages):
+                yield self._script(piece)
 
     def generate(self, prompt: RenderedPrompt) -> str:
         """The whole reply text, cleaned for speaking (a short apology if the LLM said nothing).
 
         Stage directions become event tags (``(laughs)`` -> ``[laugh]``) or are dropped (``(smiles)``).
         """
-        reply = normalise_cues(clean_reply(self.llm.generate(prompt.messages)))
+        reply = self.llm.generate(prompt.messages)
+        reply = normalise_cues(clean_reply(self._script(reply) if self._script is not None else reply))
         if not reply:
             logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
             return FALLBACK_REPLY
@@ -322,7 +393,7 @@ class CascadePipeline:
         if not self.heard_speech(perception):
             yield from self._ask_again(perception, start)
             return
-        prompt = self.render_prompt(perception.transcript, perception.emotion, history)
+        prompt = self.render_prompt(perception.transcript, perception.emotion, history, perception.events)
         messages = tuple(prompt.messages)
         yield PromptRendered(now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
 
@@ -346,6 +417,7 @@ class CascadePipeline:
             **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
             "ser": perception.timings.get("ser", 0.0),
             "asr": perception.timings.get("asr", 0.0),
+            **({"events": perception.timings["events"]} if "events" in perception.timings else {}),
             "llm": writing + spoken.writing_seconds,
             "tts": spoken.speaking_seconds,
             "total": now(),
@@ -359,6 +431,7 @@ class CascadePipeline:
             audio=spoken.audio,
             timings=timings,
             system=self.name,
+            events=perception.events,
         )
         yield TurnFinished(now(), turn=turn)
 

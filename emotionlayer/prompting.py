@@ -15,6 +15,16 @@ Example::
     prompt.messages   # [{"role": "system", ...}, {"role": "user", ...}]
     prompt.strategy   # Strategy(name="comfort", ...)
     prompt.style      # SpeakingStyle(name="warm", rate=0.88, pitch_semitones=-1.5, ...)
+
+Languages: for a turn in language ``L`` (the transcript's language: ``run.language`` or what the ASR
+detected) the renderer uses the template named with ``.L`` before its extension when one exists (the
+packaged ``empathetic.zh.j2`` for Chinese), else the configured one, and the strategy's words in ``L``
+(``languages: {L: {instruction, example}}`` in the config's strategies), else its English ones.
+
+Vocal events: when the dialogue system heard some in the user's audio (the cascade with
+``run.detect_events``) the template's ``events`` variable lists them (label, start, end, score, when, and
+``phrase``: "laughed before speaking", in the turn's language); it is empty otherwise, and the packaged
+templates mention events only inside ``{% if events %}``, so a turn without any renders as before.
 """
 
 from __future__ import annotations
@@ -24,9 +34,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import PipelineConfig, Strategy
+from .config import PipelineConfig, Strategy, primary_language
 from .errors import ConfigError
-from .types import Dialogue, EmotionPrediction, SpeakingStyle
+from .types import Dialogue, EmotionPrediction, HeardEvent, SpeakingStyle, VocalEvent
+
+#: How the ``phrase`` of an event in the template's ``events`` is written, per language: what the user did
+#: (by event label) and where (by ``when``); ``{did}`` and ``{when}`` are filled in. Languages not here
+#: get English.
+EVENT_WORDS: dict[str, dict[str, Any]] = {
+    "en": {
+        "did": {
+            "laugh": "laughed",
+            "sigh": "sighed",
+            "gasp": "gasped",
+            "throat_clearing": "cleared their throat",
+            "tsk": "clicked their tongue",
+            "cough": "coughed",
+            "breath": "took an audible breath",
+        },
+        "when": {"before": "before speaking", "during": "while speaking", "after": "after speaking", "": ""},
+        "phrase": "{did} {when}",
+    },
+    "zh": {
+        "did": {
+            "laugh": "笑了",
+            "sigh": "叹了口气",
+            "gasp": "倒吸了一口气",
+            "throat_clearing": "清了清嗓子",
+            "tsk": "啧了一声",
+            "cough": "咳嗽了",
+            "breath": "深吸了一口气",
+        },
+        "when": {"before": "说话前", "during": "说话时", "after": "说完后", "": ""},
+        "phrase": "{when}{did}",
+    },
+}
 
 #: Below this probability the top label is reported to the template as uncertain.
 UNCERTAIN_BELOW = 0.5
@@ -110,6 +152,7 @@ class PromptRenderer:
         self.history_turns = history_turns
         self.few_shot = few_shot
         self.environment = template_environment(template_dirs)
+        self._by_language: dict[str, Any] = {}
         try:
             self.template = self.environment.get_template(template)
         except jinja2.TemplateNotFound:
@@ -136,9 +179,26 @@ class PromptRenderer:
         """Template names this renderer can find."""
         return sorted(name for name in self.environment.list_templates() if name.endswith(".j2"))
 
-    def strategy_for(self, emotion: EmotionPrediction) -> Strategy:
-        """The empathy strategy for a recognised emotion (the strategy of its most probable label)."""
-        return self.strategies[emotion.label]
+    def strategy_for(self, emotion: EmotionPrediction, language: str | None = None) -> Strategy:
+        """The empathy strategy for a recognised emotion (the strategy of its most probable label), with its
+        words in ``language`` when the config gives them."""
+        return self.strategies[emotion.label].in_language(language)
+
+    def template_for(self, language: str | None) -> Any:
+        """The template for a turn in ``language``: ``empathetic.zh.j2`` for ``zh`` when ``empathetic.j2`` is
+        configured and a template folder has it, else the configured template."""
+        import jinja2
+
+        code = primary_language(language)
+        if not code:
+            return self.template
+        if code not in self._by_language:
+            try:
+                name = language_template_name(self.template_name, code)
+                self._by_language[code] = self.environment.get_template(name)
+            except jinja2.TemplateNotFound:
+                self._by_language[code] = self.template
+        return self._by_language[code]
 
     def context(
         self,
@@ -146,10 +206,11 @@ class PromptRenderer:
         emotion: EmotionPrediction,
         history: Dialogue | None = None,
         language: str | None = None,
+        events: Sequence[VocalEvent] = (),
     ) -> dict[str, Any]:
         """The variables a template sees. Past turns in which no speech was heard (``speech_detected``
         false: nothing was said, the user was asked again) are not part of ``history``."""
-        strategy = self.strategy_for(emotion)
+        strategy = self.strategy_for(emotion, language)
         ranked = emotion.top(len(emotion.probabilities))
         pad = [0.0, 0.0, 0.0]
         for label, p in emotion.probabilities.items():
@@ -179,6 +240,7 @@ class PromptRenderer:
                 for turn in past
             ],
             "language": language or "en",
+            "events": describe_events(events, language),
         }
 
     def render(
@@ -187,29 +249,36 @@ class PromptRenderer:
         emotion: EmotionPrediction,
         history: Dialogue | None = None,
         language: str | None = None,
+        events: Sequence[VocalEvent] = (),
     ) -> RenderedPrompt:
-        """Render the chat messages for one turn and pick the strategy and speaking style."""
-        variables = self.context(transcript, emotion, history, language)
-        messages = self._messages(variables)
-        strategy = self.strategy_for(emotion)
-        if self.few_shot and strategy.example is not None and "user" in self.template.blocks:
-            example = self._messages(self.context(strategy.example[0], emotion, None, language))
+        """Render the chat messages for one turn and pick the strategy and speaking style.
+
+        ``language`` picks the template and the strategy's words (see the module's docs); ``events`` are
+        the vocal events heard in the user's audio, for the template's ``events``.
+        """
+        template = self.template_for(language)
+        variables = self.context(transcript, emotion, history, language, events)
+        messages = self._messages(variables, template)
+        strategy = self.strategy_for(emotion, language)
+        if self.few_shot and strategy.example is not None and "user" in template.blocks:
+            example = self._messages(self.context(strategy.example[0], emotion, None, language), template)
             shot = [m for m in example if m["role"] == "user"] + [{"role": "assistant", "content": strategy.example[1]}]
             messages = (
                 [m for m in messages if m["role"] == "system"] + shot + [m for m in messages if m["role"] != "system"]
             )
         return RenderedPrompt(messages=messages, strategy=strategy, style=strategy.style, template=self.template_name)
 
-    def _messages(self, variables: dict[str, Any]) -> list[dict[str, str]]:
+    def _messages(self, variables: dict[str, Any], template: Any = None) -> list[dict[str, str]]:
         import jinja2
 
+        template = template if template is not None else self.template
         try:
-            if "user" not in self.template.blocks:
-                return [{"role": "user", "content": self.template.render(variables).strip()}]
+            if "user" not in template.blocks:
+                return [{"role": "user", "content": template.render(variables).strip()}]
             messages = []
             for role in ("system", "user"):
-                if role in self.template.blocks:
-                    content = "".join(self.template.blocks[role](self.template.new_context(variables))).strip()
+                if role in template.blocks:
+                    content = "".join(template.blocks[role](template.new_context(variables))).strip()
                     if content:
                         messages.append({"role": role, "content": content})
             return messages
@@ -218,3 +287,33 @@ class PromptRenderer:
                 f"Prompt template {self.template_name!r} uses an undefined variable ({exc.message}). "
                 f"Available variables: {', '.join(sorted(variables))}."
             ) from exc
+
+
+def language_template_name(template: str, language: str) -> str:
+    """``empathetic.j2`` in ``zh`` is ``empathetic.zh.j2``: the language code before the extension."""
+    stem, dot, suffix = template.rpartition(".")
+    return f"{stem}.{language}.{suffix}" if dot else f"{template}.{language}"
+
+
+def describe_events(events: Sequence[VocalEvent], language: str | None = None) -> list[dict[str, Any]]:
+    """The template's ``events``: one dict per event, in time order, with ``label``, ``start``, ``end``,
+    ``score`` (the detector's confidence), ``when`` (``before``/``during``/``after`` the words, or ``""``)
+    and ``phrase``, what the user did in words of ``language`` (:data:`EVENT_WORDS`; English when the
+    language has none): "laughed before speaking", "说话前笑了"."""
+    words = EVENT_WORDS.get(primary_language(language) or "en", EVENT_WORDS["en"])
+    described = []
+    for event in sorted(events, key=lambda e: e.start):
+        when = event.when if isinstance(event, HeardEvent) else ""
+        did = words["did"].get(event.label, event.label.replace("_", " "))
+        phrase = words["phrase"].format(did=did, when=words["when"].get(when, "")).strip()
+        described.append(
+            {
+                "label": event.label,
+                "start": event.start,
+                "end": event.end,
+                "score": event.confidence,
+                "when": when,
+                "phrase": phrase,
+            }
+        )
+    return described

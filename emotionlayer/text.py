@@ -18,6 +18,10 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConfigError, MissingDependencyError
 
 #: Characters that may close a sentence after its final punctuation: quotes and brackets, ASCII and CJK.
 CLOSERS = "\"'”’)]」』）】》"
@@ -136,3 +140,44 @@ def clean_reply(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     return text
+
+
+#: OpenCC conversions by target script (``run.chinese_script``).
+_OPENCC_CONFIGS = {"simplified": "t2s", "traditional": "s2t"}
+_CONVERTERS: dict[str, Any] = {}
+
+
+def chinese_converter(script: str | None) -> Callable[[str], str] | None:
+    """A function that writes Chinese text in ``script`` (``simplified`` or ``traditional``) with OpenCC, or
+    ``None`` when ``script`` is ``None``. Other characters (Latin letters, digits, punctuation) pass unchanged.
+
+    Raises:
+        MissingDependencyError: ``opencc`` is not installed.
+        ConfigError: ``script`` is another word.
+    """
+    if script is None:
+        return None
+    if script not in _OPENCC_CONFIGS:
+        raise ConfigError(f"Unknown Chinese script {script!r}; use 'simplified', 'traditional' or null.")
+    if script not in _CONVERTERS:
+        try:
+            import opencc
+        except ImportError:
+            raise MissingDependencyError("opencc", "eval", purpose=f"writing Chinese in {script} characters") from None
+        name = _OPENCC_CONFIGS[script]
+        try:
+            _CONVERTERS[script] = opencc.OpenCC(name).convert
+        except Exception:  # configs are named with or without .json depending on the opencc build
+            _CONVERTERS[script] = opencc.OpenCC(f"{name}.json").convert
+    return _CONVERTERS[script]
+
+
+def to_chinese_script(text: str, script: str | None) -> str:
+    """``text`` with its Chinese characters in ``script`` (``simplified``/``traditional``; ``None``: as is).
+
+    Example:
+        >>> to_chinese_script("對，這就是我", "simplified")
+        '对，这就是我'
+    """
+    convert = chinese_converter(script)
+    return convert(text) if convert is not None and text else text

@@ -187,6 +187,37 @@ class VocalEvent:
 #: The old name of :class:`VocalEvent`.
 Event = VocalEvent
 
+#: Where a :class:`HeardEvent` falls against the user's words.
+EVENT_PLACES: tuple[str, ...] = ("before", "during", "after")
+
+
+@dataclass(frozen=True)
+class HeardEvent(VocalEvent):
+    """A vocal event heard in the user's turn (a laugh before they spoke, a sigh after), placed against
+    their words.
+
+    Attributes:
+        when: ``before``, ``during`` or ``after`` the user's words; empty when the detector could not
+            tell where the words were.
+
+    In JSON the detector's confidence is ``score``: ``{"label", "start", "end", "score", "when"}``.
+    """
+
+    when: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start": self.start, "end": self.end, "score": self.confidence, "when": self.when}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeardEvent:
+        return cls(
+            label=str(data["label"]),
+            start=float(data["start"]),
+            end=float(data["end"]),
+            confidence=float(data.get("score", data.get("confidence", 1.0))),
+            when=str(data.get("when") or ""),
+        )
+
 
 @dataclass(frozen=True)
 class Utterance:
@@ -274,6 +305,9 @@ class Turn:
         speech_detected: Whether the system heard speech in the input. ``False`` when its speech gate
             found none (silence, noise, music): then nothing was made up, the emotion is a uniform
             "no-speech" prediction and the response is a short request to say it again.
+        events: Vocal events heard in the user's audio (laugh, sigh, cough...: label, start, end and the
+            detector's confidence as ``score`` in JSON), when the system listens for them (the cascade with
+            ``run.detect_events``); empty otherwise.
     """
 
     transcript: Transcript
@@ -285,6 +319,7 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     system: str = ""
     speech_detected: bool = True
+    events: tuple[HeardEvent, ...] = ()
 
     def with_audio_path(self, path: str) -> Turn:
         return replace(self, audio_path=path)
@@ -300,6 +335,7 @@ class Turn:
             "timings": dict(self.timings),
             "system": self.system,
             "speech_detected": self.speech_detected,
+            "events": [event.to_dict() for event in self.events],
         }
 
     @classmethod
@@ -317,6 +353,7 @@ class Turn:
             timings=dict(data.get("timings", {})),
             system=data.get("system", ""),
             speech_detected=bool(data.get("speech_detected", True)),
+            events=tuple(HeardEvent.from_dict(event) for event in data.get("events") or ()),
         )
 
 

@@ -91,6 +91,9 @@ def _print_turn(turn, audio_out: str | None) -> None:
         f"Strategy: {turn.response.strategy} -> voice '{style.name}' "
         f"(rate {style.rate:.2f}, pitch {style.pitch_semitones:+.1f} st, volume {style.volume:.2f})"
     )
+    if turn.events or "events" in t:
+        heard = ", ".join(f"{e.label} {e.start:.1f}-{e.end:.1f} s ({e.confidence:.2f})" for e in turn.events)
+        typer.echo(f"Events:   {heard or 'none heard'}")
     typer.echo(f'Reply:    "{turn.response.text}"')
     if audio_out and turn.audio is not None:
         typer.echo(f"Audio:    {audio_out} ({turn.audio.duration:.1f} s, {turn.audio.sample_rate} Hz)")
@@ -113,11 +116,29 @@ def respond(
         None, "--out", "-o", help="Where to write the spoken reply (WAV). Default: <input name>.reply.wav here."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of a summary."),
+    events: bool | None = typer.Option(
+        None,
+        "--events/--no-events",
+        help="Listen for laughs, sighs, coughs... in the recording and tell the reply about them "
+        "(run.detect_events; default: the config's, off in the packaged one). The JSON gets an 'events' list.",
+    ),
+    language: str | None = typer.Option(
+        None,
+        "--language",
+        "-l",
+        help="Language of the recording, e.g. en or zh (run.language; default: the config's, or the ASR "
+        "detects it with a multilingual model). It picks the prompt template and strategy words.",
+    ),
 ) -> None:
     """Answer one recording: transcript, emotion, empathy strategy, reply text and a spoken reply (WAV)."""
+    from dataclasses import replace
+
     from ..audio import load_audio, save_audio
 
     cfg = _load_config(config)
+    if events is not None or language is not None:
+        run = replace(cfg.run, **({"detect_events": events} if events is not None else {}))
+        cfg = replace(cfg, run=replace(run, language=language) if language is not None else run)
     utterance = load_audio(audio, max_seconds=cfg.run.max_seconds)  # check the input before loading models
     answerer = _load_system(cfg, system, as_json)
     turn = answerer.respond(utterance)

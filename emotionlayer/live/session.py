@@ -37,6 +37,7 @@ import numpy as np
 from ..audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Audio
 from ..errors import EmotionLayerError
 from ..systems.base import DialogueSystem, SentenceAudio, TextPiece
+from ..text import chinese_converter
 from ..types import Dialogue, EmotionPrediction, Response, Transcript, Turn, Utterance
 from .events import (
     Backchannel,
@@ -202,6 +203,10 @@ class LiveSession:
         speed: How much faster than real time frames are fed (1 for a microphone); scales background stamps.
         pass_transcript: Give the system the session's transcript with the audio, so it does not transcribe
             again (``None``: yes for systems that have an ``asr`` and ``perceive``, such as the cascade).
+
+    The session's own transcripts follow the pipeline config's ``run`` section (the system's config when it
+    has one): ``language`` is passed to the ASR, and with ``chinese_script`` the transcripts are written in
+    that script (Simplified or Traditional), as the cascade writes its own.
     """
 
     def __init__(
@@ -231,6 +236,11 @@ class LiveSession:
                 asr = getattr(system, "asr", None) or registry.create("asr", pcfg.asr.backend, **pcfg.asr.params)
         self.system = system
         self.asr = asr
+        run = getattr(getattr(system, "config", None), "run", None)
+        if run is None:
+            run = PipelineConfig.coerce(pipeline_config).run
+        self._language = run.language
+        self._script = chinese_converter(run.chinese_script)
         self.vad = vad if vad is not None else registry.create("vad", self.config.vad, threshold=self.config.threshold)
         self.sink = sink
         self.on_event = on_event
@@ -447,7 +457,12 @@ class LiveSession:
 
     # -- ASR --------------------------------------------------------------------------------------
     def _transcribe(self, audio: Audio) -> tuple[Transcript, float]:
-        transcript = self.asr.transcribe(audio)
+        if self._language is not None:
+            transcript = self.asr.transcribe(audio, language=self._language)
+        else:
+            transcript = self.asr.transcribe(audio)
+        if self._script is not None:
+            transcript = replace(transcript, text=self._script(transcript.text))
         return transcript, self.now()
 
     def _turn_audio(self, user: _UserTurn, upto: int | None = None) -> Audio:

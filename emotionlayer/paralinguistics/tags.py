@@ -114,6 +114,29 @@ ALIASES: dict[str, str] = {
     "takes a deep breath": "breath",
 }
 
+#: Chinese spellings of the tags: ``[笑]``, ``（叹气）``, ``【咳嗽】``, ``*清嗓子*`` are the same events as
+#: ``[laugh]``, ``[sigh]``, ``[cough]``, ``[throat_clearing]``. Chinese cues may stand in square, fullwidth
+#: (``【】``, ``（）``) or ASCII parentheses, or between asterisks.
+ZH_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("笑", "笑声", "大笑", "轻笑", "笑了", "笑出声", "哈哈", "哈哈哈", "呵呵", "嘿嘿"), "laugh"),
+    **dict.fromkeys(("叹气", "叹息", "叹了口气", "叹一口气", "唉", "轻叹", "长叹"), "sigh"),
+    **dict.fromkeys(("倒吸一口气", "倒吸一口凉气", "倒抽一口气", "惊呼", "惊叹"), "gasp"),
+    **dict.fromkeys(("清嗓子", "清了清嗓子", "清清嗓子", "清喉咙", "嗯哼"), "throat_clearing"),
+    **dict.fromkeys(("停顿", "停顿一下", "沉默", "停一下", "片刻沉默"), "pause"),
+    **dict.fromkeys(("啧", "啧啧", "咂嘴", "啧了一声"), "tsk"),
+    **dict.fromkeys(("咳嗽", "咳", "咳咳", "咳了一声"), "cough"),
+    **dict.fromkeys(("呼吸", "吸气", "呼气", "深呼吸", "吸了口气", "深吸一口气", "喘气"), "breath"),
+}
+ALIASES.update(ZH_ALIASES)
+
+#: Chinese stage directions no sound stands for (``（微笑）``, ``*点头*``): dropped, never read aloud.
+ZH_CUE_WORDS: frozenset[str] = frozenset(
+    """
+    微笑 笑着 点头 摇头 眨眼 耸肩 拥抱 挥手 皱眉 鼓掌 轻声 小声 低声 温柔地 轻轻地 认真地 开心地 难过地
+    兴奋地 激动地 严肃地 安慰地 停下来 思考 想了想 看着你 拍拍你 拍拍肩膀 擦眼泪 流泪 哭 哭泣 抽泣
+    """.split()
+)
+
 # Pause lengths named by words, in seconds (a plain [pause] has seconds=None: the backend's default).
 _PAUSE_WORDS: dict[str, float] = {"short pause": 0.25, "long pause": 1.0}
 _PAUSE_LENGTH = re.compile(r"^(?:pause|silence)\s*[=:]?\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds)?$")
@@ -165,7 +188,12 @@ CUE_NOUNS: frozenset[str] = frozenset(
 # [anything without brackets, up to 48 chars] | *words* | (words) | <words>. Piper's raw phoneme blocks
 # [[ ... ]] and chat-template tokens such as <|im_end|> are left alone.
 _WORDS = r"[A-Za-z][A-Za-z ,'_-]{0,78}[.!]?"
-_BRACKET = re.compile(rf"(?<!\[)\[([^\[\]\n]{{1,48}})\](?!\])|\*({_WORDS})\*|\(({_WORDS})\)|<({_WORDS})>")
+# A Chinese cue: up to eight Han characters in fullwidth brackets, ASCII parentheses or asterisks.
+_HAN = r"[\u4e00-\u9fff]{1,8}"
+_BRACKET = re.compile(
+    rf"(?<!\[)\[([^\[\]\n]{{1,48}})\](?!\])|\*({_WORDS})\*|\(({_WORDS})\)|<({_WORDS})>"
+    rf"|[【（(*]\s*({_HAN})\s*[】）)*]"
+)
 # A stage direction: one to twelve words of letters (plus ' - _), maybe commas between them.
 _STAGE_DIRECTION = re.compile(r"^[A-Za-z][A-Za-z'_-]*(?:,? [A-Za-z][A-Za-z'_-]*){0,11}$")
 
@@ -305,8 +333,10 @@ def is_stage_direction(words: str, form: str = "(", opens_sentence: bool = False
 
 def _tag_for(match: re.Match[str], opens_sentence: bool = False) -> TagSegment | None:
     raw = match.group(0)
-    square, star, paren, angle = match.groups()
+    square, star, paren, angle, han = match.groups()
     inner = next(g for g in match.groups() if g is not None)
+    if han is not None or (square is not None and re.fullmatch(_HAN, inner.strip())):
+        return _chinese_tag(inner.strip(), raw)
     core = _words_of(inner)
     cue_like = bool(_STAGE_DIRECTION.match(core))
     form = "*" if star is not None else "("
@@ -326,9 +356,22 @@ def _tag_for(match: re.Match[str], opens_sentence: bool = False) -> TagSegment |
     return None  # *emphasis*, (an aside), [1], [sic.]: ordinary text
 
 
+def _chinese_tag(words: str, raw: str) -> TagSegment | None:
+    """A Chinese cue: a known event (``笑`` -> laugh), a known soundless direction (``微笑``: dropped), or
+    ``None`` (ordinary text in brackets, kept)."""
+    label = ZH_ALIASES.get(words)
+    if label is not None:
+        return TagSegment(label=label, raw=raw, known=True, seconds=None)
+    if words in ZH_CUE_WORDS:
+        return TagSegment(label=words, raw=raw, known=False)
+    return None
+
+
 def _tidy(text: str) -> str:
     text = " ".join(text.split())
-    return re.sub(r"\s+([,.;:!?])", r"\1", text)
+    text = re.sub(r"\s+([,.;:!?，。；：！？、])", r"\1", text)
+    # Chinese is written without spaces: none is left between two characters where a cue was taken out.
+    return re.sub(r"(?<=[\u4e00-\u9fff，。；：！？、])\s+(?=[\u4e00-\u9fff])", "", text)
 
 
 def split_tags(text: str) -> list[Segment]:

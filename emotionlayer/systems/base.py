@@ -31,7 +31,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioSource, load_audio
 from ..errors import EmotionLayerError
-from ..types import Audio, Dialogue, EmotionPrediction, Transcript, Turn, Utterance
+from ..types import Audio, Dialogue, EmotionPrediction, HeardEvent, Transcript, Turn, Utterance
 
 try:
     from typing import dataclass_transform  # tells type checkers that subclasses are dataclasses
@@ -52,13 +52,16 @@ class Perception:
     """What a system heard: the words, how they were said, and the seconds each recogniser took.
 
     ``speech_detected`` is false when the system's speech gate heard no speech (its transcript is then
-    empty); the turn carries it on as :attr:`~emotionlayer.types.Turn.speech_detected`.
+    empty); the turn carries it on as :attr:`~emotionlayer.types.Turn.speech_detected`. ``events`` are the
+    vocal events (laugh, sigh, cough...) heard in the user's audio, when the system listens for them (the
+    cascade with ``run.detect_events``); the turn carries them on as :attr:`~emotionlayer.types.Turn.events`.
     """
 
     transcript: Transcript
     emotion: EmotionPrediction
     timings: dict[str, float] = field(default_factory=dict)
     speech_detected: bool = True
+    events: tuple[HeardEvent, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class Perception:
             "emotion": self.emotion.to_dict(),
             "timings": dict(self.timings),
             "speech_detected": self.speech_detected,
+            "events": [event.to_dict() for event in self.events],
         }
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...paralinguistics.detection.detector import PACKAGED_MODEL_DIR, VocalEventModel
 from ...paralinguistics.detection.model import CONFIG_FILE, MODEL_FILE
 from ...registry import register
-from ...types import Audio, VocalEvent
+from ...types import Audio, HeardEvent, VocalEvent
+
+#: An event ending this close (s) to the first speech window, or starting this close to the last, is
+#: "before" or "after" the words (window boundaries are good to about 0.1 s).
+PLACE_TOLERANCE = 0.1
 
 
 @register("events", "default")
@@ -56,6 +62,42 @@ class DefaultEventDetector:
         """Events in ``audio`` (label, start and end in seconds, confidence), in time order."""
         return self.detector.detect(audio)
 
+    def detect_in_turn(self, audio: Audio) -> list[HeardEvent]:
+        """The vocal events of a user's turn, each placed against their words (``before``, ``during``,
+        ``after``), from one pass of the detector. Pauses are left out: they are no vocal event.
+
+        Where the words are comes from the detector's own ``speech`` windows, so a laugh (which a VAD may
+        call speech) is not counted as words.
+        """
+        scores = self.detector.window_scores(audio)
+        events = [e for e in self.detector.events_from_scores(scores) if e.label != "pause"]
+        speech = speech_span(scores)
+        return [HeardEvent(e.label, e.start, e.end, e.confidence, when=place(e, speech)) for e in events]
+
     def classify(self, audio: Audio) -> tuple[str, dict[str, float]]:
         """One event label for a clip holding one kind of event, with each label's share."""
         return self.detector.classify(audio)
+
+
+def speech_span(scores) -> tuple[float, float] | None:
+    """From the start of the first to the end of the last window whose most probable class is ``speech``
+    (window centres, as events are timed), or ``None`` when no window is speech."""
+    if "speech" not in scores.labels or len(scores.starts) == 0:
+        return None
+    is_speech = np.argmax(scores.probabilities, axis=1) == scores.labels.index("speech")
+    if not is_speech.any():
+        return None
+    centre = scores.starts + (scores.window - scores.hop) / 2.0
+    first, last = int(np.argmax(is_speech)), len(is_speech) - 1 - int(np.argmax(is_speech[::-1]))
+    return float(centre[first]), float(min(centre[last] + scores.hop, scores.duration))
+
+
+def place(event: VocalEvent, speech: tuple[float, float] | None) -> str:
+    """``before``, ``during`` or ``after`` the words in ``speech`` (``""`` when there are none)."""
+    if speech is None:
+        return ""
+    if event.end <= speech[0] + PLACE_TOLERANCE:
+        return "before"
+    if event.start >= speech[1] - PLACE_TOLERANCE:
+        return "after"
+    return "during"
