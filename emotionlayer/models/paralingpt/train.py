@@ -30,7 +30,7 @@ from .model import ParalinGPTModel, build_model
 
 PathLike = Union[str, os.PathLike]
 
-__all__ = ["TrainResult", "train_paralingpt"]
+__all__ = ["TrainResult", "paralingpt_recipe", "train_paralingpt"]
 
 
 def train_paralingpt(
@@ -65,6 +65,14 @@ def train_paralingpt(
         ConfigError: bad settings, a changed run on ``resume``, or an ``out`` that already holds a run.
     """
     config = model_config or ParalinGPTConfig()
+    recipe = paralingpt_recipe(config, split, pipeline_config)
+    return run_training(
+        recipe, manifest, out, config, train_config or default_train_config(), resume, progress, callback
+    )
+
+
+def paralingpt_recipe(config: ParalinGPTConfig, split: str | None = None, pipeline_config: Any = None) -> Recipe:
+    """ParalinGPT's part of the shared training loop: its model, turns (of ``split``), dataset and batches."""
 
     def dataset(
         model: ParalinGPTModel, examples: list[ParalinGPTExample], cache: FeatureCache | None, keys: dict[str, str]
@@ -75,7 +83,7 @@ def train_paralingpt(
         if config.standardise:
             model.set_feature_stats(*feature_statistics(model, data))  # a resumed run loads the same ones
 
-    recipe = Recipe(
+    return Recipe(
         name="ParalinGPT",
         label="ParalinGPT",
         unit="turns",
@@ -86,7 +94,4 @@ def train_paralingpt(
         collate=collate,
         fingerprint=data_fingerprint,
         prepare=prepare,
-    )
-    return run_training(
-        recipe, manifest, out, config, train_config or default_train_config(), resume, progress, callback
     )
