@@ -200,31 +200,38 @@ def job(kind: str, client: Any, url: str, results: Results, bodies: dict[str, li
         timed_post(client, url, results, kind, rng.choice(bodies[kind]))
 
 
-def live_socket(url: str, clip: Path, timeout: float) -> dict[str, Any]:
-    """One spoken turn over WS /ws/live: the clip, then silence at real time until the turn is done."""
+def live_socket(url: str, clip: Path, timeout: float, connected: threading.Barrier) -> dict[str, Any]:
+    """One spoken turn over WS /ws/live: wait for "ready", send the clip, then silence at real time until done."""
     import websocket
 
     from emotionlayer.audio import load_audio
 
     samples = load_audio(clip, 16000).samples.astype(np.float32)
     silence = np.zeros(1600, np.float32).tobytes()  # 0.1 s
-    ws = websocket.create_connection(url, timeout=timeout)
     out: dict[str, Any] = {"turn_done": False, "first_audio_after_speech": None, "error": None}
+    ws = websocket.create_connection(url, timeout=timeout)
+    connected.wait()  # every socket is open: the one beyond the limit is tried now
     try:
+        ready = json.loads(ws.recv())  # the models are loaded (or the refusal)
+        if ready["kind"] != "ready":
+            out["error"] = ready.get("error", ready["kind"])
+            return out
         ws.send_binary(samples.tobytes())
         end = time.monotonic() + timeout
-        while not out["turn_done"] and time.monotonic() < end:
+        while not out["turn_done"] and not out["error"] and time.monotonic() < end:
             ws.send_binary(silence)
             ws.settimeout(0.1)
             try:
-                while True:
-                    message = ws.recv()
-                    if isinstance(message, str):
-                        event = json.loads(message)
-                        if event["kind"] == "latency":
-                            out["first_audio_after_speech"] = event["after_speech"].get("first_audio")
-                        out["turn_done"] |= event["kind"] == "turn_done"
-                        out["error"] = event.get("error") if event["kind"] == "error" else out["error"]
+                while not out["turn_done"]:
+                    event = live_event(ws.recv())
+                    if event is None:
+                        continue
+                    if event["kind"] == "latency":
+                        out["first_audio_after_speech"] = event["after_speech"].get("first_audio")
+                    out["turn_done"] = event["kind"] == "turn_done"
+                    if event["kind"] in ("error", "closed"):
+                        out["error"] = event.get("error", "closed by the server")
+                        break
             except websocket.WebSocketTimeoutException:
                 pass
     except Exception as exc:
@@ -232,6 +239,13 @@ def live_socket(url: str, clip: Path, timeout: float) -> dict[str, Any]:
     finally:
         ws.close()
     return out
+
+
+def live_event(message: str | bytes) -> dict[str, Any] | None:
+    """A JSON event; ``None`` for a reply sentence's WAV; ``{"kind": "closed"}`` when the server closed."""
+    if isinstance(message, bytes):
+        return None
+    return json.loads(message) if message else {"kind": "closed"}
 
 
 def refused_socket(url: str) -> bool:
@@ -249,19 +263,18 @@ def refused_socket(url: str) -> bool:
 
 
 def live_phase(url: str, sockets: int, timeout: float) -> dict[str, Any]:
-    """``sockets`` live conversations at once, and one more that must be refused."""
+    """``sockets`` live conversations at once and, while they are open, one more that must be refused."""
     try:
-        import websocket
+        import websocket  # noqa: F401
     except ImportError:
         return {"skipped": "pip install websocket-client to test the live sockets"}
     ws_url = url.replace("http://", "ws://") + "/ws/live"
-    opened = [websocket.create_connection(ws_url, timeout=timeout) for _ in range(sockets)]  # hold the places
-    refused = refused_socket(ws_url) if sockets else None
-    for ws in opened:
-        ws.close()
-    time.sleep(0.5)  # the server notices the closes
+    connected = threading.Barrier(sockets + 1, timeout=timeout)
     with ThreadPoolExecutor(max(1, sockets)) as pool:
-        runs = list(pool.map(lambda i: live_socket(ws_url, CLIPS[i % len(CLIPS)], timeout), range(sockets)))
+        runs = [pool.submit(live_socket, ws_url, CLIPS[i % len(CLIPS)], timeout, connected) for i in range(sockets)]
+        connected.wait()
+        refused = refused_socket(ws_url) if sockets else None
+        runs = [run.result() for run in runs]
     return {"sockets": sockets, "turns_done": sum(r["turn_done"] for r in runs), "refused_beyond_limit": refused,
             "first_audio_after_speech": [r["first_audio_after_speech"] for r in runs],
             "errors": [r["error"] for r in runs if r["error"]]}  # fmt: skip

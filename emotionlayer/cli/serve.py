@@ -549,6 +549,8 @@ async def _live_socket(websocket: Any, demo: Demo, run_in_threadpool: Any, conve
     await run_in_threadpool(session.warmup)  # models loaded, prompts primed (once): the first turn is not slower
     if conversation is not None:
         session.history = conversation.history
+    # Audio sent before this is processed after it, in a burst: a client that waits for it keeps the clock true.
+    await websocket.send_json({"kind": "ready", "session": conversation.id if conversation is not None else None})
     buffer = np.zeros(0, dtype=np.float32)
     try:
         while True:
