@@ -146,3 +146,53 @@ def test_resume_after_a_kill_continues_the_same_run(setup, tmp_path, kill_at):
     final_a, final_b = load_weights(tmp_path / "straight"), load_weights(tmp_path / "resumed")
     assert all(torch.allclose(final_a[k], final_b[k], atol=1e-6) for k in final_a)
     assert len(list_checkpoints(tmp_path / "resumed")) <= train.keep_checkpoints
+
+
+def test_the_prefix_warm_up_and_auxiliary_loss_teach_the_prefix_the_emotions(setup, tmp_path, kill_at):
+    from emotionlayer.models.paralingpt.data import ParalinGPTDataset
+    from emotionlayer.models.paralingpt.model import build_model
+    from emotionlayer.models.paralingpt.warmup import clip_pooled_features, warm_up_prefix
+
+    with pytest.raises(ConfigError, match="standardise"):
+        _model(setup, emotion_warmup_steps=10)
+    config = _model(setup, standardise=True, emotion_aux_weight=0.5, emotion_warmup_steps=200, dropout=0.0)
+    torch.manual_seed(0)
+    model = build_model(config)
+    data = ParalinGPTDataset(load_examples(setup["manifest"], config.labels), model)
+    model.set_feature_stats(*(lambda p: (p.mean(0), p.std(0, unbiased=False)))(clip_pooled_features(model, data)))
+    frozen = {n: p.clone() for n, p in model.named_parameters() if not p.requires_grad}
+    losses = warm_up_prefix(model, data, _train(tmp_path, batch_size=4, learning_rate=1e-2))
+    assert len(losses) == 200 and losses[-1] < 0.1 * losses[0], losses[::20]
+    assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if n in frozen)  # the LLM, encoder
+    logits = model.emotion_logits(model.prefix_of_pooled(clip_pooled_features(model, data)))
+    assert logits.argmax(1).tolist() == data.emotions  # the prefix now tells the four clips' emotions apart
+
+    # in a run: the classifier is saved, the auxiliary loss is part of the loss, and a resume repeats the run
+    train = _train(tmp_path, max_steps=4, save_every=2, batch_size=2)
+    straight = train_paralingpt(setup["manifest"], tmp_path / "straight", config, train, progress=False)
+    assert "emotion_head.weight" in load_weights(tmp_path / "straight")
+    with pytest.raises(kill_at.Killed):
+        train_paralingpt(setup["manifest"], tmp_path / "resumed", config, train, progress=False, callback=kill_at(3))
+    resumed = train_paralingpt(setup["manifest"], tmp_path / "resumed", config, train, resume=True, progress=False)
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)
+    reloaded = ParalinGPT.from_pretrained(tmp_path / "straight", device="cpu")
+    assert reloaded.config.emotion_aux_weight == 0.5
+
+
+def test_the_auxiliary_loss_is_added_to_the_language_model_loss(setup):
+    from emotionlayer.models.paralingpt.data import ParalinGPTDataset, collate
+    from emotionlayer.models.paralingpt.model import build_model
+
+    config = _model(setup, emotion_aux_weight=0.5, dropout=0.0)
+    torch.manual_seed(0)
+    model = build_model(config)
+    data = ParalinGPTDataset(load_examples(setup["manifest"], config.labels), model)
+    batch = collate([data[i] for i in range(len(data))])
+    out = model(batch)
+    assert float(out.emotion) > 0 and float(out.loss.detach()) == pytest.approx(
+        float(out.language) + 0.5 * float(out.emotion)
+    )
+    out.loss.backward()
+    assert model.emotion_head.weight.grad is not None and model.projector.net[1].weight.grad.abs().sum() > 0
+    plain = build_model(_model(setup))
+    assert not hasattr(plain, "emotion_head")  # the paper's model (and the packaged checkpoint) has none

@@ -54,6 +54,19 @@ def train(
         help="Pool every encoder layer and standardise the features with training-set statistics before the layer "
         "mix (the prefix follows the audio more; needs more steps). See docs/paralingpt.md.",
     ),
+    emotion_aux_weight: float | None = typer.Option(
+        None,
+        "--emotion-aux-weight",
+        help="Weight of an auxiliary emotion classifier on the soft prefix, added to the LM loss (default 0: the "
+        "paper's loss alone). See docs/paralingpt.md.",
+    ),
+    emotion_warmup: int | None = typer.Option(
+        None,
+        "--emotion-warmup",
+        min=0,
+        help="Train the prefix on the emotion labels alone for this many steps before the first step (seconds on "
+        "a CPU; needs --standardise). Default 0.",
+    ),
     epochs: int | None = options.epochs_option(10),
     steps: int | None = options.STEPS,
     batch_size: int | None = options.batch_size_option("Turns", 8),
@@ -85,6 +98,8 @@ def train(
         prefix_tokens=prefix_tokens,
         emotion_weight=emotion_weight,
         standardise=True if standardise else None,
+        emotion_aux_weight=emotion_aux_weight,
+        emotion_warmup_steps=emotion_warmup,
     )
     model_config = ParalinGPTConfig.from_dict(model_overrides)
     train_base = replace(default_train_config(), **train_overrides)

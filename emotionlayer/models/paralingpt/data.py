@@ -152,6 +152,8 @@ class ParalinGPTDataset(torch.utils.data.Dataset):
         self.examples = list(examples)
         self.prompts = [model.prompt_ids(e.transcript) for e in self.examples]
         self.targets = [model.target_ids(e.emotion, e.response_emotion, e.reply) for e in self.examples]
+        index = {label: i for i, label in enumerate(model.config.labels)}
+        self.emotions = [index[e.emotion] for e in self.examples]
         self.cache = cache
         self.keys = keys or {}
         check_cache_keys(self.examples, cache, self.keys)
@@ -166,6 +168,7 @@ class ParalinGPTDataset(torch.utils.data.Dataset):
             "prompt_ids": self.prompts[index],
             "target_ids": ids,
             "target_weights": weights,
+            "emotion": self.emotions[index],
             **clip_features(example, self.cache, self.keys),
         }
 
@@ -199,4 +202,5 @@ def collate(items: Sequence[dict[str, Any]]) -> ParalinGPTBatch:
     prompts = [item["prompt_ids"] for item in items]
     targets = [item["target_ids"] for item in items]
     weights = [item["target_weights"] for item in items]
-    return ParalinGPTBatch(prompts, targets, weights, **audio_inputs(items))
+    emotion = torch.tensor([item["emotion"] for item in items], dtype=torch.long)
+    return ParalinGPTBatch(prompts, targets, weights, emotion, **audio_inputs(items))

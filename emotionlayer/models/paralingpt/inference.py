@@ -114,9 +114,7 @@ class Reading:
         def header(_emotion: str | None, response: str | None) -> None:
             self.response_emotion = response
 
-        return reply_pieces(
-            self.pieces(max_new_tokens, temperature, seed=seed), header, self._model.config.labels
-        )
+        return reply_pieces(self.pieces(max_new_tokens, temperature, seed=seed), header, self._model.config.labels)
 
 
 class ParalinGPT(SpeechLLM):

@@ -104,6 +104,7 @@ class ParalinGPTBatch:
         prompt_ids: Token ids of each turn's text prompt (ending with a newline).
         target_ids: Token ids of each target (ending with EOS).
         target_weights: Loss weight of each target token.
+        emotion: ``(batch,)`` index of each turn's emotion among the model's labels (for the auxiliary loss).
         states: Cached hidden states ``(n_states, batch, frames, d)``, or ``None`` to run the encoder.
         lengths: Valid frames per clip when ``states`` is given.
         waves: 16 kHz waveforms when ``states`` is ``None``.
@@ -112,6 +113,7 @@ class ParalinGPTBatch:
     prompt_ids: list[list[int]]
     target_ids: list[list[int]]
     target_weights: list[list[float]]
+    emotion: torch.Tensor | None = None
     states: torch.Tensor | None = None
     lengths: torch.Tensor | None = None
     waves: list[torch.Tensor] | None = None
@@ -121,6 +123,7 @@ class ParalinGPTBatch:
             self.prompt_ids,
             self.target_ids,
             self.target_weights,
+            emotion=None if self.emotion is None else self.emotion.to(device),
             states=None if self.states is None else self.states.to(device),
             lengths=None if self.lengths is None else self.lengths.to(device),
             waves=None if self.waves is None else [w.to(device) for w in self.waves],
@@ -129,10 +132,13 @@ class ParalinGPTBatch:
 
 @dataclass
 class ParalinGPTLoss:
-    """The loss of a batch and the number of target tokens it counted."""
+    """The loss of a batch, the number of target tokens it counted, and its parts: the language-model loss and
+    the auxiliary emotion loss (0 when off)."""
 
     loss: torch.Tensor
     tokens: int
+    language: torch.Tensor | None = None
+    emotion: torch.Tensor | None = None
 
 
 @dataclass
@@ -177,6 +183,8 @@ class ParalinGPTModel(nn.Module):
             scale,
             input_norm=not config.standardise,
         )
+        if config.has_emotion_head:  # the auxiliary classifier of the prefix (not in the paper)
+            self.emotion_head = nn.Linear(config.prefix_tokens * llm_dim, len(config.labels))
         self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
         self._cache_arg = cache_argument(llm)
         self._label_ids = {label: self.ids(f" {label}") for label in config.labels}
@@ -191,8 +199,12 @@ class ParalinGPTModel(nn.Module):
     # which parameters train
 
     def trainable_modules(self) -> dict[str, nn.Module]:
-        """The modules that train: the layer weights and the prefix projector (the encoder and LLM never do)."""
-        return {"layer_weights": self.layer_weights, "projector": self.projector}
+        """The modules that train: the layer weights and the prefix projector, and the auxiliary emotion classifier
+        when the config has one (the encoder and LLM never do)."""
+        modules: dict[str, nn.Module] = {"layer_weights": self.layer_weights, "projector": self.projector}
+        if self.config.has_emotion_head:
+            modules["emotion_head"] = self.emotion_head
+        return modules
 
     def train(self, mode: bool = True) -> ParalinGPTModel:
         """Like ``nn.Module.train``, but the frozen encoder and LLM always stay in eval mode."""
@@ -313,12 +325,19 @@ class ParalinGPTModel(nn.Module):
         """The soft prefix ``(batch, K, llm_dim)`` of cached hidden ``states`` (with ``lengths``) or raw ``waves``."""
         states, lengths = self._states(states, lengths, waves)
         if self.config.standardise:
-            standard = (pool_layers(states, lengths) - self.feature_mean) / self.feature_std
-            mixed = torch.einsum("l,bld->bd", self.layer_weights.weights, standard)
-        else:
-            frames = self.layer_weights(states.float())
-            mixed = mean_std_pool(frames, lengths.to(frames.device))
-        return self.projector(mixed)
+            return self.prefix_of_pooled(pool_layers(states, lengths))
+        frames = self.layer_weights(states.float())
+        return self.projector(mean_std_pool(frames, lengths.to(frames.device)))
+
+    def prefix_of_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """With ``standardise``: the soft prefix ``(batch, K, llm_dim)`` of per-layer pooled features
+        ``(batch, layers, 2d)`` (:meth:`pooled_features`): standardised, mixed by the layer weights, projected."""
+        standard = (pooled - self.feature_mean) / self.feature_std
+        return self.projector(torch.einsum("l,bld->bd", self.layer_weights.weights, standard))
+
+    def emotion_logits(self, prefix: torch.Tensor) -> torch.Tensor:
+        """The auxiliary classifier's ``(batch, labels)`` logits of soft prefixes ``(batch, K, llm_dim)``."""
+        return self.emotion_head(prefix.flatten(1) / self.projector.scale)
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:
         return embed_ids(self.llm, ids, self.device)
@@ -381,7 +400,16 @@ class ParalinGPTModel(nn.Module):
         logits = self._logits_at(embeds, mask, where)
         token_loss = F.cross_entropy(logits.float(), next_labels[where], reduction="none")
         w = next_weights[where]
-        return ParalinGPTLoss((token_loss * w).sum() / w.sum(), int(where.sum()))
+        language = (token_loss * w).sum() / w.sum()
+        weight = self.config.emotion_aux_weight
+        if weight > 0 and batch.emotion is not None:
+            emotion = F.cross_entropy(self.emotion_logits(prefix).float(), batch.emotion.to(self.device))
+        else:
+            emotion = language.new_zeros(())
+            if self.config.has_emotion_head:  # keeps every trainable parameter in the graph
+                emotion = emotion + self.emotion_logits(prefix).sum() * 0.0
+        loss = language + weight * emotion
+        return ParalinGPTLoss(loss, int(where.sum()), language.detach(), emotion.detach())
 
     # ----------------------------------------------------------------------------------------------
     # inference
