@@ -154,8 +154,8 @@ def test_the_prefix_warm_up_and_auxiliary_loss_teach_the_prefix_the_emotions(set
     from emotionlayer.models.paralingpt.warmup import clip_pooled_features, warm_up_prefix
 
     with pytest.raises(ConfigError, match="standardise"):
-        _model(setup, emotion_warmup_steps=10)
-    config = _model(setup, standardise=True, emotion_aux_weight=0.5, emotion_warmup_steps=200, dropout=0.0)
+        _model(setup, prefix_warmup_steps=10)
+    config = _model(setup, standardise=True, emotion_aux_weight=0.5, prefix_warmup_steps=200, dropout=0.0)
     torch.manual_seed(0)
     model = build_model(config)
     data = ParalinGPTDataset(load_examples(setup["manifest"], config.labels), model)

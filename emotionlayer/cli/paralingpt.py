@@ -60,9 +60,9 @@ def train(
         help="Weight of an auxiliary emotion classifier on the soft prefix, added to the LM loss (default 0: the "
         "paper's loss alone). See docs/paralingpt.md.",
     ),
-    emotion_warmup: int | None = typer.Option(
+    prefix_warmup: int | None = typer.Option(
         None,
-        "--emotion-warmup",
+        "--prefix-warmup",
         min=0,
         help="Train the prefix on the emotion labels alone for this many steps before the first step (seconds on "
         "a CPU; needs --standardise). Default 0.",
@@ -99,7 +99,7 @@ def train(
         emotion_weight=emotion_weight,
         standardise=True if standardise else None,
         emotion_aux_weight=emotion_aux_weight,
-        emotion_warmup_steps=emotion_warmup,
+        prefix_warmup_steps=prefix_warmup,
     )
     model_config = ParalinGPTConfig.from_dict(model_overrides)
     train_base = replace(default_train_config(), **train_overrides)

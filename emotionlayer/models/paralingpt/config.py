@@ -50,7 +50,7 @@ class ParalinGPTConfig(ModelConfig):
         emotion_aux_weight: Weight of an auxiliary loss (not in the paper): a linear classifier reads the
             soft prefix and its cross-entropy on the turn's emotion is added to the language-model loss, so
             the prefix must carry the emotion. 0 (the default) is the paper's loss alone.
-        emotion_warmup_steps: Before the first step of a fresh run, train the layer weights, the projector
+        prefix_warmup_steps: Before the first step of a fresh run, train the layer weights, the projector
             and that classifier on the emotion labels alone for this many steps (the LLM does not run; needs
             ``standardise``, whose pooled features are computed once per clip). 0 turns it off.
         max_audio_seconds: Longest clip accepted (whisper encoders take at most 30 s per pass).
@@ -70,7 +70,7 @@ class ParalinGPTConfig(ModelConfig):
     emotion_weight: float = 1.0
     standardise: bool = False
     emotion_aux_weight: float = 0.0
-    emotion_warmup_steps: int = 0
+    prefix_warmup_steps: int = 0
     max_audio_seconds: float = 30.0
     max_transcript_tokens: int = 96
     max_target_tokens: int = 128
@@ -103,12 +103,12 @@ class ParalinGPTConfig(ModelConfig):
             f"ParalinGPTConfig.emotion_aux_weight must be >= 0 (0 = off), got {self.emotion_aux_weight!r}.",
         )
         _check(
-            isinstance(self.emotion_warmup_steps, int) and self.emotion_warmup_steps >= 0,
-            f"ParalinGPTConfig.emotion_warmup_steps must be an integer >= 0, got {self.emotion_warmup_steps!r}.",
+            isinstance(self.prefix_warmup_steps, int) and self.prefix_warmup_steps >= 0,
+            f"ParalinGPTConfig.prefix_warmup_steps must be an integer >= 0, got {self.prefix_warmup_steps!r}.",
         )
         _check(
-            not self.emotion_warmup_steps or self.standardise,
-            "ParalinGPTConfig.emotion_warmup_steps needs standardise on (the warm-up reads the standardised pooled "
+            not self.prefix_warmup_steps or self.standardise,
+            "ParalinGPTConfig.prefix_warmup_steps needs standardise on (the warm-up reads the standardised pooled "
             "features of each clip). Set standardise to true or the warm-up to 0.",
         )
         _check(
@@ -119,7 +119,7 @@ class ParalinGPTConfig(ModelConfig):
     @property
     def has_emotion_head(self) -> bool:
         """Whether the model has the auxiliary emotion classifier on its prefix (an auxiliary loss or a warm-up)."""
-        return self.emotion_aux_weight > 0 or self.emotion_warmup_steps > 0
+        return self.emotion_aux_weight > 0 or self.prefix_warmup_steps > 0
 
     def render_prompt(self, transcript: str) -> str:
         """The text prompt for one transcript (a placeholder when it is empty)."""

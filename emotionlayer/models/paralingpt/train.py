@@ -99,12 +99,12 @@ def paralingpt_recipe(config: ParalinGPTConfig, split: str | None = None, pipeli
 
 
 def warm_up(model: ParalinGPTModel, data: ParalinGPTDataset, config: TrainConfig, show: bool) -> None:
-    """Train the prefix on the emotion labels alone for ``emotion_warmup_steps`` before the first step (none: 0)."""
-    if not model.config.emotion_warmup_steps:
+    """Train the prefix on the emotion labels alone for ``prefix_warmup_steps`` before the first step (none: 0)."""
+    if not model.config.prefix_warmup_steps:
         return
     from tqdm.auto import tqdm
 
     from .warmup import warm_up_prefix
 
-    with tqdm(total=model.config.emotion_warmup_steps, desc="prefix warm-up", disable=not show) as bar:
+    with tqdm(total=model.config.prefix_warmup_steps, desc="prefix warm-up", disable=not show) as bar:
         warm_up_prefix(model, data, config, progress=bar)

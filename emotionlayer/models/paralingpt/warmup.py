@@ -5,7 +5,7 @@ some thirty target tokens, and a CPU affords a few hundred of its (expensive) st
 checkpoint learned a prefix that hardly depends on the audio and wrote "sad" for most clips.
 :func:`warm_up_prefix` first trains the layer weights, the projector and the auxiliary classifier of the
 prefix (:meth:`ParalinGPTModel.emotion_logits`) on the emotion labels for
-``ParalinGPTConfig.emotion_warmup_steps`` steps, so the language-model steps start from a prefix that
+``ParalinGPTConfig.prefix_warmup_steps`` steps, so the language-model steps start from a prefix that
 already tells the emotions apart. With ``standardise`` the prefix is a function of each clip's per-layer
 pooled features, which are computed once, so a step costs milliseconds.
 
@@ -50,12 +50,12 @@ def warm_up_prefix(
 
     AdamW at ``config.learning_rate`` (constant) and ``config.weight_decay``, batches of
     ``config.batch_size * config.grad_accum_steps`` turns drawn at random (seeded by ``config.seed``), for
-    ``model.config.emotion_warmup_steps`` steps.
+    ``model.config.prefix_warmup_steps`` steps.
 
     Returns:
         The cross-entropy of every warm-up step.
     """
-    steps = model.config.emotion_warmup_steps
+    steps = model.config.prefix_warmup_steps
     pooled = clip_pooled_features(model, dataset)
     labels = torch.tensor(dataset.emotions, dtype=torch.long, device=model.device)
     params = [p for p in model.parameters() if p.requires_grad]
