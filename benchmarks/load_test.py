@@ -366,9 +366,27 @@ def report(args, results, warmup, live, health, metrics, peak, files_left, perce
         "reply_files_left": files_left,
         "reply_files_limit": args.keep_replies,
         "health_after": health.status_code == 200 and health.json().get("status") == "ok",
-        "server_errors_metric": sum(
-            float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("emotionlayer_errors_total{")
-        ),
+        **server_figures(metrics),
+    }
+
+
+def server_figures(text: str) -> dict[str, float | None]:
+    """From the server's /metrics: its unexpected errors, and the mean time a turn ran on the models and waited."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[sample.name] = values.get(sample.name, 0.0) + sample.value
+
+    def mean(name: str) -> float | None:
+        count = values.get(f"{name}_count", 0.0)
+        return round(values[f"{name}_sum"] / count, 3) if count else None
+
+    return {
+        "server_errors_metric": values.get("emotionlayer_errors_total", 0.0),
+        "server_turn_seconds_mean": mean("emotionlayer_turn_seconds"),
+        "server_queue_wait_seconds_mean": mean("emotionlayer_queue_wait_seconds"),
     }
 
 

@@ -232,7 +232,7 @@ class Demo:
 
     def session_json(self, session: str) -> dict[str, Any]:
         """A conversation: its id, turns answered, history kept (what was heard and answered) and time left."""
-        conversation = self.sessions.get(session)
+        conversation = self.sessions.get(session, touch=False)  # looking does not keep it alive; a turn does
         history = [
             {
                 "transcript": turn.transcript.text,
@@ -503,25 +503,22 @@ def _live_route(app: Any, demo: Demo) -> None:
     @app.websocket("/ws/live")
     async def live(websocket: WebSocket) -> None:
         admitted = demo.open_live()  # counted before the client hears it is accepted
-        await websocket.accept()
-        if not admitted:
-            demo.metrics.reject(CLOSE_BUSY, "live_limit")
-            message = (
-                f"The server holds its limit of {demo.max_live} live conversations; try again later, or POST "
-                "recordings to /api/respond."
-            )
-            await websocket.send_json({"kind": "error", "status": 503, "error": message})
-            await websocket.close(CLOSE_BUSY, f"busy: {demo.max_live} live conversations at most; try again later")
-            return
         try:
+            await websocket.accept()
+            if not admitted:
+                await _refuse_live(websocket, demo)
+                return
             session = websocket.query_params.get("session") or None
             held = demo.sessions.hold(session) if session else contextlib.nullcontext()
             with held as conversation:
                 await _live_socket(websocket, demo, run_in_threadpool, conversation)
-        except UnknownSession as exc:
+        except UnknownSession as exc:  # not held, or ended (DELETE) while the socket was open
             demo.metrics.reject(CLOSE_UNKNOWN_SESSION, "unknown_session")
-            await websocket.send_json({"kind": "error", "status": 404, "error": str(exc)})
-            await websocket.close(CLOSE_UNKNOWN_SESSION, "unknown or expired session: POST /api/sessions for a new one")
+            with contextlib.suppress(Exception):
+                await websocket.send_json({"kind": "error", "status": 404, "error": str(exc)})
+                await websocket.close(
+                    CLOSE_UNKNOWN_SESSION, "unknown or ended session: POST /api/sessions for a new one"
+                )
         except WebSocketDisconnect:
             return
         except Exception as exc:  # this conversation ends; the others go on
@@ -530,7 +527,20 @@ def _live_route(app: Any, demo: Demo) -> None:
                 await websocket.send_json({"kind": "error", "status": 500, "error": f"{type(exc).__name__}: {exc}"})
                 await websocket.close(1011, "internal error; the server goes on")
         finally:
-            demo.close_live()
+            if admitted:
+                demo.close_live()
+
+
+async def _refuse_live(websocket: Any, demo: Demo) -> None:
+    """Tell a live socket beyond ``max_live`` why it is closed, and close it with 1013 (try again later)."""
+    demo.metrics.reject(CLOSE_BUSY, "live_limit")
+    message = (
+        f"The server holds its limit of {demo.max_live} live conversations; try again later, or POST "
+        "recordings to /api/respond."
+    )
+    with contextlib.suppress(Exception):
+        await websocket.send_json({"kind": "error", "status": 503, "error": message})
+        await websocket.close(CLOSE_BUSY, f"busy: {demo.max_live} live conversations at most; try again later")
 
 
 async def _live_socket(websocket: Any, demo: Demo, run_in_threadpool: Any, conversation: Any = None) -> None:

@@ -312,8 +312,8 @@ class SessionStore:
             self.created_total += 1
             return conversation
 
-    def get(self, session_id: str) -> Conversation:
-        """The conversation (its last use set to now).
+    def get(self, session_id: str, touch: bool = True) -> Conversation:
+        """The conversation (with ``touch``, its last use set to now: it lives ``idle_seconds`` more).
 
         Raises:
             UnknownSession: no such conversation (the message says how to start one).
@@ -323,7 +323,8 @@ class SessionStore:
             conversation = self._sessions.get(session_id) if isinstance(session_id, str) else None
             if conversation is None:
                 raise UnknownSession(self.unknown_message(session_id))
-            conversation.last_used = self._clock()
+            if touch:
+                conversation.last_used = self._clock()
             return conversation
 
     @contextmanager
@@ -341,7 +342,7 @@ class SessionStore:
 
     def history(self, session_id: str) -> Dialogue:
         """The conversation's history as the next turn's prompt should see it."""
-        return self.get(session_id).history
+        return self.get(session_id, touch=False).history
 
     def record(self, session_id: str, turn: Turn) -> int:
         """Add an answered turn (without its audio) to the history, dropping the oldest past ``max_turns``.
