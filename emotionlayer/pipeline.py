@@ -224,7 +224,8 @@ class CascadePipeline:
             return 0
         conversations = []
         for label in self.renderer.strategies:
-            conversations.append(self.renderer.render("...", EmotionPrediction.certain(label)).messages)
+            prompt = self.renderer.render("...", EmotionPrediction.certain(label), language=self.config.run.language)
+            conversations.append(prompt.messages)
         return int(prime(conversations))
 
     # -- the four steps -------------------------------------------------------------------------
