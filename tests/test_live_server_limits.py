@@ -189,3 +189,80 @@ def test_live_sockets_beyond_the_limit_are_refused_and_the_open_one_goes_on(tmp_
         text = client.get("/metrics").text
         assert metric(text, "emotionlayer_rejections_total", status="1013", reason="live_limit") == 1
         assert metric(text, "emotionlayer_live_latency_seconds_count", moment="first_audio") == 1
+
+
+class Overlap:
+    """Counts how many callers are inside at once (the most ever seen in ``most``)."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def enter(self, seconds: float = 0.0):
+        with self._lock:
+            self.inside += 1
+            self.calls += 1
+            self.most = max(self.most, self.inside)
+        try:
+            time.sleep(seconds)  # stay inside a while, so that an overlap would be seen
+            yield
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+def test_slot_system_and_slot_model_never_overlap_on_the_models():
+    from emotionlayer.live.serving import Admission, SlotModel, SlotSystem
+
+    overlap = Overlap()
+
+    class Slow(fakes.EchoSystem):
+        def stream(self, utterance, history=None):
+            for event in super().stream(utterance, history):
+                with overlap.enter(0.01):
+                    pass
+                yield event
+
+    class SlowASR(fakes.DummyASR):
+        def transcribe(self, audio, language=None):
+            with overlap.enter(0.02):
+                return super().transcribe(audio, language)
+
+    admission = Admission(max_waiting=0)  # unlimited callers (live turns) wait whatever the limit
+    system, asr = SlotSystem(Slow(), admission), SlotModel(SlowASR(), admission)
+    clip = fakes.tone(0.5)
+    with ThreadPoolExecutor(6) as pool:
+        jobs = [pool.submit(system.respond, clip) for _ in range(3)]
+        jobs += [pool.submit(asr.transcribe, clip) for _ in range(3)]
+        assert all(job.result(60) is not None for job in jobs)
+    assert overlap.calls >= 3 * 5 + 3 and overlap.most == 1
+    assert admission.running == 0 and admission.waiting == 0
+
+
+def test_two_live_sockets_and_an_upload_take_turns_on_the_models(tmp_path):
+    overlap = Overlap()
+
+    class Counting(fakes.EchoSystem):
+        name = "counting"
+
+        def stream(self, utterance, history=None):
+            with overlap.enter(0.05):  # the whole turn, from its start to its last event
+                yield from super().stream(utterance, history)
+
+    with registered("system", "counting", Counting):
+        app = create_app({**DUMMY, "system": {"name": "counting"}}, audio_dir=tmp_path, page=False)
+        with TestClient(app) as client:
+            with client.websocket_connect("/ws/live") as one, client.websocket_connect("/ws/live") as two:
+                for ws in (one, two):
+                    assert ws.receive_json()["kind"] == "ready"
+                    ws.send_bytes(live_audio(silence=6.0).tobytes())
+                assert post(client).status_code == 200
+                for ws in (one, two):
+                    kind = ""
+                    while kind != "turn_done":
+                        message = ws.receive()
+                        kind = json.loads(message["text"])["kind"] if message.get("text") else kind
+    assert overlap.calls >= 3 and overlap.most == 1
