@@ -31,11 +31,13 @@ from .errors import ConfigError
 from .labels import EMOTIONS, canonical
 from .types import SpeakingStyle
 
-COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "vad")
+COMPONENT_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "vad", "guard")
 # Every config needs these; a config without a `vad` section gets the packaged speech detector.
 _REQUIRED_KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts")
 #: The speech detector of a config that names none.
 DEFAULT_VAD = "silero"
+#: The reply guard of a config that names none: ``none`` (every reply is spoken as written).
+DEFAULT_GUARD = "none"
 _TOP_LEVEL_KEYS = set(COMPONENT_KINDS) | {"system", "prompt", "run", "strategies"}
 #: The detector confidence at which an event in the user's audio is reported (``run.event_threshold``): the
 #: lowest at which at most 2% of plain-speech clips get any event (benchmarks/events_in_turn.py).
@@ -323,6 +325,7 @@ class PipelineConfig:
     strategies: dict[str, Strategy] = field(default_factory=dict)
     system: SystemConfig = field(default_factory=SystemConfig)
     vad: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_VAD))
+    guard: ComponentConfig = field(default_factory=lambda: ComponentConfig(DEFAULT_GUARD))
 
     @property
     def pipeline(self) -> RunConfig:
@@ -352,8 +355,8 @@ class PipelineConfig:
         """Build from a mapping. Sections missing from ``data`` come from ``base`` (the packaged default)."""
         if not isinstance(data, dict):
             raise ConfigError(
-                "A pipeline config must be a mapping with sections system, ser, asr, llm, tts, vad, prompt, run, "
-                "strategies."
+                "A pipeline config must be a mapping with sections system, ser, asr, llm, tts, vad, guard, prompt, "
+                "run, strategies."
             )
         data = _renamed_sections(data)
         unknown = set(data) - _TOP_LEVEL_KEYS
@@ -391,6 +394,7 @@ class PipelineConfig:
             strategies=strategies,
             system=SystemConfig.from_dict(merged.get("system")),
             vad=ComponentConfig.from_dict(merged.get("vad") or DEFAULT_VAD, "vad"),
+            guard=ComponentConfig.from_dict(merged.get("guard") or DEFAULT_GUARD, "guard"),
         )
 
     @classmethod
@@ -430,6 +434,7 @@ class PipelineConfig:
             "llm": self.llm.to_dict(),
             "tts": self.tts.to_dict(),
             "vad": self.vad.to_dict(),
+            "guard": self.guard.to_dict(),
             "prompt": self.prompt.to_dict(),
             "run": self.run.to_dict(),
             "strategies": {k: v.to_dict() for k, v in self.strategies.items()},

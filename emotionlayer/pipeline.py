@@ -37,9 +37,10 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .components.guard.default import GuardedReply
 from .config import PipelineConfig
 from .paralinguistics.tags import normalise_cues
 from .prompting import PromptRenderer, RenderedPrompt
@@ -97,6 +98,20 @@ __all__ = [
 ]
 
 
+@dataclass
+class GuardCheck:
+    """What the reply guard checks a reply against (the user's words, the last answer) and its record."""
+
+    user: str
+    previous: str = ""
+    record: GuardedReply = field(default_factory=GuardedReply)
+
+
+def _last_answer(history: Dialogue | None) -> str:
+    heard = [turn for turn in history.turns if turn.speech_detected] if history else []
+    return heard[-1].response.text if heard else ""
+
+
 @register("system", "cascade")
 class CascadePipeline:
     """SER + ASR -> prompt -> LLM -> TTS, with every step public; the ``cascade`` dialogue system.
@@ -132,6 +147,7 @@ class CascadePipeline:
         config: PipelineConfig | None = None,
         vad: Any = None,
         events: Any = None,
+        guard: Any = None,
     ) -> None:
         self.ser = ser
         self.asr = asr
@@ -139,6 +155,7 @@ class CascadePipeline:
         self.tts = tts
         self.vad = vad
         self.events = events
+        self.guard = guard
         self.config = config or PipelineConfig.default()
         self._script = chinese_converter(self.config.run.chinese_script)
         self.renderer = renderer or PromptRenderer.from_config(self.config)
@@ -169,6 +186,8 @@ class CascadePipeline:
             parts["events"] = registry.create(
                 "events", "default", min_confidence=config.run.event_threshold, min_pause=0.0
             )
+        if config.guard.backend != "none":
+            parts["guard"] = registry.create("guard", config.guard.backend, **config.guard.params)
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -352,21 +371,35 @@ class CascadePipeline:
             text = "(no words could be recognised)"
         return self.renderer.render(text, emotion, history, language, events)
 
-    def stream_text(self, prompt: RenderedPrompt) -> Iterator[str]:
-        """Yield the reply piece by piece as the LLM produces it (in ``run.chinese_script``, if set)."""
-        if self._script is None:
-            yield from self.llm.stream_generate(prompt.messages)
+    def stream_text(self, prompt: RenderedPrompt, check: GuardCheck | None = None) -> Iterator[str]:
+        """Yield the reply piece by piece as the LLM produces it (in ``run.chinese_script``, if set).
+
+        With a reply guard and ``check`` (what the user said, the last answer), the first sentence is held
+        back until the guard passes it; what the guard did is filled into ``check.record``.
+        """
+        if self.guard is not None and check is not None:
+            pieces = self.guard.stream(
+                self.llm, prompt.messages, check.user, prompt.strategy.name, check.previous, check.record
+            )
         else:
-            for piece in self.llm.stream_generate(prompt.messages):
+            pieces = self.llm.stream_generate(prompt.messages)
+        if self._script is None:
+            yield from pieces
+        else:
+            for piece in pieces:
                 yield self._script(piece)
 
-    def generate(self, prompt: RenderedPrompt) -> str:
+    def generate(self, prompt: RenderedPrompt, check: GuardCheck | None = None) -> str:
         """The whole reply text, cleaned for speaking (a short apology if the LLM said nothing).
 
         Stage directions become event tags (``(laughs)`` -> ``[laugh]``) or are dropped (``(smiles)``).
         """
-        reply = self.llm.generate(prompt.messages)
-        reply = normalise_cues(clean_reply(self._script(reply) if self._script is not None else reply))
+        if check is not None:
+            reply = "".join(self.stream_text(prompt, check))  # guarded, and in run.chinese_script already
+        else:
+            reply = self.llm.generate(prompt.messages)
+            reply = self._script(reply) if self._script is not None else reply
+        reply = normalise_cues(clean_reply(reply))
         if not reply:
             logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
             return FALLBACK_REPLY
@@ -399,11 +432,12 @@ class CascadePipeline:
         yield PromptRendered(now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
 
         writing = 0.0
+        check = GuardCheck(perception.transcript.text, _last_answer(history)) if self.guard is not None else None
         if self.config.run.stream_tts:
-            pieces = self.stream_text(prompt)
+            pieces = self.stream_text(prompt, check)
         else:
             t = time.perf_counter()
-            pieces = iter([self.generate(prompt)])  # the whole reply, cleaned, spoken in one piece
+            pieces = iter([self.generate(prompt, check)])  # the whole reply, cleaned, spoken in one piece
             writing = time.perf_counter() - t
         spoken = yield from speak_as_written(
             pieces,
@@ -433,6 +467,7 @@ class CascadePipeline:
             timings=timings,
             system=self.name,
             events=perception.events,
+            guard=check.record.to_dict() if check is not None else None,
         )
         yield TurnFinished(now(), turn=turn)
 

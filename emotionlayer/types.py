@@ -308,6 +308,9 @@ class Turn:
         events: Vocal events heard in the user's audio (laugh, sigh, cough...: label, start, end and the
             detector's confidence as ``score`` in JSON), when the system listens for them (the cascade with
             ``run.detect_events``); empty otherwise.
+        guard: What the reply guard did, when the config has one: how many replies were written
+            (``tries``), which was spoken (``chosen``) and the checks of each (``scores``: relevance,
+            invented facts, strategy clash...). ``None`` without a guard.
     """
 
     transcript: Transcript
@@ -320,6 +323,7 @@ class Turn:
     system: str = ""
     speech_detected: bool = True
     events: tuple[HeardEvent, ...] = ()
+    guard: dict[str, Any] | None = None
 
     def with_audio_path(self, path: str) -> Turn:
         return replace(self, audio_path=path)
@@ -336,6 +340,7 @@ class Turn:
             "system": self.system,
             "speech_detected": self.speech_detected,
             "events": [event.to_dict() for event in self.events],
+            **({"guard": self.guard} if self.guard is not None else {}),
         }
 
     @classmethod
@@ -354,6 +359,7 @@ class Turn:
             system=data.get("system", ""),
             speech_detected=bool(data.get("speech_detected", True)),
             events=tuple(HeardEvent.from_dict(event) for event in data.get("events") or ()),
+            guard=data.get("guard"),
         )
 
 

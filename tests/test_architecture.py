@@ -27,6 +27,8 @@ LAYERS: dict[str, int] = {
     "files": 3,
     "parallel": 3,
     "evaluation.metrics": 3,
+    "evaluation.asr": 4,
+    "evaluation.reply_metrics": 4,
     "encoders": 4,
     "data.manifest": 4,
     "ser": 5,
