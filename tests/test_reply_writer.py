@@ -1,0 +1,185 @@
+"""The reply writer's data, fine-tuning and adapter files, on a tiny random Llama built from transformers' classes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotionlayer.data.styletalk import STYLE_EMOTIONS, parse_context, read_styletalk, split_dev
+from emotionlayer.errors import ConfigError, ModelNotFoundError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+ROWS = [
+    # diag_id, context, curr_audio_id, curr_text, curr_emotion, res_text
+    ("book_1", "A : I finished the book. B : Was it good? A : It was wonderful.", "book_1/c_0.wav",
+     "B: I will read it too.  ", "neutral", "  Great, tell me what you think!"),
+    ("book_1", "A : I finished the book. B : Was it good? A : It was wonderful.", "book_1/c_2.wav",
+     "B: I will read it too.  ", "sad", "  Oh, is something wrong?"),
+    ("food_2", "A : Let's cook tonight. B : Sure, what? A : Pasta.", "food_2/c_1.wav",
+     "B: I love pasta.  ", "friendly", "  Me too, I'll get the sauce."),
+]  # fmt: skip
+
+
+def write_styletalk(path: Path) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["diag_id", "context", "curr_audio_id", "curr_text", "curr_emotion", "res_text"])
+        writer.writerows(ROWS)
+    return path
+
+
+def test_styletalk_rows_become_turns(tmp_path):
+    rows = read_styletalk(write_styletalk(tmp_path / "train.csv"))
+    assert [r.id for r in rows] == ["book_1/c_0", "book_1/c_2", "food_2/c_1"]
+    first = rows[0]
+    assert first.text == "I will read it too." and first.reply == "Great, tell me what you think!"
+    assert (rows[1].emotion, rows[2].emotion) == ("sad", STYLE_EMOTIONS["friendly"]) == ("sad", "calm")
+    history = first.history()
+    assert [(t.transcript.text, t.response.text) for t in history] == [
+        ("", "I finished the book."),
+        ("Was it good?", "It was wonderful."),
+    ]
+    assert first.emotion_prediction().probabilities["neutral"] == 1.0
+
+
+def test_context_parsing_and_the_dev_split(tmp_path):
+    assert parse_context("A : Hi there. B : Hello! A : How are you?") == (
+        ("A", "Hi there."), ("B", "Hello!"), ("A", "How are you?"),
+    )  # fmt: skip
+    rows = read_styletalk(write_styletalk(tmp_path / "train.csv")) * 30
+    rows = [r.__class__(**{**r.__dict__, "dialogue": f"{r.dialogue}-{i // 3}"}) for i, r in enumerate(rows)]
+    train, dev = split_dev(rows, 0.3)
+    assert len(train) + len(dev) == len(rows) and 0 < len(dev) < len(rows)
+    assert not {r.dialogue for r in train} & {r.dialogue for r in dev}
+    assert split_dev(rows, 0.3) == (train, dev)
+
+
+def test_a_file_that_is_not_styletalk_says_what_is_missing(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("diag_id,text\nx,y\n")
+    with pytest.raises(ConfigError, match="curr_text"):
+        read_styletalk(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        read_styletalk(tmp_path / "missing.csv")
+
+
+@pytest.fixture(scope="module")
+def tiny_chat_llm(tiny_models, tmp_path_factory) -> Path:
+    """The tiny Llama with a ChatML template on its tokenizer (a copy; the shared one is read-only)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("chat-llm")
+    shutil.copytree(tiny_models.llm(initializer_range=0.2), folder, dirs_exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = CHATML
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def examples():
+    from emotionlayer.models.reply_writer.finetune import ReplyExample
+
+    pairs = [("the cat sat", "hello world"), ("good morning", "the dog ran"), ("hello", "good night")]
+    return [
+        ReplyExample(f"e{i}", ({"role": "system", "content": "be kind"}, {"role": "user", "content": u}), r)
+        for i, (u, r) in enumerate(pairs)
+    ]
+
+
+def test_only_the_reply_and_its_end_of_turn_are_learned(tiny_chat_llm):
+    from transformers import AutoTokenizer
+
+    from emotionlayer.models.reply_writer.finetune import tokenize_example
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_llm)
+    example = examples()[0]
+    ids, prompt = tokenize_example(tokenizer, example)
+    generation_prompt = tokenizer.apply_chat_template(list(example.messages), tokenize=False, add_generation_prompt=True)
+    assert tokenizer.decode(ids[:prompt]) == tokenizer.decode(tokenizer(generation_prompt).input_ids)
+    learned = tokenizer.decode(ids[prompt:]).replace(" ", "")
+    assert learned.startswith("helloworld") and "im_end" in learned
+
+
+def tune(out: Path, model: Path, steps: int = 40, **kw):
+    from emotionlayer.models.reply_writer.finetune import ReplyTuner, TuneConfig
+
+    config = TuneConfig(steps=steps, batch_size=3, rank=8, alpha=16, dropout=0.0, train_layers=1,
+                        learning_rate=3e-2, warmup=2, save_every=5)  # fmt: skip
+    return ReplyTuner(out, config, model_path=model, progress=False, **kw).run(examples())
+
+
+def test_the_adapters_learn_the_replies_and_are_written_in_both_forms(tiny_chat_llm, tmp_path):
+    import gguf
+    from safetensors.torch import load_file
+
+    from emotionlayer.components.llm.adapters import GGUF_FILE, PEFT_CONFIG, PEFT_WEIGHTS, permute_rows
+
+    result = tune(tmp_path / "run", tiny_chat_llm, steps=60)
+    assert result.examples == 3
+    assert np.mean(result.losses[-3:]) < 0.2 * np.mean(result.losses[:3])
+    for name in (GGUF_FILE, PEFT_CONFIG, PEFT_WEIGHTS, "training.json"):
+        assert (result.out / name).is_file()
+    reader = gguf.GGUFReader(str(result.out / GGUF_FILE))
+    assert bytes(reader.fields["general.type"].parts[-1]).decode() == "adapter"
+    assert float(reader.fields["adapter.lora.alpha"].parts[-1][0]) == 16.0
+    tensors = {t.name: np.asarray(t.data) for t in reader.tensors}
+    # Only the top layer (of two) has adapters; q's lora_b rows are permuted as llama.cpp permutes q.
+    assert {n.split(".")[1] for n in tensors} == {"1"} and len(tensors) == 14
+    peft = {k: v.float().numpy() for k, v in load_file(str(result.out / PEFT_WEIGHTS)).items()}
+    b_q = next(v for k, v in peft.items() if "q_proj.lora_B" in k)
+    assert np.allclose(tensors["blk.1.attn_q.weight.lora_b"], permute_rows(b_q, 4), atol=1e-3)
+
+
+def test_a_killed_run_resumes_to_the_same_losses(tiny_chat_llm, tmp_path, monkeypatch):
+    from emotionlayer.models.reply_writer.finetune import ReplyTuner
+
+    whole = tune(tmp_path / "whole", tiny_chat_llm, steps=12)
+    calls = {"n": 0}
+    original = ReplyTuner.loss
+
+    def dies_at_step_8(self, data, indices):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt
+        return original(self, data, indices)
+
+    monkeypatch.setattr(ReplyTuner, "loss", dies_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        tune(tmp_path / "killed", tiny_chat_llm, steps=12)
+    monkeypatch.setattr(ReplyTuner, "loss", original)
+    with pytest.raises(ConfigError, match="--resume"):
+        tune(tmp_path / "killed", tiny_chat_llm, steps=12)
+    resumed = tune(tmp_path / "killed", tiny_chat_llm, steps=12, resume=True)
+    assert resumed.resumed_from == 5
+    assert np.allclose(resumed.losses, whole.losses, rtol=1e-4, atol=1e-5)
+
+
+def test_the_transformers_backend_applies_an_adapter(tiny_chat_llm, tmp_path):
+    from emotionlayer.components.llm.hf_transformers import TransformersLLM
+
+    run = tune(tmp_path / "run", tiny_chat_llm, steps=60)
+    messages = [{"role": "system", "content": "be kind"}, {"role": "user", "content": "the cat sat"}]
+    options = {"temperature": 0.0, "target_tokens": 6, "max_sentences": None}
+    bare = TransformersLLM(model_path=str(tiny_chat_llm), **options)
+    tuned = TransformersLLM(model_path=str(tiny_chat_llm), adapter=str(run.out), **options)
+    assert "adapter" in tuned.name
+    assert tuned.generate(messages).replace(" ", "").startswith("hellowor")  # the learned reply
+    assert tuned.generate(messages) != bare.generate(messages)
+
+
+def test_a_missing_adapter_says_what_to_give():
+    from emotionlayer.components.llm.adapters import gguf_adapter, resolve_adapter
+
+    assert resolve_adapter(None) is None and resolve_adapter("none") is None
+    with pytest.raises(ModelNotFoundError, match="emotionlayer llm finetune"):
+        gguf_adapter("no/such/adapter")
