@@ -104,8 +104,8 @@ def test_only_the_reply_and_its_end_of_turn_are_learned(tiny_chat_llm):
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_llm)
     example = examples()[0]
     ids, prompt = tokenize_example(tokenizer, example)
-    generation_prompt = tokenizer.apply_chat_template(list(example.messages), tokenize=False, add_generation_prompt=True)
-    assert tokenizer.decode(ids[:prompt]) == tokenizer.decode(tokenizer(generation_prompt).input_ids)
+    wanted = tokenizer.apply_chat_template(list(example.messages), tokenize=False, add_generation_prompt=True)
+    assert tokenizer.decode(ids[:prompt]) == tokenizer.decode(tokenizer(wanted).input_ids)
     learned = tokenizer.decode(ids[prompt:]).replace(" ", "")
     assert learned.startswith("helloworld") and "im_end" in learned
 
