@@ -215,12 +215,14 @@ class PromptConfig:
     template_dirs: tuple[str, ...] = ()
     history_turns: int = 4
     few_shot: bool = True
+    history_tokens: int = 400
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "template": self.template,
             "template_dirs": list(self.template_dirs),
             "history_turns": self.history_turns,
+            "history_tokens": self.history_tokens,
             "few_shot": self.few_shot,
         }
 

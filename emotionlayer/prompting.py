@@ -29,6 +29,7 @@ templates mention events only inside ``{% if events %}``, so a turn without any 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,28 @@ def template_environment(template_dirs: Sequence[str] = ()) -> Any:
     )
 
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+def approx_tokens(text: str) -> int:
+    """About how many LLM tokens ``text`` is: 4/3 per word, 1 per CJK character (no tokenizer needed)."""
+    cjk = len(_CJK.findall(text))
+    words = len(_CJK.sub(" ", text).split())
+    return cjk + (4 * words + 2) // 3
+
+
+def recent_turns(turns: Sequence[Any], max_tokens: int) -> list[Any]:
+    """The most recent ``turns`` whose words and answers fit in about ``max_tokens`` (oldest dropped first)."""
+    kept: list[Any] = []
+    used = 0
+    for turn in reversed(list(turns)):
+        used += approx_tokens(turn.transcript.text) + approx_tokens(turn.response.text)
+        if used > max_tokens:
+            break
+        kept.append(turn)
+    return kept[::-1]
+
+
 class PromptRenderer:
     """Renders the prompt for one turn from a jinja2 template.
 
@@ -129,6 +152,8 @@ class PromptRenderer:
         template_dirs: User folders searched first.
         strategies: Emotion -> :class:`Strategy`; defaults to the packaged config's.
         history_turns: How many past turns the template sees.
+        history_tokens: At most about this many tokens of past turns (words and answers); the oldest turns
+            are dropped first. Counted as about 4/3 tokens a word, and a token a CJK character.
         few_shot: Put the strategy's example exchange (a user line and a good answer, rendered with the
             same template) before the real user message. Small LLMs follow an example far better
             than an instruction.
@@ -141,6 +166,7 @@ class PromptRenderer:
         strategies: dict[str, Strategy] | None = None,
         history_turns: int = 4,
         few_shot: bool = True,
+        history_tokens: int = 400,
     ) -> None:
         import jinja2
 
@@ -150,6 +176,7 @@ class PromptRenderer:
         self.template_name = template
         self.strategies = strategies or default_strategies()
         self.history_turns = history_turns
+        self.history_tokens = history_tokens
         self.few_shot = few_shot
         self.environment = template_environment(template_dirs)
         self._by_language: dict[str, Any] = {}
@@ -173,6 +200,7 @@ class PromptRenderer:
             strategies=config.strategies,
             history_turns=config.prompt.history_turns,
             few_shot=config.prompt.few_shot,
+            history_tokens=config.prompt.history_tokens,
         )
 
     def available(self) -> list[str]:
@@ -217,7 +245,7 @@ class PromptRenderer:
             for i, value in enumerate(self.strategies[label].pad):
                 pad[i] += p * value
         heard = [turn for turn in history.turns if turn.speech_detected] if history else []
-        past = heard[-self.history_turns :] if self.history_turns > 0 else []
+        past = recent_turns(heard[-self.history_turns :] if self.history_turns > 0 else [], self.history_tokens)
         return {
             "transcript": transcript.strip(),
             "emotion": {

@@ -58,3 +58,31 @@ def test_user_template_dirs_are_searched_first_and_strict(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         PromptRenderer("nope.j2")
     assert {"empathetic.j2", "plain.j2", "topline.j2"} <= set(r.available())
+
+
+def test_history_is_bounded_by_tokens_oldest_turns_first():
+    from emotionlayer.prompting import PromptRenderer, approx_tokens
+    from emotionlayer.types import Dialogue, EmotionPrediction, Response, Transcript, Turn
+
+    neutral = EmotionPrediction("neutral", {"neutral": 1.0})
+    turns = tuple(
+        Turn(Transcript(f"turn {i} " + "word " * 30), neutral, Response(f"answer {i} " + "word " * 30))
+        for i in range(4)
+    )
+    assert approx_tokens("one two three") == 4 and approx_tokens("你好吗") == 3
+    renderer = PromptRenderer(history_turns=4, history_tokens=100)
+    history = renderer.context("hello", neutral, Dialogue(turns))["history"]
+    assert [h["text"].split()[1] for h in history] == ["3"]  # about 85 tokens a turn: only the newest fits
+    roomy = PromptRenderer(history_turns=4, history_tokens=1000).context("hello", neutral, Dialogue(turns))
+    assert [h["text"].split()[1] for h in roomy["history"]] == ["0", "1", "2", "3"]
+
+
+def test_a_line_the_assistant_said_first_renders_without_user_words():
+    from emotionlayer.prompting import PromptRenderer
+    from emotionlayer.types import Dialogue, EmotionPrediction, Response, Transcript, Turn
+
+    neutral = EmotionPrediction("neutral", {"neutral": 1.0})
+    opener = Turn(Transcript(""), neutral, Response("I just finished that book."))
+    system = PromptRenderer().render("I'll read it too.", neutral, Dialogue((opener,))).messages[0]["content"]
+    assert '- You said: "I just finished that book."' in system
+    assert 'said: ""' not in system
