@@ -2,7 +2,8 @@
 
 For each StyleTalk row (the dialogues ``llm finetune`` holds out of train.csv, by default), the prompt is
 rendered as the cascade renders it and the reply is written by each variant in turn (bare model, adapter,
-adapter + guard...), interleaved row by row so that a busy machine slows every variant alike. It reports
+adapter + guard...), interleaved row by row so that a busy machine slows every variant alike, each from
+the whole prompt (no prompt state kept between calls). It reports
 the median and 90th percentile of the time to the end of the first sentence (what the voice waits for)
 and to the whole reply, and the ratio of each variant to the first.
 
@@ -57,7 +58,10 @@ def main() -> None:
     renderer = PromptRenderer.from_config(config)
     writers = {}
     for name, (params, guard) in VARIANTS.items():
-        llm = registry.create("llm", config.llm.backend, **{**config.llm.params, **params, "temperature": 0.0})
+        # No prompt reuse between calls: the variants share a loaded model, and the one timed second would
+        # find the prompt already evaluated.
+        options = {**config.llm.params, **params, "temperature": 0.0, "cache_prompt": False}
+        llm = registry.create("llm", config.llm.backend, **options)
         llm.warmup()
         check = registry.create("guard", guard) if guard else None
         if check is not None:

@@ -122,7 +122,7 @@ class ReplyGuard:
 
     def __init__(
         self,
-        min_relevance: float = 0.2,
+        min_relevance: float = 0.11,
         max_tries: int = 3,
         temperature: float = 0.7,
         check_facts: bool = True,
