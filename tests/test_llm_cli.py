@@ -60,3 +60,17 @@ def test_chat_example_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("bot> ") and len(proc.stdout.strip()) > len("bot>")
     assert "whole reply" in proc.stderr
+
+
+def test_chat_with_the_packaged_reply_writer() -> None:
+    pytest.importorskip("llama_cpp")
+    if find_packaged_gguf() is None:
+        pytest.skip("packaged LLM not installed")
+    args = ["chat", "--json", "--temperature", "0", "--max-tokens", "16", "I finally finished my project!"]
+    bare = json.loads(CliRunner().invoke(app, args).output.strip().splitlines()[-1])
+    tuned_args = ["chat", "--adapter", "packaged", *args[1:]]
+    tuned = json.loads(CliRunner().invoke(app, tuned_args).output.strip().splitlines()[-1])
+    assert "adapter" in tuned["model"] and "adapter" not in bare["model"]
+    assert tuned["reply"] and tuned["reply"] != bare["reply"]
+    refused = CliRunner().invoke(app, ["chat", "--backend", "openai", "--adapter", "packaged", "hi"])
+    assert refused.exit_code == 2 and "--adapter" in refused.output

@@ -64,14 +64,26 @@ def chat(
     as_json: bool = typer.Option(
         False, "--json", help='Print one JSON line per reply: {"reply", "model", "first_piece_s", "total_s"}.'
     ),
+    adapter: str | None = typer.Option(
+        None, "--adapter", help="llama-cpp/transformers: packaged (the pipeline's fine-tuned reply writer) or a folder."
+    ),
 ) -> None:
-    """Send a message to the LLM and print the reply as it streams in, with its timing."""
+    """Send a message to the LLM and print the reply as it streams in, with its timing.
+
+    By default the bare model answers; --adapter packaged adds the reply writer the pipeline uses (it was
+    trained on the pipeline's own prompt, so it suits `emotionlayer chat` and `respond` better than a raw chat).
+    """
     from ..errors import EmotionLayerError
     from ..registry import create
 
     params = _backend_params(
         backend, model_path, base_url, model, temperature=temperature, seed=seed, target_tokens=target_tokens
     )
+    if adapter:
+        if backend == "openai":
+            typer.echo("error: --adapter is for the llama-cpp and transformers backends.", err=True)
+            raise typer.Exit(2)
+        params["adapter"] = adapter
     try:
         llm = create("llm", backend, **params)
     except EmotionLayerError as exc:
