@@ -130,7 +130,7 @@ def run_tasks(
         results = _run_in_processes(_start_process_worker, (make_worker,), _run_in_process_worker, tasks, workers)
     else:
         results = _run_serial(make_worker, tasks)
-    return TaskRun(_with_progress(results, progress) if progress is not None else results)
+    return TaskRun(with_progress(results, progress) if progress is not None else results)
 
 
 def _run_serial(make_worker: Callable[[], Callable[[Any], Any]], tasks: Iterable[Any]) -> Iterator[Any]:
@@ -144,7 +144,7 @@ def _run_serial(make_worker: Callable[[], Callable[[Any], Any]], tasks: Iterable
             close()
 
 
-def _with_progress(results: Iterator[Any], progress: Progress) -> Iterator[Any]:
+def with_progress(results: Iterator[Any], progress: Progress) -> Iterator[Any]:
     """``results``, advancing a progress bar as each arrives; the bar and ``results`` close at the end."""
     from tqdm.auto import tqdm
 

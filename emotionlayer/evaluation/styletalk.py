@@ -97,7 +97,7 @@ def write_replies(
     writer_factory: Callable[[PipelineConfig], Any] = TextTopline,
 ) -> list[DialogueReply]:
     """The variant's reply to every row (cached replies are reused; new ones are added to ``cache``)."""
-    from ..parallel import Progress, _with_progress
+    from ..parallel import Progress, with_progress
 
     digest = config_hash(variant.config)
     keys = [f"styletalk:{digest}:{row.id}" for row in rows]
@@ -106,7 +106,7 @@ def write_replies(
         writer = writer_factory(variant.config)
         indices = iter(todo)
         if progress:
-            indices = _with_progress(indices, Progress(total=len(todo), desc=variant.name, unit="reply"))
+            indices = with_progress(indices, Progress(total=len(todo), desc=variant.name, unit="reply"))
         for i in indices:
             text, strategy, timings = writer.reply(rows[i])
             cache.put(

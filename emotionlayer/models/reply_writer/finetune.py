@@ -359,7 +359,7 @@ class ReplyTuner:
 
     def prepare(self, model: Any, model_id: str, examples: Sequence[ReplyExample]) -> _Prepared:
         """Tokenise the examples (leaving out those over ``max_tokens``) and cache the frozen layers' output."""
-        from ...parallel import Progress, _with_progress
+        from ...parallel import Progress, with_progress
 
         data = _Prepared([], [], [])
         for example in examples:
@@ -376,7 +376,7 @@ class ReplyTuner:
         started = time.perf_counter()
         done = iter(chunks)
         if self.progress and chunks:
-            done = _with_progress(done, Progress(total=len(chunks), desc="caching frozen layers", unit="batch"))
+            done = with_progress(done, Progress(total=len(chunks), desc="caching frozen layers", unit="batch"))
         for chunk in done:
             for ids, hidden in zip(chunk, lower_hidden_states(model, chunk, self.split), strict=False):
                 self.cache.put(ids, hidden)
@@ -416,13 +416,13 @@ class ReplyTuner:
 
     def train(self, data: _Prepared) -> None:
         """Optimizer steps from ``start_step`` to ``config.steps``, with checkpoints."""
-        from ...parallel import Progress, _with_progress
+        from ...parallel import Progress, with_progress
 
         torch = _torch()
         self.model.train()
         steps = iter(range(self.start_step, self.config.steps))
         if self.progress:
-            steps = _with_progress(
+            steps = with_progress(
                 steps, Progress(total=self.config.steps, initial=self.start_step, desc="fine-tuning", unit="step")
             )
         params = [p for p in self.model.parameters() if p.requires_grad]
