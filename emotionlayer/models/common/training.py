@@ -79,6 +79,51 @@ def step_seed(seed: int, step: int) -> int:
     return (int(seed) * 1_000_003 + int(step)) % (2**31 - 1)
 
 
+def train_on_labels(
+    model: torch.nn.Module,
+    params: Sequence[torch.nn.Parameter],
+    logits: Callable[[torch.Tensor], torch.Tensor],
+    labels: torch.Tensor,
+    steps: int,
+    config: TrainConfig,
+    train_module: torch.nn.Module | None = None,
+    progress: Any | None = None,
+) -> list[float]:
+    """Train ``params`` on the labels alone: the emotion warm-ups of E-chat and ParalinGPT.
+
+    Each step draws ``config.batch_size * config.grad_accum_steps`` indices at random (seeded by
+    ``config.seed``, as is dropout) and minimises the cross-entropy of ``logits(indices)`` against
+    ``labels[indices]`` with AdamW at ``config.learning_rate`` (constant) and ``config.weight_decay``.
+    ``train_module`` (default ``model``) is in training mode meanwhile and restored after; ``model``'s
+    gradients are cleared at the end. ``progress`` (a tqdm bar, or ``None``) advances once a step.
+
+    Returns:
+        The cross-entropy of every step.
+    """
+    train_module = model if train_module is None else train_module
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98))
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # dropout
+    batch_size = config.batch_size * config.grad_accum_steps
+    was_training = train_module.training
+    train_module.train()
+    losses: list[float] = []
+    try:
+        for _ in range(steps):
+            pick = torch.randint(len(labels), (batch_size,), generator=generator).to(labels.device)
+            loss = torch.nn.functional.cross_entropy(logits(pick).float(), labels[pick])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress.update(1)
+    finally:
+        train_module.train(was_training)
+        model.zero_grad(set_to_none=True)
+    return losses
+
+
 def mixed_precision(setting: str) -> str:
     """accelerate's mixed precision for a :attr:`TrainConfig.mixed_precision` setting (``auto``: bf16 on a GPU
     that has it, else none)."""

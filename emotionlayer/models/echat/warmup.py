@@ -17,10 +17,10 @@ import logging
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import ConfigError
 from ..common.config import TrainConfig
+from ..common.training import train_on_labels
 from .data import EChatDataset
 from .model import EChatModel
 
@@ -65,28 +65,16 @@ def warm_up_emotion(
         )
     means, labels = clip_layer_means(model, dataset, known)
     layer_weights, head = model.emotion_weights, model.emotion_head
-    params = [*layer_weights.parameters(), *head.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98))
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # dropout
-    batch_size = config.batch_size * config.grad_accum_steps
-    was_training = head.training
-    head.train()
-    losses: list[float] = []
-    try:
-        for _ in range(steps):
-            pick = torch.randint(len(labels), (batch_size,), generator=generator).to(means.device)
-            pooled = layer_weights.mix(means[pick].transpose(0, 1))
-            loss = F.cross_entropy(head(pooled).float(), labels[pick])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            if progress is not None:
-                progress.update(1)
-    finally:
-        head.train(was_training)
-        model.zero_grad(set_to_none=True)
+    losses = train_on_labels(
+        model,
+        [*layer_weights.parameters(), *head.parameters()],
+        lambda pick: head(layer_weights.mix(means[pick].transpose(0, 1))),
+        labels,
+        steps,
+        config,
+        train_module=head,
+        progress=progress,
+    )
     logger.info(
         "Emotion warm-up: %d steps on %d labelled clips, loss %.4f -> %.4f.",
         len(losses),

@@ -19,9 +19,9 @@ import logging
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..common.config import TrainConfig
+from ..common.training import train_on_labels
 from .data import ParalinGPTDataset
 from .model import ParalinGPTModel
 
@@ -58,27 +58,15 @@ def warm_up_prefix(
     steps = model.config.prefix_warmup_steps
     pooled = clip_pooled_features(model, dataset)
     labels = torch.tensor(dataset.emotions, dtype=torch.long, device=model.device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.98))
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # dropout
-    batch_size = config.batch_size * config.grad_accum_steps
-    was_training = model.training
-    model.train()
-    losses: list[float] = []
-    try:
-        for _ in range(steps):
-            pick = torch.randint(len(labels), (batch_size,), generator=generator).to(model.device)
-            loss = F.cross_entropy(model.emotion_logits(model.prefix_of_pooled(pooled[pick])).float(), labels[pick])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            if progress is not None:
-                progress.update(1)
-    finally:
-        model.train(was_training)
-        model.zero_grad(set_to_none=True)
+    losses = train_on_labels(
+        model,
+        [p for p in model.parameters() if p.requires_grad],
+        lambda pick: model.emotion_logits(model.prefix_of_pooled(pooled[pick])),
+        labels,
+        steps,
+        config,
+        progress=progress,
+    )
     if losses:
         logger.info(
             "Prefix warm-up: %d steps on %d turns, loss %.4f -> %.4f.", steps, len(labels), losses[0], losses[-1]
