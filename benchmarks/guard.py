@@ -31,7 +31,7 @@ def labelled(rows, seed: int = 0):
     topic = {r.id: r.dialogue.rsplit("_", 1)[0] for r in rows}
     out = []
     for row in rows:
-        previous = row.context[-1][1] if row.context and row.context[-1][0] == "A" else ""
+        previous = row.last_answer
         other = rng.choice([r for r in rows if topic[r.id] != topic[row.id]])
         out.append((row.text, previous, split_sentences(row.reply)[0], True))
         out.append((row.text, previous, split_sentences(other.reply)[0], False))

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .components.guard import build_guard
 from .components.guard.default import GuardedReply
 from .config import PipelineConfig
 from .paralinguistics.tags import normalise_cues
@@ -186,8 +187,7 @@ class CascadePipeline:
             parts["events"] = registry.create(
                 "events", "default", min_confidence=config.run.event_threshold, min_pause=0.0
             )
-        if config.guard.backend != "none":
-            parts["guard"] = registry.create("guard", config.guard.backend, **config.guard.params)
+        parts["guard"] = build_guard(config)
         return cls(**parts, renderer=PromptRenderer.from_config(config), config=config)
 
     # -- helpers --------------------------------------------------------------------------------

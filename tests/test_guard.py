@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from emotionlayer import registry
+from emotionlayer.components.guard import build_guard
 from emotionlayer.components.guard.default import GuardedReply, ReplyGuard
 from emotionlayer.config import PipelineConfig
 from emotionlayer.pipeline import CascadePipeline
@@ -114,7 +114,9 @@ def test_one_try_only_records(guard):
 def test_the_cascade_speaks_the_guarded_reply_and_records_the_tries():
     llm = ScriptedLLM([OFF_TOPIC, ON_TOPIC])
     config = PipelineConfig.coerce({"guard": {"backend": "default", "params": {"max_tries": 2}}})
-    guard = registry.create("guard", config.guard.backend, **config.guard.params)
+    guard = build_guard(config)
+    assert isinstance(guard, ReplyGuard) and guard.max_tries == 2
+    assert build_guard(PipelineConfig.default()) is None
     pipe = CascadePipeline(DummySER("sad"), DummyASR("my phone won't turn on"), llm, DummyTTS(), config=config,
                            guard=guard)  # fmt: skip
     turn = pipe.respond(tone(1.0))

@@ -48,6 +48,7 @@ def test_styletalk_rows_become_turns(tmp_path):
         ("Was it good?", "It was wonderful."),
     ]
     assert first.emotion_prediction().probabilities["neutral"] == 1.0
+    assert first.last_answer == "It was wonderful."
 
 
 def test_context_parsing_and_the_dev_split(tmp_path):

@@ -94,6 +94,11 @@ class StyleTalkRow:
             turns.append(_turn(pending, ""))
         return Dialogue(tuple(turns))
 
+    @property
+    def last_answer(self) -> str:
+        """The assistant's line just before the user's sentence (``""`` when the user spoke last)."""
+        return self.context[-1][1] if self.context and self.context[-1][0] == "A" else ""
+
     def emotion_prediction(self) -> EmotionPrediction:
         """The style's emotion as a certain prediction (what a perfect SER would say)."""
         return EmotionPrediction(label=self.emotion, probabilities={self.emotion: 1.0}, model="styletalk")

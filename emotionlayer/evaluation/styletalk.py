@@ -67,22 +67,20 @@ class TextTopline:
 
     def __init__(self, config: PipelineConfig) -> None:
         from .. import registry
+        from ..components.guard import build_guard
         from ..prompting import PromptRenderer
 
         self.config = config
         self.renderer = PromptRenderer.from_config(config)
         self.llm = registry.create("llm", config.llm.backend, **config.llm.params)
-        guard_section = getattr(config, "guard", None)
-        self.guard = None
-        if guard_section is not None and guard_section.backend not in (None, "none"):
-            self.guard = registry.create("guard", guard_section.backend, **guard_section.params)
+        self.guard = build_guard(config)
 
     def reply(self, row: Any) -> tuple[str, str, dict[str, float]]:
         """``(reply, strategy, timings)`` for one StyleTalk row."""
         started = time.perf_counter()
         prompt = self.renderer.render(row.text, row.emotion_prediction(), row.history())
         if self.guard is not None:
-            checked = self.guard.write(self.llm, prompt, row.text)
+            checked = self.guard.write(self.llm, prompt, row.text, row.last_answer)
             text, extra = checked.text, {"guard_tries": float(checked.tries)}
         else:
             text, extra = self.llm.generate(prompt.messages), {}
