@@ -184,3 +184,87 @@ def test_a_missing_adapter_says_what_to_give():
     assert resolve_adapter(None) is None and resolve_adapter("none") is None
     with pytest.raises(ModelNotFoundError, match="emotionlayer llm finetune"):
         gguf_adapter("no/such/adapter")
+
+
+class EchoLLM:
+    """Answers with the user's words (any options accepted): a stand-in writer for the evaluation's plumbing."""
+
+    def __init__(self, **options) -> None:
+        self.name = "echo"
+
+    def generate(self, messages, **options) -> str:
+        return "You said: " + messages[-1]["content"]
+
+    def stream_generate(self, messages, **options):
+        yield self.generate(messages)
+
+
+def test_the_styletalk_evaluation_scores_variants_and_resumes_from_its_cache(tmp_path):
+    from emotionlayer.evaluation.dialogue import ReplyCache
+    from emotionlayer.evaluation.styletalk import (
+        evaluate_styletalk,
+        markdown_table,
+        styletalk_clips,
+        variants,
+        write_replies,
+    )  # fmt: skip
+    from emotionlayer.registry import registered
+
+    rows = read_styletalk(write_styletalk(tmp_path / "eval.csv"))
+    clips = styletalk_clips(rows)
+    assert clips[0].text == clips[1].text != clips[2].text  # one dialogue's sentence, keyed with its dialogue
+    assert clips[1].references == ("Oh, is something wrong?",)
+    with registered("llm", "echo-test", EchoLLM):
+        chosen = variants({"llm": {"backend": "echo-test", "params": {}}}, guards=["none"])
+        assert [v.name for v in chosen] == ["guard=none"] and chosen[0].config.llm.params["temperature"] == 0.0
+        scores, _, replies = evaluate_styletalk(rows, chosen, cache=tmp_path / "cache", progress=False)
+    assert replies["guard=none"][2].reply == "You said: (sounding calm) I love pasta."
+    assert scores["guard=none"].n == 3 and scores["guard=none"].discrimination_clips == 2
+    assert "guard=none" in markdown_table(scores, [])
+
+    class Fails:
+        def __init__(self, config):
+            raise AssertionError("every reply should come from the cache")
+
+    with ReplyCache(tmp_path / "cache") as cache:
+        again = write_replies(rows, chosen[0], cache, progress=False, writer_factory=Fails)
+    assert [r.reply for r in again] == [r.reply for r in replies["guard=none"]]
+
+
+def test_sample_rows_keeps_every_rare_style_row(tmp_path):
+    from emotionlayer.models.reply_writer.finetune import examples_from_styletalk, sample_rows
+
+    rows = read_styletalk(write_styletalk(tmp_path / "train.csv"))
+    assert [r.id for r in sample_rows(rows, 1)] == ["book_1/c_2"]  # the sad row, not a common style
+    assert len(sample_rows(rows, 2)) == 2 and sample_rows(rows, 2) == sample_rows(rows, 2)
+    example = examples_from_styletalk(rows[1:2])[0]
+    assert example.reply == "Oh, is something wrong?"
+    assert example.messages[-1]["content"] == "(sounding sad) I will read it too."
+
+
+def test_the_cli_fine_tunes_on_the_configs_prompt_and_evaluates(tiny_chat_llm, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from emotionlayer.cli.llm import app
+    from emotionlayer.registry import registered
+
+    data = write_styletalk(tmp_path / "train.csv")
+    (tmp_path / "short.j2").write_text("{% block user %}{{ transcript }}{% endblock %}")
+    config = tmp_path / "short.yaml"
+    config.write_text(f"prompt: {{template: short.j2, template_dirs: [{tmp_path}], few_shot: false}}\n")
+    out = tmp_path / "writer"
+    args = f"finetune {data} --out {out} --config {config} --model-path {tiny_chat_llm} --steps 2 --batch-size 2"
+    args += " --train-layers 1 --dev-share 0"
+    tuned = CliRunner().invoke(app, args.split())
+    assert tuned.exit_code == 0, tuned.output
+    assert "Adapter written" in tuned.output and (out / "adapter.gguf").is_file()
+    echo = tmp_path / "echo.yaml"
+    echo.write_text("llm: {backend: echo-test, params: {}}\n")
+    report = tmp_path / "report.json"
+    with registered("llm", "echo-test", EchoLLM):
+        scored = CliRunner().invoke(app, ["evaluate", str(data), "--config", str(echo), "--out", str(report)])
+    assert scored.exit_code == 0, scored.output
+    assert "| config | 3 |" in scored.output
+    assert json.loads(report.read_text())["scores"]["config"]["n"] == 3

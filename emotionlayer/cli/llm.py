@@ -156,6 +156,9 @@ def finetune(
         0.1, "--dev-share", help="Share of dialogues held out (by id) for choices; they are never trained on."
     ),
     cache: str | None = typer.Option(None, "--cache", help="Folder for the cached frozen-layer states."),
+    model_path: str | None = typer.Option(
+        None, "--model-path", help="Base model: a .gguf file or a transformers folder (default: packaged SmolLM2)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Carry on from the newest checkpoint in --out."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the row sample, batch order and adapter initialisation."),
@@ -182,7 +185,7 @@ def finetune(
             train_layers=train_layers, seed=seed, threads=threads,
         )  # fmt: skip
         typer.echo(f"{len(examples)} training rows ({len(dev)} held out for choices); {steps} steps.", err=True)
-        result = ReplyTuner(out, tune, cache=cache, resume=resume).run(examples)
+        result = ReplyTuner(out, tune, cache=cache, model_path=model_path, resume=resume).run(examples)
     except EmotionLayerError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -191,27 +194,6 @@ def finetune(
         f"Adapter written to {result.out} ({result.examples} examples, {result.steps} steps; loss "
         f"{sum(first) / max(1, len(first)):.3f} -> {sum(last) / max(1, len(last)):.3f})."
     )
-
-
-def _variants(config: str | None, adapters: list[str], guards: list[str]) -> list:
-    from ..config import PipelineConfig
-    from ..evaluation.styletalk import Variant, greedy
-
-    base = PipelineConfig.coerce(config).to_dict()
-    variants = []
-    for adapter in adapters or ["config"]:
-        for guard in guards or ["config"]:
-            data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-            data["llm"] = {**base["llm"], "params": dict(base["llm"].get("params", {}))}
-            name = []
-            if adapter != "config":
-                data["llm"]["params"]["adapter"] = None if adapter == "none" else adapter
-                name.append(f"adapter={adapter}")
-            if guard != "config":
-                data["guard"] = {"backend": guard, "params": {}}
-                name.append(f"guard={guard}")
-            variants.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
-    return variants
 
 
 @app.command("evaluate")
@@ -242,7 +224,7 @@ def evaluate(
     """
     from ..data.styletalk import read_styletalk, split_dev
     from ..errors import EmotionLayerError
-    from ..evaluation.styletalk import evaluate_styletalk, markdown_table
+    from ..evaluation.styletalk import evaluate_styletalk, markdown_table, variants
 
     try:
         rows = read_styletalk(data)
@@ -258,7 +240,7 @@ def evaluate(
         if limit:
             keep = list(dict.fromkeys(r.dialogue for r in rows))[:limit]
             rows = [r for r in rows if r.dialogue in set(keep)]
-        scores, differences, _ = evaluate_styletalk(rows, _variants(config, adapter, guard), cache)
+        scores, differences, _ = evaluate_styletalk(rows, variants(config, adapter, guard), cache)
     except EmotionLayerError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None

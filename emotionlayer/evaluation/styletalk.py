@@ -15,6 +15,7 @@ the same rows, so their paired differences come with intervals. Replies are cach
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,29 @@ class Variant:
 
     name: str
     config: PipelineConfig
+
+
+def variants(
+    config: PipelineConfig | str | None, adapters: Sequence[str] = (), guards: Sequence[str] = ()
+) -> list[Variant]:
+    """One greedy variant of ``config`` per adapter and guard asked for (all pairs).
+
+    An adapter is ``none``, ``packaged`` or a folder (``llm.params.adapter``), a guard a backend name (the
+    ``guard`` section). Nothing asked for keeps the config's own, and the variant is named ``config``.
+    """
+    base = PipelineConfig.coerce(config).to_dict()
+    out = []
+    for adapter in adapters or ["config"]:
+        for guard in guards or ["config"]:
+            data, name = copy.deepcopy(base), []
+            if adapter != "config":
+                data["llm"].setdefault("params", {})["adapter"] = None if adapter == "none" else adapter
+                name.append(f"adapter={adapter}")
+            if guard != "config":
+                data["guard"] = {"backend": guard, "params": {}}
+                name.append(f"guard={guard}")
+            out.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
+    return out
 
 
 def styletalk_clips(rows: Sequence[Any]) -> list[DialogueClip]:
