@@ -28,6 +28,16 @@ def test_the_packaged_adapter_ships_in_both_forms():
     assert info["adapter"] == "packaged" and len(info["sha256"]) == 16
 
 
+def test_the_topline_records_its_adapter_in_its_provenance():
+    from emotionlayer.systems import build_system
+
+    config = {"llm": {"backend": "llama-cpp", "params": {"adapter": "packaged", "temperature": 0.0}}}
+    provenance = build_system(config, "topline").provenance()
+    assert provenance["adapter"] == adapter_info("packaged")
+    bare = {"llm": {"backend": "llama-cpp", "params": {"adapter": None, "temperature": 0.0}}}
+    assert "adapter" not in build_system(bare, "topline").provenance()
+
+
 def test_llama_cpp_replies_change_with_the_adapter():
     from emotionlayer.components.llm.llamacpp import LlamaCppLLM
 

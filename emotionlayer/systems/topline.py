@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..components.llm.adapters import adapter_info
 from ..config import PipelineConfig
 from ..errors import ConfigError
 from ..files import hash_file
@@ -120,7 +121,8 @@ class ToplineSystem(CascadePipeline):
 
     def provenance(self) -> dict[str, Any]:
         """Who writes this topline's replies, as a reference set records it: the template, the LLM (its name,
-        backend and parameters) and the SHA-256 of its model file when it has one (a local GGUF)."""
+        backend and parameters), the SHA-256 of its model file when it has one (a local GGUF) and, with an
+        adapter (``llm.params.adapter``), which adapter and the hash of its file."""
         params = dict(self.config.llm.params)
         out: dict[str, Any] = {
             "template": self.config.prompt.template,
@@ -132,6 +134,8 @@ class ToplineSystem(CascadePipeline):
         if model_file is not None and Path(model_file).is_file():
             out["model_file"] = Path(model_file).name
             out["model_sha256"] = hash_file(model_file).hexdigest()
+        if params.get("adapter"):
+            out["adapter"] = adapter_info(params["adapter"])
         return out
 
     def warmup(self) -> None:
