@@ -130,6 +130,9 @@ def test_the_adapters_learn_the_replies_and_are_written_in_both_forms(tiny_chat_
     assert np.mean(result.losses[-3:]) < 0.2 * np.mean(result.losses[:3])
     for name in (GGUF_FILE, PEFT_CONFIG, PEFT_WEIGHTS, "training.json"):
         assert (result.out / name).is_file()
+    import json
+
+    assert json.loads((result.out / PEFT_CONFIG).read_text())["base_model_name_or_path"] == tiny_chat_llm.name
     reader = gguf.GGUFReader(str(result.out / GGUF_FILE))
     assert bytes(reader.fields["general.type"].parts[-1]).decode() == "adapter"
     assert float(reader.fields["adapter.lora.alpha"].parts[-1][0]) == 16.0

@@ -161,8 +161,11 @@ def write_gguf_lora(
     return path
 
 
-def save_adapter(model: Any, out: PathLike, base_model: str, config: Any, tokenizer: Any = None) -> Path:
-    """Write a trained peft model's adapter in both forms (peft, float16; GGUF LoRA) into ``out``."""
+def save_adapter(model: Any, out: PathLike, base_model: str, alpha: float) -> Path:
+    """Write a trained peft model's adapter in both forms (peft, float16; GGUF LoRA) into ``out``.
+
+    ``base_model`` is the name recorded as the adapter's base (peft's ``base_model_name_or_path``).
+    """
     import torch
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
@@ -172,9 +175,9 @@ def save_adapter(model: Any, out: PathLike, base_model: str, config: Any, tokeni
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in get_peft_model_state_dict(model).items()}
     save_file(state, str(out / PEFT_WEIGHTS), metadata={"format": "pt"})
     peft_config = model.peft_config["default"].to_dict()
-    peft_config["base_model_name_or_path"] = "SmolLM2-135M-Instruct"
+    peft_config["base_model_name_or_path"] = base_model
     peft_config = {k: sorted(v) if isinstance(v, set) else v for k, v in peft_config.items()}
     (out / PEFT_CONFIG).write_text(json.dumps(peft_config, indent=1, default=str) + "\n")
     base = model.get_base_model().config
-    write_gguf_lora(state, out / GGUF_FILE, config.alpha, base.num_attention_heads, base.num_key_value_heads)
+    write_gguf_lora(state, out / GGUF_FILE, alpha, base.num_attention_heads, base.num_key_value_heads)
     return out

@@ -334,8 +334,10 @@ class ReplyTuner:
         ran = self.config.steps - self.start_step
         seconds = (time.perf_counter() - started) / ran if ran else None
         from ...components.llm.adapters import save_adapter
+        from ...components.llm.packaged import PACKAGED_LLM_NAME
 
-        save_adapter(self.model, self.out, base_model=model_id, config=self.config, tokenizer=self.tokenizer)
+        base_name = Path(self.model_path).name if self.model_path is not None else PACKAGED_LLM_NAME
+        save_adapter(self.model, self.out, base_model=base_name, alpha=self.config.alpha)
         result = TuneResult(
             out=self.out, steps=self.config.steps, examples=len(data.ids), losses=self.losses,
             seconds_per_step=seconds, cache_seconds=self.cache_seconds, resumed_from=self.start_step,
