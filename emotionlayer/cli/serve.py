@@ -61,6 +61,11 @@ from ..live.storage import DEFAULT_MAX_BYTES as DEFAULT_KEEP_BYTES
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 #: Live WebSocket conversations open at once; more are refused (closed with code 1013, "try again later").
 DEFAULT_MAX_LIVE = 2
+#: Seconds without audio from a live socket's client after which the server feeds its session silence (at real
+#: time, while a turn is decided or answered), so that the turn ends and its reply is sent. Longer than the
+#: network's usual jitter: a client that streams its microphone never has silence put into its speech.
+IDLE_GAP_SECONDS = 0.5
+
 #: WebSocket close codes: too many live conversations (1013: try again later), unknown conversation id.
 CLOSE_BUSY, CLOSE_UNKNOWN_SESSION = 1013, 4404
 
@@ -552,7 +557,7 @@ async def _live_socket(websocket: Any, demo: Demo, run_in_threadpool: Any, conve
     import numpy as np
 
     from ..live import LiveSession
-    from ..live.session import FRAME_SAMPLES
+    from ..live.session import FRAME_SAMPLES, FRAME_SECONDS
 
     system, asr = demo.live_parts()
     session = LiveSession(system, pipeline_config=demo.config, asr=asr)
@@ -562,20 +567,43 @@ async def _live_socket(websocket: Any, demo: Demo, run_in_threadpool: Any, conve
     # Audio sent before this is processed after it, in a burst: a client that waits for it keeps the clock true.
     await websocket.send_json({"kind": "ready", "session": conversation.id if conversation is not None else None})
     buffer = np.zeros(0, dtype=np.float32)
+    silence = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+    loop = asyncio.get_running_loop()
+    last_audio = loop.time()
+    receiving: asyncio.Future | None = None
     try:
         while True:
-            message = await websocket.receive()
+            # The session moves on only when it is fed frames: its reply, its transcripts and its playback are
+            # taken up at each frame. A client that stops sending (it sent a recording and waits, its microphone
+            # stopped) while a turn is decided or answered would never get the rest of that turn (the reply comes
+            # later than its last frame when the models were busy with other turns). So once the client has sent
+            # nothing for IDLE_GAP_SECONDS, the server feeds silence at real time while the session is busy.
+            if receiving is None:
+                receiving = asyncio.ensure_future(websocket.receive())
+            wait = None
+            if session.busy:
+                wait = max(0.0, last_audio + IDLE_GAP_SECONDS - loop.time()) or FRAME_SECONDS
+            done, _ = await asyncio.wait({receiving}, timeout=wait)
+            if not done:
+                if loop.time() - last_audio >= IDLE_GAP_SECONDS:
+                    for event in await run_in_threadpool(session.feed, silence):
+                        await _send_event(websocket, demo, session, conversation, event)
+                continue
+            message, receiving = receiving.result(), None
             if message.get("type") == "websocket.disconnect":
                 return
             data = message.get("bytes")
             if data is None:
                 continue
+            last_audio = loop.time()
             buffer = np.concatenate([buffer, np.frombuffer(data, dtype=np.float32)])
             while buffer.size >= FRAME_SAMPLES:
                 frame, buffer = buffer[:FRAME_SAMPLES], buffer[FRAME_SAMPLES:]
                 for event in await run_in_threadpool(session.feed, frame):
                     await _send_event(websocket, demo, session, conversation, event)
     finally:
+        if receiving is not None:
+            receiving.cancel()
         session.close()
 
 
