@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "data.manifest": 4,
     "ser": 5,
     "paralinguistics": 5,
+    "paralinguistics.corpus": 9,
     "components": 6,
     "systems": 7,
     "pipeline": 8,
