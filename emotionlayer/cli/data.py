@@ -163,6 +163,104 @@ def voices(
         typer.echo(f"{spec.name:<28} {'usable' if not reason else 'not usable: ' + reason}   --tts {spec.to_string()}")
 
 
+@app.command()
+def paralinguistic(
+    inputs: list[str] = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="A folder of audio files (WAV/FLAC/OGG/MP3; a .txt of the same name is the text) or a manifest "
+        ".csv/.jsonl with path (relative to it) and optional text, language, speaker. Repeat for several.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Corpus folder. Rerunning the same command in it finishes an interrupted run."
+    ),
+    labels: str = typer.Option(
+        "laugh,sigh,gasp,throat_clearing,pause,tsk", "--labels", help="The label set, comma-separated."
+    ),
+    variants: int = typer.Option(
+        1, "--variants", min=1, help="Up to N clips per source segment, at different verified points and labels."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=0, help="Only the first N source clips (raise it later to go on)."
+    ),
+    llm: str = typer.Option(
+        "llama-cpp", "--llm", help="LLM that chooses the tag and point, NAME[:KEY=VALUE,...]; 'none': rules only."
+    ),
+    vc: str = typer.Option(
+        "default", "--vc", help="Voice converter matching each event to the speaker (a vc component); 'none' skips."
+    ),
+    language: str = typer.Option("en", "--language", "-l", help="Language of clips whose input does not say."),
+    points: int | None = typer.Option(
+        None, "--points", min=1, help="Verified split points to collect per segment for the LLM (default: --variants)."
+    ),
+    max_candidates: int = typer.Option(4, "--max-candidates", min=1, help="Most split points verified per segment."),
+    max_vote_cer: float = typer.Option(0.1, "--max-vote-cer", help="Largest disagreement between the ASR voters."),
+    max_split_cer: float = typer.Option(0.1, "--max-split-cer", help="A split's longer side: CER below this."),
+    max_clip_cer: float = typer.Option(
+        0.15, "--max-clip-cer", help="The finished clip's transcript: CER at most this."
+    ),
+    require_label: bool = typer.Option(
+        False, "--require-label", help="Keep a clip only if the detector hears the inserted label (not any event)."
+    ),
+    bank: list[str] | None = typer.Option(None, "--bank", help="Extra event bank folder (one sub-folder per label)."),
+    workers: int = typer.Option(
+        1, "--workers", "-j", min=1, help="Worker processes (or Ray actors with --ray), each loading its own models."
+    ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run on a Ray cluster at this address (e.g. ray://head:10001), or 'local' to start one."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and options give the same corpus."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the summary."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Build a verified paralinguistic corpus from real speech (SynParaSpeech): ASR vote, verified split
+    points, LLM tag and placement, voice-converted events, exact timestamps, automatic checks, statistics.
+
+    Writes DIR/wav/<id>.wav, manifest.jsonl, rejected.jsonl (with the stage and reason), report.json (pass
+    rates, seconds per stage), statistics.md/.json/.png and config.json. Safe to interrupt (even kill -9):
+    run the same command again and it finishes the rest.
+
+    Example: emotionlayer data paralinguistic --input speech/manifest.csv --out para_corpus --limit 200 -j 2
+    """
+    from ..paralinguistics.corpus import build_corpus
+
+    summary = build_corpus(
+        inputs,
+        out,
+        labels=_split_list([labels]),
+        workers=workers,
+        ray_address=ray,
+        limit=limit,
+        variants=variants,
+        seed=seed,
+        llm=llm,
+        vc=vc,
+        language=language,
+        progress=not (quiet or as_json),
+        points=points,
+        max_candidates=max_candidates,
+        max_vote_cer=max_vote_cer,
+        max_split_cer=max_split_cer,
+        max_clip_cer=max_clip_cer,
+        require_label=require_label,
+        bank=tuple(bank or ()),
+    )
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
+        return
+    report = summary.report
+    rates = ", ".join(f"{k} {v:.0%}" for k, v in report["pass_rates"].items() if v is not None)
+    typer.echo(
+        f"{summary.clips} clips ({report['hours_kept']:.3f} h) in {summary.out_dir}; {summary.rejected} rejected "
+        f"(see rejected.jsonl). {summary.processed} of {summary.sources} source clips processed now in "
+        f"{summary.seconds:.1f} s ({summary.backend}, {summary.workers} worker(s))."
+    )
+    typer.echo(f"Pass rates: {rates or 'none yet'}.")
+    folder = Path(summary.out_dir)
+    typer.echo(f"Manifest: {folder / 'manifest.jsonl'}   Statistics: {folder / 'statistics.md'}")
+
+
 def main() -> None:
     """Run this command group alone, printing library errors as one line (exit code 2)."""
     from ..errors import EmotionLayerError
