@@ -154,6 +154,30 @@ def test_the_pause_is_a_candidate_and_verifies_while_a_cut_word_is_refused(speec
     assert not bad.accepted and bad.reason, bad
 
 
+class SidesASR:
+    """Hears the left and right of a split (by length) always the same way, mishearing the names."""
+
+    def __init__(self, cut: int, left: str, right: str) -> None:
+        self.cut, self.left, self.right = cut, left, right
+
+    def transcribe(self, audio, language=None) -> Transcript:
+        return Transcript(text=self.left if len(audio.samples) == self.cut else self.right, language=language)
+
+
+def test_a_split_is_judged_on_what_the_cut_did_not_on_a_word_the_asr_always_mishears() -> None:
+    audio = Audio(np.zeros(3 * SR, np.float32), SR)
+    truth = "Tsitsipas flew to Thessaloniki yesterday. It was very busy."
+    asr = SidesASR(SR, "Sitsi pass flew to Tesla Nikki yesterday.", "It was very busy.")
+    strict = verify_split(audio, 1.0, truth, asr)
+    assert not strict.accepted and strict.left_cer > 0.1
+    heard = "Sitsi pass flew to Tesla Nikki yesterday. It was very busy."
+    fair = verify_split(audio, 1.0, truth, asr, asr_transcript=heard)
+    assert fair.accepted and fair.against == "asr" and fair.word_index == 5 and fair.left_cer == 0.0
+    # a split the ASR's words allow but that falls inside a word of the transcript ("Thessaloniki")
+    inside = SidesASR(SR, "Sitsi pass flew to Tesla", "Nikki yesterday. It was very busy.")
+    assert not verify_split(audio, 1.0, truth, inside, asr_transcript=heard).accepted
+
+
 def test_word_timestamps_place_the_pause_between_the_sentences(speech) -> None:
     audio, middle = speech
     words = word_timestamps(audio, "tiny.en")

@@ -441,9 +441,10 @@ class CorpusWorker:
             result.rejected.append(_rejection(seg_id, source, span, "split", "no pause or word boundary to split at"))
             return
         side_asr = self.side_asr(lang)
+        own_text = vote.texts.get(str(getattr(side_asr, "name", "")))  # the side ASR's model, as a voter
         verified, tried, index_seen = [], [], set()
         for candidate in candidates[: config.max_candidates]:
-            check = verify_split(segment, candidate.point, vote.text, side_asr, lang, config.max_split_cer)
+            check = verify_split(segment, candidate.point, vote.text, side_asr, lang, config.max_split_cer, own_text)
             timing["split"] += check.seconds
             word_check = None
             if check.accepted:

@@ -29,6 +29,7 @@ __all__ = [
     "is_character_language",
     "join_units",
     "language_code",
+    "map_index",
     "normalised",
     "tagged_text",
     "text_units",
@@ -272,3 +273,35 @@ def _align_characters_dp(source: str, target: str) -> list[int | None]:
         else:
             j -= 1
     return pairs
+
+
+def map_index(
+    index: int, source_units: Sequence[str], target_units: Sequence[str], language: str | None = "en"
+) -> int | None:
+    """The place in ``target_units`` of the boundary before ``source_units[index]``, or ``None``.
+
+    The two texts' normalised characters are aligned (least edit distance); the boundary maps to the first
+    target unit whose first character is aligned at or after it. ``None`` when the boundary lands inside a
+    target unit (the texts disagree there).
+    """
+
+    def chars(units: Sequence[str]) -> tuple[str, list[int], list[bool]]:
+        text, owner, first = [], [], []
+        for k, unit in enumerate(units):
+            norm = normalised(unit, language).replace(" ", "")
+            for position, char in enumerate(norm):
+                text.append(char)
+                owner.append(k)
+                first.append(position == 0)
+        return "".join(text), owner, first
+
+    source, source_owner, _ = chars(source_units)
+    target, target_owner, target_first = chars(target_units)
+    if index <= 0 or index >= len(source_units):
+        return 0 if index <= 0 else len(target_units)
+    offset = next((i for i, k in enumerate(source_owner) if k >= index), len(source))
+    pairs = align_characters(source, target)
+    for j, aligned in enumerate(pairs):
+        if aligned is not None and aligned >= offset:
+            return target_owner[j] if target_first[j] else None
+    return None
