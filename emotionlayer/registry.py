@@ -38,7 +38,7 @@ from .errors import ConfigError, MissingDependencyError, UnknownComponentError
 
 logger = logging.getLogger(__name__)
 
-KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events", "vad", "guard", "system")
+KINDS: tuple[str, ...] = ("ser", "asr", "llm", "tts", "events", "vad", "guard", "vc", "system")
 
 # Built-in backends live in these packages; importing one registers its backends. Backend modules
 # import their heavy libraries inside methods, so importing them is cheap.
