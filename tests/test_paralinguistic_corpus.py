@@ -344,6 +344,24 @@ def test_build_resumes_after_a_kill_without_duplicating_lines(folder, tmp_path) 
         build_corpus(folder, out, **{**BUILD, "labels": ("sigh",)})
 
 
+def test_with_the_llm_placement_rules_the_voice_converter_and_a_review(folder, tmp_path) -> None:
+    from emotionlayer.paralinguistics.corpus.review import record_review
+
+    out = tmp_path / "corpus"
+    options = {**BUILD, "vc": "default", "placer": None, "labels": ("laugh", "sigh")}
+    build_corpus(folder, out, limit=1, **options)
+    clip = json.loads((out / "manifest.jsonl").read_text(encoding="utf-8"))
+    assert clip["placement"]["source"] == "fallback" and clip["placement"]["reason"] == "no LLM"
+    assert clip["label"] in ("laugh", "sigh") and clip["event"]["vc"] == "default"
+    assert clip["event"]["clip"].startswith(clip["label"] + "/")
+    record_review(out, clip["id"], "reject", "sounds pasted in")
+    build_corpus(folder, out, limit=2, **options)  # a later run keeps the decision made by ear
+    kept = {c["id"]: c for c in map(json.loads, (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert kept[clip["id"]]["review"]["decision"] == "reject"
+    stats = json.loads((out / "statistics.json").read_text(encoding="utf-8"))
+    assert stats["rejected_by_review"] == 1 and stats["total"]["clips"] == len(kept) - 1
+
+
 def test_variants_take_other_points_and_labels(speech, tmp_path) -> None:
     audio, _ = speech
     root = tmp_path / "in"
@@ -384,6 +402,7 @@ def test_the_cli_builds_a_corpus_from_a_folder(folder, tmp_path) -> None:
     runner = CliRunner()
     help_text = runner.invoke(app, ["paralinguistic", "--help"]).output
     assert "Example: emotionlayer data paralinguistic" in help_text and "--variants" in help_text
+    assert "accept or reject" in runner.invoke(app, ["review", "--help"]).output
     out = tmp_path / "cli"
     args = ["paralinguistic", "--input", folder, "--out", str(out), "--llm", "none", "--vc", "none", "--limit", "1",
             "--labels", "laugh", "--json"]  # fmt: skip

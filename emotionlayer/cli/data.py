@@ -14,7 +14,8 @@ import typer
 app = typer.Typer(
     help=(
         "Make emotional spoken-dialogue datasets (E-chat200 style): everyday utterances spoken in "
-        "different emotions by several TTS voices, each with an LLM reply that fits the words and the emotion."
+        "different emotions by several TTS voices, each with an LLM reply that fits the words and the emotion; "
+        "and paralinguistic corpora from real speech (SynParaSpeech), with a page to review them by ear."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -260,6 +261,15 @@ def paralinguistic(
     folder = Path(summary.out_dir)
     typer.echo(f"Manifest: {folder / 'manifest.jsonl'}   Statistics: {folder / 'statistics.md'}")
 
+
+
+def _register_review() -> None:
+    from ..paralinguistics.corpus.review import review_command
+
+    app.command("review")(review_command)
+
+
+_register_review()
 
 def main() -> None:
     """Run this command group alone, printing library errors as one line (exit code 2)."""

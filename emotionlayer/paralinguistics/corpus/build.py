@@ -69,6 +69,8 @@ MANIFEST = "manifest.jsonl"
 REJECTED = "rejected.jsonl"
 CONFIG = "config.json"
 REPORT = "report.json"
+#: Labels whose bank clips are voiced: the clip is chosen near the speaker's pitch.
+VOICED_LABELS = frozenset({"laugh", "sigh", "throat_clearing"})
 #: Stages a source clip or a variant can be rejected at.
 STAGES = ("load", "segment", "vote", "split", "words", "placement", "event", "verify", "error")
 
@@ -517,23 +519,44 @@ class CorpusWorker:
         result.clips.append(ClipOutput(record, insertion.audio.samples, insertion.audio.sample_rate))
 
     def event_audio(self, label: str, segment: Audio, rng: np.random.Generator) -> tuple[Audio, dict[str, Any]]:
-        """The event to insert: silence for ``pause``; else a bank clip, converted to the speaker and
-        scaled to the bank's level relative to the speech."""
+        """The event to insert: silence for ``pause``; else a bank clip (for voiced labels one near the
+        speaker's pitch), converted to the speaker by the ``vc`` component (which is told the clip's file, so
+        it can read the pitch the clip was made at) and scaled to the bank's level relative to the speech."""
+        from ..dsp import estimate_f0
+
         rate = segment.sample_rate
         if label == "pause":
             low, high = self.config.pause_seconds
             seconds = float(rng.uniform(low, high))
             return pause_audio(seconds, rate), {"kind": "pause", "seconds": round(seconds, 3), "vc": None}
-        clip = self.bank.render(label, segment.samples, rate, rng)
-        info: dict[str, Any] = {"kind": "bank", "vc": None}
+        f0 = estimate_f0(segment.samples, rate) if label in VOICED_LABELS else None
+        chosen = self.bank.choose(label, f0, rng)
+        info: dict[str, Any] = {"kind": "bank", "clip": f"{label}/{Path(chosen.path).name}", "vc": None}
+        samples = _clip_samples(chosen.path, rate)
         converter = self.vc
         if converter is not None:
-            converted = converter.convert(Audio(clip, rate), segment, label=label).resample(rate).samples
-            info["vc"] = str(getattr(converter, "name", type(converter).__name__))
-            clip = converted
-        clip = match_level(clip, segment.samples, rate, label)
-        info["seconds"] = round(len(clip) / rate, 3)
-        return Audio(clip, rate), info
+            converted = converter.convert(Audio(samples, rate, path=chosen.path), segment, label=label)
+            samples = converted.resample(rate).samples
+            spec = self.config.vc
+            info["vc"] = spec if isinstance(spec, str) else str(getattr(converter, "name", type(converter).__name__))
+        samples = match_level(samples, segment.samples, rate, label)
+        info["seconds"] = round(len(samples) / rate, 3)
+        return Audio(samples, rate), info
+
+
+def _clip_samples(path: str, rate: int) -> np.ndarray:
+    """A bank clip at ``rate``, trimmed to the event, without DC, with 5 ms fades (as the bank reads clips)."""
+    from ...audio import load_audio
+    from ..dsp import trim_silence
+
+    samples = trim_silence(load_audio(path, rate, max_seconds=30.0, check=False).samples, rate, threshold_db=45.0)
+    samples = (samples - float(np.mean(samples))).astype(np.float32)
+    fade = min(int(0.005 * rate), len(samples) // 4)
+    if fade > 0:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        samples[:fade] *= ramp
+        samples[-fade:] *= ramp[::-1]
+    return samples
 
 
 def _clip_record(
@@ -901,6 +924,10 @@ def write_outputs(
             kept.append({**clip, "review": reviews.get(clip["id"], clip.get("review"))})
     rejected = [line for rec in records for line in rec.get("rejected", ())]
     write_text_atomic(root / MANIFEST, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    if (root / "review.jsonl").is_file():  # decisions made by ear while the run went on
+        from .review import apply_reviews
+
+        apply_reviews(root)
     write_text_atomic(root / REJECTED, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejected))
     report = run_report(records)
     write_text_atomic(root / REPORT, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
