@@ -96,6 +96,19 @@ def test_the_long_term_envelope_moves_toward_the_speakers(bank, speech, speaker,
     assert after < before - 0.5, (before, after)
 
 
+def test_a_clip_recorded_at_a_lower_rate_keeps_its_top_band_when_shifted_down(bank, speech):
+    # a 16 kHz bank clip against a 22.05 kHz voice: shifting it down must not leave a hole under 8 kHz
+    reference = speech["low"].resample(22050)
+    event = clip(bank, "laugh", 3).resample(22050)
+    vc = registry.create("vc", "default")
+    out = vc.convert(event, reference, "laugh")
+    assert vc.last.shift_semitones < -4.0
+    target = spectral_envelope(reference.samples, 22050, frames="voiced")
+    before = envelope_distance(spectral_envelope(event.samples, 22050, frames="active"), target, 22050)
+    after = envelope_distance(spectral_envelope(out.samples, 22050, frames="active"), target, 22050)
+    assert after < before - 1.0, (before, after)
+
+
 @pytest.mark.parametrize("speaker", ["low", "high"])
 def test_the_level_sits_at_the_labels_offset_without_clipping(bank, speech, speaker):
     vc = registry.create("vc", "default")

@@ -30,7 +30,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...registry import register
 from ...types import Audio
-from .common import PEAK, UNVOICED_LABELS, limit_peak, match_level, spectral_envelope, voiced_f0
+from .common import PEAK, UNVOICED_LABELS, frame_signal, limit_peak, match_level, spectral_envelope, voiced_f0
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class DefaultVoiceConverter:
             target = speaker_f0 * ratio
             shift = float(np.clip(12.0 * np.log2(target / event_f0), -self.max_shift, self.max_shift))
             if abs(shift) >= 0.1:
-                samples = _shift_pitch(samples, sr, shift, self.n_fft)
+                samples = _shift_pitch(samples, sr, shift, self.n_fft, _bandwidth(samples, sr, self.n_fft))
         gain_db = 0.0
         if self.match_envelope and speech.size:
             strength = 1.0 if voiced else self.unvoiced_envelope
@@ -237,11 +237,25 @@ def wsola(samples: np.ndarray, length: int, sr: int, frame_ms: float = 40.0, tol
     return out[:length].astype(np.float32)
 
 
-def _shift_pitch(samples: np.ndarray, sr: int, semitones: float, n_fft: int) -> np.ndarray:
+def _bandwidth(samples: np.ndarray, sr: int, n_fft: int, floor_db: float = 70.0) -> float:
+    """The highest frequency the clip holds: where its mean spectrum last comes within ``floor_db`` of its peak
+    (a 16 kHz recording resampled to 22.05 kHz stops at 8 kHz)."""
+    frames = frame_signal(samples, sr, n_fft / sr)
+    power = np.mean(np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2, axis=0)
+    if power.size == 0 or float(power.max()) <= 0:
+        return 0.5 * sr
+    above = np.flatnonzero(power >= power.max() * 10 ** (-floor_db / 10.0))
+    return float(np.fft.rfftfreq(frames.shape[1], 1.0 / sr)[above[-1]])
+
+
+def _shift_pitch(
+    samples: np.ndarray, sr: int, semitones: float, n_fft: int, bandwidth: float | None = None
+) -> np.ndarray:
     """The clip ``semitones`` higher or lower, the same length: resampled, then stretched back (:func:`wsola`).
 
-    Shifting down leaves nothing above ``sr/2 * 2**(semitones/12)``; that band (breath noise and aspiration,
-    which have no pitch) is taken from the original, so the shifted clip is not dulled.
+    Shifting down leaves nothing above ``bandwidth * 2**(semitones/12)`` (``bandwidth``: the highest
+    frequency the clip holds, ``sr/2`` by default); that band (breath noise and aspiration, which have no
+    pitch) is taken from the original, so the shifted clip is not dulled.
     """
     import librosa
     from scipy.signal import istft, stft
@@ -251,7 +265,7 @@ def _shift_pitch(samples: np.ndarray, sr: int, semitones: float, n_fft: int) -> 
     shifted = wsola(squeezed, len(samples), sr)
     if semitones >= 0:
         return shifted
-    edge = 0.5 * sr * ratio * 0.95
+    edge = (bandwidth or 0.5 * sr) * ratio * 0.95
     hop = n_fft // 4
     options = {"fs": sr, "nperseg": n_fft, "noverlap": n_fft - hop, "nfft": n_fft}
     pad = max(n_fft - len(samples), 0)
