@@ -118,8 +118,13 @@ class Strategy:
     """An empathy strategy: what the answer should do, and how it should sound.
 
     ``languages`` holds the strategy's words in other languages: language code -> ``{instruction: ...,
-    example: [...]}`` (either key may be left out; the English one is used then). :meth:`in_language`
-    gives the strategy as a prompt in that language should see it; the name and style do not change.
+    example: [...], openers: [...]}`` (any key may be left out; the English one is used then).
+    :meth:`in_language` gives the strategy as a prompt in that language should see it; the name and style
+    do not change.
+
+    ``openers`` are short first words of a reply in this strategy ("Oh no.", "I hear you."): with
+    ``run.opener`` the cascade speaks one as soon as the strategy is known (its audio synthesised ahead of
+    time) and the LLM writes the rest of the reply after it.
     """
 
     name: str
@@ -128,6 +133,7 @@ class Strategy:
     pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
     example: tuple[str, str] | None = None
     languages: dict[str, dict[str, Any]] = field(default_factory=dict, compare=True)
+    openers: tuple[str, ...] = ()
 
     def in_language(self, language: str | None) -> Strategy:
         """This strategy with its ``instruction`` and ``example`` in ``language`` (as given in
@@ -140,6 +146,7 @@ class Strategy:
             self,
             instruction=str(words.get("instruction", self.instruction)),
             example=tuple(example) if example is not None else None,  # type: ignore[arg-type]
+            openers=tuple(words.get("openers", self.openers)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,9 +155,11 @@ class Strategy:
         if self.example is not None:
             out["example"] = list(self.example)
         out["style"] = style
+        if self.openers:
+            out["openers"] = list(self.openers)
         if self.languages:
             out["languages"] = {
-                code: {k: list(v) if k == "example" else v for k, v in words.items()}
+                code: {k: list(v) if k in ("example", "openers") else v for k, v in words.items()}
                 for code, words in self.languages.items()
             }
         return out
@@ -168,17 +177,20 @@ class Strategy:
         example = _example(data.get("example"), emotion)
         languages = {}
         for code, words in (data.get("languages") or {}).items():
-            unknown = set(words or {}) - {"instruction", "example"}
+            unknown = set(words or {}) - {"instruction", "example", "openers"}
             if not isinstance(words, dict) or unknown:
+                extra = f"; unknown keys {sorted(unknown)}" if isinstance(words, dict) else ""
                 raise ConfigError(
-                    f"Strategy for '{emotion}': 'languages.{code}' must be a mapping with 'instruction' and/or "
-                    f"'example'{f'; unknown keys {sorted(unknown)}' if isinstance(words, dict) else ''}."
+                    f"Strategy for '{emotion}': 'languages.{code}' must be a mapping with 'instruction', "
+                    f"'example' and/or 'openers'{extra}."
                 )
             entry: dict[str, Any] = {}
             if "instruction" in words:
                 entry["instruction"] = str(words["instruction"])
             if words.get("example") is not None:
                 entry["example"] = _example(words["example"], f"{emotion}' ('languages.{code}")
+            if words.get("openers") is not None:
+                entry["openers"] = _openers(words["openers"], f"{emotion}' ('languages.{code}")
             languages[primary_language(str(code)) or str(code)] = entry
         return cls(
             name=str(data["name"]),
@@ -187,7 +199,19 @@ class Strategy:
             pad=pad,  # type: ignore[arg-type]
             example=example,
             languages=languages,
+            openers=_openers(data.get("openers"), emotion),
         )
+
+
+def _openers(openers: Any, emotion: str) -> tuple[str, ...]:
+    if openers is None:
+        return ()
+    if isinstance(openers, str) or not isinstance(openers, (list, tuple)):
+        raise ConfigError(f"Strategy for '{emotion}': 'openers' must be a list of short phrases, e.g. [\"Oh no.\"].")
+    out = tuple(str(o).strip() for o in openers)
+    if any(not o for o in out):
+        raise ConfigError(f"Strategy for '{emotion}': an opener is empty.")
+    return out
 
 
 def _example(example: Any, emotion: str) -> tuple[str, str] | None:
@@ -253,6 +277,11 @@ class RunConfig:
             plain speech so that it stays silent there; see the same page).
         chinese_script: ``simplified`` or ``traditional``: write Chinese in that script in the transcript
             the prompt sees and in the reply (OpenCC); ``None`` leaves it as the ASR and the LLM wrote it.
+        opener: Start each reply with one of its strategy's ``openers`` ("Oh no.", "That's great!"), spoken
+            from audio synthesised ahead of time as soon as the strategy is known, while the LLM writes the
+            rest of the reply after it (the opener is given to the LLM as the start of its answer, so the
+            words stay one reply). Needs an LLM that can continue a reply (the llama.cpp backend); a strategy
+            without openers, or another LLM, answers as without it. See docs/live.md#first-words-sooner.
     """
 
     max_seconds: float = 120.0
@@ -267,6 +296,7 @@ class RunConfig:
     detect_events: bool = False
     event_threshold: float = EVENT_THRESHOLD
     chinese_script: str | None = None
+    opener: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.event_threshold) <= 1.0:
@@ -294,6 +324,7 @@ class RunConfig:
             "detect_events": self.detect_events,
             "event_threshold": self.event_threshold,
             "chinese_script": self.chinese_script,
+            "opener": self.opener,
         }
 
 

@@ -27,6 +27,12 @@ Stage directions the LLM writes (``(smiles)``, ``*laughs*``, ``<sigh>``) are nev
 sentence goes through :func:`~emotionlayer.paralinguistics.tags.normalise_cues`, which turns a cue the
 event bank can play into its tag (``[laugh]``) and drops the others.
 
+With ``run.opener`` a reply starts with a short opener its empathy strategy gives (``openers`` in the
+config's strategies: "Oh no.", "That's great!"), spoken from audio synthesised ahead of time (at
+:meth:`~CascadePipeline.warmup`) as soon as the strategy is known; the LLM is given the opener as the start
+of its answer and writes the rest, so the words stay one reply (:attr:`Response.opener
+<emotionlayer.types.Response.opener>` says which part was the opener, the events mark its text and audio).
+
 The cascade is the dialogue system registered as ``cascade`` (see :mod:`emotionlayer.systems`): it answers
 the same ``respond``/``stream`` calls as the end-to-end models.
 """
@@ -42,6 +48,7 @@ from typing import Any
 
 from .components.guard import build_guard
 from .components.guard.default import GuardedReply
+from .components.llm._reply import join_reply
 from .config import PipelineConfig
 from .paralinguistics.tags import normalise_cues
 from .prompting import PromptRenderer, RenderedPrompt
@@ -50,7 +57,9 @@ from .systems.base import (
     Perceived,
     Perception,
     PromptRendered,
+    SentenceAudio,
     StreamEvent,
+    TextPiece,
     TurnEvent,
     TurnFinished,
     UtteranceLike,
@@ -162,6 +171,8 @@ class CascadePipeline:
         self.renderer = renderer or PromptRenderer.from_config(self.config)
         self._executor: ThreadPoolExecutor | None = None
         self._tts_executor: ThreadPoolExecutor | None = None
+        self._opener_audio: dict[tuple[str, SpeakingStyle], Audio] = {}
+        self._continues: bool | None = None
 
     @classmethod
     def from_config(cls, config: PipelineConfig | str | dict | None = None) -> CascadePipeline:
@@ -219,11 +230,52 @@ class CascadePipeline:
         return as_utterance(utterance, max_seconds=self.config.run.max_seconds)
 
     def warmup(self) -> None:
-        """Load every model now (otherwise they load on first use)."""
+        """Load every model now (otherwise they load on first use); with ``run.opener``, synthesise every
+        strategy's openers (:meth:`prime_openers`)."""
         for part in (self.vad, self.ser, self.asr, self.llm, self.tts, self.events):
             warm = getattr(part, "warmup", None)
             if callable(warm):
                 warm()
+        self.prime_openers()
+
+    # -- openers --------------------------------------------------------------------------------
+    def can_continue(self) -> bool:
+        """Whether the LLM can continue a reply from a given start (needed for ``run.opener``)."""
+        if self._continues is None:
+            check = getattr(self.llm, "can_continue", None)
+            self._continues = bool(check()) if callable(check) else False
+        return self._continues
+
+    def opener_for(self, prompt: RenderedPrompt, history: Dialogue | None = None) -> str:
+        """The opener this turn's reply starts with ("" when none: ``run.opener`` off, the strategy has no
+        openers in the turn's language, or the LLM cannot continue a reply).
+
+        A strategy's openers take turns along the conversation (the n-th answered turn takes the n-th opener),
+        so the same words do not start every reply.
+        """
+        if not (self.config.run.opener and prompt.strategy.openers) or not self.can_continue():
+            return ""
+        return pick_opener(prompt.strategy.openers, history)
+
+    def opener_audio(self, opener: str, style: SpeakingStyle | None) -> Audio:
+        """The opener spoken in ``style``: synthesised once, then kept (see :meth:`prime_openers`)."""
+        key = (opener, style or SpeakingStyle())
+        audio = self._opener_audio.get(key)
+        if audio is None:
+            audio = self._opener_audio[key] = self.speak(opener, style)
+        return audio
+
+    def prime_openers(self) -> int:
+        """With ``run.opener``, synthesise now every strategy's openers (in its style, in ``run.language`` or
+        English), so that a reply's first words are ready the moment its strategy is. Returns how many are kept.
+        """
+        if not self.config.run.opener or not self.can_continue():
+            return len(self._opener_audio)
+        for strategy in self.renderer.strategies.values():
+            local = strategy.in_language(self.config.run.language)
+            for opener in local.openers:
+                self.opener_audio(opener, local.style)
+        return len(self._opener_audio)
 
     def prime_prompts(self) -> int:
         """Evaluate the start of every empathy strategy's prompt now, so that no turn waits for it.
@@ -371,35 +423,43 @@ class CascadePipeline:
             text = "(no words could be recognised)"
         return self.renderer.render(text, emotion, history, language, events)
 
-    def stream_text(self, prompt: RenderedPrompt, check: GuardCheck | None = None) -> Iterator[str]:
+    def stream_text(self, prompt: RenderedPrompt, check: GuardCheck | None = None, opener: str = "") -> Iterator[str]:
         """Yield the reply piece by piece as the LLM produces it (in ``run.chinese_script``, if set).
 
         With a reply guard and ``check`` (what the user said, the last answer), the first sentence is held
-        back until the guard passes it; what the guard did is filled into ``check.record``.
+        back until the guard passes it; what the guard did is filled into ``check.record``. With an
+        ``opener`` the LLM continues the reply from it: only what follows the opener is yielded (its first
+        piece starting with the space that joins it to the opener, where one is needed).
         """
+        extra = {"prefix": opener} if opener else {}
         if self.guard is not None and check is not None:
             pieces = self.guard.stream(
-                self.llm, prompt.messages, check.user, prompt.strategy.name, check.previous, check.record
+                self.llm, prompt.messages, check.user, prompt.strategy.name, check.previous, check.record, **extra
             )
         else:
-            pieces = self.llm.stream_generate(prompt.messages)
+            pieces = self.llm.stream_generate(prompt.messages, **extra)
+        if opener:
+            pieces = _after(opener, pieces)
         if self._script is None:
             yield from pieces
         else:
             for piece in pieces:
                 yield self._script(piece)
 
-    def generate(self, prompt: RenderedPrompt, check: GuardCheck | None = None) -> str:
+    def generate(self, prompt: RenderedPrompt, check: GuardCheck | None = None, opener: str = "") -> str:
         """The whole reply text, cleaned for speaking (a short apology if the LLM said nothing).
 
-        Stage directions become event tags (``(laughs)`` -> ``[laugh]``) or are dropped (``(smiles)``).
+        Stage directions become event tags (``(laughs)`` -> ``[laugh]``) or are dropped (``(smiles)``). With an
+        ``opener``, the LLM's continuation of it (the opener not included; empty when it wrote nothing more).
         """
-        if check is not None:
-            reply = "".join(self.stream_text(prompt, check))  # guarded, and in run.chinese_script already
+        if check is not None or opener:
+            reply = "".join(self.stream_text(prompt, check, opener))  # in run.chinese_script already
         else:
             reply = self.llm.generate(prompt.messages)
             reply = self._script(reply) if self._script is not None else reply
         reply = normalise_cues(clean_reply(reply))
+        if not reply and opener:
+            return ""
         if not reply:
             logger.warning("The LLM returned an empty reply; speaking the fallback reply instead.")
             return FALLBACK_REPLY
@@ -431,23 +491,36 @@ class CascadePipeline:
         messages = tuple(prompt.messages)
         yield PromptRendered(now(), messages=messages, strategy=prompt.strategy.name, detail=prompt)
 
+        opener = self.opener_for(prompt, history)
+        opener_audio, opener_at = None, None
+        if opener:  # spoken at once, from audio made ahead of time; the LLM writes the rest after it
+            opener_audio = self.opener_audio(opener, prompt.style)
+            yield TextPiece(now(), text=opener, opener=True)
+            opener_at = now()
+            yield SentenceAudio(opener_at, text=opener, audio=opener_audio, opener=True)
         writing = 0.0
         check = GuardCheck(perception.transcript.text, _last_answer(history)) if self.guard is not None else None
         if self.config.run.stream_tts:
-            pieces = self.stream_text(prompt, check)
+            pieces = self.stream_text(prompt, check, opener)
         else:
             t = time.perf_counter()
-            pieces = iter([self.generate(prompt, check)])  # the whole reply, cleaned, spoken in one piece
+            rest = self.generate(prompt, check, opener)  # the whole reply, cleaned, spoken in one piece
+            pieces = iter([_separated(opener, rest) if opener else rest])
             writing = time.perf_counter() - t
         spoken = yield from speak_as_written(
             pieces,
             lambda sentence: self.speak(sentence, prompt.style),
             self._tts_pool(),
             now,
-            fallback=FALLBACK_REPLY,
+            fallback=None if opener else FALLBACK_REPLY,
             by_sentence=self.config.run.stream_tts,
             first_clause_words=self.config.run.first_clause_words,
         )
+        text, audio, first_audio = spoken.text, spoken.audio, spoken.first_audio
+        if opener:
+            text = join_reply(opener, spoken.text)
+            audio = _joined(opener_audio, spoken.audio)
+            first_audio = opener_at
         timings = {
             **({"vad": perception.timings["vad"]} if "vad" in perception.timings else {}),
             "ser": perception.timings.get("ser", 0.0),
@@ -456,14 +529,17 @@ class CascadePipeline:
             "llm": writing + spoken.writing_seconds,
             "tts": spoken.speaking_seconds,
             "total": now(),
-            "time_to_first_audio": spoken.first_audio if spoken.first_audio is not None else now(),
+            "time_to_first_audio": first_audio if first_audio is not None else now(),
         }
+        if opener:
+            llm_audio = spoken.first_audio
+            timings["time_to_first_llm_audio"] = llm_audio if llm_audio is not None else timings["total"]
         turn = Turn(
             transcript=perception.transcript,
             emotion=perception.emotion,
             prompt=tuple(prompt.messages),
-            response=Response(text=spoken.text, style=prompt.style, strategy=prompt.strategy.name),
-            audio=spoken.audio,
+            response=Response(text=text, style=prompt.style, strategy=prompt.strategy.name, opener=opener),
+            audio=audio,
             timings=timings,
             system=self.name,
             events=perception.events,
@@ -483,6 +559,44 @@ class CascadePipeline:
             history: Earlier turns of the conversation, shown to the prompt template.
         """
         return turn_from_stream(self.stream(utterance, history))
+
+
+def pick_opener(openers: tuple[str, ...] | list[str], history: Dialogue | None = None) -> str:
+    """The opener of the next reply: the n-th of ``openers`` for the n-th answered turn (taking turns); "" if none."""
+    if not openers:
+        return ""
+    answered = sum(1 for turn in history.turns if turn.speech_detected) if history else 0
+    return openers[answered % len(openers)]
+
+
+def _separated(opener: str, continuation: str) -> str:
+    """``continuation`` with the space that joins it to ``opener`` in front, where one is needed."""
+    joined = join_reply(opener, continuation)
+    return joined[len(opener.strip()) :] if continuation.strip() else ""
+
+
+def _after(opener: str, pieces: Iterator[str]) -> Iterator[str]:
+    """The LLM's continuation of ``opener``, its first piece starting with the joining space (if needed)."""
+    first = True
+    try:
+        for piece in pieces:
+            if first and piece.strip():
+                piece, first = _separated(opener, piece), False
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def _joined(first: Audio | None, rest: Audio | None) -> Audio | None:
+    """Two stretches of audio one after the other (at the first one's rate)."""
+    if first is None or rest is None:
+        return first or rest
+    import numpy as np
+
+    rate = first.sample_rate
+    return Audio(np.concatenate([first.samples, rest.resample(rate).samples]), rate)
 
 
 def build_pipeline(config: PipelineConfig | str | dict | None = None) -> CascadePipeline:

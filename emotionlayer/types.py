@@ -270,14 +270,22 @@ class Utterance:
 
 @dataclass(frozen=True)
 class Response:
-    """The system's answer: its words, the empathy strategy behind them and how to say them."""
+    """The system's answer: its words, the empathy strategy behind them and how to say them.
+
+    ``opener`` is the start of ``text`` that was spoken from audio made ahead of time (the strategy's opener,
+    ``run.opener``), the LLM having written the rest; empty when the whole reply is the LLM's.
+    """
 
     text: str
     style: SpeakingStyle = field(default_factory=SpeakingStyle)
     strategy: str = ""
+    opener: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "style": self.style.to_dict(), "strategy": self.strategy}
+        out = {"text": self.text, "style": self.style.to_dict(), "strategy": self.strategy}
+        if self.opener:
+            out["opener"] = self.opener
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Response:
@@ -285,6 +293,7 @@ class Response:
             text=data["text"],
             style=SpeakingStyle.from_dict(data.get("style") or {}),
             strategy=data.get("strategy", ""),
+            opener=data.get("opener", ""),
         )
 
 

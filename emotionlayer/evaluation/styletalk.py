@@ -8,8 +8,9 @@ StyleTalk's writers wrote for that sentence in that style, with the same figures
 reference, BLEU, and *reference discrimination*, the share of rows whose reply is closer to the reference
 written for its own style than to those written for the same sentence in the other styles.
 
-Several variants (e.g. the bare model and the model with an adapter, or with the reply guard) are scored on
-the same rows, so their paired differences come with intervals. Replies are cached in ``cache``
+Several variants (e.g. the bare model and the model with an adapter, or with the reply guard, or with the
+strategy's opener given to the LLM as the start of its reply: ``run.opener``) are scored on the same rows,
+so their paired differences come with intervals. Replies are cached in ``cache``
 (one JSON line each), so a killed run resumes where it stopped.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..config import PipelineConfig
+from ..errors import ConfigError
 from .dialogue import ReplyCache, config_hash
 from .dialogue_report import DialogueClip, DialogueReply
 
@@ -39,25 +41,36 @@ class Variant:
 
 
 def variants(
-    config: PipelineConfig | str | None, adapters: Sequence[str] = (), guards: Sequence[str] = ()
+    config: PipelineConfig | str | None,
+    adapters: Sequence[str] = (),
+    guards: Sequence[str] = (),
+    openers: Sequence[str] = (),
 ) -> list[Variant]:
-    """One greedy variant of ``config`` per adapter and guard asked for (all pairs).
+    """One greedy variant of ``config`` per adapter, guard and opener setting asked for (all combinations).
 
     An adapter is ``none``, ``packaged`` or a folder (``llm.params.adapter``), a guard a backend name (the
-    ``guard`` section). Nothing asked for keeps the config's own, and the variant is named ``config``.
+    ``guard`` section), an opener setting ``on`` or ``off`` (``run.opener``: the reply starts with its
+    strategy's opener, which the LLM continues). Nothing asked for keeps the config's own, and the variant is
+    named ``config``.
     """
     base = PipelineConfig.coerce(config).to_dict()
     out = []
     for adapter in adapters or ["config"]:
         for guard in guards or ["config"]:
-            data, name = copy.deepcopy(base), []
-            if adapter != "config":
-                data["llm"].setdefault("params", {})["adapter"] = None if adapter == "none" else adapter
-                name.append(f"adapter={adapter}")
-            if guard != "config":
-                data["guard"] = {"backend": guard, "params": {}}
-                name.append(f"guard={guard}")
-            out.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
+            for opener in openers or ["config"]:
+                data, name = copy.deepcopy(base), []
+                if adapter != "config":
+                    data["llm"].setdefault("params", {})["adapter"] = None if adapter == "none" else adapter
+                    name.append(f"adapter={adapter}")
+                if guard != "config":
+                    data["guard"] = {"backend": guard, "params": {}}
+                    name.append(f"guard={guard}")
+                if opener != "config":
+                    if opener not in ("on", "off"):
+                        raise ConfigError(f"An opener setting is on or off, got {opener!r}.")
+                    data["run"]["opener"] = opener == "on"
+                    name.append(f"opener={opener}")
+                out.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
     return out
 
 
@@ -87,7 +100,11 @@ def greedy(config: PipelineConfig) -> PipelineConfig:
 
 
 class TextTopline:
-    """The cascade's reply writing on true words, emotion and history: prompt -> LLM (-> guard)."""
+    """The cascade's reply writing on true words, emotion and history: prompt -> LLM (-> guard).
+
+    With ``run.opener`` the reply starts with the strategy's opener (chosen as the cascade chooses it), which
+    the LLM continues; the reply scored is the opener and the continuation, as the cascade speaks them.
+    """
 
     def __init__(self, config: PipelineConfig) -> None:
         from .. import registry
@@ -101,13 +118,23 @@ class TextTopline:
 
     def reply(self, row: Any) -> tuple[str, str, dict[str, float]]:
         """``(reply, strategy, timings)`` for one StyleTalk row."""
+        from ..components.llm._reply import join_reply
+        from ..pipeline import pick_opener
+
         started = time.perf_counter()
-        prompt = self.renderer.render(row.text, row.emotion_prediction(), row.history())
+        history = row.history()
+        prompt = self.renderer.render(row.text, row.emotion_prediction(), history)
+        opener = ""
+        if self.config.run.opener and getattr(self.llm, "can_continue", lambda: False)():
+            opener = pick_opener(prompt.strategy.openers, history)
+        extra_args = {"prefix": opener} if opener else {}
         if self.guard is not None:
-            checked = self.guard.write(self.llm, prompt, row.text, row.last_answer)
+            checked = self.guard.write(self.llm, prompt, row.text, row.last_answer, **extra_args)
             text, extra = checked.text, {"guard_tries": float(checked.tries)}
         else:
-            text, extra = self.llm.generate(prompt.messages), {}
+            text, extra = self.llm.generate(prompt.messages, **extra_args), {}
+        if opener:
+            text = join_reply(opener, text)
         return text, prompt.strategy.name, {"total": time.perf_counter() - started, **extra}
 
 

@@ -109,16 +109,32 @@ class StrategyChosen(SessionEvent, kind="strategy"):
 
 
 class ReplyText(SessionEvent, kind="reply_text"):
-    """A new piece of the reply text."""
+    """A new piece of the reply text (``opener``: the reply's opener, not written by the LLM)."""
 
     text: str
+    opener: bool = False
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        return _without_false_opener(super().to_dict(include_samples))
 
 
 class ReplyAudio(SessionEvent, kind="reply_audio"):
-    """One spoken sentence, queued for playback."""
+    """One spoken sentence, queued for playback (``opener``: the reply's opener, synthesised ahead of time
+    and spoken before the LLM's sentences; see ``run.opener``)."""
 
     text: str
     audio: Audio
+    opener: bool = False
+
+    def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
+        return _without_false_opener(super().to_dict(include_samples))
+
+
+def _without_false_opener(out: dict[str, Any]) -> dict[str, Any]:
+    """An event's dict with ``opener`` only when it is true (what clients saw before openers existed)."""
+    if not out.get("opener"):
+        out.pop("opener", None)
+    return out
 
 
 class PlaybackStarted(SessionEvent, kind="playback_started"):
@@ -155,7 +171,10 @@ class TurnLatency(SessionEvent, kind="latency"):
     """Where the time went in one turn, on the session clock (seconds; ``None`` where it did not happen).
 
     The ``*_after_speech`` values of :meth:`relative` are measured from ``speech_end`` (the end of the last
-    voiced frame of the user's speech).
+    voiced frame of the user's speech). ``first_audio`` is when the reply's first sound was heard (its opener,
+    with ``run.opener``), ``first_llm_audio`` when the first words the LLM wrote were (the same moment
+    without an opener); ``llm_first_token`` is the LLM's first piece of text (an opener is not one), and
+    ``first_sentence`` when the first audio was ready (the opener's, at once, when there is one).
     """
 
     speech_end: float | None = None
@@ -164,6 +183,7 @@ class TurnLatency(SessionEvent, kind="latency"):
     llm_first_token: float | None = None
     first_sentence: float | None = None
     first_audio: float | None = None
+    first_llm_audio: float | None = None
 
     MOMENTS: ClassVar[tuple[str, ...]] = (
         "end_of_turn",
@@ -171,6 +191,7 @@ class TurnLatency(SessionEvent, kind="latency"):
         "llm_first_token",
         "first_sentence",
         "first_audio",
+        "first_llm_audio",
     )
 
     def relative(self) -> dict[str, float]:

@@ -60,8 +60,15 @@ def _top_three(probabilities: dict[str, float]) -> str:
 
 
 def _first_audio(event: Any) -> str | None:
-    seconds = event.relative().get("first_audio")
-    return None if seconds is None else f"first reply audio {seconds:.2f} s after you stopped speaking"
+    after = event.relative()
+    seconds = after.get("first_audio")
+    if seconds is None:
+        return None
+    text = f"first reply audio {seconds:.2f} s after you stopped speaking"
+    llm = after.get("first_llm_audio")
+    if llm is not None and abs(llm - seconds) > 1e-6:  # an opener played first
+        text += f" (the LLM's words {llm:.2f} s)"
+    return text
 
 
 #: What follows the time stamp, per event kind (kinds not here are left out of the transcript).
@@ -101,4 +108,8 @@ def latency_line(summary: dict[str, dict[str, float]]) -> str | None:
     if "first_audio" not in summary:
         return None
     s = summary["first_audio"]
-    return f"End of speech to first audio over {s['n']} turn(s): median {s['p50']:.2f} s, p90 {s['p90']:.2f} s"
+    line = f"End of speech to first audio over {s['n']} turn(s): median {s['p50']:.2f} s, p90 {s['p90']:.2f} s"
+    llm = summary.get("first_llm_audio")
+    if llm is not None and (llm["p50"], llm["p90"]) != (s["p50"], s["p90"]):
+        line += f"; to the LLM's first words: median {llm['p50']:.2f} s, p90 {llm['p90']:.2f} s"
+    return line

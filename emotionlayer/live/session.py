@@ -9,7 +9,9 @@ file played at real time, the microphone, a WebSocket; see :mod:`emotionlayer.li
    ``stream()`` on it while it waits for the end of the turn: its output is held back until the turn
    ends, and the stream is closed if the user goes on;
 4. at the end of the turn, plays the reply sentence by sentence as it is synthesised, through an output
-   sink that gets one block of samples per input frame (a full-duplex audio device's rhythm);
+   sink that gets one block of samples per input frame (a full-duplex audio device's rhythm); a reply's
+   opener (the cascade's ``run.opener``: audio made ahead of time, ready as soon as the strategy is) plays
+   first, and the latency records both the first audio and the first audio the LLM wrote;
 5. while the reply plays, speech longer than ``barge_in_min_seconds`` that is not a backchannel
    interrupts it: playback stops, the system's stream is closed, the unspoken rest is dropped from the
    history, and the history tells the next prompt that the reply was cut off.
@@ -83,14 +85,21 @@ class Playback:
     def clear(self) -> None:
         """Forget every sentence (nothing plays)."""
         self.sentences: list[tuple[str, np.ndarray]] = []
+        self.openers: list[bool] = []  # per sentence: whether it is the reply's opener
         self.index = 0  # sentence being played
         self.offset = 0  # samples of it played
         self.paused = False
         self.played_samples = 0
 
-    def add(self, text: str, audio: Audio) -> None:
-        """Queue one sentence."""
+    def add(self, text: str, audio: Audio, opener: bool = False) -> None:
+        """Queue one sentence (``opener``: the reply's opener, not written by the LLM)."""
         self.sentences.append((text, np.asarray(audio.resample(self.rate).samples, dtype=np.float32)))
+        self.openers.append(bool(opener))
+
+    def llm_started(self) -> bool:
+        """Whether a sentence written by the LLM (not an opener) has started playing."""
+        first = next((i for i, opener in enumerate(self.openers) if not opener), None)
+        return first is not None and (self.index > first or (self.index == first and self.offset > 0))
 
     @property
     def pending(self) -> bool:
@@ -177,6 +186,9 @@ class _UserTurn:
     first_token: float | None = None
     first_sentence: float | None = None
     first_audio: float | None = None
+    first_llm_audio: float | None = None
+    opener: str = ""  # the reply's opener, when it has one
+    latency_sent: bool = False
     reply: _Reply | None = None
     committed: bool = False
     held: list[tuple[float, Any]] = field(default_factory=list)
@@ -649,7 +661,7 @@ class LiveSession:
                     self._handle_reply_event(user, stamp, event, out)
                 else:
                     user.held.append((stamp, event))
-                    if isinstance(event, TextPiece) and user.first_token is None:
+                    if isinstance(event, TextPiece) and not event.opener and user.first_token is None:
                         user.first_token = stamp
                     if isinstance(event, SentenceAudio) and user.first_sentence is None:
                         user.first_sentence = stamp
@@ -675,13 +687,18 @@ class LiveSession:
             if event.strategy:
                 out.append(StrategyChosen(self._time, user.index, event.strategy))
         elif kind == "text":
-            user.first_token = user.first_token if user.first_token is not None else stamp
+            opener = bool(getattr(event, "opener", False))
+            if not opener and user.first_token is None:
+                user.first_token = stamp
             user.reply_text += event.text
-            out.append(ReplyText(self._time, user.index, event.text))
+            out.append(ReplyText(self._time, user.index, event.text, opener))
         elif kind == "audio" and event.audio is not None:
+            opener = bool(getattr(event, "opener", False))
+            if opener:
+                user.opener = event.text
             user.first_sentence = user.first_sentence if user.first_sentence is not None else stamp
-            self.playback.add(event.text, event.audio)
-            out.append(ReplyAudio(self._time, user.index, event.text, event.audio))
+            self.playback.add(event.text, event.audio, opener)
+            out.append(ReplyAudio(self._time, user.index, event.text, event.audio, opener))
         elif kind == "turn" and event.turn is not None:
             user.record = event.turn
 
@@ -696,23 +713,38 @@ class LiveSession:
             # The block goes out at the end of this frame: that is when its first sample is heard.
             user.first_audio = self._time
             out.append(PlaybackStarted(self._time, user.index))
-            latency = TurnLatency(
-                self._time,
-                user.index,
-                user.speech_end,
-                user.end_of_turn,
-                user.asr_final,
-                user.first_token,
-                user.first_sentence,
-                user.first_audio,
-            )
-            self.latencies.append(latency)
-            out.append(latency)
+        if user.first_llm_audio is None and self.playback.llm_started():
+            user.first_llm_audio = self._time
+        if user.first_audio is not None and (user.first_llm_audio is not None or not user.opener):
+            self._latency(user, out)
         if user.stream_done and not self.playback.pending and self._barge is None:
             self._finish_turn(user, out)
 
+    def _latency(self, user: _UserTurn, out: list[SessionEvent]) -> None:
+        """Report the turn's latency once: when the first audio the LLM wrote starts playing (with an opener,
+        after it), or when the turn ends without it."""
+        if user.latency_sent:
+            return
+        user.latency_sent = True
+        first_llm_audio = user.first_llm_audio if user.opener else user.first_audio
+        latency = TurnLatency(
+            self._time,
+            user.index,
+            user.speech_end,
+            user.end_of_turn,
+            user.asr_final,
+            user.first_token,
+            user.first_sentence,
+            user.first_audio,
+            first_llm_audio,
+        )
+        self.latencies.append(latency)
+        out.append(latency)
+
     def _finish_turn(self, user: _UserTurn, out: list[SessionEvent], interrupted: str | None = None) -> None:
         """Put the answered turn into the history (cut where the user interrupted it) and listen again."""
+        if user.first_audio is not None:
+            self._latency(user, out)  # an opener whose LLM words never played (interrupted, or none written)
         transcript = user.transcript or Transcript("")
         if user.record is not None:
             record = replace(user.record, transcript=transcript)
@@ -725,7 +757,7 @@ class LiveSession:
             record = Turn(
                 transcript=transcript,
                 emotion=emotion,
-                response=Response(user.reply_text.strip(), strategy=user.strategy),
+                response=Response(user.reply_text.strip(), strategy=user.strategy, opener=user.opener),
                 system=getattr(self.system, "name", ""),
             )
         if interrupted is not None:

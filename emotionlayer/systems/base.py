@@ -162,23 +162,32 @@ class PromptRendered(TurnEvent, kind="prompt"):
 
 
 class TextPiece(TurnEvent, kind="text"):
-    """A new piece of the reply text."""
+    """A new piece of the reply text; ``opener``: the reply's opener, spoken from audio made ahead of time
+    (``run.opener``), not written by the LLM."""
 
     text: str = ""
+    opener: bool = False
 
     def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
-        return {**super().to_dict(include_samples), "text": self.text}
+        out = {**super().to_dict(include_samples), "text": self.text}
+        if self.opener:
+            out["opener"] = True
+        return out
 
 
 class SentenceAudio(TurnEvent, kind="audio"):
-    """One spoken sentence: its ``text`` and its ``audio``."""
+    """One spoken sentence: its ``text`` and its ``audio``; ``opener``: the reply's opener (``run.opener``),
+    synthesised ahead of time, not a sentence the LLM wrote."""
 
     text: str = ""
     audio: Audio | None = None
+    opener: bool = False
 
     def to_dict(self, include_samples: bool = False) -> dict[str, Any]:
         out = {**super().to_dict(include_samples), "text": self.text}
         out["audio"] = self.audio.to_dict(include_samples=include_samples) if self.audio is not None else None
+        if self.opener:
+            out["opener"] = True
         return out
 
 

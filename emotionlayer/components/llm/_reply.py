@@ -396,12 +396,31 @@ class TokenStreamLLM:
     A subclass sets ``self.options`` (a :class:`GenerationOptions`) and implements
     ``_token_pieces(messages, options) -> Iterator[str]`` (and :meth:`load` if it loads a model lazily);
     replies are then checked, shaped for speech and joined the same way by every such backend.
+
+    A backend that can continue a reply whose start is given (``prefix``: the assistant's first words, e.g. an
+    opener already spoken) takes ``prefix`` in ``_token_pieces`` too and says so in :meth:`can_continue`.
     """
 
     options: GenerationOptions
 
-    def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
+    def _token_pieces(
+        self, messages: list[dict[str, str]], options: GenerationOptions, prefix: str = ""
+    ) -> Iterator[str]:
         raise NotImplementedError
+
+    def can_continue(self) -> bool:
+        """Whether this backend can continue a reply from a given start (``prefix``); ``False`` here."""
+        return False
+
+    def _check_prefix(self, prefix: str | None) -> str:
+        if not prefix:
+            return ""
+        if not self.can_continue():
+            raise ConfigError(
+                f"The LLM backend {type(self).__name__} cannot continue a reply from a given start (prefix); "
+                "turn run.opener off, or use the llama-cpp backend."
+            )
+        return str(prefix)
 
     def load(self) -> None:
         """Load the model now, without generating anything (otherwise it loads on the first reply).
@@ -410,7 +429,9 @@ class TokenStreamLLM:
         nothing to load.
         """
 
-    def token_pieces(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
+    def token_pieces(
+        self, messages: Sequence[Mapping[str, str]], prefix: str | None = None, **options: Any
+    ) -> Iterator[str]:
         """Yield the model's raw output, one piece per token, before any shaping for speech.
 
         Unlike :meth:`stream_generate`, nothing is cut: no role prefix is removed and the reply is not ended
@@ -419,6 +440,7 @@ class TokenStreamLLM:
 
         Args:
             messages: Chat messages, as for :meth:`stream_generate`.
+            prefix: The start of the assistant's reply, already written (see :meth:`stream_generate`).
             **options: Per-call overrides of the :class:`GenerationOptions` (``target_tokens``,
                 ``temperature``, ``sentence_grace``...).
 
@@ -428,23 +450,57 @@ class TokenStreamLLM:
         Raises:
             ConfigError: malformed messages or an unknown option.
         """
-        return self._token_pieces(check_messages(messages), self.options.with_overrides(options))
+        return self._pieces(check_messages(messages), self.options.with_overrides(options), prefix)
 
-    def stream_generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> Iterator[str]:
+    def _pieces(self, messages: list[dict[str, str]], options: GenerationOptions, prefix: str | None) -> Iterator[str]:
+        prefix = self._check_prefix(prefix)
+        return self._token_pieces(messages, options, prefix=prefix) if prefix else self._token_pieces(messages, options)
+
+    def stream_generate(
+        self, messages: Sequence[Mapping[str, str]], prefix: str | None = None, **options: Any
+    ) -> Iterator[str]:
         """Yield the reply in pieces (about one token each) as the model produces them.
 
         Args:
             messages: Chat messages ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``.
+            prefix: The start of the assistant's reply, already written (an opener spoken ahead of time,
+                "Oh no."): the model reads it as the first words of its answer and writes what follows. Only
+                the continuation is yielded, its first piece without leading white space (join them with
+                :func:`join_reply`); ``target_tokens`` and ``max_sentences`` count the continuation alone.
+                Needs :meth:`can_continue`.
             **options: Per-call overrides of ``target_tokens``, ``temperature``, ``top_p``, ``seed``, ``stop``,
                 ``max_sentences``, ``sentence_grace``.
 
         Yields:
             Text pieces; joined they are exactly what :meth:`generate` returns.
-        """
-        checked = check_messages(messages)
-        opts = self.options.with_overrides(options)
-        return shape_stream(self._token_pieces(checked, opts), opts)
 
-    def generate(self, messages: Sequence[Mapping[str, str]], **options: Any) -> str:
+        Raises:
+            ConfigError: malformed messages, an unknown option, or a ``prefix`` this backend cannot continue.
+        """
+        opts = self.options.with_overrides(options)
+        return shape_stream(self._pieces(check_messages(messages), opts, prefix), opts)
+
+    def generate(self, messages: Sequence[Mapping[str, str]], prefix: str | None = None, **options: Any) -> str:
         """The whole reply to ``messages`` (see :meth:`stream_generate` for the arguments)."""
-        return "".join(self.stream_generate(messages, **options))
+        return "".join(self.stream_generate(messages, prefix, **options))
+
+
+def join_reply(opener: str, continuation: str) -> str:
+    """A reply's given start and the continuation the LLM wrote after it, as one text.
+
+    A space goes between them, except when the continuation starts with punctuation or either side is
+    written without spaces (Chinese, Japanese: the opener ends, or the continuation starts, with such a
+    character).
+    """
+    opener, continuation = opener.strip(), continuation.strip()
+    if not opener or not continuation:
+        return opener or continuation
+    if continuation[0] in ",.;:!?)]}'\"…、，。！？；：" or _unspaced(opener[-1]) or _unspaced(continuation[0]):
+        return opener + continuation
+    return opener + " " + continuation
+
+
+def _unspaced(char: str) -> bool:
+    """Whether ``char`` belongs to a script written without spaces between words (CJK, kana, full-width)."""
+    code = ord(char)
+    return 0x3000 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF

@@ -341,23 +341,59 @@ class LlamaCppLLM(TokenStreamLLM):
                 f"{self.n_ctx} tokens. Keep fewer past turns, or raise n_ctx."
             )
 
-    def _token_pieces(self, messages: list[dict[str, str]], options: GenerationOptions) -> Iterator[str]:
+    def can_continue(self) -> bool:
+        """Whether replies can be continued from a given start (``prefix``): when the chat template is the
+        one stored in the GGUF file (the default) or ``chatml``."""
+        if self.chat_format not in (None, "chatml"):
+            return False
+        llm, _state = self._load()
+        return self.chat_format == "chatml" or "tokenizer.chat_template" in llm.metadata
+
+    def _continuation_prompt(self, llm: Any, messages: list[dict[str, str]], prefix: str) -> list[int]:
+        """The prompt's tokens: ``messages`` in the chat template, the assistant's turn opened, then ``prefix``."""
+        from llama_cpp import llama_chat_format
+
+        if self.chat_format == "chatml":
+            formatted = llama_chat_format.format_chatml(messages=messages)
+        else:
+            special = lambda token: llm.detokenize([token], special=True).decode("utf-8", "replace")  # noqa: E731
+            eos, bos = llm.token_eos(), llm.token_bos()
+            formatter = llama_chat_format.Jinja2ChatFormatter(
+                template=llm.metadata["tokenizer.chat_template"],
+                eos_token=special(eos) if eos != -1 else "",
+                bos_token=special(bos) if bos != -1 else "",
+            )
+            formatted = formatter(messages=messages)
+        text = formatted.prompt + prefix
+        return llm.tokenize(text.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+
+    def _token_pieces(
+        self, messages: list[dict[str, str]], options: GenerationOptions, prefix: str = ""
+    ) -> Iterator[str]:
         llm, state = self._load()
-        self._check_context(llm, messages)
+        self._check_context(llm, messages + ([{"role": "assistant", "content": prefix}] if prefix else []))
         seed = options.seed if options.seed is not None else random.randrange(2**31)
+        sampling = {
+            "max_tokens": options.token_budget,
+            "temperature": float(options.temperature),
+            "top_p": float(options.top_p),
+            "seed": int(seed),
+            "stop": list(options.all_stops),
+            "repeat_penalty": self.repeat_penalty,
+            "stream": True,
+        }
         state.acquire(reuse_prompt=self.cache_prompt)
         try:
             try:
-                chunks = llm.create_chat_completion(
-                    messages=messages,
-                    max_tokens=options.token_budget,
-                    temperature=float(options.temperature),
-                    top_p=float(options.top_p),
-                    seed=int(seed),
-                    stop=list(options.all_stops),
-                    repeat_penalty=self.repeat_penalty,
-                    stream=True,
-                )
+                if prefix:
+                    # The assistant's reply starts with ``prefix``: the model writes what follows it.
+                    prompt = self._continuation_prompt(llm, messages, prefix)
+                    for chunk in llm.create_completion(prompt=prompt, **sampling):
+                        content = chunk["choices"][0].get("text")
+                        if content:
+                            yield content
+                    return
+                chunks = llm.create_chat_completion(messages=messages, **sampling)
                 for chunk in chunks:
                     delta = chunk["choices"][0].get("delta", {})
                     content = delta.get("content")
