@@ -1,4 +1,5 @@
-"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``, ``vad``) and for dialogue systems.
+"""One registry per component kind (``ser``, ``asr``, ``llm``, ``tts``, ``events``, ``vad``, ``guard``, ``vc``) and
+for dialogue systems.
 
 Backends register themselves with a decorator::
 
@@ -12,9 +13,8 @@ Backends register themselves with a decorator::
         def transcribe(self, audio): ...
 
 and are built by name with :func:`create`. Third-party packages add backends through entry points in the
-groups ``emotionlayer.ser``, ``emotionlayer.asr``, ``emotionlayer.llm``, ``emotionlayer.tts``,
-``emotionlayer.events`` and ``emotionlayer.vad`` (the entry point loads the class, whose module calls
-:func:`register` or which is registered under the entry point's name).
+groups ``emotionlayer.<kind>`` (``emotionlayer.ser``, ``emotionlayer.asr``, ... ``emotionlayer.vc``): the entry
+point loads the class, whose module calls :func:`register` or which is registered under the entry point's name.
 
 Dialogue systems (kind ``system``: the cascade, end-to-end models, toplines) register the same way, in the
 entry-point group ``emotionlayer.system``. A system class is built with its classmethod

@@ -244,7 +244,10 @@ def _record(seconds: float):
 def components(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of {kind, name, usable, reason}."),
     kind: str | None = typer.Option(
-        None, "--kind", help="Only this kind: ser, asr, llm, tts, events, vad or system (dialogue systems)."
+        None,
+        "--kind",
+        help="Only this kind: ser, asr, llm, tts, events, vad, guard (reply guards), vc (voice conversion) "
+        "or system (dialogue systems).",
     ),
 ) -> None:
     """List every backend and dialogue system (built-in and plugins), whether it can run here, and the fix if not."""
