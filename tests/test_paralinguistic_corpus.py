@@ -24,6 +24,7 @@ from emotionlayer.paralinguistics.corpus import (
     check_split_words,
     corpus_statistics,
     insert_event,
+    long_clip_cuts,
     pause_audio,
     split_points,
     transcribe_and_vote,
@@ -191,6 +192,15 @@ def test_word_timestamps_place_the_pause_between_the_sentences(speech) -> None:
     assert not inside.accepted and inside.inside == "market" and "inside the word" in inside.reason
     disagree = check_split_words(middle, times, expected_index=5)  # the transcripts split after "market"
     assert not disagree.accepted and "disagree" in disagree.reason
+
+
+def test_a_long_recording_is_cut_at_silences_into_pieces_of_3_to_15_seconds() -> None:
+    speech = [(0.5, 6.0), (6.4, 12.0), (12.2, 19.0), (19.5, 33.0), (33.4, 34.0)]
+    pieces = long_clip_cuts(speech, 35.0)
+    # 12.0-12.2 is too short a silence to cut at; 0.4-19.25 would be longer than 15 s
+    assert np.allclose(pieces, [(0.4, 6.2), (6.2, 19.25), (19.25, 34.1)])
+    assert all(3.0 <= end - start <= 15.0 for start, end in pieces)
+    assert long_clip_cuts([(0.0, 40.0)], 40.0) == []  # no silence to cut at
 
 
 # -- stage 6: insertion ---------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class SourceClip:
 
 
 def _safe_id(text: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_.\-]+", "-", text).strip("-.") or "clip"
+    return re.sub(r"[^0-9A-Za-z_\-]+|\.{2,}", "-", text).strip("-.") or "clip"
 
 
 def read_sources(
@@ -162,6 +162,14 @@ def _folder_sources(root: Path, language: str) -> list[SourceClip]:
     return out
 
 
+def _relative_name(file: Path, root: Path) -> str:
+    """``file`` relative to ``root`` without its suffix (its folder and name when it lies elsewhere)."""
+    try:
+        return file.resolve().relative_to(root.resolve()).with_suffix("").as_posix()
+    except ValueError:
+        return f"{file.parent.name}/{file.stem}"
+
+
 def _manifest_sources(manifest: Path, language: str) -> list[SourceClip]:
     if manifest.suffix.lower() == ".csv":
         with open(manifest, newline="", encoding="utf-8") as handle:
@@ -178,7 +186,7 @@ def _manifest_sources(manifest: Path, language: str) -> list[SourceClip]:
     for row in rows:
         rel = str(row["path"])
         file = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
-        clip_id = _safe_id(str(row.get("id") or f"{name}-{Path(rel).with_suffix('').as_posix()}"))
+        clip_id = _safe_id(str(row.get("id") or f"{name}-{_relative_name(file, manifest.parent)}"))
         text = (row.get("text") or "").strip() or None
         lang = language_code(row.get("language") or language)
         out.append(
