@@ -639,9 +639,16 @@ def build_llm(spec: str | None, threads: int = 0) -> Any:
     """The LLM a config names (``None``/``"none"``: no LLM, the placement's rules alone)."""
     if spec is None or str(spec).lower() in ("", "none"):
         return None
+    import inspect
+
     from ... import registry
 
     name, params = registry.parse_spec(str(spec))
+    if threads:  # one worker per core: the LLM must not take every core too
+        accepted = inspect.signature(registry.get_class("llm", name).__init__).parameters
+        key = next((k for k in ("n_threads", "num_threads", "threads") if k in accepted), None)
+        if key and key not in params:
+            params[key] = threads
     return registry.create("llm", name, **params)
 
 
