@@ -122,7 +122,7 @@ class Strategy:
     :meth:`in_language` gives the strategy as a prompt in that language should see it; the name and style
     do not change.
 
-    ``openers`` are short first words of a reply in this strategy ("Oh no.", "I hear you."): with
+    ``openers`` are short first words of a reply in this strategy ("Oh,", "Yeah,"): with
     ``run.opener`` the cascade speaks one as soon as the strategy is known (its audio synthesised ahead of
     time) and the LLM writes the rest of the reply after it.
     """
@@ -277,7 +277,7 @@ class RunConfig:
             plain speech so that it stays silent there; see the same page).
         chinese_script: ``simplified`` or ``traditional``: write Chinese in that script in the transcript
             the prompt sees and in the reply (OpenCC); ``None`` leaves it as the ASR and the LLM wrote it.
-        opener: Start each reply with one of its strategy's ``openers`` ("Oh no.", "That's great!"), spoken
+        opener: Start each reply with one of its strategy's ``openers`` ("Oh,", "Yeah,"), spoken
             from audio synthesised ahead of time as soon as the strategy is known, while the LLM writes the
             rest of the reply after it (the opener is given to the LLM as the start of its answer, so the
             words stay one reply). Needs an LLM that can continue a reply (the llama.cpp backend); a strategy
@@ -296,7 +296,7 @@ class RunConfig:
     detect_events: bool = False
     event_threshold: float = EVENT_THRESHOLD
     chinese_script: str | None = None
-    opener: bool = False
+    opener: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.event_threshold) <= 1.0:

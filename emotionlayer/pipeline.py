@@ -258,11 +258,16 @@ class CascadePipeline:
         return pick_opener(prompt.strategy.openers, history)
 
     def opener_audio(self, opener: str, style: SpeakingStyle | None) -> Audio:
-        """The opener spoken in ``style``: synthesised once, then kept (see :meth:`prime_openers`)."""
+        """The opener spoken in ``style``: synthesised once, then kept (see :meth:`prime_openers`).
+
+        The voice's silence before the opener is cut to :data:`OPENER_LEAD_SECONDS` and after it to
+        :data:`OPENER_TAIL_SECONDS` (a comma's pause), so the opener is heard at once and the LLM's words
+        follow it closely.
+        """
         key = (opener, style or SpeakingStyle())
         audio = self._opener_audio.get(key)
         if audio is None:
-            audio = self._opener_audio[key] = self.speak(opener, style)
+            audio = self._opener_audio[key] = trim_silence(self.speak(opener, style))
         return audio
 
     def prime_openers(self) -> int:
@@ -559,6 +564,28 @@ class CascadePipeline:
             history: Earlier turns of the conversation, shown to the prompt template.
         """
         return turn_from_stream(self.stream(utterance, history))
+
+
+#: Silence kept before an opener's voice, and after it (seconds); see :meth:`CascadePipeline.opener_audio`.
+OPENER_LEAD_SECONDS = 0.01
+OPENER_TAIL_SECONDS = 0.1
+
+
+def trim_silence(
+    audio: Audio, lead: float = OPENER_LEAD_SECONDS, tail: float = OPENER_TAIL_SECONDS, level: float = 0.02
+) -> Audio:
+    """``audio`` with its silence before the first and after the last sound cut to ``lead`` and ``tail``
+    seconds (a sample counts as sound at ``level`` times the peak or more); unchanged when it is all silence."""
+    import numpy as np
+
+    samples = np.asarray(audio.samples)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak <= 0.0:
+        return audio
+    loud = np.flatnonzero(np.abs(samples) >= level * peak)
+    start = max(0, int(loud[0]) - round(lead * audio.sample_rate))
+    end = min(samples.size, int(loud[-1]) + 1 + round(tail * audio.sample_rate))
+    return Audio(samples[start:end], audio.sample_rate)
 
 
 def pick_opener(openers: tuple[str, ...] | list[str], history: Dialogue | None = None) -> str:

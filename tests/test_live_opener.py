@@ -6,6 +6,7 @@ voice is the packaged piper where the audio matters.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("llama_cpp")
@@ -89,7 +90,7 @@ def test_openers_come_from_the_config_per_strategy_and_language():
     data["strategies"]["sad"]["openers"] = "Oh dear."
     with pytest.raises(ConfigError, match="list of short phrases"):
         PipelineConfig.coerce(data)
-    assert PipelineConfig.default().run.opener is False
+    assert PipelineConfig.default().run.opener is True and PipelineConfig.coerce({}).run.opener is True
 
 
 def test_openers_take_turns_along_a_conversation():
@@ -182,4 +183,24 @@ def test_the_styletalk_evaluation_scores_a_variant_with_the_opener(tmp_path):
     plain, strategy, _ = off.reply(row)
     opened, same, _ = on.reply(row)
     opener = pick_opener(chosen[1].config.strategies[row.emotion].openers, row.history())
-    assert strategy == same and opened.startswith(opener + " ") and plain != opened
+    prompt = on.renderer.render(row.text, row.emotion_prediction(), row.history())
+    assert strategy == same and opened.startswith(opener + " ")
+    assert opened == join_reply(opener, on.llm.generate(prompt.messages, prefix=opener))
+    assert plain == off.llm.generate(prompt.messages)
+
+
+def test_an_openers_silence_is_cut_to_a_short_pause():
+    from emotionlayer.pipeline import OPENER_LEAD_SECONDS, OPENER_TAIL_SECONDS, trim_silence
+    from emotionlayer.types import Audio
+
+    rate = 16000
+    voice = fakes.tone(0.3, sample_rate=rate).samples
+    padded = Audio(np.concatenate([np.zeros(rate // 5, np.float32), voice, np.zeros(rate // 2, np.float32)]), rate)
+    cut = trim_silence(padded)
+    assert cut.duration == pytest.approx(0.3 + OPENER_LEAD_SECONDS + OPENER_TAIL_SECONDS, abs=0.002)
+    silent = Audio(np.zeros(rate, np.float32), rate)
+    assert trim_silence(silent) is silent
+    pipeline = CascadePipeline.from_config(config(True, ser="dummy", asr="dummy", vad="energy"))
+    style = pipeline.config.strategies["sad"].style
+    spoken, kept = pipeline.speak("Oh,", style), pipeline.opener_audio("Oh,", style)
+    assert 0 < kept.duration < spoken.duration  # piper's own silence around the word is cut

@@ -54,6 +54,12 @@ def live(
     seconds: float | None = typer.Option(
         None, "--seconds", help="Stop after this many seconds of microphone audio (default: Ctrl+C)."
     ),
+    opener: bool | None = typer.Option(
+        None,
+        "--opener/--no-opener",
+        help="Start each reply with its strategy's opener ('Oh,', 'Yeah,'), spoken at once from audio made ahead "
+             "of time while the LLM writes the rest (run.opener; default: the config's).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print every event as one JSON line instead of a transcript."),
 ) -> None:
     """A live conversation: speak, pause, and hear the reply; interrupt it by speaking.
@@ -68,6 +74,10 @@ def live(
     from ..systems import build_system
 
     cfg = PipelineConfig.load(config) if config else PipelineConfig.default()
+    if opener is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, run=replace(cfg.run, opener=opener))
     live_cfg = LiveConfig(vad=vad, barge_in=barge_in, partial_interval_seconds=partial_interval)
     frames = open_input(input_file, speed=speed, seconds=seconds, max_seconds=cfg.run.max_seconds)  # before the models
     typer.echo("Loading models...", err=True)
