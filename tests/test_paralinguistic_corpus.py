@@ -226,6 +226,20 @@ def test_insertion_is_exact_to_the_sample() -> None:
         insert_event(source, 1.5, event)
 
 
+def test_room_tone_passes_over_digital_silence() -> None:
+    """Zero padding (as some encoders add) is quieter than any room, but filling a join with it drops to nothing."""
+    from emotionlayer.paralinguistics.corpus.insert import room_tone
+
+    rng = np.random.default_rng(2)
+    hiss = (rng.standard_normal(SR) * 0.002).astype(np.float32)
+    speech = (rng.standard_normal(SR) * 0.2).astype(np.float32)
+    padded = np.concatenate([np.zeros(SR // 4, dtype=np.float32), hiss, speech])
+    tone = room_tone(padded, 4000, SR)
+    assert 0.001 < float(np.std(tone)) < 0.004  # the hiss, not the zeros and not the speech
+    # a recording that is all zeros still gets (silent) room tone
+    assert not np.any(room_tone(np.zeros(SR, dtype=np.float32), 100, SR))
+
+
 # -- stage 7: verification ------------------------------------------------------------------------------------
 
 

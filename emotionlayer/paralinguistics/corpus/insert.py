@@ -63,7 +63,8 @@ def room_tone(samples: np.ndarray, length: int, sample_rate: int, window: float 
     """``length`` samples of the recording's background: its quietest ``window`` seconds, mirrored and repeated.
 
     Playing the quietest stretch (the pause before or after the speech, usually) forwards then backwards,
-    over and over, keeps the background's level and colour without clicks at the turns.
+    over and over, keeps the background's level and colour without clicks at the turns. Stretches holding
+    digital silence (exact zeros, as some encoders pad a recording) are passed over when there is another.
     """
     from ..dsp import frame_power
 
@@ -75,6 +76,11 @@ def room_tone(samples: np.ndarray, length: int, sample_rate: int, window: float 
     if power.size <= span:
         return np.zeros(length, dtype=np.float32)
     sums = np.convolve(power, np.ones(span), mode="valid")
+    # Digital silence (zero padding an encoder or editor added) is not the room's sound: a join filled with it
+    # drops to nothing. Use the quietest stretch without such frames when the recording has one.
+    digital = np.convolve((power <= 1e-10).astype(np.float64), np.ones(span), mode="valid") > 0
+    if not digital.all():
+        sums = np.where(digital, np.inf, sums)
     start = int(np.argmin(sums)) * frame
     excerpt = np.asarray(samples[start : start + span * frame], dtype=np.float32)
     excerpt = excerpt - float(np.mean(excerpt))
