@@ -271,3 +271,13 @@ def test_the_cli_fine_tunes_on_the_configs_prompt_and_evaluates(tiny_chat_llm, t
     assert scored.exit_code == 0, scored.output
     assert "| config | 3 |" in scored.output
     assert json.loads(report.read_text())["scores"]["config"]["n"] == 3
+    # the strategy's openers off and on, as two variants scored on the same rows
+    with registered("llm", "echo-test", EchoLLM):
+        both = CliRunner().invoke(
+            app, ["evaluate", str(data), "--config", str(echo), "--opener", "off", "--opener", "on"]
+        )
+    assert both.exit_code == 0, both.output
+    assert "| opener=off | 3 |" in both.output and "| opener=on | 3 |" in both.output, both.output
+    with registered("llm", "echo-test", EchoLLM):
+        wrong = CliRunner().invoke(app, ["evaluate", str(data), "--config", str(echo), "--opener", "maybe"])
+    assert wrong.exit_code == 2 and "on or off" in wrong.output

@@ -204,6 +204,9 @@ def evaluate(
         [], "--adapter", help="Score with this adapter: none, packaged, or a folder. Repeat to compare."
     ),
     guard: list[str] = typer.Option([], "--guard", help="Score with this reply guard backend (none, default...)."),
+    opener: list[str] = typer.Option(
+        [], "--opener", help="Score with the strategy's openers off or on (run.opener). Repeat to compare."
+    ),
     split: str = typer.Option("all", "--split", help="all: every row; dev: the dialogues finetune holds out."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N dialogues (all their styles)."),
     min_styles: int = typer.Option(
@@ -221,6 +224,8 @@ def evaluate(
     (SIM, BLEU, reference discrimination, with 95% bootstrap intervals) and variants are compared pairwise.
 
     Example:  emotionlayer llm evaluate styletalk/eval.csv --adapter none --adapter packaged --cache runs/st
+
+    Example:  emotionlayer llm evaluate styletalk/train.csv --split dev --opener off --opener on
     """
     from ..data.styletalk import read_styletalk, split_dev
     from ..errors import EmotionLayerError
@@ -240,7 +245,7 @@ def evaluate(
         if limit:
             keep = list(dict.fromkeys(r.dialogue for r in rows))[:limit]
             rows = [r for r in rows if r.dialogue in set(keep)]
-        scores, differences, _ = evaluate_styletalk(rows, variants(config, adapter, guard), cache)
+        scores, differences, _ = evaluate_styletalk(rows, variants(config, adapter, guard, openers=opener), cache)
     except EmotionLayerError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
