@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     fig.tight_layout()
     args.figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=90)
+    from PIL import Image  # a palette image is a quarter of the size and looks the same
+
+    Image.open(args.figure).convert("RGB").quantize(colors=128).save(args.figure, optimize=True)
 
 
 if __name__ == "__main__":
