@@ -1,12 +1,17 @@
-"""The journal of a generation run: the rows finished so far, durable across a crash at any moment."""
+"""What a resumable run keeps in its folder: the journal of the rows finished so far, durable across a crash at any
+moment, and the settings the folder was started with (:func:`claim_settings`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ...errors import ConfigError
+from ...files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +64,34 @@ class Journal:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def claim_settings(
+    file: Path, settings: dict[str, Any], made: str, before_write: Callable[[], None] | None = None
+) -> None:
+    """Write a run folder's settings into ``file``, or check that a rerun asks for the same ones.
+
+    A rerun finishes (or extends) the folder only with the settings it was started with: its rows depend on
+    them. ``before_write`` runs first when the folder is new (e.g. to check that the voices exist).
+
+    Args:
+        file: The settings file (JSON) in the run folder.
+        settings: What the folder's rows depend on.
+        made: What the folder holds, for the message (``"a corpus built"``).
+        before_write: Called before a new folder's settings are written.
+
+    Raises:
+        ConfigError: the folder was started with other settings (the message names those that differ).
+    """
+    if file.exists():
+        previous = json.loads(file.read_text(encoding="utf-8"))
+        differences = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+        if differences:
+            raise ConfigError(
+                f"{file.parent} holds {made} with other settings ({', '.join(differences)} differ; see {file}). "
+                "Rerun with the same options to finish or extend it, or choose a new --out folder."
+            )
+        return
+    if before_write is not None:
+        before_write()
+    write_text_atomic(file, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")

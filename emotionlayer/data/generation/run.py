@@ -25,7 +25,7 @@ from ...files import write_text_atomic
 from ...parallel import Progress, pick_backend, run_tasks
 from ...registry import parse_spec, unusable_reason
 from ..manifest import DIALOGUE_MANIFEST, DialogueRow
-from .journal import Journal
+from .journal import Journal, claim_settings
 from .plan import (
     DEFAULT_SPLITS,
     PITCH_JITTER,
@@ -331,18 +331,7 @@ def _usable_backends(llm: str, voices: Sequence[VoiceSpec]) -> tuple[str, dict[s
 def _claim_folder(out: Path, settings: dict[str, Any], voices: Sequence[VoiceSpec], language: str) -> None:
     """Write ``settings.json`` into a new folder (once its voices are checked), or check an existing one's."""
     (out / AUDIO_DIR).mkdir(parents=True, exist_ok=True)
-    settings_file = out / SETTINGS
-    if settings_file.exists():
-        previous = json.loads(settings_file.read_text(encoding="utf-8"))
-        differences = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
-        if differences:
-            raise ConfigError(
-                f"{out} holds a dataset generated with other settings ({', '.join(differences)} differ). "
-                "Rerun with the same options to finish it, or choose a new --out folder."
-            )
-    else:
-        check_voices(voices, language)
-        write_text_atomic(settings_file, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    claim_settings(out / SETTINGS, settings, "a dataset generated", lambda: check_voices(voices, language))
 
 
 def finished_rows(out: Path, journal: Journal, plan: Sequence[PlannedRow]) -> set[str]:

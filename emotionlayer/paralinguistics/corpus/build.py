@@ -894,18 +894,10 @@ def _asr_spec(table: dict[str, str], defaults: dict[str, str], language: str) ->
 
 
 def _claim_folder(root: Path, settings: dict[str, Any]) -> None:
+    from ...data.generation.journal import claim_settings
+
     (root / WAV_DIR).mkdir(parents=True, exist_ok=True)
-    file = root / CONFIG
-    if file.exists():
-        previous = json.loads(file.read_text(encoding="utf-8"))
-        differences = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
-        if differences:
-            raise ConfigError(
-                f"{root} holds a corpus built with other settings ({', '.join(differences)} differ; see {file}). "
-                "Rerun with the same options to finish or extend it, or choose a new --out folder."
-            )
-    else:
-        write_text_atomic(file, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    claim_settings(root / CONFIG, settings, "a corpus built")
 
 
 def _finished(root: Path, journal: Any) -> set[str]:
