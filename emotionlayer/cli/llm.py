@@ -170,7 +170,7 @@ def finetune(
     both forms the packaged backends load (peft for transformers, GGUF LoRA for llama.cpp); use it with
     llm.params.adapter: OUT in the config.
 
-    Example:  emotionlayer llm finetune styletalk/train.csv --out runs/reply-writer --limit 800 --steps 100
+    Example:  emotionlayer llm finetune styletalk/train.csv --out runs/reply-writer --steps 210
     """
     from ..data.styletalk import read_styletalk, split_dev
     from ..errors import EmotionLayerError
