@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--copies", type=int, default=2, help="augmented copies of every recording")
     parser.add_argument("--max-recordings", type=int, default=None, help="use at most this many corpus rows")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save-model", type=Path, default=None, help="keep the (single) trained detector here")
+    parser.add_argument(
+        "--save-model", type=Path, default=None, help="keep the trained detector here (one --recipe besides packaged)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
 
@@ -127,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     recipes = args.recipe or list(RECIPES)
     if args.synthetic is None and "corpus+synthetic" in recipes and args.recipe is None:
         recipes.remove("corpus+synthetic")
+    trained = [recipe for recipe in recipes if recipe != "packaged"]
+    if args.save_model and len(trained) != 1:
+        raise SystemExit("--save-model keeps one trained detector: ask for one --recipe besides packaged.")
     out: dict = {"split": args.split, "clips": len(rows), "known": known, "recipes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in recipes:
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             if recipe == "packaged":
                 detector = VocalEventModel()
             else:
-                model_dir = args.save_model if (args.save_model and len(recipes) <= 2) else Path(tmp) / recipe
+                model_dir = args.save_model or Path(tmp) / recipe
                 detector = VocalEventModel(model_dir=str(train(recipe, args, model_dir)))
             predictions = classify_all(detector, rows)
             result = {"nonverbal_known": known_only(rows, predictions)}

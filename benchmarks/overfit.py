@@ -63,6 +63,15 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _training_rows(folder: Path, picked: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The training manifest's rows: absolute audio path, text, emotion and the reply of that emotion."""
+    return [
+        {"path": str((folder / r["path"]).resolve()), "text": r["text"], "emotion": r["emotion"],
+         "reply": REPLIES[r["emotion"]]}
+        for r in picked
+    ]  # fmt: skip
+
+
 def esd_manifest(data: Path, work: Path, clips: int) -> Path:
     """``clips`` ESD-0020 rows, each another sentence (ESD reads the same sentences in every emotion), the
     emotions in turn, with the reply of their emotion."""
@@ -79,16 +88,7 @@ def esd_manifest(data: Path, work: Path, clips: int) -> Path:
             if group and len(picked) < clips:
                 said.add(group[0]["text"].lower())
                 picked.append(group.pop(0))
-    out = [
-        {
-            "path": str((data / "esd-en-0020" / r["path"]).resolve()),
-            "text": r["text"],
-            "emotion": r["emotion"],
-            "reply": REPLIES[r["emotion"]],
-        }
-        for r in picked
-    ]
-    return _write(work / f"esd-{clips}.csv", out)
+    return _write(work / f"esd-{clips}.csv", _training_rows(data / "esd-en-0020", picked))
 
 
 def ravdess_manifest(data: Path, work: Path, clips: int) -> Path:
@@ -99,15 +99,7 @@ def ravdess_manifest(data: Path, work: Path, clips: int) -> Path:
     for emotion in REPLIES:
         group = sorted((r for r in rows if r["emotion"] == emotion), key=lambda r: (r["path"][-8:], r["speaker"]))
         picked += group[:: max(1, len(group) // per)][:per]
-    out = [
-        {
-            "path": str((data / "ravdess-dev" / r["path"]).resolve()),
-            "text": r["text"],
-            "emotion": r["emotion"],
-            "reply": REPLIES[r["emotion"]],
-        }
-        for r in picked
-    ]
+    out = _training_rows(data / "ravdess-dev", picked)
     return _write(work / f"ravdess-{len(out)}.csv", out)
 
 

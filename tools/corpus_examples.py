@@ -12,6 +12,7 @@ with the inserted event shaded (``--figure``). Prints a Markdown table for the d
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -85,10 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     axes[-1, 0].set_xlabel("seconds")
     fig.tight_layout()
     args.figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.figure, dpi=90)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=90, format="png")
     from PIL import Image  # a palette image is a quarter of the size and looks the same
 
-    Image.open(args.figure).convert("RGB").quantize(colors=128).save(args.figure, optimize=True)
+    Image.open(buffer).convert("RGB").quantize(colors=128).save(args.figure, format="PNG", optimize=True)
 
 
 if __name__ == "__main__":
