@@ -204,3 +204,27 @@ def test_an_openers_silence_is_cut_to_a_short_pause():
     style = pipeline.config.strategies["sad"].style
     spoken, kept = pipeline.speak("Oh,", style), pipeline.opener_audio("Oh,", style)
     assert 0 < kept.duration < spoken.duration  # piper's own silence around the word is cut
+
+
+def test_the_live_command_switches_the_opener_on_and_off(monkeypatch, capsys, tmp_path):
+    import json
+
+    import yaml
+    from test_cli import run as cli_run
+
+    from emotionlayer.audio import save_audio
+
+    clip = tmp_path / "turn.wav"
+    save_audio(fakes.tone(1.0, frequency=220), clip)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config(False, ser="dummy", asr="dummy", tts="dummy", vad="energy")))
+    args = ["live", "--input", str(clip), "--config", str(cfg), "--vad", "energy", "--no-speaker", "--json"]
+    texts = {}
+    for flag in ("--opener", "--no-opener"):
+        code, out, err = cli_run(monkeypatch, capsys, *args, "--speed", "8", flag)
+        assert code == 0, err
+        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        texts[flag] = [e for e in events if e["kind"] == "reply_text"]
+        assert texts[flag], out
+    assert texts["--opener"][0].get("opener") is True  # the config says off; the flag turns it on
+    assert not any(e.get("opener") for e in texts["--no-opener"])
