@@ -73,6 +73,13 @@ def train(
         max=1.0,
         help="a in (1 - a) * L_decoder + a * L_emotion (default: 0 in stage 1, 0.1 in stage 2).",
     ),
+    alignment: str | None = typer.Option(
+        None,
+        "--alignment",
+        help="Stage 1's objective. 'lm' (default, the paper's): the frozen LLM's loss on the transcript. 'ctc' "
+        "(a fast pre-alignment, not in the paper): CTC from the connector's outputs onto the LLM's own token "
+        "embeddings, without running the LLM; then start an 'lm' run from it with --init.",
+    ),
     quiet: bool = options.QUIET,
 ) -> None:
     """Train one E-chat stage; the model is saved to --out (config.json + model.safetensors).
@@ -80,6 +87,8 @@ def train(
     Stage 1: emotionlayer echat train --stage 1 --manifest asr.csv --out echat-s1
 
     Stage 2: emotionlayer echat train --stage 2 --manifest replies.jsonl --init echat-s1 --out echat-s2
+
+    Fast stage 1 on a CPU: --alignment ctc first, then an --alignment lm run with --init from it.
 
     Several GPUs: accelerate launch -m emotionlayer echat train ... (bf16 on GPUs that have it).
     """
@@ -90,6 +99,12 @@ def train(
 
     model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
     base = read_config(init)[0] if init is not None else None
+    if alignment is not None and alignment not in ("lm", "ctc"):
+        raise typer.BadParameter(f"must be 'lm' or 'ctc', got {alignment!r}.", param_hint="--alignment")
+    if alignment == "ctc" and stage != 1:
+        raise typer.BadParameter(
+            "'ctc' is a stage-1 objective; stage 2 trains through the LLM.", param_hint="--alignment"
+        )
     if unfreeze_encoder and stage != 1:
         raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
     model_overrides = options.given(
@@ -99,6 +114,7 @@ def train(
         unfreeze_encoder=True if unfreeze_encoder else None,
         emotion_loss_weight=emotion_loss_weight,
         emotion_warmup_steps=emotion_warmup,
+        alignment=alignment,
     )
     model_config = stage_config(stage, base, model_overrides)
     train_config = options.train_config_from_options(

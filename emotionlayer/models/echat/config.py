@@ -30,6 +30,8 @@ ASR_PROMPT = "Transcribe the speech."
 REPLY_PROMPT = "You are requested to provide a comforting response based on the emotion conveyed in this speech."
 #: Weight ``a`` of the emotion loss in ``(1 - a) * L_decoder + a * L_emotion`` per stage.
 DEFAULT_EMOTION_LOSS_WEIGHT = {1: 0.0, 2: 0.1}
+#: Stage-1 objectives: the paper's LLM loss, or CTC onto the LLM's token embeddings (no LLM pass).
+ALIGNMENTS = ("lm", "ctc")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,12 @@ class EChatConfig(ModelConfig):
             :mod:`emotionlayer.models.echat.warmup`). 0 turns it off. (Older versions read it from the
             ``train`` section, where it stood beside the learning rate's ``warmup_steps``; it is still read
             there, with a deprecation message.)
+        alignment: Stage 1's objective. ``"lm"`` (the paper's): the frozen LLM's next-token loss on the
+            transcript, back-propagated through the LLM into the connector. ``"ctc"`` (not in the paper; a
+            pre-alignment that fits a CPU budget): the connector's outputs are scored against the LLM's own
+            token embeddings (cosine, plus a learned blank vector) and trained with CTC on the transcript's
+            tokens, so the LLM does not run at all; a short ``"lm"`` run started from it with ``--init``
+            then teaches the LLM to read them. See :mod:`emotionlayer.models.echat.ctc`.
     """
 
     display_name: ClassVar[str] = "E-chat"
@@ -86,6 +94,7 @@ class EChatConfig(ModelConfig):
     max_audio_seconds: float = 30.0
     max_target_tokens: int = 256
     emotion_warmup_steps: int = 0
+    alignment: str = "lm"
 
     def __post_init__(self) -> None:
         _check(
@@ -128,6 +137,15 @@ class EChatConfig(ModelConfig):
             math.isfinite(self.max_audio_seconds) and self.max_audio_seconds > 0,
             f"EChatConfig.max_audio_seconds must be positive, got {self.max_audio_seconds!r}.",
         )
+        _check(
+            self.alignment in ALIGNMENTS,
+            f"EChatConfig.alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}.",
+        )
+        _check(
+            self.alignment == "lm" or self.stage == 1,
+            "EChatConfig.alignment 'ctc' is a stage-1 objective (speech to the transcript's tokens); stage 2 "
+            "learns replies through the LLM. Set alignment to 'lm' for stage 2.",
+        )
         _check(bool(self.asr_prompt.strip()) and bool(self.reply_prompt.strip()), "E-chat prompts must not be empty.")
 
     @property
@@ -149,7 +167,12 @@ class EChatConfig(ModelConfig):
 
     def with_stage(self, stage: int) -> EChatConfig:
         """A copy for another stage (stage 2 keeps the encoder frozen)."""
-        return replace(self, stage=stage, unfreeze_encoder=self.unfreeze_encoder and stage == 1)
+        return replace(
+            self,
+            stage=stage,
+            unfreeze_encoder=self.unfreeze_encoder and stage == 1,
+            alignment=self.alignment if stage == 1 else "lm",
+        )
 
 
 

@@ -125,6 +125,23 @@ class EChat(SpeechLLM):
             raise ConfigError("This is a stage-1 E-chat model; its emotion head is untrained. Use a stage-2 model.")
         return prediction
 
+    def ctc_transcribe(self, audio: Audio) -> str:
+        """What a CTC pre-alignment model (``alignment="ctc"``) reads in a clip, without the LLM: the best CTC
+        path over the LLM's vocabulary, repeats merged and blanks dropped. A check of the pre-alignment
+        before the LLM learns to read it.
+
+        Raises:
+            ConfigError: the model was not trained with ``alignment="ctc"``.
+        """
+        if self.model.ctc_head is None:
+            raise ConfigError(
+                "ctc_transcribe() needs a model trained with alignment='ctc' (emotionlayer echat train --stage 1 "
+                "--alignment ctc); this one reads speech through its LLM: use reply()."
+            )
+        from .ctc import greedy_transcripts
+
+        return greedy_transcripts(self.model, self._encode(audio))[0]
+
     def encode(self, audio: Audio) -> EncodedSpeech:
         """Run the encoder and connector once: what generation starts from (``inputs``), and the emotion heard
         (``emotion``; ``None`` for a stage-1 model).

@@ -37,6 +37,10 @@ from ..common.layers import (
     target_labels,
 )
 from .config import EChatConfig
+from .ctc import CTCHead, ctc_loss
+
+#: Checkpoint key of the CTC objective's vocabulary (``alignment="ctc"`` models only).
+CTC_VOCAB_KEY = "ctc_vocab"
 
 
 class Connector(nn.Module):
@@ -201,6 +205,12 @@ class EChatModel(nn.Module):
         )
         self.emotion_head = EmotionHead(enc_dim, config.emotion_hidden_dim, len(config.labels), config.dropout)
         self.emotion_projector = EmotionProjector(enc_dim, config.emotion_hidden_dim, llm_dim)
+        self.ctc_head: CTCHead | None = None
+        self.ctc_vocab: torch.Tensor | None = None
+        self.ctc_index: torch.Tensor | None = None
+        if config.alignment == "ctc":
+            table = llm.get_input_embeddings().weight.detach().float()
+            self.ctc_head = CTCHead(llm_dim, float(table.pow(2).mean().sqrt()))
         self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
         self._keeps_logits = "logits_to_keep" in inspect.signature(llm.forward).parameters
         self._cache_arg = cache_argument(llm)
@@ -223,9 +233,22 @@ class EChatModel(nn.Module):
                 emotion_head=self.emotion_head,
                 emotion_projector=self.emotion_projector,
             )
+        if self.ctc_head is not None:
+            modules["ctc_head"] = self.ctc_head
         if self.config.unfreeze_encoder:
             modules["encoder"] = self.encoder
         return modules
+
+    def set_ctc_vocab(self, token_ids: Sequence[int]) -> None:
+        """The LLM tokens the CTC objective scores against (``alignment="ctc"``): those of the run's
+        transcripts. EOS and other special tokens are left out."""
+        special = set(self.eos_ids) | {self.bos_id}
+        ids = sorted({int(t) for t in token_ids} - special)
+        size = int(self.llm.get_input_embeddings().weight.shape[0])
+        self.ctc_vocab = torch.tensor(ids, dtype=torch.long, device=self.device)
+        index = torch.zeros(size, dtype=torch.long, device=self.device)
+        index[self.ctc_vocab] = torch.arange(1, len(ids) + 1, device=self.device)
+        self.ctc_index = index
 
     def set_trainable(self) -> None:
         """Turn gradients on for the stage's modules and off for everything else."""
@@ -243,8 +266,12 @@ class EChatModel(nn.Module):
         return self
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint holds: every parameter that trains in this stage."""
-        return {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
+        """The weights a checkpoint holds: every parameter that trains in this stage (and, with
+        ``alignment="ctc"``, the CTC vocabulary as ``ctc_vocab``)."""
+        state = {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
+        if self.ctc_head is not None and self.ctc_vocab is not None:
+            state[CTC_VOCAB_KEY] = self.ctc_vocab.detach()
+        return state
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor], partial: bool = False) -> list[str]:
         """Load checkpoint weights.
@@ -257,11 +284,16 @@ class EChatModel(nn.Module):
         Returns:
             The names loaded.
         """
+        state = dict(state)
+        vocab = state.pop(CTC_VOCAB_KEY, None)
+        if vocab is not None and self.ctc_head is not None:
+            self.set_ctc_vocab(vocab.tolist())
         params = dict(self.named_parameters())
+        expected = {k: v for k, v in self.trainable_state_dict().items() if k != CTC_VOCAB_KEY}
         return load_checked_weights(
             params,
             state,
-            self.trainable_state_dict(),
+            expected,
             allowed=params,
             partial=partial,
             made_for="another encoder or shape",
@@ -346,8 +378,12 @@ class EChatModel(nn.Module):
         return embeds, mask, label_out
 
     def forward(self, batch: EChatBatch) -> EChatLoss:
-        """The training loss of a batch."""
+        """The training loss of a batch (with ``alignment="ctc"``, the CTC objective; the LLM does not run)."""
         speech = self.encode_speech(batch.states, batch.lengths, batch.waves)
+        if self.ctc_head is not None:
+            loss, ctc, tokens = ctc_loss(self, speech, batch.target_ids)
+            zero = loss.detach() * 0.0
+            return EChatLoss(loss, ctc, zero, speech.emotion_logits.detach(), tokens)
         embeds, mask, labels = self.build_inputs(speech, self.prompt_ids(), batch.target_ids)
         # logits at position p predict the token at p + 1: keep only the positions that predict targets
         next_labels = next_token(labels, IGNORE_INDEX)

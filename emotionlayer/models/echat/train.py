@@ -136,10 +136,12 @@ def target_dataset(
     cache: FeatureCache | None,
     keys: dict[str, str],
 ) -> EChatDataset:
-    """The training set: each example with its target's token ids."""
-    return EChatDataset(
-        examples, [model.target_ids(e.target) for e in examples], model_config.labels, cache=cache, keys=keys
-    )
+    """The training set: each example with its target's token ids (with ``alignment="ctc"``, their tokens
+    become the CTC objective's classes)."""
+    targets = [model.target_ids(e.target) for e in examples]
+    if model_config.alignment == "ctc":
+        model.set_ctc_vocab([t for ids in targets for t in ids])
+    return EChatDataset(examples, targets, model_config.labels, cache=cache, keys=keys)
 
 
 def warm_up(model_config: EChatConfig, model: EChatModel, data: EChatDataset, config: TrainConfig, show: bool) -> None:
@@ -163,6 +165,7 @@ def stage_config(
     warm-up is the run's own: 0 unless ``overrides`` sets it)."""
     data = (base or EChatConfig()).to_dict()
     data["emotion_warmup_steps"] = 0
+    data["alignment"] = "lm"  # a CTC pre-alignment run is followed by the LLM's own loss unless asked again
     data.update(overrides or {})
     data["stage"] = stage
     if stage == 2:
