@@ -2,6 +2,7 @@
 
     python benchmarks/echat.py --asr-model echat-work/s1 --model echat-work/s2 --work echat-work [--json]
     python benchmarks/echat.py --model packaged --work echat-work      # the checkpoint shipped in the package
+    python benchmarks/echat.py --asr-model echat-work/ctc --dev echat-work/dev_asr.csv --read ctc --work echat-work
 
 --work is the folder written by `python examples/echat_recipe.py manifests`: it holds the locked test
 manifests (test_asr.csv: real read speech of Common Voice speakers never trained on; test_tts.csv: the
@@ -30,8 +31,13 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def word_error_rate(model, rows: list[dict[str, str]], limit: int | None) -> dict[str, float] | None:
-    """WER of the model's stage-1 transcripts (whisper's English normaliser, as `evaluate asr`)."""
+def word_error_rate(
+    model, rows: list[dict[str, str]], limit: int | None, read: str = "llm"
+) -> dict[str, float] | None:
+    """WER of the model's stage-1 transcripts (whisper's English normaliser, as `evaluate asr`).
+
+    ``read="ctc"``: the CTC pre-alignment's own best path instead of the LLM (models trained with
+    ``--alignment ctc``)."""
     if not rows:
         return None
     from emotionlayer.audio import load_audio
@@ -41,9 +47,13 @@ def word_error_rate(model, rows: list[dict[str, str]], limit: int | None) -> dic
     hyps, refs, seconds = [], [], []
     for row in rows:
         start = time.perf_counter()
-        out = model.reply(load_audio(row["path"], 16000), prompt=model.config.asr_prompt, max_new_tokens=48)
+        audio = load_audio(row["path"], 16000)
+        if read == "ctc":
+            text = model.ctc_transcribe(audio)
+        else:
+            text = model.reply(audio, prompt=model.config.asr_prompt, max_new_tokens=48).text
         seconds.append(time.perf_counter() - start)
-        hyps.append(out.text)
+        hyps.append(text)
         refs.append(row["text"])
     wer = error_rates(refs, hyps)["wer"]
     return {
@@ -91,17 +101,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--skip-wer", action="store_true", help="leave out the WER sets (e.g. when measured already)")
     parser.add_argument("--skip-emotion", action="store_true", help="leave out the emotion set and the replies")
+    parser.add_argument(
+        "--dev",
+        type=Path,
+        default=None,
+        help="only the WER of --asr-model on this manifest (path,text), e.g. the recipe's dev_asr.csv; the locked "
+        "sets are not read",
+    )
+    parser.add_argument(
+        "--read",
+        choices=("llm", "ctc"),
+        default="llm",
+        help="how a stage-1 model reads: through its LLM (default), or the CTC pre-alignment's own best path",
+    )
     args = parser.parse_args(argv)
 
     from emotionlayer.audio import load_audio
     from emotionlayer.models.echat import EChat
 
+    if args.dev is not None:
+        dev_model = EChat.from_pretrained(args.asr_model or args.model, device="cpu")
+        figures = word_error_rate(dev_model, _rows(args.dev), args.limit, args.read)
+        name = args.asr_model or args.model
+        print(json.dumps({"asr_model": name, "dev": str(args.dev), "read": args.read, **(figures or {})}))
+        return 0
     model = EChat.from_pretrained(None if args.model == "packaged" else args.model, device="cpu")
     asr_model = EChat.from_pretrained(args.asr_model, device="cpu") if args.asr_model else model
     result: dict[str, object] = {"model": args.model, "asr_model": args.asr_model or args.model}
     wer_sets = {} if args.skip_wer else {"real_read_speech": "test_asr.csv", "tts_held_out_voice": "test_tts.csv"}
     for key, name in wer_sets.items():
-        result[key] = word_error_rate(asr_model, _rows(args.work / name), args.limit)
+        result[key] = word_error_rate(asr_model, _rows(args.work / name), args.limit, args.read)
     emotion_rows = [] if args.skip_emotion else _rows(args.work / "test_emotion.csv")
     result["ravdess_unseen_actors"] = emotion_accuracy(model, emotion_rows) if model.config.stage == 2 else None
     samples = []

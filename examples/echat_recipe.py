@@ -4,12 +4,14 @@
 
 writes, in --out:
 
-- ``stage1.csv``: speech with its transcript (path, text, emotion, split) for stage 1: ESD English speaker
+- ``stage1.csv``: speech with its transcript (path, text, emotion, split, speaker) for stage 1: ESD English speaker
   0020, Common Voice training speakers, RAVDESS training actors, LibriSpeech (it comes without text: the
   clips of at most 6 s are transcribed by the packaged whisper tiny.en, the longer ones cut at its word
   timestamps into pieces of at most 6 s, written under ``librispeech-chunks/``; ``--no-chunk-long``
   leaves those out), and the train rows of a dataset made by ``emotionlayer data generate`` (TTS speech
   in several voices and acted styles);
+- ``dev_asr.csv``: the stage-1 rows of the development speakers (``DEV``; ``split`` "dev" in stage1.csv, so
+  ``--split train`` leaves them out), to choose a stage-1 recipe on;
 - ``stage2.jsonl``: speech, its true emotion and a reply for stage 2: the generated dataset's train rows
   (their replies were written by the LLM from the true text and emotion) and the real emotional clips of
   ESD and the RAVDESS training actors, with replies written the same way (``topline.j2``);
@@ -44,6 +46,21 @@ LOCKED_TEST = {
     "ravdess-dev": {"ravdess_actor13", "ravdess_actor14", "ravdess_actor15", "ravdess_actor16"},
     "commonvoice-en": {"cv_c22c452a1374", "cv_441a2d9b74a0", "cv_cda14d47fc57"},
 }
+
+
+#: Speakers held out of training to choose the stage-1 recipe on (never the locked ones): two Common Voice
+#: speakers with exact text, and every tenth LibriSpeech speaker (by a hash of the name; whisper's text).
+DEV = {"commonvoice-en": {"cv_4acac0472277", "cv_6f8426eb924f"}}
+
+
+def is_dev(row: dict[str, str]) -> bool:
+    """Whether a stage-1 row belongs to the development speakers (see :data:`DEV`)."""
+    import hashlib
+
+    speaker = row.get("speaker", "")
+    if speaker in DEV["commonvoice-en"]:
+        return True
+    return "librispeech" in row.get("corpus", "").lower() and hashlib.sha256(speaker.encode()).digest()[0] % 10 == 0
 
 
 def _rows(folder: Path) -> list[dict[str, str]]:
@@ -221,8 +238,9 @@ def manifests(
         test_tts = [r for r in rows if r["split"] == "test"]
 
     # Long clips cost the frozen LLM most of a CPU step (its input grows with the audio): keep short ones.
-    stage1 = [row for row in stage1 if _seconds(row["path"]) <= max_seconds]
-    _write_csv(out / "stage1.csv", stage1, ("path", "text", "emotion", "split"))
+    stage1 = [dict(row, split="dev") if is_dev(row) else row for row in stage1 if _seconds(row["path"]) <= max_seconds]
+    _write_csv(out / "stage1.csv", stage1, ("path", "text", "emotion", "split", "speaker"))
+    _write_csv(out / "dev_asr.csv", [r for r in stage1 if r["split"] == "dev"], ("path", "text", "speaker"))
     _write_csv(out / "test_asr.csv", test_asr, ("path", "text", "speaker"))
     _write_csv(out / "test_tts.csv", test_tts, ("path", "text", "emotion", "voice"))
     _write_csv(out / "test_emotion.csv", test_emotion, ("path", "text", "emotion", "speaker"))
@@ -234,6 +252,60 @@ def manifests(
             keep = {k: row[k] for k in ("path", "text", "emotion", "reply", "split")}
             handle.write(json.dumps(keep, ensure_ascii=False) + "\n")
     print(f"{out / 'stage2.jsonl'}: {len(stage2)} rows", file=sys.stderr)
+
+
+def speech(texts: Path, columns: list[str], out: Path, limit: int | None = None, seed: int = 0) -> Path:
+    """Synthesised read speech of many sentences for stage 1: each sentence of ``columns`` in the CSV ``texts``
+    (5-16 words, so most fit the 6 s stage 1 keeps; each once; a leading "A:"/"B:" turn label dropped) spoken
+    by one of the default voices (piper and eSpeak NG), rate and pitch jittered.
+
+    Resumable: a clip already written is kept. Writes ``out/manifest.csv`` (path, text, emotion, split, speaker).
+    Use only training text (e.g. StyleTalk's train.csv, never its locked eval.csv).
+    """
+    import hashlib
+    import random
+    import re
+
+    import numpy as np
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from emotionlayer import registry
+    from emotionlayer.audio import resample
+    from emotionlayer.data.generation.voices import default_voices
+    from emotionlayer.types import SpeakingStyle
+
+    with open(texts, newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    seen: set[str] = set()
+    sentences: list[str] = []
+    for row in table:
+        for column in columns:
+            text = re.sub(r"^[AB]\s*:\s*", "", " ".join(str(row.get(column) or "").split()))
+            if 5 <= len(text.split()) <= 16 and text.lower() not in seen:
+                seen.add(text.lower())
+                sentences.append(text)
+    sentences = sentences[:limit] if limit else sentences
+    voices = default_voices("en")
+    engines: dict[str, object] = {}
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for text in tqdm(sentences, desc="synthesising stage-1 speech"):
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        rng = random.Random(f"{seed}:{key}")
+        voice = voices[rng.randrange(len(voices))]
+        path = out / "clips" / f"{key}.flac"
+        if not path.exists():
+            if voice.name not in engines:
+                engines[voice.name] = registry.create("tts", voice.tts, **voice.params)
+            rate, pitch = voice.rate_factor * rng.uniform(0.85, 1.15), voice.pitch_offset + rng.uniform(-2, 2)
+            style = SpeakingStyle(rate=rate, pitch_semitones=pitch)
+            audio = resample(engines[voice.name].synthesize(text, style), 16000)
+            sf.write(str(path) + ".part.flac", np.asarray(audio.samples, dtype=np.float32), 16000)
+            Path(str(path) + ".part.flac").rename(path)
+        rows.append({"path": str(path.resolve()), "text": text, "emotion": "", "split": "train", "speaker": voice.name})
+    _write_csv(out / "manifest.csv", rows, ("path", "text", "emotion", "split", "speaker"))
+    return out / "manifest.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave out the LibriSpeech clips longer than --max-seconds instead of cutting them into pieces",
     )
+    tts = sub.add_parser("speech", help="synthesise read speech of many training sentences for stage 1")
+    tts.add_argument("--texts", type=Path, required=True, help="CSV of sentences, e.g. StyleTalk's train.csv")
+    tts.add_argument("--columns", default="curr_text,res_text", help="comma-separated text columns to speak")
+    tts.add_argument("--out", type=Path, required=True, help="folder for clips/ and manifest.csv")
+    tts.add_argument("--limit", type=int, default=None, help="at most this many sentences")
     args = parser.parse_args(argv)
+    if args.command == "speech":
+        speech(args.texts, args.columns.split(","), args.out, args.limit)
+        return 0
     manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds, not args.no_chunk_long)
     return 0
 
