@@ -85,3 +85,52 @@ def test_ctc_overfits_without_the_llm_then_lm_starts_from_it(tiny_models, tmp_pa
     assert after.model.ctc_head is None and after.config.alignment == "lm"
     with pytest.raises(ConfigError, match="alignment='ctc'"):
         after.ctc_transcribe(load_audio(clips[0], 16000))
+
+
+def test_compressed_speech_tokens_follow_the_ctc_reading(tiny_models, tmp_path):
+    """speech_tokens="ctc": one LLM input per token the CTC head reads, each the mean of its frames; stage 1 adds
+    the CTC loss; the CTC head and classes go on into stage 2 and its checkpoint."""
+    from emotionlayer.models.echat.ctc import ctc_logits
+
+    with pytest.raises(ConfigError, match="after a CTC pre-alignment"):
+        EChatConfig(alignment="ctc", speech_tokens="ctc")
+    train_echat(
+        tiny_models.manifest, tmp_path / "ctc", _config(tiny_models, alignment="ctc"), _train(tmp_path, 120),
+        progress=False,
+    )
+    with pytest.raises(ConfigError, match="has no CTC head"):
+        plain = train_echat(
+            tiny_models.manifest, tmp_path / "plain", _config(tiny_models), _train(tmp_path, 1), progress=False
+        )
+        train_echat(
+            tiny_models.manifest, tmp_path / "bad", _config(tiny_models, speech_tokens="ctc"), _train(tmp_path, 1),
+            init=plain.out, progress=False,
+        )
+    config = _config(tiny_models, speech_tokens="ctc")
+    result = train_echat(
+        tiny_models.manifest, tmp_path / "s1", config, _train(tmp_path, 3), init=tmp_path / "ctc", progress=False
+    )
+    assert len(result.losses) == 3
+    echat = EChat.from_pretrained(tmp_path / "s1", device="cpu")
+    model = echat.model
+    assert model.ctc_vocab is not None and model.config.speech_tokens == "ctc"
+    clip = sorted((tiny_models.manifest.parent / "clips").glob("*.wav"))[0]
+    with torch.no_grad():
+        speech = model.encode_speech(waves=[torch.as_tensor(load_audio(clip, 16000).samples)])
+        frames = speech.frames
+        best = ctc_logits(model, frames, model.ctc_vocab).argmax(-1)[0].tolist()
+    runs = [k for i, k in enumerate(best) if k != 0 and (i == 0 or k != best[i - 1])]
+    assert int(speech.speech_lengths[0]) == max(1, len(runs)) < int(frames.speech_lengths[0])
+    first = next(i for i, k in enumerate(best) if k != 0)
+    end = next((i for i in range(first, len(best)) if best[i] != best[first]), len(best))
+    assert torch.allclose(speech.speech[0, 0], frames.speech[0, first:end].mean(0), atol=1e-5)
+
+    stage2 = stage_config(2, echat.config)
+    assert stage2.speech_tokens == "ctc"
+    train_echat(
+        tiny_models.manifest, tmp_path / "s2", stage2, _train(tmp_path, 2), init=tmp_path / "s1", progress=False
+    )
+    after = EChat.from_pretrained(tmp_path / "s2", device="cpu")
+    assert torch.equal(after.model.ctc_vocab, model.ctc_vocab)
+    assert torch.equal(after.model.ctc_head.blank, model.ctc_head.blank)  # no loss reaches it in stage 2
+    assert after.reply(load_audio(clip, 16000), max_new_tokens=4).emotion is not None

@@ -80,6 +80,13 @@ def train(
         "(a fast pre-alignment, not in the paper): CTC from the connector's outputs onto the LLM's own token "
         "embeddings, without running the LLM; then start an 'lm' run from it with --init.",
     ),
+    speech_tokens: str | None = typer.Option(
+        None,
+        "--speech-tokens",
+        help="What reaches the LLM. 'frames' (default, the paper's): every connector frame. 'ctc' (not in the "
+        "paper): one vector per token the CTC head reads, blanks dropped; needs --init from a model pre-aligned "
+        "with --alignment ctc. Later runs started from such a model keep it.",
+    ),
     quiet: bool = options.QUIET,
 ) -> None:
     """Train one E-chat stage; the model is saved to --out (config.json + model.safetensors).
@@ -88,7 +95,7 @@ def train(
 
     Stage 2: emotionlayer echat train --stage 2 --manifest replies.jsonl --init echat-s1 --out echat-s2
 
-    Fast stage 1 on a CPU: --alignment ctc first, then an --alignment lm run with --init from it.
+    Fast stage 1 on a CPU: --alignment ctc first, then a run with --init from it and --speech-tokens ctc.
 
     Several GPUs: accelerate launch -m emotionlayer echat train ... (bf16 on GPUs that have it).
     """
@@ -105,6 +112,8 @@ def train(
         raise typer.BadParameter(
             "'ctc' is a stage-1 objective; stage 2 trains through the LLM.", param_hint="--alignment"
         )
+    if speech_tokens is not None and speech_tokens not in ("frames", "ctc"):
+        raise typer.BadParameter(f"must be 'frames' or 'ctc', got {speech_tokens!r}.", param_hint="--speech-tokens")
     if unfreeze_encoder and stage != 1:
         raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
     model_overrides = options.given(
@@ -115,6 +124,7 @@ def train(
         emotion_loss_weight=emotion_loss_weight,
         emotion_warmup_steps=emotion_warmup,
         alignment=alignment,
+        speech_tokens=speech_tokens,
     )
     model_config = stage_config(stage, base, model_overrides)
     train_config = options.train_config_from_options(

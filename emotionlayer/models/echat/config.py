@@ -32,6 +32,8 @@ REPLY_PROMPT = "You are requested to provide a comforting response based on the 
 DEFAULT_EMOTION_LOSS_WEIGHT = {1: 0.0, 2: 0.1}
 #: Stage-1 objectives: the paper's LLM loss, or CTC onto the LLM's token embeddings (no LLM pass).
 ALIGNMENTS = ("lm", "ctc")
+#: What reaches the LLM: every connector frame, or one vector per token the CTC head reads.
+SPEECH_TOKENS = ("frames", "ctc")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class EChatConfig(ModelConfig):
             token embeddings (cosine, plus a learned blank vector) and trained with CTC on the transcript's
             tokens, so the LLM does not run at all; a short ``"lm"`` run started from it with ``--init``
             then teaches the LLM to read them. See :mod:`emotionlayer.models.echat.ctc`.
+        speech_tokens: What reaches the LLM. ``"frames"`` (the paper's): every connector frame. ``"ctc"``
+            (not in the paper; needs a model pre-aligned with ``alignment="ctc"``, via ``--init``): the frames
+            the CTC head reads as blank are dropped and each run of frames read as the same token is averaged
+            into one, so the LLM gets about one vector per token, each near that token's embedding. Stage 1
+            then adds the CTC loss to the LLM's, which keeps the alignment the compression relies on.
     """
 
     display_name: ClassVar[str] = "E-chat"
@@ -95,6 +102,7 @@ class EChatConfig(ModelConfig):
     max_target_tokens: int = 256
     emotion_warmup_steps: int = 0
     alignment: str = "lm"
+    speech_tokens: str = "frames"
 
     def __post_init__(self) -> None:
         _check(
@@ -145,6 +153,15 @@ class EChatConfig(ModelConfig):
             self.alignment == "lm" or self.stage == 1,
             "EChatConfig.alignment 'ctc' is a stage-1 objective (speech to the transcript's tokens); stage 2 "
             "learns replies through the LLM. Set alignment to 'lm' for stage 2.",
+        )
+        _check(
+            self.speech_tokens in SPEECH_TOKENS,
+            f"EChatConfig.speech_tokens must be one of {', '.join(SPEECH_TOKENS)}, got {self.speech_tokens!r}.",
+        )
+        _check(
+            not (self.speech_tokens == "ctc" and self.alignment == "ctc"),
+            "EChatConfig.speech_tokens 'ctc' is for the runs after a CTC pre-alignment (alignment 'lm', started "
+            "with --init from the alignment 'ctc' run); the pre-alignment itself does not run the LLM.",
         )
         _check(bool(self.asr_prompt.strip()) and bool(self.reply_prompt.strip()), "E-chat prompts must not be empty.")
 

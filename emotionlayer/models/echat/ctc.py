@@ -41,7 +41,7 @@ CTC_SCALE = 20.0
 #: Weight of the penalty that keeps the outputs' RMS at the token embeddings' RMS.
 NORM_WEIGHT = 1.0
 
-__all__ = ["CTC_SCALE", "CTCHead", "ctc_loss", "greedy_transcripts"]
+__all__ = ["CTC_SCALE", "CTCHead", "compress", "ctc_loss", "greedy_transcripts"]
 
 
 class CTCHead(nn.Module):
@@ -132,3 +132,34 @@ def greedy_transcripts(model: EChatModel, speech: SpeechInputs) -> list[str]:
             ids = lookup[ids].tolist() if ids else []
         texts.append(model.tokenizer.decode(ids, skip_special_tokens=True).strip())
     return texts
+
+
+def compress(model: EChatModel, speech: SpeechInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LLM input per token the CTC head reads (``speech_tokens="ctc"``).
+
+    Frames whose best class is the blank are dropped, and each run of consecutive frames with the same best
+    token becomes the mean of its frames (the kept values stay differentiable; which frames are kept is
+    decided without gradient). A clip read as all blank keeps the mean of its frames, so no clip is empty.
+
+    Returns:
+        ``(speech, lengths)``: ``(batch, tokens, llm_dim)`` right-padded, and the tokens per clip.
+    """
+    with torch.no_grad():
+        best = ctc_logits(model, speech, model.ctc_vocab).argmax(-1).cpu()
+    rows: list[torch.Tensor] = []
+    for b in range(best.shape[0]):
+        length = int(speech.speech_lengths[b])
+        frames = speech.speech[b, :length]
+        path = best[b, :length].tolist()
+        pieces, start = [], 0
+        for i in range(1, length + 1):
+            if i == length or path[i] != path[start]:
+                if path[start] != 0:
+                    pieces.append(frames[start:i].mean(0))
+                start = i
+        rows.append(torch.stack(pieces) if pieces else frames.mean(0, keepdim=True))
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long, device=speech.speech.device)
+    out = speech.speech.new_zeros(len(rows), int(lengths.max()), speech.speech.shape[-1])
+    for b, row in enumerate(rows):
+        out[b, : len(row)] = row
+    return out, lengths

@@ -37,7 +37,7 @@ from ..common.layers import (
     target_labels,
 )
 from .config import EChatConfig
-from .ctc import CTCHead, ctc_loss
+from .ctc import CTCHead, compress, ctc_loss
 
 #: Checkpoint key of the CTC objective's vocabulary (``alignment="ctc"`` models only).
 CTC_VOCAB_KEY = "ctc_vocab"
@@ -169,6 +169,7 @@ class SpeechInputs:
     speech_lengths: torch.Tensor  # (batch,)
     emotion_pooled: torch.Tensor  # (batch, encoder_dim)
     emotion_logits: torch.Tensor  # (batch, n_labels)
+    frames: SpeechInputs | None = None  # with speech_tokens="ctc": the connector's frames before compression
 
 
 class EChatModel(nn.Module):
@@ -208,7 +209,7 @@ class EChatModel(nn.Module):
         self.ctc_head: CTCHead | None = None
         self.ctc_vocab: torch.Tensor | None = None
         self.ctc_index: torch.Tensor | None = None
-        if config.alignment == "ctc":
+        if config.alignment == "ctc" or config.speech_tokens == "ctc":
             table = llm.get_input_embeddings().weight.detach().float()
             self.ctc_head = CTCHead(llm_dim, float(table.pow(2).mean().sqrt()))
         self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
@@ -233,7 +234,7 @@ class EChatModel(nn.Module):
                 emotion_head=self.emotion_head,
                 emotion_projector=self.emotion_projector,
             )
-        if self.ctc_head is not None:
+        if self.ctc_head is not None:  # in stage 2 no loss reaches it, but the checkpoint keeps it
             modules["ctc_head"] = self.ctc_head
         if self.config.unfreeze_encoder:
             modules["encoder"] = self.encoder
@@ -337,10 +338,14 @@ class EChatModel(nn.Module):
         )
         states = states.float()
         speech, speech_lengths = self.connector(self.speech_weights(states), lengths)
+        frames = None
+        if self.config.speech_tokens == "ctc":
+            frames = SpeechInputs(speech, speech_lengths, speech[:, 0], speech[:, 0])
+            speech, speech_lengths = compress(self, frames)
         emotion_frames = self.emotion_weights(states)
         mask = frame_mask(lengths, emotion_frames.shape[1]).unsqueeze(-1).to(emotion_frames.dtype)
         pooled = (emotion_frames * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return SpeechInputs(speech, speech_lengths, pooled, self.emotion_head(pooled))
+        return SpeechInputs(speech, speech_lengths, pooled, self.emotion_head(pooled), frames)
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:
         return embed_ids(self.llm, ids, self.device)
@@ -380,7 +385,7 @@ class EChatModel(nn.Module):
     def forward(self, batch: EChatBatch) -> EChatLoss:
         """The training loss of a batch (with ``alignment="ctc"``, the CTC objective; the LLM does not run)."""
         speech = self.encode_speech(batch.states, batch.lengths, batch.waves)
-        if self.ctc_head is not None:
+        if self.config.alignment == "ctc":
             loss, ctc, tokens = ctc_loss(self, speech, batch.target_ids)
             zero = loss.detach() * 0.0
             return EChatLoss(loss, ctc, zero, speech.emotion_logits.detach(), tokens)
@@ -404,6 +409,8 @@ class EChatModel(nn.Module):
         else:
             emotion = speech.emotion_logits.sum() * 0.0  # keeps every trainable parameter in the graph
         loss = (1.0 - weight) * decoder + weight * emotion
+        if speech.frames is not None and self.config.stage == 1:  # keep the alignment the compression reads
+            loss = loss + ctc_loss(self, speech.frames, batch.target_ids)[0]
         return EChatLoss(
             loss,
             decoder.detach(),
