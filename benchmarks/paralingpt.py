@@ -78,6 +78,8 @@ def evaluate(
         "ua": round(report.unweighted_accuracy, 4),
         "ua_4class": round(four_report.unweighted_accuracy, 4),
         "n_4class": len(keep),
+        "recall": {label: round(score.recall, 4) for label, score in report.per_label.items()},
+        "recall_4class": {label: round(score.recall, 4) for label, score in four_report.per_label.items()},
         "confusion": {"labels": list(model.config.labels), "matrix": [list(map(int, r)) for r in report.confusion]},
         "median_read_s": round(statistics.median(seconds), 3),
         "median_asr_s": round(statistics.median(asr_seconds), 3) if asr is not None else None,
@@ -213,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    for key in ("n", "transcripts", "accuracy", "ua", "ua_4class", "median_read_s", "median_asr_s",
-                "complete_fields", "response_matches_strategy"):
+    for key in ("n", "transcripts", "accuracy", "ua", "ua_4class", "recall", "recall_4class", "median_read_s",
+                "median_asr_s", "complete_fields", "response_matches_strategy"):
         print(f"{key:<28}{result[key]}")
     labels = result["confusion"]["labels"]
     print("confusion (rows: truth, columns: predicted)  " + " ".join(f"{label[:4]:>5}" for label in labels))

@@ -67,6 +67,25 @@ def train(
         help="Train the prefix on the emotion labels alone for this many steps before the first step (seconds on "
         "a CPU; needs --standardise). Default 0.",
     ),
+    emotion_token: bool = typer.Option(
+        False,
+        "--emotion-token",
+        help="Not in the paper: one more input token after the transcript, the label words' embeddings weighted by "
+        "the prefix classifier's posterior (sum_l p_l * e_l), so the frozen LLM sees close to the word it writes in "
+        "the emotion field. Use with --standardise --emotion-aux-weight --prefix-warmup. See docs/paralingpt.md.",
+    ),
+    soft_prompt: bool = typer.Option(
+        False,
+        "--soft-prompt",
+        help="Not in the paper; needs --emotion-token: the LLM reads K learned soft-prompt tokens (the same for every "
+        "clip) in place of the K audio tokens, so the audio reaches it only through the emotion token.",
+    ),
+    warmup_manifest: Path | None = typer.Option(
+        None,
+        "--warmup-manifest",
+        help="More clips (CSV/JSONL with path and emotion; no reply needed) for the prefix warm-up only, besides the "
+        "training turns; rows with emotions the model does not write are left out. Needs --prefix-warmup.",
+    ),
     epochs: int | None = options.epochs_option(10),
     steps: int | None = options.STEPS,
     batch_size: int | None = options.batch_size_option("Turns", 8),
@@ -100,6 +119,8 @@ def train(
         standardise=True if standardise else None,
         emotion_aux_weight=emotion_aux_weight,
         prefix_warmup_steps=prefix_warmup,
+        emotion_token=True if emotion_token else None,
+        soft_prompt=True if soft_prompt else None,
     )
     model_config = ParalinGPTConfig.from_dict(model_overrides)
     train_base = replace(default_train_config(), **train_overrides)
@@ -124,6 +145,7 @@ def train(
         split=split,
         pipeline_config=str(pipeline_config) if pipeline_config is not None else None,
         progress=not quiet,
+        warmup_manifest=warmup_manifest,
     )
     options.report_trained("ParalinGPT", result, out)
 

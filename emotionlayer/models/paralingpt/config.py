@@ -53,6 +53,19 @@ class ParalinGPTConfig(ModelConfig):
         prefix_warmup_steps: Before the first step of a fresh run, train the layer weights, the projector
             and that classifier on the emotion labels alone for this many steps (the LLM does not run; needs
             ``standardise``, whose pooled features are computed once per clip). 0 turns it off.
+        emotion_token: One more input token (not in the paper), placed after the transcript, just before
+            the target: ``sum_l p_l * e_l``, where ``p`` is the auxiliary classifier's softmax over the labels
+            (read from the K prefix tokens) and ``e_l`` the mean LLM input embedding of the tokens the target
+            writes label ``l`` with. The frozen LLM then sees something close to the word it has to copy into
+            the ``emotion`` field; the token stays differentiable, so the LM loss trains the classifier too.
+            Off (the default) is the paper's prefix alone.
+        emotion_token_text: The text before the emotion token; the two make a line of their own after the
+            transcript's (``User said: ...\nTone: <token>\n``, then the target), where the frozen LLM reads
+            a word naturally and goes on to a new line.
+        soft_prompt: With ``emotion_token`` (not in the paper): the LLM reads K learned soft-prompt tokens,
+            the same for every clip, in place of the K audio tokens; the audio then reaches the LLM only
+            through the emotion token (the audio tokens feed the classifier). A fixed prompt lets the frozen
+            LLM learn the answer's format in few steps (audio tokens that differ between clips slowed it).
         max_audio_seconds: Longest clip accepted (whisper encoders take at most 30 s per pass).
         max_transcript_tokens: Longest transcript in the prompt, in tokens (longer ones are cut).
         max_target_tokens: Longest serialised target in tokens (the reply is cut to fit).
@@ -71,6 +84,9 @@ class ParalinGPTConfig(ModelConfig):
     standardise: bool = False
     emotion_aux_weight: float = 0.0
     prefix_warmup_steps: int = 0
+    emotion_token: bool = False
+    emotion_token_text: str = "Tone:"
+    soft_prompt: bool = False
     max_audio_seconds: float = 30.0
     max_transcript_tokens: int = 96
     max_target_tokens: int = 128
@@ -112,14 +128,20 @@ class ParalinGPTConfig(ModelConfig):
             "features of each clip). Set standardise to true or the warm-up to 0.",
         )
         _check(
+            not self.soft_prompt or self.emotion_token,
+            "ParalinGPTConfig.soft_prompt needs emotion_token on (the audio would not reach the LLM otherwise). Set "
+            "emotion_token to true or soft_prompt to false.",
+        )
+        _check(
             math.isfinite(self.max_audio_seconds) and self.max_audio_seconds > 0,
             f"ParalinGPTConfig.max_audio_seconds must be positive, got {self.max_audio_seconds!r}.",
         )
 
     @property
     def has_emotion_head(self) -> bool:
-        """Whether the model has the auxiliary emotion classifier on its prefix (an auxiliary loss or a warm-up)."""
-        return self.emotion_aux_weight > 0 or self.prefix_warmup_steps > 0
+        """Whether the model has the auxiliary emotion classifier on its prefix (an auxiliary loss, a warm-up or
+        the emotion token)."""
+        return self.emotion_aux_weight > 0 or self.prefix_warmup_steps > 0 or self.emotion_token
 
     def render_prompt(self, transcript: str) -> str:
         """The text prompt for one transcript (a placeholder when it is empty)."""

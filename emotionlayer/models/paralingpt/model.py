@@ -79,6 +79,25 @@ class PrefixProjector(nn.Module):
         return self.norm(out) * self.scale
 
 
+class SoftPrompt(nn.Module):
+    """``K`` learned tokens, the same for every input: ``LayerNorm(weight)`` at the LLM's embedding scale.
+
+    The LayerNorm (as at the projector's output) keeps the tokens at the scale of real ones, and, with a
+    small start, lets a step of the optimizer move them as fast as the projector moves the audio tokens (a
+    plain table at the embeddings' scale moved about ten times slower in real runs).
+    """
+
+    def __init__(self, tokens: int, llm_dim: int, scale: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(tokens, llm_dim) * 0.02)
+        self.norm = nn.LayerNorm(llm_dim)
+        self.register_buffer("scale", torch.tensor(float(scale)), persistent=False)
+
+    def forward(self) -> torch.Tensor:
+        """``(K, llm_dim)``."""
+        return self.norm(self.weight) * self.scale
+
+
 def mean_std_pool(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """``(..., batch, frames, d)`` -> ``(..., batch, 2d)``: mean and standard deviation over each clip's
     valid frames."""
@@ -188,8 +207,15 @@ class ParalinGPTModel(nn.Module):
         self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
         self._cache_arg = cache_argument(llm)
         self._label_ids = {label: self.ids(f" {label}") for label in config.labels}
+        if config.soft_prompt:  # K learned tokens, the same for every clip (see soft_prompt_tokens)
+            self.soft_prompt = SoftPrompt(config.prefix_tokens, llm_dim, scale)
+        if config.emotion_token:  # e_l: the mean input embedding of the tokens the target writes label l with
+            rows = [table.detach()[torch.tensor(self._label_ids[label])].float().mean(0) for label in config.labels]
+            self.register_buffer("label_embeddings", torch.stack(rows), persistent=False)
         self._field_ids = self.ids("emotion:")
         self._bar_ids = self.ids(" |")
+        self._token_text_ids = self.ids(config.emotion_token_text)
+        self._newline_ids = self.ids("\n")
         self.requires_grad_(False)
         for module in self.trainable_modules().values():
             module.requires_grad_(True)
@@ -204,6 +230,8 @@ class ParalinGPTModel(nn.Module):
         modules: dict[str, nn.Module] = {"layer_weights": self.layer_weights, "projector": self.projector}
         if self.config.has_emotion_head:
             modules["emotion_head"] = self.emotion_head
+        if self.config.soft_prompt:
+            modules["soft_prompt"] = self.soft_prompt
         return modules
 
     def train(self, mode: bool = True) -> ParalinGPTModel:
@@ -322,12 +350,44 @@ class ParalinGPTModel(nn.Module):
         lengths: torch.Tensor | None = None,
         waves: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The soft prefix ``(batch, K, llm_dim)`` of cached hidden ``states`` (with ``lengths``) or raw ``waves``."""
+        """What the LLM reads of cached hidden ``states`` (with ``lengths``) or raw ``waves``: the soft prefix
+        ``(batch, K, llm_dim)`` (:meth:`llm_prefix` of :meth:`audio_prefix`).
+
+        With ``emotion_token`` the result has one more token at the end, ``(batch, K + 1, llm_dim)``: the
+        emotion token (:meth:`emotion_token`), which :meth:`build_inputs` places after the transcript.
+        """
+        return self.llm_prefix(self.audio_prefix(states, lengths, waves))
+
+    def audio_prefix(
+        self,
+        states: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        waves: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The K soft tokens ``(batch, K, llm_dim)`` the adapter makes of the speech (what the classifier reads)."""
         states, lengths = self._states(states, lengths, waves)
         if self.config.standardise:
             return self.prefix_of_pooled(pool_layers(states, lengths))
         frames = self.layer_weights(states.float())
         return self.projector(mean_std_pool(frames, lengths.to(frames.device)))
+
+    def llm_prefix(self, audio: torch.Tensor) -> torch.Tensor:
+        """What the LLM reads of the audio tokens ``(batch, K, llm_dim)`` (:meth:`audio_prefix`): those tokens,
+        or with ``soft_prompt`` the learned soft prompt in their place; then, with ``emotion_token``, the
+        emotion token of the audio tokens."""
+        prefix = audio
+        if self.config.soft_prompt:
+            prefix = self.soft_prompt().to(audio.dtype).unsqueeze(0).expand(audio.shape[0], -1, -1)
+        if self.config.emotion_token:
+            prefix = torch.cat([prefix, self.emotion_token(audio)], dim=1)
+        return prefix
+
+    def emotion_token(self, prefix: torch.Tensor) -> torch.Tensor:
+        """With ``emotion_token``: ``(batch, 1, llm_dim)``, the label embeddings weighted by the auxiliary
+        classifier's posterior, ``sum_l p_l * e_l`` (differentiable in ``p``), of soft prefixes
+        ``(batch, K, llm_dim)``."""
+        posterior = torch.softmax(self.emotion_logits(prefix).float(), dim=-1)
+        return (posterior @ self.label_embeddings.float()).unsqueeze(1).to(prefix.dtype)
 
     def prefix_of_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
         """With ``standardise``: the soft prefix ``(batch, K, llm_dim)`` of per-layer pooled features
@@ -336,8 +396,9 @@ class ParalinGPTModel(nn.Module):
         return self.projector(torch.einsum("l,bld->bd", self.layer_weights.weights, standard))
 
     def emotion_logits(self, prefix: torch.Tensor) -> torch.Tensor:
-        """The auxiliary classifier's ``(batch, labels)`` logits of soft prefixes ``(batch, K, llm_dim)``."""
-        return self.emotion_head(prefix.flatten(1) / self.projector.scale)
+        """The auxiliary classifier's ``(batch, labels)`` logits of soft prefixes ``(batch, K, llm_dim)`` (an
+        emotion token after the K tokens is ignored)."""
+        return self.emotion_head(prefix[:, : self.config.prefix_tokens].flatten(1) / self.projector.scale)
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:
         return embed_ids(self.llm, ids, self.device)
@@ -349,7 +410,9 @@ class ParalinGPTModel(nn.Module):
         targets: Sequence[Sequence[int]] | None = None,
         weights: Sequence[Sequence[float]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The decoder input of a batch, right-padded.
+        """The decoder input of a batch, right-padded: BOS, the K prefix tokens, the prompt, the emotion token
+        (when ``prefix`` has one after its K tokens) on a line of its own after ``emotion_token_text``
+        (``Tone:`` token newline), the target.
 
         Returns:
             ``(inputs_embeds, attention_mask, labels, label_weights)``; ``labels[b, p]`` is the token at
@@ -360,7 +423,10 @@ class ParalinGPTModel(nn.Module):
         rows, labels, label_weights = [], [], []
         for b in range(prefix.shape[0]):
             target = list(targets[b]) if targets is not None else []
-            parts = [bos, prefix[b], self._embed(prompt_ids[b])]
+            k = self.config.prefix_tokens
+            parts = [bos, prefix[b, :k], self._embed(prompt_ids[b])]
+            if prefix.shape[1] > k:  # the emotion token, on its own line: "Tone:" token "\n"
+                parts += [self._embed(self._token_text_ids), prefix[b, k:], self._embed(self._newline_ids)]
             if target:
                 parts.append(self._embed(target))
             row = torch.cat([p.to(dtype) for p in parts])
@@ -390,7 +456,8 @@ class ParalinGPTModel(nn.Module):
 
     def forward(self, batch: ParalinGPTBatch) -> ParalinGPTLoss:
         """The training loss of a batch: weighted cross-entropy over the target tokens."""
-        prefix = self.encode_prefix(batch.states, batch.lengths, batch.waves)
+        audio = self.audio_prefix(batch.states, batch.lengths, batch.waves)
+        prefix = self.llm_prefix(audio)
         embeds, mask, labels, weights = self.build_inputs(
             prefix, batch.prompt_ids, batch.target_ids, batch.target_weights
         )
@@ -403,11 +470,11 @@ class ParalinGPTModel(nn.Module):
         language = (token_loss * w).sum() / w.sum()
         weight = self.config.emotion_aux_weight
         if weight > 0 and batch.emotion is not None:
-            emotion = F.cross_entropy(self.emotion_logits(prefix).float(), batch.emotion.to(self.device))
+            emotion = F.cross_entropy(self.emotion_logits(audio).float(), batch.emotion.to(self.device))
         else:
             emotion = language.new_zeros(())
             if self.config.has_emotion_head:  # keeps every trainable parameter in the graph
-                emotion = emotion + self.emotion_logits(prefix).sum() * 0.0
+                emotion = emotion + self.emotion_logits(audio).sum() * 0.0
         loss = language + weight * emotion
         return ParalinGPTLoss(loss, int(where.sum()), language.detach(), emotion.detach())
 
@@ -421,7 +488,7 @@ class ParalinGPTModel(nn.Module):
         A label's score is the log-probability of its tokens as the value of the ``emotion`` field: the
         model's own distribution over the labels, which no garbled text can break.
         """
-        embeds, mask, _, _ = self.build_inputs(prefix, [self.prompt_ids(transcript) + self._field_ids])
+        embeds, mask, _, _ = self.build_inputs(prefix, [self.prompt_ids(transcript)], [self._field_ids])
         state = prefill(self.llm, self._cache_arg, embeds, mask)
         first = torch.log_softmax(state.logits[-1].float(), dim=-1)
         scores: dict[str, float] = {}

@@ -43,6 +43,7 @@ def train_paralingpt(
     pipeline_config: Any = None,
     progress: bool = True,
     callback: Callable[[int, float], None] | None = None,
+    warmup_manifest: PathLike | None = None,
 ) -> TrainResult:
     """Train the prefix adapter (layer weights + projector) on a manifest and save the model folder.
 
@@ -57,6 +58,9 @@ def train_paralingpt(
             (``None``: the packaged default).
         progress: Show progress bars (main process only).
         callback: Called as ``callback(step, loss)`` after every optimizer step.
+        warmup_manifest: A manifest of more clips (``path``, ``emotion``; no reply needed) that the prefix
+            warm-up trains on besides the training turns (rows with other labels are left out). Only with
+            ``prefix_warmup_steps``; the language-model steps never read it.
 
     Returns:
         A :class:`~emotionlayer.models.common.training.TrainResult`.
@@ -65,14 +69,24 @@ def train_paralingpt(
         ConfigError: bad settings, a changed run on ``resume``, or an ``out`` that already holds a run.
     """
     config = model_config or ParalinGPTConfig()
-    recipe = paralingpt_recipe(config, split, pipeline_config)
+    if warmup_manifest is not None and not config.prefix_warmup_steps:
+        from ...errors import ConfigError
+
+        raise ConfigError("A warm-up manifest needs the prefix warm-up: set prefix_warmup_steps (--prefix-warmup).")
+    recipe = paralingpt_recipe(config, split, pipeline_config, warmup_manifest)
     return run_training(
         recipe, manifest, out, config, train_config or default_train_config(), resume, progress, callback
     )
 
 
-def paralingpt_recipe(config: ParalinGPTConfig, split: str | None = None, pipeline_config: Any = None) -> Recipe:
-    """ParalinGPT's part of the shared training loop: its model, turns (of ``split``), dataset and batches."""
+def paralingpt_recipe(
+    config: ParalinGPTConfig,
+    split: str | None = None,
+    pipeline_config: Any = None,
+    warmup_manifest: PathLike | None = None,
+) -> Recipe:
+    """ParalinGPT's part of the shared training loop: its model, turns (of ``split``), dataset and batches
+    (and the extra clips of ``warmup_manifest`` for the prefix warm-up)."""
 
     def dataset(
         model: ParalinGPTModel, examples: list[ParalinGPTExample], cache: FeatureCache | None, keys: dict[str, str]
@@ -94,17 +108,25 @@ def paralingpt_recipe(config: ParalinGPTConfig, split: str | None = None, pipeli
         collate=collate,
         fingerprint=data_fingerprint,
         prepare=prepare,
-        before_first_step=warm_up,
+        before_first_step=lambda model, data, train, show: warm_up(model, data, train, show, warmup_manifest),
     )
 
 
-def warm_up(model: ParalinGPTModel, data: ParalinGPTDataset, config: TrainConfig, show: bool) -> None:
-    """Train the prefix on the emotion labels alone for ``prefix_warmup_steps`` before the first step (none: 0)."""
+def warm_up(
+    model: ParalinGPTModel,
+    data: ParalinGPTDataset,
+    config: TrainConfig,
+    show: bool,
+    warmup_manifest: PathLike | None = None,
+) -> None:
+    """Train the prefix on the emotion labels alone for ``prefix_warmup_steps`` before the first step (none: 0),
+    on the training turns and the clips of ``warmup_manifest``."""
     if not model.config.prefix_warmup_steps:
         return
     from tqdm.auto import tqdm
 
-    from .warmup import warm_up_prefix
+    from .warmup import extra_dataset, warm_up_prefix
 
+    extra = extra_dataset(model, data, warmup_manifest) if warmup_manifest is not None else None
     with tqdm(total=model.config.prefix_warmup_steps, desc="prefix warm-up", disable=not show) as bar:
-        warm_up_prefix(model, data, config, progress=bar)
+        warm_up_prefix(model, data, config, progress=bar, extra=extra)
