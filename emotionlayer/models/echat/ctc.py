@@ -27,14 +27,14 @@ classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import EChatModel, SpeechInputs
+EChatModel = Any  # the model (emotionlayer.models.echat.model imports this module)
+SpeechInputs = Any  # its SpeechInputs
 
 #: Temperature of the cosine scores: logits are ``CTC_SCALE * cos(output, embedding)``.
 CTC_SCALE = 20.0
