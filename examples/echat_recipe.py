@@ -18,6 +18,15 @@ writes, in --out:
 - ``test_asr.csv`` (real read speech of Common Voice test speakers), ``test_tts.csv`` (the generated
   dataset's test split, whose voice is held out) and ``test_emotion.csv`` (RAVDESS test actors).
 
+``--speech DIR`` adds the clips of the ``speech`` command (synthetic read speech of many training sentences)
+to stage 1, and ``--reference-replies`` writes the stage-2 replies with the evaluation's reference writer
+(the ``topline``, greedy) instead of sampling them. The packaged v2 checkpoint (docs/echat.md) came from
+
+    python examples/echat_recipe.py speech --texts DATA/styletalk/train.csv --out WORK/tts --limit 2500
+    python examples/echat_recipe.py manifests --data DATA --out WORK --speech WORK/tts --reference-replies
+
+and a CTC pre-alignment; v1 from the commands below.
+
 The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. The
 packaged checkpoint (its model card and docs/echat.md have the figures) was then trained in three runs:
 
@@ -185,6 +194,29 @@ def _replies(rows: list[dict[str, str]], cache: Path, variants: int = 6) -> list
     return [dict(row, reply=known[key]) for row, key in zip(rows, keys, strict=True) if known[key]]
 
 
+def _reference_replies(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
+    """A reply per clip from the evaluation's reference writer (``write_references`` with the ``topline``:
+    ``topline.j2``, greedy, told the true text and emotion), one per distinct (text, emotion), cached."""
+    import tempfile
+
+    from emotionlayer.data.manifest import read_manifest
+    from emotionlayer.evaluation.references import write_references
+
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    todo: dict[str, dict[str, str]] = {}
+    for row in rows:
+        key = f"{row['emotion']}|{row['text']}"
+        if key not in known:
+            todo.setdefault(key, {"path": row["path"], "text": row["text"], "emotion": row["emotion"]})
+    if todo:
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_csv(Path(tmp) / "clips.csv", list(todo.values()), ("path", "text", "emotion"))
+            written = write_references(Path(tmp) / "clips.csv", "topline", out=Path(tmp) / "refs.csv", progress=True)
+            known.update({f"{r.emotion}|{r.text}": r.reference_set[0].text for r in read_manifest(written)})
+        cache.write_text(json.dumps(known, indent=1, ensure_ascii=False))
+    return [dict(row, reply=known[f"{row['emotion']}|{row['text']}"]) for row in rows]
+
+
 def manifests(
     data: Path,
     generated: Path | None,
@@ -192,6 +224,8 @@ def manifests(
     esd_replies: int = 100,
     max_seconds: float = 6.0,
     chunk_long: bool = True,
+    speech: Path | None = None,
+    reference_replies: bool = False,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stage1: list[dict[str, str]] = []
@@ -237,6 +271,9 @@ def manifests(
         ]
         test_tts = [r for r in rows if r["split"] == "test"]
 
+    if speech is not None:  # synthetic read speech of many sentences (the `speech` command)
+        stage1 += _rows(speech if speech.is_dir() else speech.parent)
+
     # Long clips cost the frozen LLM most of a CPU step (its input grows with the audio): keep short ones.
     stage1 = [dict(row, split="dev") if is_dev(row) else row for row in stage1 if _seconds(row["path"]) <= max_seconds]
     _write_csv(out / "stage1.csv", stage1, ("path", "text", "emotion", "split", "speaker"))
@@ -246,7 +283,10 @@ def manifests(
     _write_csv(out / "test_emotion.csv", test_emotion, ("path", "text", "emotion", "speaker"))
 
     # Stage 1 can train while the replies for stage 2 are written.
-    stage2 = generated_replies + _replies(emotional, out / "replies.json")
+    if reference_replies:  # the writer and template of the evaluation's frozen references
+        stage2 = generated_replies + _reference_replies(emotional, out / "reference_replies.json")
+    else:
+        stage2 = generated_replies + _replies(emotional, out / "replies.json")
     with open(out / "stage2.jsonl", "w", encoding="utf-8") as handle:
         for row in stage2:
             keep = {k: row[k] for k in ("path", "text", "emotion", "reply", "split")}
@@ -338,11 +378,32 @@ def main(argv: list[str] | None = None) -> int:
     tts.add_argument("--columns", default="curr_text,res_text", help="comma-separated text columns to speak")
     tts.add_argument("--out", type=Path, required=True, help="folder for clips/ and manifest.csv")
     tts.add_argument("--limit", type=int, default=None, help="at most this many sentences")
+    build.add_argument(
+        "--speech",
+        type=Path,
+        default=None,
+        help="the folder (or its manifest.csv) the `speech` command wrote: its clips join stage1.csv (split train)",
+    )
+    build.add_argument(
+        "--reference-replies",
+        action="store_true",
+        help="stage-2 replies from the evaluation's reference writer (topline, greedy, one per text and emotion) "
+        "instead of sampled ones",
+    )
     args = parser.parse_args(argv)
     if args.command == "speech":
         speech(args.texts, args.columns.split(","), args.out, args.limit)
         return 0
-    manifests(args.data, args.generated, args.out, args.esd_replies, args.max_seconds, not args.no_chunk_long)
+    manifests(
+        args.data,
+        args.generated,
+        args.out,
+        args.esd_replies,
+        args.max_seconds,
+        not args.no_chunk_long,
+        args.speech,
+        args.reference_replies,
+    )
     return 0
 
 
