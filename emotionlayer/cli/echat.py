@@ -106,14 +106,6 @@ def train(
 
     model_overrides, train_overrides = read_config_file(config) if config else ({}, {})
     base = read_config(init)[0] if init is not None else None
-    if alignment is not None and alignment not in ("lm", "ctc"):
-        raise typer.BadParameter(f"must be 'lm' or 'ctc', got {alignment!r}.", param_hint="--alignment")
-    if alignment == "ctc" and stage != 1:
-        raise typer.BadParameter(
-            "'ctc' is a stage-1 objective; stage 2 trains through the LLM.", param_hint="--alignment"
-        )
-    if speech_tokens is not None and speech_tokens not in ("frames", "ctc"):
-        raise typer.BadParameter(f"must be 'frames' or 'ctc', got {speech_tokens!r}.", param_hint="--speech-tokens")
     if unfreeze_encoder and stage != 1:
         raise typer.BadParameter("--unfreeze-encoder is for stage 1 only.", param_hint="--unfreeze-encoder")
     model_overrides = options.given(

@@ -16,8 +16,8 @@ taught *where* in the LLM's input space each stretch of speech belongs, without 
 A step costs the connector and one matrix product with the vocabulary's embeddings: a fraction of a
 second on a CPU, against seconds for an LLM step. A short ``alignment="lm"`` run started from the result
 (``--init``) then teaches the frozen LLM to read the aligned frames. The model's architecture is the
-paper's in both runs; only stage 1's objective differs. The blank vector is used by this objective only
-and is not kept by the ``lm`` run.
+paper's in both runs; only stage 1's objective differs. An ``lm`` run keeps the blank vector only with
+``speech_tokens="ctc"`` (:func:`compress`), which reads the frames with it.
 
 Training uses only the tokens that occur in the run's transcripts as classes (``EChatModel.set_ctc_vocab``;
 the checkpoint keeps them), which keeps the product small; :func:`greedy_transcripts` reads with the same
@@ -34,14 +34,13 @@ import torch.nn.functional as F
 from torch import nn
 
 EChatModel = Any  # the model (emotionlayer.models.echat.model imports this module)
-SpeechInputs = Any  # its SpeechInputs
 
 #: Temperature of the cosine scores: logits are ``CTC_SCALE * cos(output, embedding)``.
 CTC_SCALE = 20.0
 #: Weight of the penalty that keeps the outputs' RMS at the token embeddings' RMS.
 NORM_WEIGHT = 1.0
 
-__all__ = ["CTC_SCALE", "CTCHead", "compress", "ctc_loss", "greedy_transcripts"]
+__all__ = ["CTC_SCALE", "CTCHead", "compress", "ctc_logits", "ctc_loss", "greedy_transcripts"]
 
 
 class CTCHead(nn.Module):
@@ -63,20 +62,26 @@ def _classes(model: EChatModel, vocab: torch.Tensor | None) -> tuple[torch.Tenso
     return F.normalize(classes, dim=-1), table
 
 
-def ctc_logits(model: EChatModel, speech: SpeechInputs, vocab: torch.Tensor | None) -> torch.Tensor:
-    """``(batch, frames, 1 + len(vocab))`` scores; class 0 is the blank."""
+def ctc_logits(model: EChatModel, frames: torch.Tensor, vocab: torch.Tensor | None) -> torch.Tensor:
+    """``(batch, frames, 1 + len(vocab))`` scores of connector ``frames`` ``(batch, frames, llm_dim)``; class 0
+    is the blank."""
     classes, _ = _classes(model, vocab)
-    return CTC_SCALE * F.normalize(speech.speech.float(), dim=-1) @ classes.T
+    return _scores(frames, classes)
+
+
+def _scores(frames: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    return CTC_SCALE * F.normalize(frames.float(), dim=-1) @ classes.T
 
 
 def ctc_loss(
-    model: EChatModel, speech: SpeechInputs, targets: Sequence[Sequence[int]]
+    model: EChatModel, frames: torch.Tensor, lengths: torch.Tensor, targets: Sequence[Sequence[int]]
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The CTC objective of a batch.
 
     Args:
-        model: A stage-1 model with ``alignment="ctc"`` whose vocabulary was set with ``set_ctc_vocab``.
-        speech: :meth:`EChatModel.encode_speech` of the batch.
+        model: A stage-1 model with a CTC head whose vocabulary was set with ``set_ctc_vocab``.
+        frames: The connector's output ``(batch, frames, llm_dim)`` (before any compression).
+        lengths: Valid frames per clip.
         targets: Each clip's target token ids (a trailing EOS is dropped: CTC needs no end token).
 
     Returns:
@@ -87,8 +92,8 @@ def ctc_loss(
     if vocab is None:
         raise RuntimeError("set_ctc_vocab() must be called before training with alignment='ctc'.")
     classes, table = _classes(model, vocab)
-    out = speech.speech.float()
-    logits = CTC_SCALE * F.normalize(out, dim=-1) @ classes.T
+    out = frames.float()
+    logits = _scores(out, classes)
     index = model.ctc_index
     assert index is not None
     eos = set(model.eos_ids)
@@ -103,13 +108,13 @@ def ctc_loss(
     ctc = F.ctc_loss(
         log_probs,
         flat,
-        speech.speech_lengths.cpu(),
+        lengths.cpu(),
         target_lengths,
         blank=0,
         reduction="sum",
         zero_infinity=True,
     ) / max(1, int(target_lengths.sum()))
-    mask = torch.arange(out.shape[1], device=out.device)[None, :] < speech.speech_lengths[:, None]
+    mask = torch.arange(out.shape[1], device=out.device)[None, :] < lengths[:, None]
     rms = out.pow(2).mean(-1).clamp(min=1e-12).sqrt()
     target_rms = table.pow(2).mean(-1).sqrt().mean()
     penalty = (torch.log(rms / target_rms)[mask] ** 2).mean()
@@ -117,16 +122,15 @@ def ctc_loss(
 
 
 @torch.inference_mode()
-def greedy_transcripts(model: EChatModel, speech: SpeechInputs) -> list[str]:
-    """Best-path CTC reading of each clip over the classes the model was trained with (the LLM's whole
-    vocabulary if none were set): repeats merged, blanks dropped."""
+def greedy_transcripts(model: EChatModel, frames: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    """Best-path CTC reading of each clip's connector ``frames`` over the classes the model was trained with
+    (the LLM's whole vocabulary if none were set): repeats merged, blanks dropped."""
     vocab = model.ctc_vocab
-    logits = ctc_logits(model, speech, vocab)
-    best = logits.argmax(-1).cpu()
+    best = ctc_logits(model, frames, vocab).argmax(-1).cpu()
     lookup = vocab.cpu() if vocab is not None else None
     texts = []
     for b in range(best.shape[0]):
-        path = best[b, : int(speech.speech_lengths[b])].tolist()
+        path = best[b, : int(lengths[b])].tolist()
         ids = [p - 1 for i, p in enumerate(path) if p != 0 and (i == 0 or p != path[i - 1])]
         if lookup is not None:
             ids = lookup[ids].tolist() if ids else []
@@ -134,8 +138,8 @@ def greedy_transcripts(model: EChatModel, speech: SpeechInputs) -> list[str]:
     return texts
 
 
-def compress(model: EChatModel, speech: SpeechInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LLM input per token the CTC head reads (``speech_tokens="ctc"``).
+def compress(model: EChatModel, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LLM input per token the CTC head reads in the connector's ``frames`` (``speech_tokens="ctc"``).
 
     Frames whose best class is the blank are dropped, and each run of consecutive frames with the same best
     token becomes the mean of its frames (the kept values stay differentiable; which frames are kept is
@@ -145,21 +149,21 @@ def compress(model: EChatModel, speech: SpeechInputs) -> tuple[torch.Tensor, tor
         ``(speech, lengths)``: ``(batch, tokens, llm_dim)`` right-padded, and the tokens per clip.
     """
     with torch.no_grad():
-        best = ctc_logits(model, speech, model.ctc_vocab).argmax(-1).cpu()
+        best = ctc_logits(model, frames, model.ctc_vocab).argmax(-1).cpu()
     rows: list[torch.Tensor] = []
     for b in range(best.shape[0]):
-        length = int(speech.speech_lengths[b])
-        frames = speech.speech[b, :length]
+        length = int(lengths[b])
+        clip = frames[b, :length]
         path = best[b, :length].tolist()
         pieces, start = [], 0
         for i in range(1, length + 1):
             if i == length or path[i] != path[start]:
                 if path[start] != 0:
-                    pieces.append(frames[start:i].mean(0))
+                    pieces.append(clip[start:i].mean(0))
                 start = i
-        rows.append(torch.stack(pieces) if pieces else frames.mean(0, keepdim=True))
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long, device=speech.speech.device)
-    out = speech.speech.new_zeros(len(rows), int(lengths.max()), speech.speech.shape[-1])
+        rows.append(torch.stack(pieces) if pieces else clip.mean(0, keepdim=True))
+    out_lengths = torch.tensor([len(r) for r in rows], dtype=torch.long, device=frames.device)
+    out = frames.new_zeros(len(rows), int(out_lengths.max()), frames.shape[-1])
     for b, row in enumerate(rows):
         out[b, : len(row)] = row
-    return out, lengths
+    return out, out_lengths

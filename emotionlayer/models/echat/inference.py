@@ -126,21 +126,23 @@ class EChat(SpeechLLM):
         return prediction
 
     def ctc_transcribe(self, audio: Audio) -> str:
-        """What a CTC pre-alignment model (``alignment="ctc"``) reads in a clip, without the LLM: the best CTC
-        path over the LLM's vocabulary, repeats merged and blanks dropped. A check of the pre-alignment
-        before the LLM learns to read it.
+        """What a model with a CTC head (``alignment`` or ``speech_tokens`` "ctc") reads in a clip, without the
+        LLM: the best CTC path over the CTC classes, repeats merged and blanks dropped. A check of the
+        pre-alignment before (or beside) the LLM's reading.
 
         Raises:
-            ConfigError: the model was not trained with ``alignment="ctc"``.
+            ConfigError: the model has no CTC head.
         """
         if self.model.ctc_head is None:
             raise ConfigError(
                 "ctc_transcribe() needs a model trained with alignment='ctc' (emotionlayer echat train --stage 1 "
-                "--alignment ctc); this one reads speech through its LLM: use reply()."
+                "--alignment ctc) or started from one with speech_tokens='ctc'; this one reads speech through its "
+                "LLM only: use reply()."
             )
         from .ctc import greedy_transcripts
 
-        return greedy_transcripts(self.model, self._encode(audio))[0]
+        speech = self._encode(audio)  # with speech_tokens="ctc", the compressed tokens the LLM receives
+        return greedy_transcripts(self.model, speech.speech, speech.speech_lengths)[0]
 
     def encode(self, audio: Audio) -> EncodedSpeech:
         """Run the encoder and connector once: what generation starts from (``inputs``), and the emotion heard

@@ -39,7 +39,7 @@ from ..common.layers import (
 from .config import EChatConfig
 from .ctc import CTCHead, compress, ctc_loss
 
-#: Checkpoint key of the CTC objective's vocabulary (``alignment="ctc"`` models only).
+#: Checkpoint key of the CTC head's vocabulary (models with ``alignment`` or ``speech_tokens`` "ctc" only).
 CTC_VOCAB_KEY = "ctc_vocab"
 
 
@@ -169,7 +169,8 @@ class SpeechInputs:
     speech_lengths: torch.Tensor  # (batch,)
     emotion_pooled: torch.Tensor  # (batch, encoder_dim)
     emotion_logits: torch.Tensor  # (batch, n_labels)
-    frames: SpeechInputs | None = None  # with speech_tokens="ctc": the connector's frames before compression
+    frames: torch.Tensor | None = None  # with speech_tokens="ctc": the connector's frames before compression
+    frame_lengths: torch.Tensor | None = None  # and their valid lengths
 
 
 class EChatModel(nn.Module):
@@ -241,8 +242,8 @@ class EChatModel(nn.Module):
         return modules
 
     def set_ctc_vocab(self, token_ids: Sequence[int]) -> None:
-        """The LLM tokens the CTC objective scores against (``alignment="ctc"``): those of the run's
-        transcripts. EOS and other special tokens are left out."""
+        """The LLM tokens the CTC head scores against: those of the pre-alignment run's transcripts. EOS and
+        other special tokens are left out."""
         special = set(self.eos_ids) | {self.bos_id}
         ids = sorted({int(t) for t in token_ids} - special)
         size = int(self.llm.get_input_embeddings().weight.shape[0])
@@ -267,8 +268,8 @@ class EChatModel(nn.Module):
         return self
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint holds: every parameter that trains in this stage (and, with
-        ``alignment="ctc"``, the CTC vocabulary as ``ctc_vocab``)."""
+        """The weights a checkpoint holds: every parameter that trains in this stage (and, for a model with a CTC
+        head, the CTC vocabulary as ``ctc_vocab``)."""
         state = {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
         if self.ctc_head is not None and self.ctc_vocab is not None:
             state[CTC_VOCAB_KEY] = self.ctc_vocab.detach()
@@ -338,14 +339,14 @@ class EChatModel(nn.Module):
         )
         states = states.float()
         speech, speech_lengths = self.connector(self.speech_weights(states), lengths)
-        frames = None
+        frames = frame_lengths = None
         if self.config.speech_tokens == "ctc":
-            frames = SpeechInputs(speech, speech_lengths, speech[:, 0], speech[:, 0])
-            speech, speech_lengths = compress(self, frames)
+            frames, frame_lengths = speech, speech_lengths
+            speech, speech_lengths = compress(self, frames, frame_lengths)
         emotion_frames = self.emotion_weights(states)
         mask = frame_mask(lengths, emotion_frames.shape[1]).unsqueeze(-1).to(emotion_frames.dtype)
         pooled = (emotion_frames * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return SpeechInputs(speech, speech_lengths, pooled, self.emotion_head(pooled), frames)
+        return SpeechInputs(speech, speech_lengths, pooled, self.emotion_head(pooled), frames, frame_lengths)
 
     def _embed(self, ids: Sequence[int]) -> torch.Tensor:
         return embed_ids(self.llm, ids, self.device)
@@ -386,7 +387,7 @@ class EChatModel(nn.Module):
         """The training loss of a batch (with ``alignment="ctc"``, the CTC objective; the LLM does not run)."""
         speech = self.encode_speech(batch.states, batch.lengths, batch.waves)
         if self.config.alignment == "ctc":
-            loss, ctc, tokens = ctc_loss(self, speech, batch.target_ids)
+            loss, ctc, tokens = ctc_loss(self, speech.speech, speech.speech_lengths, batch.target_ids)
             zero = loss.detach() * 0.0
             return EChatLoss(loss, ctc, zero, speech.emotion_logits.detach(), tokens)
         embeds, mask, labels = self.build_inputs(speech, self.prompt_ids(), batch.target_ids)
@@ -410,7 +411,7 @@ class EChatModel(nn.Module):
             emotion = speech.emotion_logits.sum() * 0.0  # keeps every trainable parameter in the graph
         loss = (1.0 - weight) * decoder + weight * emotion
         if speech.frames is not None and self.config.stage == 1:  # keep the alignment the compression reads
-            loss = loss + ctc_loss(self, speech.frames, batch.target_ids)[0]
+            loss = loss + ctc_loss(self, speech.frames, speech.frame_lengths, batch.target_ids)[0]
         return EChatLoss(
             loss,
             decoder.detach(),

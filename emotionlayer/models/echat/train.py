@@ -123,15 +123,13 @@ def build_from_init(model_config: EChatConfig, init: PathLike | None, device: st
     model = build_model(model_config, device=device, llm_dtype=llm_dtype)
     if init is not None:
         weights = load_weights(init)
-        if model.ctc_head is not None and CTC_VOCAB_KEY in weights:  # the CTC classes go on with the model
-            model.set_ctc_vocab(weights[CTC_VOCAB_KEY].tolist())
         if model.ctc_head is not None and "ctc_head.blank" not in weights:
             raise ConfigError(
                 f"--init {init} has no CTC head: speech_tokens 'ctc' needs a model pre-aligned with --alignment "
                 "ctc (or one trained from such a model with speech_tokens 'ctc')."
             )
-        names = dict(model.named_parameters())
-        loaded = model.load_trainable_state_dict({k: v for k, v in weights.items() if k in names}, partial=True)
+        keep = {*dict(model.named_parameters()), CTC_VOCAB_KEY}  # the CTC classes go on with a CTC head
+        loaded = model.load_trainable_state_dict({k: v for k, v in weights.items() if k in keep}, partial=True)
         logger.info("Started from %s (%d tensors).", init, len(loaded))
     return model
 
