@@ -195,24 +195,14 @@ def _replies(rows: list[dict[str, str]], cache: Path, variants: int = 6) -> list
 
 
 def _reference_replies(rows: list[dict[str, str]], cache: Path) -> list[dict[str, str]]:
-    """A reply per clip from the evaluation's reference writer (``write_references`` with the ``topline``:
-    ``topline.j2``, greedy, told the true text and emotion), one per distinct (text, emotion), cached."""
-    import tempfile
-
-    from emotionlayer.data.manifest import read_manifest
-    from emotionlayer.evaluation.references import write_references
+    """A reply per clip from the evaluation's reference writer (``topline.j2``, greedy, told the true text and
+    emotion; :func:`emotionlayer.evaluation.references.reference_replies`), one per text and emotion, cached."""
+    from emotionlayer.evaluation.references import reference_replies
 
     known = json.loads(cache.read_text()) if cache.exists() else {}
-    todo: dict[str, dict[str, str]] = {}
-    for row in rows:
-        key = f"{row['emotion']}|{row['text']}"
-        if key not in known:
-            todo.setdefault(key, {"path": row["path"], "text": row["text"], "emotion": row["emotion"]})
+    todo = [row for row in rows if f"{row['emotion']}|{row['text']}" not in known]
     if todo:
-        with tempfile.TemporaryDirectory() as tmp:
-            _write_csv(Path(tmp) / "clips.csv", list(todo.values()), ("path", "text", "emotion"))
-            written = write_references(Path(tmp) / "clips.csv", "topline", out=Path(tmp) / "refs.csv", progress=True)
-            known.update({f"{r.emotion}|{r.text}": r.reference_set[0].text for r in read_manifest(written)})
+        known.update(reference_replies(todo, progress=True))
         cache.write_text(json.dumps(known, indent=1, ensure_ascii=False))
     return [dict(row, reply=known[f"{row['emotion']}|{row['text']}"]) for row in rows]
 

@@ -23,7 +23,6 @@ import argparse
 import csv
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -49,19 +48,10 @@ def write_replies(rows: list[dict[str, str]], data: Path, out: Path) -> dict[str
     cache = out / "replies.json"
     if cache.exists():
         return json.loads(cache.read_text(encoding="utf-8"))
-    from emotionlayer.data.manifest import read_manifest
-    from emotionlayer.evaluation.references import write_references
+    from emotionlayer.evaluation.references import reference_replies
 
-    first: dict[str, dict[str, str]] = {}
-    for row in rows:
-        first.setdefault(f"{row['emotion']}|{row['text']}", row)
-    with tempfile.TemporaryDirectory() as tmp:
-        clips = [
-            {"path": str((data / "ravdess-dev" / r["path"]).resolve()), "text": r["text"], "emotion": r["emotion"]}
-            for r in first.values()
-        ]
-        written = write_references(_write(Path(tmp) / "clips.csv", clips), "topline", out=Path(tmp) / "refs.csv")
-        replies = {f"{r.emotion}|{r.text}": r.reference_set[0].text for r in read_manifest(written)}
+    clips = [dict(r, path=str((data / "ravdess-dev" / r["path"]).resolve())) for r in rows]
+    replies = reference_replies(clips)
     cache.write_text(json.dumps(replies, indent=1, ensure_ascii=False), encoding="utf-8")
     return replies
 

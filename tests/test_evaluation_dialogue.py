@@ -32,7 +32,7 @@ from emotionlayer.evaluation.dialogue import (
     split_system_specs,
 )
 from emotionlayer.evaluation.dialogue_report import DialogueClip
-from emotionlayer.evaluation.references import write_references
+from emotionlayer.evaluation.references import reference_replies, write_references
 from emotionlayer.registry import registered
 from emotionlayer.systems import Perceived, Perception, TurnFinished, as_utterance, turn_from_stream
 from emotionlayer.testing import tone
@@ -330,6 +330,15 @@ def test_write_references_freezes_the_topline_replies_with_their_provenance(bare
         write_references(out, "topline", DUMMIES)
     with pytest.raises(ConfigError, match="true text and emotion"):
         write_references(bare_manifest, "test-mood", DUMMIES)
+
+
+def test_reference_replies_are_the_replies_write_references_freezes(bare_manifest, tmp_path):
+    frozen = select_rows(str(write_references(bare_manifest, "topline", DUMMIES, out=tmp_path / "frozen.jsonl")))
+    clips = [{"path": r.path, "text": r.text, "emotion": r.emotion} for r in frozen]
+    replies = reference_replies(clips, "topline", DUMMIES)
+    assert len(replies) == len({(r.emotion, r.text) for r in frozen}) == 8  # one per text and emotion
+    assert all(replies[f"{r.emotion}|{r.text}"] == r.references[0].text for r in frozen)
+    assert reference_replies([], "topline", DUMMIES) == {}
 
 
 def test_check_references_accepts_a_full_set():

@@ -127,6 +127,45 @@ def write_references(
     return write_manifest(rows, out or manifest)
 
 
+def reference_replies(
+    clips: Sequence[dict[str, str]],
+    writer: str = DEFAULT_WRITER,
+    config: PipelineConfig | PathLike | dict | None = None,
+    progress: bool = False,
+) -> dict[str, str]:
+    """The reference writer's reply to each distinct text and emotion of ``clips``, keyed ``"emotion|text"``.
+
+    For training sets whose replies must come from the same writer as an evaluation's frozen references (the
+    paper's setting): one clip per text and emotion goes through :func:`write_references` (greedy, the true
+    text and emotion), so the replies are exactly what it would freeze for a test clip with the same words and
+    emotion.
+
+    Args:
+        clips: Rows with ``path`` (an existing audio file), ``text`` and ``emotion``.
+        writer: The writer system (default ``topline``).
+        config: The writer's pipeline config.
+        progress: Show a progress bar.
+    """
+    import csv
+    import tempfile
+
+    from ..data.manifest import read_manifest
+
+    first: dict[str, dict[str, str]] = {}
+    for clip in clips:
+        first.setdefault(f"{clip['emotion']}|{clip['text']}", clip)
+    if not first:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clips.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            table = csv.DictWriter(handle, fieldnames=["path", "text", "emotion"], extrasaction="ignore")
+            table.writeheader()
+            table.writerows(first.values())
+        written = write_references(path, writer, config, out=Path(tmp) / "refs.csv", progress=progress)
+        return {f"{r.emotion}|{r.text}": r.reference_set[0].text for r in read_manifest(written)}
+
+
 def _with_reference(row: ManifestRow, text: str | None, provenance: dict[str, Any]) -> ManifestRow:
     if text is None:
         return row
