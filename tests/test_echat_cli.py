@@ -93,3 +93,59 @@ def test_train_then_reply_on_tiny_models(tmp_path, tiny_models):
     assert answer.exit_code == 0, answer.output
     record = json.loads(answer.output.strip().splitlines()[-1])
     assert set(record) == {"path", "text", "emotion", "timings"} and record["emotion"]["label"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_train_with_ctc_alignment_then_compressed_speech_tokens(tmp_path, tiny_models):
+    """--alignment ctc writes a CTC pre-alignment; --speech-tokens ctc goes on from it; a wrong use is refused."""
+    pytest.importorskip("accelerate")
+    config = tmp_path / "echat.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model": {"connector_dim": 32, "connector_heads": 2, "connector_ff_dim": 64, "emotion_hidden_dim": 16},
+                "train": {"batch_size": 2, "warmup_steps": 0, "cache_dir": str(tmp_path / "cache")},
+            }
+        )
+    )
+    common = ["--manifest", str(tiny_models.manifest), "--config", str(config), "--steps", "2", "-q"]
+    backbones = ["--encoder", str(tiny_models.encoder), "--llm", str(tiny_models.llm())]
+    ctc = runner.invoke(
+        app, ["train", "--stage", "1", "--alignment", "ctc", "--out", str(tmp_path / "ctc"), *backbones, *common]
+    )
+    assert ctc.exit_code == 0, ctc.output
+    assert json.loads((tmp_path / "ctc" / "config.json").read_text())["model"]["alignment"] == "ctc"
+    s1 = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "1",
+            "--speech-tokens",
+            "ctc",
+            "--init",
+            str(tmp_path / "ctc"),
+            "--out",
+            str(tmp_path / "s1"),
+            *common,
+        ],
+    )
+    assert s1.exit_code == 0, s1.output
+    model = json.loads((tmp_path / "s1" / "config.json").read_text())["model"]
+    assert (model["alignment"], model["speech_tokens"]) == ("lm", "ctc")
+    refused = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "2",
+            "--alignment",
+            "ctc",
+            "--init",
+            str(tmp_path / "s1"),
+            "--out",
+            str(tmp_path / "x"),
+            *common,
+        ],
+    )
+    assert refused.exit_code != 0 and "stage-1 objective" in str(refused.exception or refused.output)
