@@ -149,3 +149,22 @@ def test_train_with_ctc_alignment_then_compressed_speech_tokens(tmp_path, tiny_m
         ],
     )
     assert refused.exit_code != 0 and "stage-1 objective" in str(refused.exception or refused.output)
+    words = runner.invoke(
+        app,
+        ["train", "--stage", "2", "--emotion-input", "words", "--init", str(tmp_path / "s1"), "--out",
+         str(tmp_path / "s2"), *common],
+    )  # fmt: skip
+    assert words.exit_code == 0, words.output
+    model = json.loads((tmp_path / "s2" / "config.json").read_text())["model"]
+    assert (model["stage"], model["emotion_input"], model["speech_tokens"]) == (2, "words", "ctc")
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "s2" / "model.safetensors"))
+    assert any(k.startswith("emotion_head.") for k in saved)
+    assert not any(k.startswith("emotion_projector.") for k in saved)
+    wrong = runner.invoke(
+        app,
+        ["train", "--stage", "2", "--emotion-input", "label", "--init", str(tmp_path / "s1"), "--out",
+         str(tmp_path / "y"), *common],
+    )  # fmt: skip
+    assert wrong.exit_code != 0 and "emotion_input must be one of" in str(wrong.exception or wrong.output)

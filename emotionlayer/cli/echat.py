@@ -87,6 +87,13 @@ def train(
         "paper): one vector per token the CTC head reads, blanks dropped; needs --init from a model pre-aligned "
         "with --alignment ctc. Later runs started from such a model keep it.",
     ),
+    emotion_input: str | None = typer.Option(
+        None,
+        "--emotion-input",
+        help="Stage 2: how the LLM gets the emotion. 'projector' (default, the paper's): a learned vector after "
+        "BOS. 'words' (not in the paper): the emotion head's probabilities mix the LLM's own embeddings of the "
+        "label words ('sad', 'happy'...) into one vector on a 'Tone:' line after the instruction.",
+    ),
     quiet: bool = options.QUIET,
 ) -> None:
     """Train one E-chat stage; the model is saved to --out (config.json + model.safetensors).
@@ -117,6 +124,7 @@ def train(
         emotion_warmup_steps=emotion_warmup,
         alignment=alignment,
         speech_tokens=speech_tokens,
+        emotion_input=emotion_input,
     )
     model_config = stage_config(stage, base, model_overrides)
     train_config = options.train_config_from_options(

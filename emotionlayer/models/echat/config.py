@@ -34,6 +34,8 @@ DEFAULT_EMOTION_LOSS_WEIGHT = {1: 0.0, 2: 0.1}
 ALIGNMENTS = ("lm", "ctc")
 #: What reaches the LLM: every connector frame, or one vector per token the CTC head reads.
 SPEECH_TOKENS = ("frames", "ctc")
+#: How stage 2 gives the LLM the emotion (``EChatConfig.emotion_input``).
+EMOTION_INPUTS = ("projector", "words")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,13 @@ class EChatConfig(ModelConfig):
             the CTC head reads as blank are dropped and each run of frames read as the same token is averaged
             into one, so the LLM gets about one vector per token, each near that token's embedding. Stage 1
             then adds the CTC loss to the LLM's, which keeps the alignment the compression relies on.
+        emotion_input: How stage 2 gives the LLM the emotion. ``"projector"`` (the paper's): a learned MLP
+            maps the pooled emotion embedding to one input vector, right after BOS. ``"words"`` (not in the
+            paper): the emotion head's posterior weights the LLM's own embeddings of the label words,
+            ``sum_l p_l * e_l``, and that vector goes on a line of its own after the instruction
+            (``Tone: <vector>``), so the frozen LLM reads the emotion as (a mix of) words it knows, and the
+            reply depends on the voice only through the head (which is trained on the emotion labels, and
+            by the reply loss through the posterior). The projector is then not used or trained.
     """
 
     display_name: ClassVar[str] = "E-chat"
@@ -103,6 +112,7 @@ class EChatConfig(ModelConfig):
     emotion_warmup_steps: int = 0
     alignment: str = "lm"
     speech_tokens: str = "frames"
+    emotion_input: str = "projector"
 
     def __post_init__(self) -> None:
         _check(
@@ -162,6 +172,10 @@ class EChatConfig(ModelConfig):
             not (self.speech_tokens == "ctc" and self.alignment == "ctc"),
             "EChatConfig.speech_tokens 'ctc' is for the runs after a CTC pre-alignment (alignment 'lm', started "
             "with --init from the alignment 'ctc' run); the pre-alignment itself does not run the LLM.",
+        )
+        _check(
+            self.emotion_input in EMOTION_INPUTS,
+            f"EChatConfig.emotion_input must be one of {', '.join(EMOTION_INPUTS)}, got {self.emotion_input!r}.",
         )
         _check(bool(self.asr_prompt.strip()) and bool(self.reply_prompt.strip()), "E-chat prompts must not be empty.")
 

@@ -4,7 +4,9 @@ The decoder input for one clip is::
 
     BOS, [emotion embedding (stage 2)], speech embeddings, prompt tokens, target tokens + EOS
 
-and the decoder loss counts the target tokens only. The speech and the emotion embedding come from two
+(with ``emotion_input="words"``, not in the paper, the stage-2 emotion vector instead follows the prompt on
+a line of its own: ``prompt tokens, "Tone:", emotion vector, newline``), and the decoder loss counts the
+target tokens only. The speech and the emotion embedding come from two
 separate learned softmax-weighted sums over every hidden layer of the speech encoder; an auxiliary
 emotion head classifies the pooled emotion embedding, and its probabilities are reported, never given to
 the decoder as a label.
@@ -38,6 +40,9 @@ from ..common.layers import (
 )
 from .config import EChatConfig
 from .ctc import CTCHead, compress, ctc_loss
+
+#: The text before the emotion vector with ``emotion_input="words"``: the line reads ``Tone: <vector>``.
+EMOTION_WORDS_TEXT = "Tone:"
 
 #: Checkpoint key of the CTC head's vocabulary (models with ``alignment`` or ``speech_tokens`` "ctc" only).
 CTC_VOCAB_KEY = "ctc_vocab"
@@ -214,6 +219,12 @@ class EChatModel(nn.Module):
             table = llm.get_input_embeddings().weight.detach().float()
             self.ctc_head = CTCHead(llm_dim, float(table.pow(2).mean().sqrt()))
         self.bos_id, self.eos_ids = special_ids(tokenizer, llm)
+        if config.emotion_input == "words":  # e_l: the mean input embedding of the tokens of " <label>"
+            table = llm.get_input_embeddings().weight.detach().float()
+            rows = [table[torch.tensor(self._ids(f" {label}"))].mean(0) for label in config.labels]
+            self.register_buffer("label_embeddings", torch.stack(rows), persistent=False)
+        self._tone_ids = self._ids(EMOTION_WORDS_TEXT)
+        self._newline_ids = self._ids("\n")
         self._keeps_logits = "logits_to_keep" in inspect.signature(llm.forward).parameters
         self._cache_arg = cache_argument(llm)
         self.set_trainable()
@@ -225,16 +236,17 @@ class EChatModel(nn.Module):
         """The modules this config's stage trains, by attribute name.
 
         Stage 1: the speech layer weights and the connector (and the encoder if ``unfreeze_encoder``).
-        Stage 2: those plus the emotion layer weights, the emotion head and the emotion projector. The LLM
-        never trains.
+        Stage 2: those plus the emotion layer weights, the emotion head and the emotion projector (not with
+        ``emotion_input="words"``, which does not use it). The LLM never trains.
         """
         modules: dict[str, nn.Module] = {"speech_weights": self.speech_weights, "connector": self.connector}
         if self.config.stage == 2:
             modules.update(
                 emotion_weights=self.emotion_weights,
                 emotion_head=self.emotion_head,
-                emotion_projector=self.emotion_projector,
             )
+            if self.config.emotion_input == "projector":
+                modules["emotion_projector"] = self.emotion_projector
         if self.ctc_head is not None:  # in stage 2 no loss reaches it, but the checkpoint keeps it
             modules["ctc_head"] = self.ctc_head
         if self.config.unfreeze_encoder:
@@ -309,6 +321,18 @@ class EChatModel(nn.Module):
     def device(self) -> torch.device:
         return self.speech_weights.logits.device
 
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def emotion_vector(self, speech: SpeechInputs) -> torch.Tensor:
+        """Stage 2's emotion input, ``(batch, llm_dim)``: the projector's output, or with
+        ``emotion_input="words"`` the label-word embeddings weighted by the emotion head's posterior
+        (differentiable in the posterior)."""
+        if self.config.emotion_input == "words":
+            posterior = torch.softmax(speech.emotion_logits.float(), dim=-1)
+            return posterior @ self.label_embeddings.float()
+        return self.emotion_projector(speech.emotion_pooled)
+
     def prompt_ids(self, prompt: str | None = None) -> list[int]:
         """Token ids of an instruction (the stage's one by default), followed by a newline."""
         text = self.config.prompt if prompt is None else prompt
@@ -366,14 +390,18 @@ class EChatModel(nn.Module):
         dtype = self.llm.get_input_embeddings().weight.dtype
         bos = self._embed([self.bos_id])
         prompt = self._embed(prompt_ids)
-        emotion = self.emotion_projector(speech.emotion_pooled) if self.config.uses_emotion else None
+        emotion = self.emotion_vector(speech) if self.config.uses_emotion else None
+        words = self.config.emotion_input == "words"
+        tone, newline = (self._embed(self._tone_ids), self._embed(self._newline_ids)) if words else (None, None)
         rows: list[torch.Tensor] = []
         labels: list[torch.Tensor] = []
         for b in range(speech.speech.shape[0]):
             parts = [bos]
-            if emotion is not None:
+            if emotion is not None and not words:
                 parts.append(emotion[b : b + 1])
             parts += [speech.speech[b, : int(speech.speech_lengths[b])], prompt]
+            if emotion is not None and words:
+                parts += [tone, emotion[b : b + 1], newline]
             target = list(targets[b]) if targets is not None else []
             if target:
                 parts.append(self._embed(target))
