@@ -16,7 +16,9 @@ writes, in --out:
   (their replies were written by the LLM from the true text and emotion) and the real emotional clips of
   ESD and the RAVDESS training actors, with replies written the same way (``topline.j2``);
 - ``test_asr.csv`` (real read speech of Common Voice test speakers), ``test_tts.csv`` (the generated
-  dataset's test split, whose voice is held out) and ``test_emotion.csv`` (RAVDESS test actors).
+  dataset's test split, whose voice is held out) and ``test_emotion.csv`` (RAVDESS test actors);
+- ``esd_dev.csv``: a development check of replies to words never heard in training: the clips of 30 ESD
+  sentences that no stage-2 clip says (speaker 0020 is a training speaker, so it is not a locked test).
 
 ``--speech DIR`` adds the clips of the ``speech`` command (synthetic read speech of many training sentences)
 to stage 1, and ``--reference-replies`` writes the stage-2 replies with the evaluation's reference writer
@@ -25,7 +27,8 @@ to stage 1, and ``--reference-replies`` writes the stage-2 replies with the eval
     python examples/echat_recipe.py speech --texts DATA/styletalk/train.csv --out WORK/tts --limit 2500
     python examples/echat_recipe.py manifests --data DATA --out WORK --speech WORK/tts --reference-replies
 
-and a CTC pre-alignment; v1 from the commands below.
+and a CTC pre-alignment; v4 adds ``--esd-more`` (every ESD clip of another sentence than those of
+``esd_dev.csv`` gets a stage-2 reply: 1,160 rows instead of 388); v1 came from the commands below.
 
 The test speakers are fixed here, before any training (LOCKED_TEST); nothing is chosen on them. The
 packaged checkpoint (its model card and docs/echat.md have the figures) was then trained in three runs:
@@ -70,6 +73,23 @@ def is_dev(row: dict[str, str]) -> bool:
     if speaker in DEV["commonvoice-en"]:
         return True
     return "librispeech" in row.get("corpus", "").lower() and hashlib.sha256(speaker.encode()).digest()[0] % 10 == 0
+
+
+#: ESD sentences held out of stage 2 to check replies to words the model never heard (development, not locked).
+ESD_DEV_SENTENCES = 30
+
+
+def esd_dev_rows(esd: list[dict[str, str]], stage2: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The clips of :data:`ESD_DEV_SENTENCES` ESD sentences that no stage-2 clip says, each said in at least four
+    emotions (the first in alphabetical order, so the choice is fixed before anything is trained)."""
+    said = {row["text"] for row in stage2}
+    used = {row["path"] for row in stage2}
+    by_text: dict[str, list[dict[str, str]]] = {}
+    for row in esd:
+        if row["path"] not in used and row["text"] not in said:
+            by_text.setdefault(row["text"], []).append(row)
+    texts = sorted(t for t, rows in by_text.items() if len({r["emotion"] for r in rows}) >= 4)
+    return [row for text in texts[:ESD_DEV_SENTENCES] for row in by_text[text]]
 
 
 def _rows(folder: Path) -> list[dict[str, str]]:
@@ -216,6 +236,7 @@ def manifests(
     chunk_long: bool = True,
     speech: Path | None = None,
     reference_replies: bool = False,
+    esd_more: bool = False,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stage1: list[dict[str, str]] = []
@@ -223,7 +244,8 @@ def manifests(
 
     esd = [dict(r, split="train") for r in _rows(data / "esd-en-0020")]
     stage1 += esd
-    emotional += esd[:: max(1, len(esd) // esd_replies)]  # an even share of every emotion
+    esd_stage2 = esd[:: max(1, len(esd) // esd_replies)]  # an even share of every emotion
+    emotional += esd_stage2
 
     ravdess = _rows(data / "ravdess-dev")
     test_emotion = [r for r in ravdess if r["speaker"] in LOCKED_TEST["ravdess-dev"]]
@@ -277,6 +299,17 @@ def manifests(
         stage2 = generated_replies + _reference_replies(emotional, out / "reference_replies.json")
     else:
         stage2 = generated_replies + _replies(emotional, out / "replies.json")
+    # ESD sentences no stage-2 clip says: a development check of replies to words never heard in training
+    esd_dev = esd_dev_rows(esd, esd_stage2)
+    _write_csv(out / "esd_dev.csv", esd_dev, ("path", "text", "emotion"))
+    if esd_more:  # every other ESD clip whose sentence is not a development sentence gets a reply too
+        dev_texts = {row["text"] for row in esd_dev}
+        have = {row["path"] for row in emotional}
+        extra = [row for row in esd if row["text"] not in dev_texts and row["path"] not in have]
+        if reference_replies:
+            stage2 += _reference_replies(extra, out / "reference_replies.json")
+        else:
+            stage2 += _replies(extra, out / "replies.json")
     with open(out / "stage2.jsonl", "w", encoding="utf-8") as handle:
         for row in stage2:
             keep = {k: row[k] for k in ("path", "text", "emotion", "reply", "split")}
@@ -380,6 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         help="stage-2 replies from the evaluation's reference writer (topline, greedy, one per text and emotion) "
         "instead of sampled ones",
     )
+    build.add_argument(
+        "--esd-more",
+        action="store_true",
+        help="every ESD clip whose sentence is not one of the ESD development sentences (esd_dev.csv) also gets a "
+        "stage-2 reply, not only --esd-replies of them",
+    )
     args = parser.parse_args(argv)
     if args.command == "speech":
         speech(args.texts, args.columns.split(","), args.out, args.limit)
@@ -393,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         not args.no_chunk_long,
         args.speech,
         args.reference_replies,
+        args.esd_more,
     )
     return 0
 
