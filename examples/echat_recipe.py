@@ -83,10 +83,9 @@ def esd_dev_rows(esd: list[dict[str, str]], stage2: list[dict[str, str]]) -> lis
     """The clips of :data:`ESD_DEV_SENTENCES` ESD sentences that no stage-2 clip says, each said in at least four
     emotions (the first in alphabetical order, so the choice is fixed before anything is trained)."""
     said = {row["text"] for row in stage2}
-    used = {row["path"] for row in stage2}
     by_text: dict[str, list[dict[str, str]]] = {}
     for row in esd:
-        if row["path"] not in used and row["text"] not in said:
+        if row["text"] not in said:  # so none of its clips is a stage-2 clip either
             by_text.setdefault(row["text"], []).append(row)
     texts = sorted(t for t, rows in by_text.items() if len({r["emotion"] for r in rows}) >= 4)
     return [row for text in texts[:ESD_DEV_SENTENCES] for row in by_text[text]]
@@ -295,21 +294,19 @@ def manifests(
     _write_csv(out / "test_emotion.csv", test_emotion, ("path", "text", "emotion", "speaker"))
 
     # Stage 1 can train while the replies for stage 2 are written.
-    if reference_replies:  # the writer and template of the evaluation's frozen references
-        stage2 = generated_replies + _reference_replies(emotional, out / "reference_replies.json")
-    else:
-        stage2 = generated_replies + _replies(emotional, out / "replies.json")
+    def with_replies(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        if reference_replies:  # the writer and template of the evaluation's frozen references
+            return _reference_replies(rows, out / "reference_replies.json")
+        return _replies(rows, out / "replies.json")
+
+    stage2 = generated_replies + with_replies(emotional)
     # ESD sentences no stage-2 clip says: a development check of replies to words never heard in training
     esd_dev = esd_dev_rows(esd, esd_stage2)
     _write_csv(out / "esd_dev.csv", esd_dev, ("path", "text", "emotion"))
     if esd_more:  # every other ESD clip whose sentence is not a development sentence gets a reply too
         dev_texts = {row["text"] for row in esd_dev}
         have = {row["path"] for row in emotional}
-        extra = [row for row in esd if row["text"] not in dev_texts and row["path"] not in have]
-        if reference_replies:
-            stage2 += _reference_replies(extra, out / "reference_replies.json")
-        else:
-            stage2 += _replies(extra, out / "replies.json")
+        stage2 += with_replies([row for row in esd if row["text"] not in dev_texts and row["path"] not in have])
     with open(out / "stage2.jsonl", "w", encoding="utf-8") as handle:
         for row in stage2:
             keep = {k: row[k] for k in ("path", "text", "emotion", "reply", "split")}

@@ -47,6 +47,23 @@ def kill_at():
     return at
 
 
+@pytest.fixture()
+def repo_script():
+    """``repo_script("benchmarks/load_test.py")``: a script of the repository (not a package module), imported."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+
+    def load(relative: str) -> Any:
+        path = root / relative
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Torch on one thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_thread")``).

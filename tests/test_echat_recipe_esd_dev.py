@@ -3,18 +3,6 @@ the wider stage-2 manifest (``--esd-more``)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "echat_recipe.py"
-
-
-def _recipe():
-    spec = importlib.util.spec_from_file_location("echat_recipe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _esd(sentences: dict[str, list[str]]) -> list[dict[str, str]]:
     return [
@@ -24,8 +12,8 @@ def _esd(sentences: dict[str, list[str]]) -> list[dict[str, str]]:
     ]
 
 
-def test_dev_sentences_are_new_words_in_four_or_more_emotions(monkeypatch):
-    recipe = _recipe()
+def test_dev_sentences_are_new_words_in_four_or_more_emotions(monkeypatch, repo_script):
+    recipe = repo_script("examples/echat_recipe.py")
     monkeypatch.setattr(recipe, "ESD_DEV_SENTENCES", 2)
     five = ["angry", "happy", "neutral", "sad", "surprised"]
     esd = _esd(
@@ -46,7 +34,6 @@ def test_dev_sentences_are_new_words_in_four_or_more_emotions(monkeypatch):
     # a sentence stage 2 says is never a development sentence, even in its other emotions
     assert not {row["text"] for row in dev} & {row["text"] for row in stage2}
     # and the choice does not depend on the order of the rows
-    assert recipe.esd_dev_rows(list(reversed(esd)), stage2) == sorted(
-        recipe.esd_dev_rows(list(reversed(esd)), stage2), key=lambda row: row["text"]
-    )
-    assert {row["path"] for row in recipe.esd_dev_rows(list(reversed(esd)), stage2)} == {row["path"] for row in dev}
+    reordered = recipe.esd_dev_rows(list(reversed(esd)), stage2)
+    assert reordered == sorted(reordered, key=lambda row: row["text"])
+    assert {row["path"] for row in reordered} == {row["path"] for row in dev}

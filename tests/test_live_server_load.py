@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("fastapi")
@@ -13,18 +10,9 @@ pytest.importorskip("httpx")
 pytest.importorskip("psutil")
 pytest.importorskip("websocket")  # websocket-client, for the live sockets
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
 
-
-def load_test_module():
-    spec = importlib.util.spec_from_file_location("load_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_small_load_test_gets_no_5xx_and_takes_every_path():
-    load_test = load_test_module()
+def test_a_small_load_test_gets_no_5xx_and_takes_every_path(repo_script):
+    load_test = repo_script("benchmarks/load_test.py")
     args = load_test.parse(["--fake", "--clients", "3", "--requests", "8", "--max-waiting", "1", "--keep-replies", "5"])
     result = load_test.run(args)
     assert result["http_5xx"] == 0, result

@@ -223,8 +223,7 @@ class EChatModel(nn.Module):
             table = llm.get_input_embeddings().weight.detach().float()
             rows = [table[torch.tensor(self._ids(f" {label}"))].mean(0) for label in config.labels]
             self.register_buffer("label_embeddings", torch.stack(rows), persistent=False)
-        self._tone_ids = self._ids(EMOTION_WORDS_TEXT)
-        self._newline_ids = self._ids("\n")
+            self._tone_ids, self._newline_ids = self._ids(EMOTION_WORDS_TEXT), self._ids("\n")
         self._keeps_logits = "logits_to_keep" in inspect.signature(llm.forward).parameters
         self._cache_arg = cache_argument(llm)
         self.set_trainable()
