@@ -22,6 +22,10 @@ import time
 
 import numpy as np
 
+#: Off-topic sentences of at least this many words are also counted apart, to tell whether the misses are
+#: only the short content-free ones ("Definitely!", "Absolutely!"), which fit any dialogue.
+LONG_WORDS = 5
+
 
 def labelled(rows, seed: int = 0):
     """``(user, previous, sentence, is_good)`` for every row: its own reply, and one from another topic."""
@@ -44,6 +48,10 @@ def main() -> None:
     parser.add_argument("--split", choices=("all", "dev"), default="all", help="dev: the dialogues finetune holds out.")
     parser.add_argument("--choose", action="store_true", help="Choose min_relevance on this file.")
     parser.add_argument("--pass-rate", type=float, default=0.9, help="Good replies to pass when choosing.")
+    parser.add_argument(
+        "--anchor", choices=("user", "user+previous"), default=None,
+        help="What relevance is measured against (default: the guard's own default).",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
     args = parser.parse_args()
 
@@ -56,7 +64,8 @@ def main() -> None:
     rows = read_styletalk(args.data)
     if args.split == "dev":
         rows = split_dev(rows)[1]
-    guard = ReplyGuard(min_relevance=-1.0)
+    anchor = {"anchor": args.anchor} if args.anchor else {}
+    guard = ReplyGuard(min_relevance=-1.0, **anchor)
     guard.warmup()
     scores, seconds = [], []
     for user, previous, sentence, good in labelled(rows):
@@ -72,11 +81,14 @@ def main() -> None:
     else:
         threshold = ReplyGuard().min_relevance
     passed = (relevance >= threshold) & ~other
+    long = np.array([len(s.text.split()) >= LONG_WORDS for s, _ in scores])
     figures = {
         "rows": len(rows), "good": int(good.sum()), "off_topic": int((~good).sum()),
-        "min_relevance": round(threshold, 4),
+        "anchor": guard.anchor, "min_relevance": round(threshold, 4),
         "good_passed": round(float(passed[good].mean()), 4),
         "off_topic_caught": round(float((~passed[~good]).mean()), 4),
+        f"off_topic_caught_{LONG_WORDS}_words_or_more": round(float((~passed[~good & long]).mean()), 4),
+        f"off_topic_{LONG_WORDS}_words_or_more": int((~good & long).sum()),
         "check_ms_median": round(1000 * float(np.median(seconds)), 1),
         "check_ms_p90": round(1000 * float(np.percentile(seconds, 90)), 1),
     }  # fmt: skip

@@ -56,6 +56,20 @@ def test_a_relevant_reply_passes_and_an_unrelated_one_does_not(guard):
     assert "off-topic" in unrelated.reasons()
 
 
+def test_the_anchor_decides_whether_the_assistants_last_line_counts(guard):
+    from emotionlayer.errors import ConfigError
+
+    previous = "Would you like to try the new Italian restaurant on the corner tonight?"
+    user, sentence = "Sure.", "Great, I will book a table for pasta and pizza at eight."
+    assert guard.anchor == "user"
+    with_previous = ReplyGuard(anchor="user+previous")
+    plain = guard.check(sentence, user, previous=previous).relevance
+    assert with_previous.check(sentence, user, previous=previous).relevance > plain + 0.1
+    assert with_previous.check(sentence, user).relevance == pytest.approx(plain, abs=1e-6)  # nothing before
+    with pytest.raises(ConfigError, match="user\\+previous"):
+        ReplyGuard(anchor="context")
+
+
 def test_facts_nobody_mentioned_are_flagged_but_repeated_ones_are_not(guard):
     user = "My meeting with Sarah is on Monday."
     invented = guard.check("Your flight to Paris leaves at 6:58am on Friday.", user)
