@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotionlayer.data.styletalk import STYLE_EMOTIONS, parse_context, read_styletalk, split_dev
+from emotionlayer.data.styletalk import STYLE_EMOTIONS, earlier_exchanges, parse_context, read_styletalk, split_dev
 from emotionlayer.errors import ConfigError, ModelNotFoundError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -61,6 +61,21 @@ def test_context_parsing_and_the_dev_split(tmp_path):
     assert len(train) + len(dev) == len(rows) and 0 < len(dev) < len(rows)
     assert not {r.dialogue for r in train} & {r.dialogue for r in dev}
     assert split_dev(rows, 0.3) == (train, dev)
+
+
+def test_earlier_exchanges_become_rows_of_their_own_once_per_dialogue(tmp_path):
+    rows = read_styletalk(write_styletalk(tmp_path / "train.csv"))
+    extra = earlier_exchanges(rows)
+    # book_1 has two rows (two styles) but one context: its exchange is taken once
+    assert [(r.id, r.text, r.reply) for r in extra] == [
+        ("book_1/earlier-1", "Was it good?", "It was wonderful."),
+        ("food_2/earlier-1", "Sure, what?", "Pasta."),
+    ]
+    first = extra[0]
+    assert first.context == (("A", "I finished the book."),) and first.dialogue == "book_1"
+    assert (first.style, first.emotion) == ("neutral", "neutral")
+    assert [(t.transcript.text, t.response.text) for t in first.history()] == [("", "I finished the book.")]
+    assert earlier_exchanges([]) == []
 
 
 def test_a_file_that_is_not_styletalk_says_what_is_missing(tmp_path):
@@ -263,6 +278,9 @@ def test_the_cli_fine_tunes_on_the_configs_prompt_and_evaluates(tiny_chat_llm, t
     tuned = CliRunner().invoke(app, args.split())
     assert tuned.exit_code == 0, tuned.output
     assert "Adapter written" in tuned.output and (out / "adapter.gguf").is_file()
+    more = CliRunner().invoke(app, (args.replace(str(out), str(tmp_path / "more")) + " --earlier-turns").split())
+    assert more.exit_code == 0, more.output
+    assert json.loads((tmp_path / "more" / "training.json").read_text())["examples"] == 5  # 3 rows + 2 earlier
     echo = tmp_path / "echo.yaml"
     echo.write_text("llm: {backend: echo-test, params: {}}\n")
     report = tmp_path / "report.json"

@@ -155,6 +155,12 @@ def finetune(
     dev_share: float = typer.Option(
         0.1, "--dev-share", help="Share of dialogues held out (by id) for choices; they are never trained on."
     ),
+    earlier: bool = typer.Option(
+        False,
+        "--earlier-turns/--no-earlier-turns",
+        help="Also train on the earlier exchanges in each dialogue's context (one more row per dialogue, "
+        "style unknown so neutral).",
+    ),
     cache: str | None = typer.Option(None, "--cache", help="Folder for the cached frozen-layer states."),
     model_path: str | None = typer.Option(
         None, "--model-path", help="Base model: a .gguf file or a transformers folder (default: packaged SmolLM2)."
@@ -172,13 +178,15 @@ def finetune(
 
     Example:  emotionlayer llm finetune styletalk/train.csv --out runs/reply-writer --steps 210
     """
-    from ..data.styletalk import read_styletalk, split_dev
+    from ..data.styletalk import earlier_exchanges, read_styletalk, split_dev
     from ..errors import EmotionLayerError
     from ..models.reply_writer.finetune import ReplyTuner, TuneConfig, examples_from_styletalk, sample_rows
 
     try:
         train, dev = split_dev(read_styletalk(data), dev_share)
         rows = sample_rows(train, limit, seed) if limit else train
+        if earlier:
+            rows = [*rows, *earlier_exchanges(rows)]
         examples = examples_from_styletalk(rows, config)
         tune = TuneConfig(
             steps=steps, batch_size=batch_size, learning_rate=learning_rate, rank=rank, alpha=2 * rank,

@@ -165,6 +165,32 @@ def read_styletalk(path: PathLike) -> list[StyleTalkRow]:
     return rows
 
 
+def earlier_exchanges(rows: Sequence[StyleTalkRow]) -> list[StyleTalkRow]:
+    """Extra training rows from the conversation so far: every ``B`` line answered by an ``A`` line in a
+    dialogue's context becomes a row of its own (once per dialogue), with the lines before it as its context.
+
+    These replies were written by the same people as the dialogue, but not for a given speaking style:
+    StyleTalk does not say how earlier lines were said, so these rows are marked ``neutral``. Their ids end in
+    ``/earlier-N`` (N: the line's index in the context).
+    """
+    out: list[StyleTalkRow] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row.dialogue in seen:
+            continue
+        seen.add(row.dialogue)
+        for i in range(1, len(row.context)):
+            (asker, said), (answerer, answer) = row.context[i - 1], row.context[i]
+            if asker == "B" and answerer == "A":
+                out.append(
+                    StyleTalkRow(
+                        id=f"{row.dialogue}/earlier-{i - 1}", dialogue=row.dialogue, context=row.context[: i - 1],
+                        text=said, style="neutral", emotion=STYLE_EMOTIONS["neutral"], reply=answer,
+                    )
+                )  # fmt: skip
+    return out
+
+
 def split_dev(rows: Sequence[StyleTalkRow], dev_share: float = 0.1) -> tuple[list[StyleTalkRow], list[StyleTalkRow]]:
     """Hold out a share of the dialogues (all styles of a dialogue on one side), by a hash of ``diag_id``.
 
