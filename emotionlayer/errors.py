@@ -45,6 +45,10 @@ class BackendError(EmotionLayerError, RuntimeError):
     """A backend failed at run time (a server down, a timeout, a bad reply)."""
 
 
+class TrainingError(EmotionLayerError, RuntimeError):
+    """Training that cannot go on (a loss that is no longer a number); the last good checkpoint is kept."""
+
+
 class UnsafeFileError(EmotionLayerError, ValueError):
     """A model, head, checkpoint or cache file that is a Python pickle, refused because loading it could run code.
 

@@ -159,6 +159,44 @@ def test_the_adapters_learn_the_replies_and_are_written_in_both_forms(tiny_chat_
     assert np.allclose(tensors["blk.1.attn_q.weight.lora_b"], permute_rows(b_q, 4), atol=1e-3)
 
 
+def test_states_past_float16_are_kept_in_bfloat16_and_overflowed_ones_are_recomputed(tmp_path):
+    import torch
+
+    from emotionlayer.models.reply_writer.finetune import HiddenStateCache, _compact
+
+    small = torch.tensor([[1.5, -2.0], [3.0, 0.25]])
+    assert _compact(small).dtype == torch.float16
+    big = torch.tensor([[1.5, -2.0], [3.0, 2.0e5]])  # Gemma-like: past float16's 65,504
+    kept = _compact(big)
+    assert kept.dtype == torch.bfloat16 and torch.isfinite(kept).all() and kept.float()[1, 1] > 1.9e5
+    cache = HiddenStateCache(tmp_path, "model", 1)
+    cache.put([1, 2], big.to(torch.float16))  # what the cache held before the check: inf
+    assert cache.get([1, 2]) is None  # so it is computed again
+    cache.put([1, 2], kept)
+    assert torch.equal(cache.get([1, 2]), kept)
+
+
+def test_a_loss_that_is_not_a_number_stops_training_and_writes_no_adapter(tiny_chat_llm, tmp_path, monkeypatch):
+    import torch
+
+    from emotionlayer.errors import TrainingError
+    from emotionlayer.models.reply_writer.finetune import ReplyTuner
+
+    original = ReplyTuner.loss
+    calls = {"n": 0}
+
+    def goes_nan_at_step_7(self, data, indices):
+        calls["n"] += 1
+        loss = original(self, data, indices)
+        return loss * torch.tensor(float("nan")) if calls["n"] == 7 else loss
+
+    monkeypatch.setattr(ReplyTuner, "loss", goes_nan_at_step_7)
+    with pytest.raises(TrainingError, match="step 7.*--resume"):
+        tune(tmp_path / "run", tiny_chat_llm, steps=12)
+    assert not (tmp_path / "run" / "adapter.gguf").exists()
+    assert (tmp_path / "run" / "checkpoints").is_dir()  # the step-5 checkpoint is there to resume from
+
+
 def test_a_killed_run_resumes_to_the_same_losses(tiny_chat_llm, tmp_path, monkeypatch):
     from emotionlayer.models.reply_writer.finetune import ReplyTuner
 

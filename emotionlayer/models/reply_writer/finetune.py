@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from ...errors import ConfigError, MissingDependencyError
+from ...errors import ConfigError, MissingDependencyError, TrainingError
 from ...files import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -196,7 +196,11 @@ class HiddenStateCache:
         from safetensors.torch import load_file
 
         path = self.path(ids)
-        return load_file(str(path))["hidden"] if path.is_file() else None
+        if not path.is_file():
+            return None
+        hidden = load_file(str(path))["hidden"]
+        # states written before they were checked for float16 overflow are recomputed, not trained on
+        return hidden if bool(_torch().isfinite(hidden).all()) else None
 
     def put(self, ids: Sequence[int], hidden: Any) -> None:
         from safetensors.torch import save_file
@@ -242,9 +246,11 @@ def _decoder(model: Any) -> Any:
 
 
 def lower_hidden_states(model: Any, batch: Sequence[Sequence[int]], split: int) -> list[Any]:
-    """Output of decoder layers ``[0, split)`` for a batch of examples (float16, one ``(tokens, hidden)`` each).
+    """Output of decoder layers ``[0, split)`` for a batch of examples (one ``(tokens, hidden)`` each).
 
-    The batch is padded on the right under an attention mask, so each example's states are those it has alone.
+    Each is stored as float16, or as bfloat16 when its values overflow float16 (Gemma's residual stream holds
+    values past 65,504). The batch is padded on the right under an attention mask, so each example's states
+    are those it has alone.
     """
     torch = _torch()
     length = max(len(ids) for ids in batch)
@@ -255,7 +261,14 @@ def lower_hidden_states(model: Any, batch: Sequence[Sequence[int]], split: int) 
         mask[row, : len(tokens)] = 1
     with torch.no_grad(), swapped_layers(model, 0, split, norm=False) as lower:
         out = lower(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-    return [out[row, : len(tokens)].to(torch.float16) for row, tokens in enumerate(batch)]
+    return [_compact(out[row, : len(tokens)]) for row, tokens in enumerate(batch)]
+
+
+def _compact(hidden: Any) -> Any:
+    """``hidden`` as float16 when it fits (finite), else bfloat16 (float16's size, float32's range)."""
+    torch = _torch()
+    half = hidden.to(torch.float16)
+    return half if bool(torch.isfinite(half).all()) else hidden.to(torch.bfloat16)
 
 
 def add_adapters(model: Any, config: TuneConfig) -> Any:
@@ -433,6 +446,12 @@ class ReplyTuner:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.config.learning_rate_at(step)
             loss = self.loss(data, self.batches(len(data.ids), step))
+            if not bool(torch.isfinite(loss)):
+                raise TrainingError(
+                    f"The loss is {loss.item()} at step {step + 1}: training stopped before it could spoil the "
+                    f"adapter. Lower --lr, or check that the base model runs in float32 on this prompt; the "
+                    f"last good checkpoint in {self.out} can be resumed with --resume."
+                )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             self.optimizer.step()
