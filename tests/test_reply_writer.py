@@ -171,9 +171,9 @@ def test_states_past_float16_are_kept_in_bfloat16_and_overflowed_ones_are_recomp
     assert kept.dtype == torch.bfloat16 and torch.isfinite(kept).all() and kept.float()[1, 1] > 1.9e5
     cache = HiddenStateCache(tmp_path, "model", 1)
     cache.put([1, 2], big.to(torch.float16))  # what the cache held before the check: inf
-    assert cache.get([1, 2]) is None  # so it is computed again
+    assert cache.get([1, 2]) is None and not cache.has([1, 2])  # so it is computed again
     cache.put([1, 2], kept)
-    assert torch.equal(cache.get([1, 2]), kept)
+    assert torch.equal(cache.get([1, 2]), kept) and cache.has([1, 2])
 
 
 def test_a_loss_that_is_not_a_number_stops_training_and_writes_no_adapter(tiny_chat_llm, tmp_path, monkeypatch):

@@ -202,6 +202,10 @@ class HiddenStateCache:
         # states written before they were checked for float16 overflow are recomputed, not trained on
         return hidden if bool(_torch().isfinite(hidden).all()) else None
 
+    def has(self, ids: Sequence[int]) -> bool:
+        """Whether usable states are cached for ``ids`` (a file with overflowed values does not count)."""
+        return self.get(ids) is not None
+
     def put(self, ids: Sequence[int], hidden: Any) -> None:
         from safetensors.torch import save_file
 
@@ -386,7 +390,7 @@ class ReplyTuner:
         if not data.ids:
             raise ConfigError(f"No example fits in max_tokens={self.config.max_tokens}.")
         self.cache = HiddenStateCache(self.cache_folder, model_id, self.split)
-        todo = sorted({tuple(ids) for ids in data.ids if not self.cache.path(ids).is_file()}, key=len)
+        todo = sorted({tuple(ids) for ids in data.ids if not self.cache.has(ids)}, key=len)
         chunks = [todo[i : i + self.config.batch_size] for i in range(0, len(todo), self.config.batch_size)]
         started = time.perf_counter()
         done = iter(chunks)
