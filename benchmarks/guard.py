@@ -43,13 +43,15 @@ def labelled(rows, seed: int = 0):
 
 
 def main() -> None:
+    from emotionlayer.components.guard.default import ANCHORS, ReplyGuard
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="A StyleTalk CSV (train.csv or eval.csv).")
     parser.add_argument("--split", choices=("all", "dev"), default="all", help="dev: the dialogues finetune holds out.")
     parser.add_argument("--choose", action="store_true", help="Choose min_relevance on this file.")
     parser.add_argument("--pass-rate", type=float, default=0.9, help="Good replies to pass when choosing.")
     parser.add_argument(
-        "--anchor", choices=("user", "user+previous"), default=None,
+        "--anchor", choices=ANCHORS, default=None,
         help="What relevance is measured against (default: the guard's own default).",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
@@ -57,7 +59,6 @@ def main() -> None:
 
     import torch
 
-    from emotionlayer.components.guard.default import ReplyGuard
     from emotionlayer.data.styletalk import read_styletalk, split_dev
 
     torch.set_num_threads(1)
