@@ -233,22 +233,32 @@ def primary_language(language: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """Which jinja2 template renders the prompt and where to look for it."""
+    """Which jinja2 template renders the prompt and where to look for it.
+
+    ``prosody``: also give the template how fast and how loud the sentence was said (its ``prosody``
+    variable) where a turn carries that: StyleTalk's rows do, for ``llm finetune`` and ``llm evaluate``. The
+    pipeline does not measure them from audio, so its live turns render without them. Tried for the packaged
+    adapter and not kept (docs/llm.md).
+    """
 
     template: str = "empathetic.j2"
     template_dirs: tuple[str, ...] = ()
     history_turns: int = 4
     few_shot: bool = True
     history_tokens: int = 400
+    prosody: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "template": self.template,
             "template_dirs": list(self.template_dirs),
             "history_turns": self.history_turns,
             "history_tokens": self.history_tokens,
             "few_shot": self.few_shot,
         }
+        if self.prosody:  # only when on, so configs written before it keep their hash (and cached replies)
+            out["prosody"] = True
+        return out
 
 
 @dataclass(frozen=True)

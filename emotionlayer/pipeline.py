@@ -187,6 +187,12 @@ class CascadePipeline:
         from . import registry
 
         config = PipelineConfig.coerce(config)
+        if config.prompt.prosody:
+            logger.warning(
+                "prompt.prosody is on, but the pipeline does not measure speaking rate or loudness from audio: "
+                "its turns render without them (the option is for StyleTalk training and evaluation, whose rows "
+                "carry them). See docs/llm.md."
+            )
         parts = {
             kind: registry.create(kind, section.backend, **section.params)
             for kind, section in (("ser", config.ser), ("asr", config.asr), ("llm", config.llm))

@@ -30,7 +30,7 @@ templates mention events only inside ``{% if events %}``, so a turn without any 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,7 @@ class PromptRenderer:
         history: Dialogue | None = None,
         language: str | None = None,
         events: Sequence[VocalEvent] = (),
+        prosody: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
         """The variables a template sees. Past turns in which no speech was heard (``speech_detected``
         false: nothing was said, the user was asked again) are not part of ``history``."""
@@ -269,6 +270,7 @@ class PromptRenderer:
             ],
             "language": language or "en",
             "events": describe_events(events, language),
+            "prosody": describe_prosody(prosody),
         }
 
     def render(
@@ -278,6 +280,7 @@ class PromptRenderer:
         history: Dialogue | None = None,
         language: str | None = None,
         events: Sequence[VocalEvent] = (),
+        prosody: Mapping[str, str | None] | None = None,
     ) -> RenderedPrompt:
         """Render the chat messages for one turn and pick the strategy and speaking style.
 
@@ -285,7 +288,7 @@ class PromptRenderer:
         the vocal events heard in the user's audio, for the template's ``events``.
         """
         template = self.template_for(language)
-        variables = self.context(transcript, emotion, history, language, events)
+        variables = self.context(transcript, emotion, history, language, events, prosody)
         messages = self._messages(variables, template)
         strategy = self.strategy_for(emotion, language)
         if self.few_shot and strategy.example is not None and "user" in template.blocks:
@@ -321,6 +324,26 @@ def language_template_name(template: str, language: str) -> str:
     """``empathetic.j2`` in ``zh`` is ``empathetic.zh.j2``: the language code before the extension."""
     stem, dot, suffix = template.rpartition(".")
     return f"{stem}.{language}.{suffix}" if dot else f"{template}.{language}"
+
+
+RATE_WORDS = {"slow": "slowly", "fast": "quickly"}
+LOUDNESS_WORDS = {"quiet": "quietly", "loud": "loudly"}
+
+
+def describe_prosody(prosody: Mapping[str, str | None] | None) -> dict[str, Any]:
+    """The template's ``prosody``: how fast and how loud the user spoke, as labels and a phrase.
+
+    ``prosody`` maps ``rate`` to ``slow``/``normal``/``fast`` and ``loudness`` to ``quiet``/``normal``/``loud``
+    (either may be missing or ``None``: not known). The phrase names only what is not normal
+    ("speaking slowly and quietly"); it is empty when nothing unusual was heard or nothing is known.
+    """
+    rate = (prosody or {}).get("rate")
+    loudness = (prosody or {}).get("loudness")
+    for name, value, allowed in (("rate", rate, RATE_WORDS), ("loudness", loudness, LOUDNESS_WORDS)):
+        if value is not None and value != "normal" and value not in allowed:
+            raise ValueError(f"prosody {name} {value!r} is not one of normal, {', '.join(allowed)}.")
+    words = [w for w in (RATE_WORDS.get(rate or ""), LOUDNESS_WORDS.get(loudness or "")) if w]
+    return {"rate": rate, "loudness": loudness, "phrase": f"speaking {' and '.join(words)}" if words else ""}
 
 
 def describe_events(events: Sequence[VocalEvent], language: str | None = None) -> list[dict[str, Any]]:

@@ -86,3 +86,18 @@ def test_a_line_the_assistant_said_first_renders_without_user_words():
     system = PromptRenderer().render("I'll read it too.", neutral, Dialogue((opener,))).messages[0]["content"]
     assert '- You said: "I just finished that book."' in system
     assert 'said: ""' not in system
+
+
+def test_speaking_rate_and_loudness_reach_the_prompt_only_when_unusual():
+    r = PromptRenderer(few_shot=False)
+    sad = EmotionPrediction.certain("sad")
+    slow = r.render("hm", sad, prosody={"rate": "slow", "loudness": "quiet"}).messages[-1]["content"]
+    assert slow == "(sounding sad, speaking slowly and quietly) hm"
+    assert (
+        r.render("hm", sad, prosody={"rate": "fast"}).messages[-1]["content"] == "(sounding sad, speaking quickly) hm"
+    )
+    plain = "(sounding sad) hm"
+    assert r.render("hm", sad).messages[-1]["content"] == plain
+    assert r.render("hm", sad, prosody={"rate": "normal", "loudness": None}).messages[-1]["content"] == plain
+    with pytest.raises(ValueError, match="prosody rate 'sluggish'"):
+        r.render("hm", sad, prosody={"rate": "sluggish"})

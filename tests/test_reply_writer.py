@@ -337,3 +337,31 @@ def test_the_cli_fine_tunes_on_the_configs_prompt_and_evaluates(tiny_chat_llm, t
     with registered("llm", "echo-test", EchoLLM):
         wrong = CliRunner().invoke(app, ["evaluate", str(data), "--config", str(echo), "--opener", "maybe"])
     assert wrong.exit_code == 2 and "on or off" in wrong.output
+
+
+def test_speaking_rate_and_loudness_go_into_training_and_evaluation_prompts_when_asked(tmp_path):
+    from dataclasses import replace
+
+    from emotionlayer.config import PipelineConfig
+    from emotionlayer.evaluation.styletalk import evaluate_styletalk, variants
+    from emotionlayer.models.reply_writer.finetune import examples_from_styletalk
+    from emotionlayer.registry import registered
+
+    rows = read_styletalk(write_styletalk(tmp_path / "train.csv"))
+    rows[1] = replace(rows[1], speed="slow", volume="quiet")
+    on = {"prompt": {"prosody": True}}
+    assert examples_from_styletalk(rows[1:2])[0].messages[-1]["content"] == "(sounding sad) I will read it too."
+    said = examples_from_styletalk(rows[1:2], on)[0].messages[-1]["content"]
+    assert said == "(sounding sad, speaking slowly and quietly) I will read it too."
+    # the option is off by default and leaves the config's hash (and so every cached reply) as it was
+    assert "prosody" not in PipelineConfig.coerce(None).to_dict()["prompt"]
+    assert PipelineConfig.coerce(on).to_dict()["prompt"]["prosody"] is True
+    with registered("llm", "echo-test", EchoLLM):
+        chosen = variants({"llm": {"backend": "echo-test", "params": {}}}, prosody=["off", "on"])
+        assert [v.name for v in chosen] == ["prosody=off", "prosody=on"]
+        _, _, replies = evaluate_styletalk(rows, chosen, cache=tmp_path / "cache", progress=False)
+        with pytest.raises(ConfigError, match="prosody setting is on or off"):
+            variants({"llm": {"backend": "echo-test", "params": {}}}, prosody=["loud"])
+    assert replies["prosody=off"][1].reply == "You said: (sounding sad) I will read it too."
+    assert replies["prosody=on"][1].reply == "You said: (sounding sad, speaking slowly and quietly) I will read it too."
+    assert replies["prosody=on"][0].reply == replies["prosody=off"][0].reply  # a normal row renders as before

@@ -215,6 +215,12 @@ def evaluate(
     opener: list[str] = typer.Option(
         [], "--opener", help="Score with the strategy's openers off or on (run.opener). Repeat to compare."
     ),
+    prosody: list[str] = typer.Option(
+        [],
+        "--prosody",
+        help="Score with the sentence's speaking rate and loudness left out of the prompt or in it (off or on; "
+        "prompt.prosody). Repeat to compare.",
+    ),
     split: str = typer.Option("all", "--split", help="all: every row; dev: the dialogues finetune holds out."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N dialogues (all their styles)."),
     min_styles: int = typer.Option(
@@ -253,7 +259,9 @@ def evaluate(
         if limit:
             keep = list(dict.fromkeys(r.dialogue for r in rows))[:limit]
             rows = [r for r in rows if r.dialogue in set(keep)]
-        scores, differences, _ = evaluate_styletalk(rows, variants(config, adapter, guard, openers=opener), cache)
+        scores, differences, _ = evaluate_styletalk(
+            rows, variants(config, adapter, guard, openers=opener, prosody=prosody), cache
+        )
     except EmotionLayerError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -99,6 +99,10 @@ class StyleTalkRow:
         """The assistant's line just before the user's sentence (``""`` when the user spoke last)."""
         return self.context[-1][1] if self.context and self.context[-1][0] == "A" else ""
 
+    def prosody(self) -> dict[str, str]:
+        """How fast and loud the sentence is said, as the prompt's ``prosody`` takes it."""
+        return {"rate": self.speed, "loudness": self.volume}
+
     def emotion_prediction(self) -> EmotionPrediction:
         """The style's emotion as a certain prediction (what a perfect SER would say)."""
         return EmotionPrediction(label=self.emotion, probabilities={self.emotion: 1.0}, model="styletalk")

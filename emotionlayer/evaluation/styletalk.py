@@ -17,6 +17,7 @@ so their paired differences come with intervals. Replies are cached in ``cache``
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -45,19 +46,22 @@ def variants(
     adapters: Sequence[str] = (),
     guards: Sequence[str] = (),
     openers: Sequence[str] = (),
+    prosody: Sequence[str] = (),
 ) -> list[Variant]:
-    """One greedy variant of ``config`` per adapter, guard and opener setting asked for (all combinations).
+    """One greedy variant of ``config`` per adapter, guard, opener and prosody setting asked for (all
+    combinations).
 
     An adapter is ``none``, ``packaged`` or a folder (``llm.params.adapter``), a guard a backend name (the
     ``guard`` section), an opener setting ``on`` or ``off`` (``run.opener``: the reply starts with its
-    strategy's opener, which the LLM continues). Nothing asked for keeps the config's own, and the variant is
-    named ``config``.
+    strategy's opener, which the LLM continues), a prosody setting ``on`` or ``off`` (``prompt.prosody``: the
+    prompt also says how fast and loud the sentence was said). Nothing asked for keeps the config's own, and
+    the variant is named ``config``.
     """
     base = PipelineConfig.coerce(config).to_dict()
     out = []
     for adapter in adapters or ["config"]:
         for guard in guards or ["config"]:
-            for opener in openers or ["config"]:
+            for opener, said in itertools.product(openers or ["config"], prosody or ["config"]):
                 data, name = copy.deepcopy(base), []
                 if adapter != "config":
                     data["llm"].setdefault("params", {})["adapter"] = None if adapter == "none" else adapter
@@ -70,6 +74,11 @@ def variants(
                         raise ConfigError(f"An opener setting is on or off, got {opener!r}.")
                     data["run"]["opener"] = opener == "on"
                     name.append(f"opener={opener}")
+                if said != "config":
+                    if said not in ("on", "off"):
+                        raise ConfigError(f"A prosody setting is on or off, got {said!r}.")
+                    data["prompt"]["prosody"] = said == "on"
+                    name.append(f"prosody={said}")
                 out.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
     return out
 
@@ -123,7 +132,8 @@ class TextTopline:
 
         started = time.perf_counter()
         history = row.history()
-        prompt = self.renderer.render(row.text, row.emotion_prediction(), history)
+        prosody = row.prosody() if self.config.prompt.prosody else None
+        prompt = self.renderer.render(row.text, row.emotion_prediction(), history, prosody=prosody)
         opener = ""
         if self.config.run.opener and getattr(self.llm, "can_continue", lambda: False)():
             opener = pick_opener(prompt.strategy.openers, history)

@@ -119,10 +119,12 @@ def examples_from_styletalk(rows: Sequence[Any], config: Any = None) -> list[Rep
     from ...config import PipelineConfig
     from ...prompting import PromptRenderer
 
-    renderer = PromptRenderer.from_config(PipelineConfig.coerce(config))
+    config = PipelineConfig.coerce(config)
+    renderer = PromptRenderer.from_config(config)
     out = []
     for row in rows:
-        rendered = renderer.render(row.text, row.emotion_prediction(), row.history())
+        prosody = row.prosody() if config.prompt.prosody else None
+        rendered = renderer.render(row.text, row.emotion_prediction(), row.history(), prosody=prosody)
         out.append(ReplyExample(id=row.id, messages=tuple(rendered.messages), reply=row.reply))
     return out
 
