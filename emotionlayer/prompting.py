@@ -285,7 +285,8 @@ class PromptRenderer:
         """Render the chat messages for one turn and pick the strategy and speaking style.
 
         ``language`` picks the template and the strategy's words (see the module's docs); ``events`` are
-        the vocal events heard in the user's audio, for the template's ``events``.
+        the vocal events heard in the user's audio, for the template's ``events``; ``prosody`` how fast and
+        loud the words were said (``rate``, ``loudness``; see :func:`describe_prosody`), for ``prosody``.
         """
         template = self.template_for(language)
         variables = self.context(transcript, emotion, history, language, events, prosody)
