@@ -58,28 +58,25 @@ def variants(
     the variant is named ``config``.
     """
     base = PipelineConfig.coerce(config).to_dict()
+    switches = {"opener": ("run", "opener"), "prosody": ("prompt", "prosody")}  # on/off settings: their key
     out = []
-    for adapter in adapters or ["config"]:
-        for guard in guards or ["config"]:
-            for opener, said in itertools.product(openers or ["config"], prosody or ["config"]):
-                data, name = copy.deepcopy(base), []
-                if adapter != "config":
-                    data["llm"].setdefault("params", {})["adapter"] = None if adapter == "none" else adapter
-                    name.append(f"adapter={adapter}")
-                if guard != "config":
-                    data["guard"] = {"backend": guard, "params": {}}
-                    name.append(f"guard={guard}")
-                if opener != "config":
-                    if opener not in ("on", "off"):
-                        raise ConfigError(f"An opener setting is on or off, got {opener!r}.")
-                    data["run"]["opener"] = opener == "on"
-                    name.append(f"opener={opener}")
-                if said != "config":
-                    if said not in ("on", "off"):
-                        raise ConfigError(f"A prosody setting is on or off, got {said!r}.")
-                    data["prompt"]["prosody"] = said == "on"
-                    name.append(f"prosody={said}")
-                out.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
+    asked = (adapters, guards, openers, prosody)
+    for adapter, guard, *settings in itertools.product(*(values or ["config"] for values in asked)):
+        data, name = copy.deepcopy(base), []
+        if adapter != "config":
+            data["llm"].setdefault("params", {})["adapter"] = None if adapter == "none" else adapter
+            name.append(f"adapter={adapter}")
+        if guard != "config":
+            data["guard"] = {"backend": guard, "params": {}}
+            name.append(f"guard={guard}")
+        for (what, (section, key)), value in zip(switches.items(), settings, strict=True):
+            if value == "config":
+                continue
+            if value not in ("on", "off"):
+                raise ConfigError(f"The {what} setting is on or off, got {value!r}.")
+            data[section][key] = value == "on"
+            name.append(f"{what}={value}")
+        out.append(Variant(" ".join(name) or "config", greedy(PipelineConfig.coerce(data))))
     return out
 
 
