@@ -337,6 +337,15 @@ def test_the_cli_fine_tunes_on_the_configs_prompt_and_evaluates(tiny_chat_llm, t
     with registered("llm", "echo-test", EchoLLM):
         wrong = CliRunner().invoke(app, ["evaluate", str(data), "--config", str(echo), "--opener", "maybe"])
     assert wrong.exit_code == 2 and "on or off" in wrong.output
+    # the speaking rate and loudness left out of the prompt and put in it, as two variants
+    with registered("llm", "echo-test", EchoLLM):
+        said = CliRunner().invoke(
+            app, ["evaluate", str(data), "--config", str(echo), "--prosody", "off", "--prosody", "on"]
+        )
+        loud = CliRunner().invoke(app, ["evaluate", str(data), "--config", str(echo), "--prosody", "loud"])
+    assert said.exit_code == 0, said.output
+    assert "| prosody=off | 3 |" in said.output and "| prosody=on | 3 |" in said.output, said.output
+    assert loud.exit_code == 2 and "on or off" in loud.output
 
 
 def test_speaking_rate_and_loudness_go_into_training_and_evaluation_prompts_when_asked(tmp_path):
